@@ -346,7 +346,8 @@ export class GPT2 {
   private targetLogprobs(logits: tf.Tensor2D, promptLen: number, targetIds: number[]): tf.Tensor1D {
     // Position p predicts token p+1, so target j is predicted by row promptLen − 1 + j.
     const rows = tf.slice(logits, [promptLen - 1, 0], [targetIds.length, -1]);
-    const onehot = tf.oneHot(tf.tensor1d(targetIds, 'int32'), this.config.vocabSize, 1, 0, 'float32');
+    // oneHot as int32 then cast: the wasm OneHot kernel ignores a float32 dtype and writes int bits (tfjs 4.22).
+    const onehot = tf.cast(tf.oneHot(tf.tensor1d(targetIds, 'int32'), this.config.vocabSize), 'float32');
     return tf.sum(tf.mul(tf.logSoftmax(rows), onehot), 1) as tf.Tensor1D;
   }
 
