@@ -1,0 +1,31 @@
+// Small display helpers shared by the views.
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GB`;
+}
+
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
+  return String(n);
+}
+
+export function formatPercent(p: number): string {
+  const v = p * 100;
+  return v >= 10 ? `${v.toFixed(1)}%` : v >= 0.1 ? `${v.toFixed(2)}%` : `${v.toExponential(1)}%`;
+}
+
+/** Make a token's whitespace visible: a leading space becomes '␣', newlines and tabs become \n and \t. */
+export function visibleToken(text: string): string {
+  if (text === '') return '∅';
+  return text
+    .replace(/ /g, '␣')
+    .replace(/\n/g, '\\n')
+    .replace(/\t/g, '\\t')
+    // Other control characters would render as empty boxes; show their code instead.
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

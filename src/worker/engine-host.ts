@@ -1,0 +1,122 @@
+// What the worker does with the engine: one backend, at most one loaded model, and the operations the page
+// asks for. This is the only place in the app that imports the model engine (src/model/).
+import {
+  clearModelCache, DEFAULT_HUB_URL, hubSource, initBackend, listCachedFiles, loadModel, setWasmPath, urlSource, webgpuAvailable,
+  type LoadedModel, type ProgressEvent as EngineProgress,
+} from '../model';
+import type { BackendInfo, GenerateOptions, GenerateResult, ModelSource, ModelSummary, ProgressEvent, TopToken } from './protocol';
+
+type Emit = (event: ProgressEvent) => void;
+
+const NO_WEBGPU_NOTE =
+  'This browser does not offer WebGPU, so the model runs on the CPU through WebAssembly (WASM). Everything works, only ' +
+  'more slowly. Recent Chrome and Edge have WebGPU on desktop; elsewhere it may need to be switched on in the browser’s settings.';
+const CHOSE_WASM_NOTE = 'WASM was chosen on purpose; untick “Use WASM” to run on the GPU with WebGPU.';
+
+let hubBaseUrl = DEFAULT_HUB_URL;
+let loaded: LoadedModel | null = null;
+
+export async function init(choice: 'auto' | 'webgpu' | 'wasm', wasmBaseUrl: string, hubOverride?: string): Promise<BackendInfo> {
+  // A different Hub base URL is only ever honoured in the e2e test build (see vite.config.ts);
+  // production builds cannot be pointed anywhere but huggingface.co.
+  hubBaseUrl = import.meta.env.MODE === 'e2e' && hubOverride ? hubOverride : DEFAULT_HUB_URL;
+  setWasmPath(wasmBaseUrl);
+  const gpu = await webgpuAvailable();
+  const backend = await initBackend(choice);
+  let fallbackReason: string | undefined;
+  if (backend !== 'webgpu') fallbackReason = choice === 'wasm' && gpu ? CHOSE_WASM_NOTE : NO_WEBGPU_NOTE;
+  if (backend === 'cpu') fallbackReason = `Neither WebGPU nor WebAssembly could start here, so the model runs in plain JavaScript (very slow). ${NO_WEBGPU_NOTE}`;
+  return { backend, requested: choice, webgpuAvailable: gpu, fallbackReason };
+}
+
+/** Turns the engine's transformers.js-style events into per-file progress, at most ~10 updates a second per file. */
+function progressRelay(emit: Emit): (e: EngineProgress) => void {
+  const lastSent = new Map<string, number>();
+  const sizes = new Map<string, { loaded: number; total: number }>();
+  return (e) => {
+    if (e.status === 'initiate') {
+      emit({ stage: 'download', file: { file: e.file, loaded: 0, total: 0, fromCache: false, done: false } });
+    } else if (e.status === 'progress') {
+      sizes.set(e.file, { loaded: e.loaded, total: e.total });
+      const now = performance.now();
+      if (now - (lastSent.get(e.file) ?? -Infinity) < 100) return;
+      lastSent.set(e.file, now);
+      emit({ stage: 'download', file: { file: e.file, loaded: e.loaded, total: e.total, fromCache: false, done: false } });
+    } else if (e.status === 'done') {
+      const size = sizes.get(e.file) ?? { loaded: 0, total: 0 };
+      emit({ stage: 'download', file: { file: e.file, ...size, fromCache: e.fromCache, done: true } });
+    }
+  };
+}
+
+export async function load(source: ModelSource, emit: Emit): Promise<ModelSummary> {
+  const t0 = performance.now();
+  // Free the previous model's GPU memory before the next one arrives.
+  loaded?.model.dispose();
+  loaded = null;
+  const engineSource = source.kind === 'hub' ? hubSource(source.id, source.revision, hubBaseUrl) : urlSource(source.url);
+  const doneFiles: { fromCache: boolean }[] = [];
+  const relay = progressRelay(emit);
+  const m = await loadModel(engineSource, {
+    onProgress: (e) => {
+      if (e.status === 'done') doneFiles.push({ fromCache: e.fromCache });
+      if (e.status === 'ready') emit({ stage: 'build', message: 'Weights are on the device.' });
+      relay(e);
+    },
+  });
+  loaded = m;
+  const c = m.config;
+  const parameters = m.model.weightNames().reduce((n, name) => n + m.model.getWeight(name).size, 0);
+  return {
+    label: source.kind === 'hub' ? source.id : source.label,
+    nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, vocabSize: c.vocabSize, nPositions: c.nPositions,
+    parameters,
+    fromCache: doneFiles.length > 0 && doneFiles.every((f) => f.fromCache),
+    loadMs: performance.now() - t0,
+  };
+}
+
+function requireModel(): LoadedModel {
+  if (!loaded) throw new Error('No model is loaded yet: load one first.');
+  return loaded;
+}
+
+function encodePrompt(m: LoadedModel, prompt: string): number[] {
+  const ids = m.tokenizer.encode(prompt);
+  if (ids.length === 0) throw new Error('The prompt is empty after tokenisation: type some text.');
+  if (ids.length >= m.config.nPositions) {
+    throw new Error(`The prompt is ${ids.length} tokens long; this model reads at most ${m.config.nPositions} tokens.`);
+  }
+  return ids;
+}
+
+export async function generate(prompt: string, options: GenerateOptions, emit: Emit): Promise<GenerateResult> {
+  const m = requireModel();
+  const promptTokens = encodePrompt(m, prompt);
+  const t0 = performance.now();
+  const soFar: number[] = [];
+  const newTokens = await m.model.generate(promptTokens, {
+    maxNewTokens: options.maxNewTokens,
+    temperature: options.temperature,
+    topK: options.topK,
+    seed: options.seed,
+    eosTokenId: m.eosTokenId,
+    onToken: (id) => {
+      soFar.push(id);
+      emit({ stage: 'token', text: m.tokenizer.decode(soFar), newTokens: soFar.length });
+    },
+  });
+  return { prompt, completion: m.tokenizer.decode(newTokens), promptTokens, newTokens, ms: performance.now() - t0 };
+}
+
+export async function topk(prompt: string, k: number): Promise<TopToken[]> {
+  const m = requireModel();
+  const top = await m.model.topNextTokens(encodePrompt(m, prompt), k);
+  return top.map((t) => ({ id: t.id, text: m.tokenizer.decode([t.id]), prob: t.prob }));
+}
+
+export async function clearCache(): Promise<{ deleted: boolean }> {
+  const had = (await listCachedFiles()).length;
+  await clearModelCache();
+  return { deleted: had > 0 };
+}
