@@ -70,35 +70,23 @@ def score(model, prompt_ids, target_ids):
 
 def capture(model, prompt_ids, target_ids):
     """x = input rows of each captured layer, delta = d(mean target NLL)/d(layer output), grad = autodiff grad."""
-    store = {}
-    modules = {n: model.get_submodule(n.rsplit(".", 1)[0]) for n in CAPTURED}
-
-    def hook(name):
-        def fn(mod, inp, out):
-            out.retain_grad()
-            store[name] = (inp[0], out)
-        return fn
-
-    handles = [m.register_forward_hook(hook(n)) for n, m in modules.items()]
+    taps = {n: None for n in CAPTURED}
     ids = prompt_ids + target_ids
-    logits = model(torch.tensor([ids]))[0]
+    logits = model(torch.tensor([ids]), taps=taps)[0]
     labels = torch.tensor([-100] * len(prompt_ids) + target_ids)
     # position t predicts token t+1
     loss = torch.nn.functional.cross_entropy(logits[:-1], labels[1:], ignore_index=-100)
-    model.zero_grad()
-    loss.backward()
-    for h in handles:
-        h.remove()
     params = dict(model.named_parameters())
+    outs = [taps[n][1] for n in CAPTURED]
+    grads = torch.autograd.grad(loss, outs + [params[n] for n in CAPTURED])
     weights = {}
-    for n in CAPTURED:
-        x, out = store[n]
-        x = x[0].detach()
-        d = out.grad[0].detach()
-        kept = [i for i in range(x.shape[0]) if x[i].abs().sum() > 0 and d[i].abs().sum() > 0]
-        recon = x.T @ d
-        assert torch.allclose(recon, params[n].grad, atol=1e-12), "gradient identity failed"
-        weights[n] = {"x": x.tolist(), "delta": d.tolist(), "grad": params[n].grad.tolist(), "kept_rows": kept}
+    for i, n in enumerate(CAPTURED):
+        x = taps[n][0][0]
+        d = grads[i][0]
+        wgrad = grads[len(CAPTURED) + i]
+        kept = [r for r in range(x.shape[0]) if x[r].abs().sum() > 0 and d[r].abs().sum() > 0]
+        assert torch.allclose(x.T @ d, wgrad, atol=1e-12), "gradient identity failed"
+        weights[n] = {"x": x.tolist(), "delta": d.tolist(), "grad": wgrad.tolist(), "kept_rows": kept}
     return float(loss), weights
 
 

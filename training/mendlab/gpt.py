@@ -5,7 +5,8 @@ Layout notes (the things that differ from nanoGPT):
 - Every projection is a GPT-2 "Conv1D": weight stored [in, out] and applied as y = x @ W + b.
 - GELU is GPT-2's tanh approximation ("gelu_new").
 - lm_head is tied to transformer.wte (not stored separately).
-Works on torch 1.13 (CPU) and torch 2.x (CUDA); uses no fused attention so results are identical.
+The modules only hold the parameters (so names match HF); the computation is one function,
+functional_forward, used for pretraining, editing and evaluation alike. Works on torch 1.13 (CPU) and 2.x (CUDA).
 """
 import math
 from dataclasses import dataclass, asdict
@@ -57,35 +58,19 @@ def gelu_new(x):
 
 
 class Conv1D(nn.Module):
-    """GPT-2's linear layer: weight [in, out], y = x @ W + b."""
+    """GPT-2's linear layer: weight [in, out], y = x @ W + b (applied in functional_forward)."""
 
     def __init__(self, n_in, n_out):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(n_in, n_out).normal_(std=0.02))
         self.bias = nn.Parameter(torch.zeros(n_out))
 
-    def forward(self, x):
-        return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).reshape(*x.shape[:-1], -1)
-
 
 class Attention(nn.Module):
     def __init__(self, cfg):
         super().__init__()
-        self.n_head = cfg.n_head
         self.c_attn = Conv1D(cfg.n_embd, 3 * cfg.n_embd)
         self.c_proj = Conv1D(cfg.n_embd, cfg.n_embd)
-
-    def forward(self, x):
-        B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(C, dim=2)
-        hs = C // self.n_head
-        q, k, v = (t.view(B, T, self.n_head, hs).transpose(1, 2) for t in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
-        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-        att = att.masked_fill(~causal, torch.finfo(att.dtype).min)
-        att = F.softmax(att, dim=-1)
-        y = (att @ v).transpose(1, 2).reshape(B, T, C)
-        return self.c_proj(y)
 
 
 class MLP(nn.Module):
@@ -93,9 +78,6 @@ class MLP(nn.Module):
         super().__init__()
         self.c_fc = Conv1D(cfg.n_embd, cfg.inner)
         self.c_proj = Conv1D(cfg.inner, cfg.n_embd)
-
-    def forward(self, x):
-        return self.c_proj(gelu_new(self.c_fc(x)))
 
 
 class Block(nn.Module):
@@ -105,10 +87,6 @@ class Block(nn.Module):
         self.attn = Attention(cfg)
         self.ln_2 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon)
         self.mlp = MLP(cfg)
-
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
 
 
 class Transformer(nn.Module):
@@ -134,27 +112,33 @@ class GPT(nn.Module):
             if name.endswith("c_proj.weight"):
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
-    def forward(self, idx, weights=None):
-        """idx [B, T] -> logits [B, T, V]. `weights` optionally overrides parameters by name
-        (a functional view used for MEND: edited weights are p + update, never changed in place)."""
-        if weights:
-            return functional_forward(self, idx, weights)
-        t = self.transformer
-        T = idx.shape[1]
-        pos = torch.arange(T, device=idx.device)
-        x = t.wte(idx) + t.wpe(pos)[None]
-        for block in t.h:
-            x = block(x)
-        x = t.ln_f(x)
-        return x @ t.wte.weight.T  # tied lm_head
+    def forward(self, idx, weights=None, taps=None):
+        """idx [B, T] -> logits [B, T, V]. `weights` optionally overrides parameters by name (the functional
+        view MEND needs: edited weights are p + update, never changed in place). `taps` (a dict name -> None)
+        asks to record (layer input, layer output) for those Conv1D weights, see functional_forward."""
+        return functional_forward(self, idx, weights or {}, taps)
 
     def num_params(self):
         return sum(p.numel() for p in self.parameters())
 
 
-def functional_forward(model, idx, overrides):
-    """Same computation as GPT.forward, but any parameter named in `overrides` is replaced by the
-    given tensor (which may carry autograd history back to an editor network)."""
+def attention(q, k, v):
+    """Causal softmax attention, q/k/v [B, H, T, hs]. Fused kernel on torch 2.x; the explicit form on 1.13.
+    Future positions get exactly zero weight, so right-padding never changes earlier positions."""
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    T = q.shape[2]
+    att = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+    causal = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
+    att = F.softmax(att.masked_fill(~causal, torch.finfo(att.dtype).min), dim=-1)
+    return att @ v
+
+
+def functional_forward(model, idx, overrides, taps=None):
+    """The GPT-2 forward pass. Any parameter named in `overrides` is replaced by the given tensor (which may
+    carry autograd history back to an editor network). For every weight name in `taps`, taps[name] is set to
+    (input rows detached [B, T, in], output [B, T, out] that requires grad), so that
+    autograd.grad(loss, output) gives the per-token deltas MEND consumes."""
     P = dict(model.named_parameters())
     P.update(overrides)
     cfg = model.cfg
@@ -165,20 +149,22 @@ def functional_forward(model, idx, overrides):
         return F.layer_norm(x, (x.shape[-1],), P[pre + ".weight"], P[pre + ".bias"], eps)
 
     def conv(x, pre):
-        return torch.addmm(P[pre + ".bias"], x.reshape(-1, x.shape[-1]), P[pre + ".weight"]).reshape(*x.shape[:-1], -1)
+        out = torch.addmm(P[pre + ".bias"], x.reshape(-1, x.shape[-1]), P[pre + ".weight"]).reshape(*x.shape[:-1], -1)
+        if taps is not None and pre + ".weight" in taps:
+            if not out.requires_grad:
+                out.requires_grad_(True)  # a leaf: the frozen base model has no grad path of its own here
+            taps[pre + ".weight"] = (x.detach(), out)
+        return out
 
     wte = P["transformer.wte.weight"]
     x = F.embedding(idx, wte) + P["transformer.wpe.weight"][:T][None]
     B, C, H = idx.shape[0], cfg.n_embd, cfg.n_head
     hs = C // H
-    causal = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
     for i in range(cfg.n_layer):
         pre = f"transformer.h.{i}"
         q, k, v = conv(ln(x, pre + ".ln_1"), pre + ".attn.c_attn").split(C, dim=2)
         q, k, v = (t.view(B, T, H, hs).transpose(1, 2) for t in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
-        att = F.softmax(att.masked_fill(~causal, torch.finfo(att.dtype).min), dim=-1)
-        x = x + conv((att @ v).transpose(1, 2).reshape(B, T, C), pre + ".attn.c_proj")
+        x = x + conv(attention(q, k, v).transpose(1, 2).reshape(B, T, C), pre + ".attn.c_proj")
         h = ln(x, pre + ".ln_2")
         x = x + conv(gelu_new(conv(h, pre + ".mlp.c_fc")), pre + ".mlp.c_proj")
     x = ln(x, "transformer.ln_f")

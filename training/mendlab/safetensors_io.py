@@ -4,22 +4,23 @@ Format: 8-byte little-endian header length N, then N bytes of JSON
 {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}, then the raw
 little-endian tensor bytes. Offsets are relative to the end of the header.
 """
+import ctypes
 import json
 import os
 import struct
 
-import numpy as np
-import torch
+import torch  # no numpy: the GPU machine's python may not have it
 
 _TORCH_TO_ST = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
 
 
+_ST_TO_TORCH = {v: k for k, v in _TORCH_TO_ST.items()}
+
+
 def _tensor_bytes(t):
+    """Raw little-endian bytes of a tensor (x86/ARM hosts are little-endian)."""
     t = t.detach().cpu().contiguous()
-    if t.dtype == torch.bfloat16:
-        # numpy has no bfloat16: reinterpret the bits as int16.
-        return t.view(torch.int16).numpy().tobytes()
-    return t.numpy().tobytes()
+    return ctypes.string_at(t.data_ptr(), t.numel() * t.element_size())
 
 
 def serialize(tensors, metadata=None):
@@ -55,17 +56,14 @@ def load_file(path):
         if name == "__metadata__":
             continue
         b, e = info["data_offsets"]
-        raw = data[base + b:base + e]
-        shape = info["shape"]
-        if info["dtype"] == "F32":
-            t = torch.from_numpy(np.frombuffer(raw, dtype="<f4").copy())
-        elif info["dtype"] == "F16":
-            t = torch.from_numpy(np.frombuffer(raw, dtype="<f2").copy())
-        elif info["dtype"] == "BF16":
-            t = torch.from_numpy(np.frombuffer(raw, dtype="<i2").copy()).view(torch.bfloat16)
-        else:
+        if info["dtype"] not in _ST_TO_TORCH:
             raise ValueError(f"{name}: unsupported dtype {info['dtype']}")
-        out[name] = t.reshape(shape)
+        dtype = _ST_TO_TORCH[info["dtype"]]
+        if e > b:
+            t = torch.frombuffer(bytearray(data[base + b:base + e]), dtype=dtype)
+        else:
+            t = torch.empty(0, dtype=dtype)
+        out[name] = t.reshape(info["shape"])
     return out
 
 
