@@ -1,0 +1,45 @@
+// Installing and undoing weight changes on a model, bit-exactly and without copies.
+//
+// How "W += c·ΔW in place" is realised (see also kernels/rank_update.ts): the model's weights are tf.Variables.
+// `variable.assign(t)` makes the variable point at t's buffer (tfjs shares the dataId, no copy). So an edit
+//   1. keeps a handle to the current buffer: tf.clone(variable) shares the dataId, it does not copy;
+//   2. computes W' = W + c·X̃ᵀΔ̃ into a fresh buffer with the fused kernel;
+//   3. points the variable at W' (model.setWeight).
+// Reverting points the variable back at the kept buffer, which nothing ever wrote to: bit-exact by construction.
+// We do not write into the variable's own buffer: that buffer is shared with the kept handle (and possibly with
+// anything else that cloned the weight), and an in-place write would corrupt exactly the copy revert needs.
+import * as tf from '@tensorflow/tfjs';
+import type { GPT2 } from '../model';
+import type { WeightChange } from './types';
+
+/** A handle on the model's current buffer for `name` (no copy). The caller owns it. */
+export function holdWeight(model: GPT2, name: string): tf.Tensor2D {
+  return tf.clone(model.getWeight(name)) as tf.Tensor2D;
+}
+
+/** Installs `value` as the model's weight (the variable shares the buffer; the caller still owns `value`). */
+export function installWeight(model: GPT2, name: string, value: tf.Tensor): void {
+  model.setWeight(name, value);
+}
+
+/** Puts every weight back to its `before` buffer, last change first. */
+export function revertChanges(model: GPT2, changes: readonly WeightChange[]): void {
+  for (let i = changes.length - 1; i >= 0; i--) installWeight(model, changes[i].name, changes[i].before);
+}
+
+/** Re-installs every `after` buffer (redo). */
+export function reapplyChanges(model: GPT2, changes: readonly WeightChange[]): void {
+  for (const c of changes) installWeight(model, c.name, c.after);
+}
+
+export function disposeChanges(changes: readonly WeightChange[]): void {
+  for (const c of changes) tf.dispose([c.before, c.after]);
+}
+
+/** Waits until the GPU has finished everything queued so far (reads one value), for honest phase timings. */
+export async function gpuSync(t: tf.Tensor): Promise<void> {
+  if (t.size === 0) return;
+  const one = tf.tidy(() => tf.slice(tf.reshape(t, [-1]), [0], [1]));
+  await one.data();
+  one.dispose();
+}

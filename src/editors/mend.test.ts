@@ -1,0 +1,255 @@
+// The whole MEND edit (capture → drop → normalise → editor → ΔW → W') against an independent float64 JavaScript
+// implementation of docs/formats.md, on a synthetic editor for the tiny fixture model; plus artifact validation.
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend, loadModel, localSource, parseSafetensors, type BackendName, type LoadedModel } from '../model';
+import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
+import { weightsChecksum } from '../session/checksum';
+import { revertChanges, disposeChanges } from './changes';
+import { MendEditor } from './mend';
+import { syntheticEditorFiles, type EditorFiles } from './testing';
+import type { TokenizedFact } from './types';
+
+const FIXTURE = new URL('../../tests/fixtures/tiny-gpt2', import.meta.url).pathname;
+const WEIGHTS = [
+  'transformer.h.0.mlp.c_fc.weight', 'transformer.h.0.mlp.c_proj.weight',
+  'transformer.h.1.mlp.c_fc.weight', 'transformer.h.1.mlp.c_proj.weight',
+];
+const FACT_A: TokenizedFact = { promptIds: [12, 45, 200, 7], targetIds: [99, 150] };
+const FACT_B: TokenizedFact = { promptIds: [3, 88, 9], targetIds: [250] };
+
+type Matrix = number[][];
+
+/** Rows of a [N, d] tensor as float64 arrays. */
+async function rowsOf(t: tf.Tensor2D): Promise<Matrix> {
+  const v = await t.data();
+  const [n, d] = t.shape;
+  return Array.from({ length: n }, (_, i) => Array.from(v.subarray(i * d, (i + 1) * d)));
+}
+
+/** formats.md "Editor forward" in float64, straight from the safetensors values: independent of every kernel. */
+function referenceDeltaW(files: EditorFiles, weight: string, x: Matrix, delta: Matrix): Matrix {
+  const st = parseSafetensors(files.weights, 'editor.safetensors').tensors;
+  const cfg = files.config as { editors: Record<string, { x_dim: number; delta_dim: number; rank: number; weights: string[] }>; norm_eps: number };
+  const [key, e] = Object.entries(cfg.editors).find(([, e]) => e.weights.includes(weight))!;
+  const mode = e.weights.indexOf(weight);
+  const get = (n: string) => st.get(`editors.${key}.${n}`)!.data;
+  const D = e.x_dim + e.delta_dim;
+  const r = e.rank;
+  const mean = [...get('x_mean'), ...get('delta_mean')];
+  const std = [...get('x_std'), ...get('delta_std')];
+  const dW: Matrix = Array.from({ length: e.x_dim }, () => new Array(e.delta_dim).fill(0));
+  for (let n = 0; n < x.length; n++) {
+    if (x[n].every((v) => v === 0) || delta[n].every((v) => v === 0)) continue; // dropped row
+    let h = [...x[n], ...delta[n]].map((v, d) => (v - mean[d]) / (std[d] + cfg.norm_eps));
+    for (let l = 0; l < 2; l++) {
+      const U = get(`layers.${l}.U`), V = get(`layers.${l}.V`), b = get(`layers.${l}.bias`);
+      const s = get(`layers.${l}.mode_scale`), o = get(`layers.${l}.mode_shift`);
+      const t = Array.from({ length: r }, (_, k) => h.reduce((acc, hv, d) => acc + hv * V[k * D + d], 0));
+      h = h.map((hv, d) => {
+        const low = t.reduce((acc, tv, k) => acc + tv * U[d * r + k], 0);
+        const pre = (low + b[d]) * s[mode * D + d] + o[mode * D + d];
+        return hv + Math.max(pre, 0);
+      });
+    }
+    for (let i = 0; i < e.x_dim; i++) for (let j = 0; j < e.delta_dim; j++) dW[i][j] += h[i] * h[e.x_dim + j];
+  }
+  return dW;
+}
+
+/** max |a − b| / max |b| over two matrices. */
+function relErr(a: Matrix | Float32Array, b: Matrix): number {
+  const fa = a instanceof Float32Array ? Array.from(a) : a.flat();
+  const fb = b.flat();
+  let diff = 0, scale = 0;
+  fb.forEach((v, i) => { diff = Math.max(diff, Math.abs(fa[i] - v)); scale = Math.max(scale, Math.abs(v)); });
+  return diff / scale;
+}
+
+async function expectedDeltas(m: LoadedModel, files: EditorFiles, editor: MendEditor, facts: TokenizedFact[]) {
+  const x = new Map<string, Matrix>(WEIGHTS.map((w) => [w, []]));
+  const delta = new Map<string, Matrix>(WEIGHTS.map((w) => [w, []]));
+  for (const f of facts) {
+    const cap = await m.model.captureGradientRows(f.promptIds, f.targetIds, WEIGHTS);
+    for (const w of WEIGHTS) {
+      x.get(w)!.push(...(await rowsOf(cap.rows[w].x)));
+      delta.get(w)!.push(...(await rowsOf(cap.rows[w].delta)));
+      tf.dispose([cap.rows[w].x, cap.rows[w].delta]);
+    }
+  }
+  const out = new Map<string, Matrix>();
+  for (const w of WEIGHTS) {
+    const c = editor.coefficient(w);
+    out.set(w, referenceDeltaW(files, w, x.get(w)!, delta.get(w)!).map((row) => row.map((v) => c * v)));
+  }
+  return out;
+}
+
+function defineMendSuite(backend: BackendName, before: () => Promise<void>) {
+  describe(`MEND edit on ${backend}`, () => {
+    let m: LoadedModel;
+    let files: EditorFiles;
+    let editor: MendEditor;
+
+    beforeAll(async () => {
+      await before();
+      expect(await initBackend(backend)).toBe(backend);
+      m = await loadModel(localSource(FIXTURE));
+      files = syntheticEditorFiles(m.model, WEIGHTS, { rank: 5, seed: 7 });
+      editor = MendEditor.fromFiles(files.config, files.weights, m.model);
+    });
+    afterAll(() => {
+      editor?.dispose();
+      m?.model.dispose();
+    });
+
+    it('installs W + sign·lr_scale·edit_lr·ΣX̃ᵀΔ̃ matching a float64 implementation of formats.md', async () => {
+      const expected = await expectedDeltas(m, files, editor, [FACT_A]);
+      const result = await editor.edit(m.model, [FACT_A]);
+      try {
+        expect(result.changes.map((c) => c.name)).toEqual(WEIGHTS);
+        // In the last block the MLP is position-wise, so only the positions that predict a target token (2) have
+        // δ ≠ 0; every other row of that weight is dropped. (Earlier blocks keep more rows via attention.)
+        expect(result.stats.rows).toBe(6);
+        expect(result.stats.rowsKept).toBe(FACT_A.targetIds.length);
+        for (const c of result.changes) {
+          const diff = await tf.sub(c.after, c.before).data();
+          const want = expected.get(c.name)!;
+          expect(Math.max(...want.flat().map(Math.abs))).toBeGreaterThan(0);
+          expect(relErr(diff as Float32Array, want)).toBeLessThan(1e-4);
+          // The model now uses the new weight.
+          expect(Array.from(await m.model.readWeight(c.name))).toEqual(Array.from(await c.after.data()));
+        }
+        for (const v of Object.values(result.timings)) expect(v).toBeGreaterThanOrEqual(0);
+      } finally {
+        revertChanges(m.model, result.changes);
+        disposeChanges(result.changes);
+      }
+    });
+
+    it('reverts bit for bit (checksum) and changes the model while applied', async () => {
+      const original = await weightsChecksum(m.model);
+      const result = await editor.edit(m.model, [FACT_A, FACT_B]);
+      expect(await weightsChecksum(m.model)).not.toBe(original);
+      revertChanges(m.model, result.changes);
+      disposeChanges(result.changes);
+      expect(await weightsChecksum(m.model)).toBe(original);
+    });
+
+    it('edits a batch of facts as one update from the concatenated rows', async () => {
+      const expected = await expectedDeltas(m, files, editor, [FACT_A, FACT_B]);
+      const result = await editor.edit(m.model, [FACT_A, FACT_B]);
+      try {
+        expect(result.stats.facts).toBe(2);
+        expect(result.stats.rows).toBe(6 + 4);
+        for (const c of result.changes) {
+          const diff = await tf.sub(c.after, c.before).data();
+          expect(relErr(diff as Float32Array, expected.get(c.name)!)).toBeLessThan(1e-4);
+        }
+      } finally {
+        revertChanges(m.model, result.changes);
+        disposeChanges(result.changes);
+      }
+    });
+
+    it('makes the new target more likely with a sign that descends the loss', async () => {
+      // An identity-initialised editor (U = 0: x̃ = x̄, δ̃ = δ̄ up to bias/shift 0) with sign −1 is a normalised
+      // gradient step, so the target's log-probability must go up.
+      const idFiles = syntheticEditorFiles(m.model, WEIGHTS, { rank: 3, seed: 3, uScale: 0, sign: -1, editLr: 1e-3 });
+      const cfg = idFiles.config as Record<string, unknown>;
+      const st = parseSafetensors(idFiles.weights, 'editor.safetensors').tensors;
+      // zero bias/shift, unit scale, zero means, unit stds → the editor is exactly the identity
+      const { writeSafetensors } = await import('../model');
+      const clean = [...st].map(([name, t]) => {
+        let data = t.data;
+        if (/bias|mode_shift|_mean/.test(name)) data = new Float32Array(t.data.length);
+        if (/mode_scale|_std/.test(name)) data = new Float32Array(t.data.length).fill(1);
+        return { name, shape: t.shape, data };
+      });
+      const idEditor = MendEditor.fromFiles(cfg, writeSafetensors(clean), m.model);
+      const before = await m.model.scoreContinuation(FACT_A.promptIds, FACT_A.targetIds);
+      const result = await idEditor.edit(m.model, [FACT_A]);
+      const after = await m.model.scoreContinuation(FACT_A.promptIds, FACT_A.targetIds);
+      revertChanges(m.model, result.changes);
+      disposeChanges(result.changes);
+      idEditor.dispose();
+      expect(after.logprob).toBeGreaterThan(before.logprob);
+    });
+
+    it('does not leak tensors across edits and reverts', async () => {
+      const r0 = await editor.edit(m.model, [FACT_A]);
+      revertChanges(m.model, r0.changes);
+      disposeChanges(r0.changes);
+      const count = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) {
+        const r = await editor.edit(m.model, [FACT_B]);
+        revertChanges(m.model, r.changes);
+        disposeChanges(r.changes);
+      }
+      expect(tf.memory().numTensors).toBe(count);
+    });
+  });
+}
+
+defineMendSuite('webgpu', async () => {
+  await useNodeWebGPU();
+});
+defineMendSuite('cpu', async () => {});
+
+describe('MEND editor artifacts are validated against the model', () => {
+  let m: LoadedModel;
+  beforeAll(async () => {
+    await initBackend('cpu');
+    m = await loadModel(localSource(FIXTURE));
+  });
+  afterAll(() => m?.model.dispose());
+
+  const load = (mutate: (cfg: Record<string, any>) => void, weights?: Uint8Array) => {
+    const f = syntheticEditorFiles(m.model, WEIGHTS.slice(2), { rank: 2 });
+    const cfg = JSON.parse(JSON.stringify(f.config));
+    mutate(cfg);
+    return () => MendEditor.fromFiles(cfg, weights ?? f.weights, m.model).dispose();
+  };
+
+  it('accepts a matching editor', () => {
+    expect(load(() => {})).not.toThrow();
+  });
+  it('refuses an editor trained for other model dimensions', () => {
+    expect(load((c) => (c.model.n_embd = 64))).toThrow(/editor_config.json: this editor was trained for a model with n_embd 64, but the model has n_embd 32/);
+  });
+  it('refuses weights the model does not have', () => {
+    expect(load((c) => {
+      c.edited_weights[0] = 'transformer.h.7.mlp.c_fc.weight';
+      c.editors['32x128'].weights[0] = 'transformer.h.7.mlp.c_fc.weight';
+    })).toThrow(/"transformer.h.7.mlp.c_fc.weight" does not exist in the model/);
+  });
+  it('refuses a weight whose shape differs from the model', () => {
+    expect(load((c) => {
+      // swap the names of c_fc and c_proj: each is now listed with the other one's shape
+      const [a, b] = c.edited_weights;
+      c.edited_weights = [b, a];
+      c.editors['32x128'].weights = [b];
+      c.editors['128x32'].weights = [a];
+    })).toThrow(/is \[32, 128\] in the editor but \[128, 32\] in the model/);
+  });
+  it('refuses a wrong format tag, a bad sign and an inconsistent editor key', () => {
+    expect(load((c) => (c.format = 'something'))).toThrow(/"format" is "something"/);
+    expect(load((c) => (c.sign = 2))).toThrow(/"sign" must be 1 or -1/);
+    expect(load((c) => {
+      c.editors['32x129'] = c.editors['32x128'];
+      delete c.editors['32x128'];
+    })).toThrow(/editor key "32x129" does not match/);
+  });
+  it('refuses missing or misshapen editor tensors', () => {
+    const f = syntheticEditorFiles(m.model, WEIGHTS.slice(2), { rank: 2 });
+    const st = parseSafetensors(f.weights, 'editor.safetensors').tensors;
+    return import('../model').then(({ writeSafetensors }) => {
+      const without = [...st].filter(([n]) => n !== 'editors.128x32.layers.1.U').map(([name, t]) => ({ name, shape: t.shape, data: t.data }));
+      expect(() => MendEditor.fromFiles(f.config, writeSafetensors(without), m.model))
+        .toThrow(/editor.safetensors: missing tensor "editors.128x32.layers.1.U"/);
+      const wrongRank = [...st].map(([name, t]) => (name === 'edit_lrs' ? { name, shape: [3], data: new Float32Array(3) } : { name, shape: t.shape, data: t.data }));
+      expect(() => MendEditor.fromFiles(f.config, writeSafetensors(wrongRank), m.model))
+        .toThrow(/tensor "edit_lrs" has shape \[3\] but editor_config.json implies \[2\]/);
+    });
+  });
+});

@@ -1,0 +1,225 @@
+// MEND applied client-side (docs/formats.md "MEND editor", mend-spec.md §1–3):
+//
+//   1. capture   one forward + backward of the *unedited* model on prompt ++ target (mean NLL over the target)
+//                gives, per edited weight W_k ([in, out]), the rows x_i (layer input) and δ_i (∂loss/∂output).
+//                Several facts: their rows are concatenated.
+//   2. drop      rows where all of x or all of δ are zero do not take part.
+//   3. editor    h = g_K(normalise(concat(x, δ)); mode m) — the shared low-rank editor of W_k's shape K, with
+//                W_k's FiLM scale/shift (WGSL kernel editor_mlp); x̃ = h[:, :in], δ̃ = h[:, in:].
+//   4. update    W_k' = W_k + c_k · Σ_i x̃_iᵀ δ̃_i, c_k = sign · lr_scale · edit_lrs[k] (WGSL kernel rank_update).
+//
+// Dropping rows (2) is done without reading the rows back to the CPU: the editor treats rows independently, so it
+// can run on all of them, and the update multiplies δ̃ by a 0/1 keep mask. A kept row is multiplied by 1 and a
+// dropped row contributes exact zeros to the sum, so ΔW is identical to the one computed from the kept rows alone.
+import * as tf from '@tensorflow/tfjs';
+import { parseSafetensors, type FloatTensor, type GPT2 } from '../model';
+import { fetchModelFile, parseJsonFile, ProgressTracker, sourceName, type FetchOptions, type ModelSource } from '../model/fetch';
+import {
+  disposePackedEditorParams, editorMLP, packEditorParams, splitEditorOutput, type PackedEditorParams,
+} from '../kernels/editor_mlp';
+import { outerProductSum, rankUpdate } from '../kernels/rank_update';
+import { disposeChanges, gpuSync, holdWeight, installWeight, revertChanges } from './changes';
+import {
+  checkEditorAgainstModel, checkEditorTensors, EDITOR_CONFIG_FILE, EDITOR_WEIGHTS_FILE, parseMendEditorConfig,
+  type MendEditorConfig,
+} from './mend_files';
+import type { EditResult, ModelEditor, TokenizedFact, WeightChange } from './types';
+
+/** The x/δ rows of one edited weight for a set of facts, plus which rows take part (1) or are dropped (0). */
+export interface CapturedRows {
+  x: tf.Tensor2D;
+  delta: tf.Tensor2D;
+  /** [N, 1]: 1 where neither x nor δ is all zero */
+  keep: tf.Tensor2D;
+}
+
+/** The editor's output for one weight: pseudo-activations and pseudo-deltas, dropped rows zeroed in δ̃. */
+export interface EditorOutput {
+  xTilde: tf.Tensor2D;
+  deltaTilde: tf.Tensor2D;
+}
+
+export class MendEditor implements ModelEditor {
+  readonly method = 'mend' as const;
+  readonly weightNames: readonly string[];
+  private readonly packed = new Map<string, PackedEditorParams>();
+  /** weight name → its shape editor key and FiLM mode */
+  private readonly route = new Map<string, { key: string; mode: number; k: number }>();
+  private readonly editLrs: Float32Array;
+  private disposed = false;
+
+  private constructor(readonly config: MendEditorConfig, tensors: Map<string, FloatTensor>) {
+    this.weightNames = config.editedWeights;
+    this.editLrs = tensors.get('edit_lrs')!.data;
+    const t = (name: string) => tf.tensor(tensors.get(name)!.data, tensors.get(name)!.shape, 'float32');
+    for (const e of config.editors) {
+      const p = `editors.${e.key}.`;
+      const raw = {
+        xMean: t(p + 'x_mean') as tf.Tensor1D, xStd: t(p + 'x_std') as tf.Tensor1D,
+        deltaMean: t(p + 'delta_mean') as tf.Tensor1D, deltaStd: t(p + 'delta_std') as tf.Tensor1D,
+        eps: config.normEps,
+        layers: [0, 1].map((l) => ({
+          u: t(`${p}layers.${l}.U`) as tf.Tensor2D, v: t(`${p}layers.${l}.V`) as tf.Tensor2D,
+          bias: t(`${p}layers.${l}.bias`) as tf.Tensor1D,
+          modeScale: t(`${p}layers.${l}.mode_scale`) as tf.Tensor2D, modeShift: t(`${p}layers.${l}.mode_shift`) as tf.Tensor2D,
+        })),
+      };
+      this.packed.set(e.key, packEditorParams(raw));
+      tf.dispose([raw.xMean, raw.xStd, raw.deltaMean, raw.deltaStd, ...raw.layers.flatMap((l) => Object.values(l))]);
+      e.weights.forEach((w, mode) => this.route.set(w, { key: e.key, mode, k: config.editedWeights.indexOf(w) }));
+    }
+  }
+
+  /**
+   * Builds an editor from the two artifact files, refusing (ModelFileError naming the file) anything that does not
+   * fit `model`: other dimensions, unknown weights, wrong shapes, missing or misshapen editor tensors.
+   */
+  static fromFiles(configJson: unknown, weights: Uint8Array, model: GPT2): MendEditor {
+    const config = parseMendEditorConfig(configJson);
+    checkEditorAgainstModel(config, model.config, (name) => {
+      try {
+        return model.getWeight(name).shape;
+      } catch {
+        return null;
+      }
+    });
+    const { tensors } = parseSafetensors(weights, EDITOR_WEIGHTS_FILE);
+    checkEditorTensors(config, tensors);
+    return new MendEditor(config, tensors);
+  }
+
+  /** Loads editor_config.json + editor.safetensors from the model's folder / URL / Hub repo. */
+  static async load(source: ModelSource, model: GPT2, opts: FetchOptions = {}): Promise<MendEditor> {
+    const tracker = new ProgressTracker(sourceName(source), opts.onProgress);
+    const configBytes = await fetchModelFile(source, EDITOR_CONFIG_FILE, tracker, opts);
+    const configJson = parseJsonFile(configBytes, EDITOR_CONFIG_FILE);
+    parseMendEditorConfig(configJson); // refuse a bad config before downloading the (larger) weights
+    const weights = await fetchModelFile(source, EDITOR_WEIGHTS_FILE, tracker, opts);
+    return MendEditor.fromFiles(configJson, weights, model);
+  }
+
+  /** c_k = sign · lr_scale · edit_lrs[k] for an edited weight. */
+  coefficient(name: string): number {
+    const r = this.routeOf(name);
+    return this.config.sign * this.config.lrScale * this.editLrs[r.k];
+  }
+
+  private routeOf(name: string) {
+    const r = this.route.get(name);
+    if (!r) throw new Error(`MEND editor does not edit "${name}"`);
+    return r;
+  }
+
+  /** Step 1–2: rows of every edited weight for all facts (concatenated in fact order). The caller owns them. */
+  async captureRows(model: GPT2, facts: TokenizedFact[]): Promise<{ rows: Map<string, CapturedRows>; loss: number }> {
+    this.assertAlive();
+    if (facts.length === 0) throw new Error('no facts to edit');
+    const perFact: Array<Record<string, { x: tf.Tensor2D; delta: tf.Tensor2D }>> = [];
+    let loss = 0;
+    try {
+      for (const f of facts) {
+        const r = await model.captureGradientRows(f.promptIds, f.targetIds, [...this.weightNames]);
+        perFact.push(r.rows);
+        loss += r.loss / facts.length;
+      }
+      const rows = new Map<string, CapturedRows>();
+      for (const name of this.weightNames) {
+        rows.set(name, tf.tidy(() => {
+          const x = (perFact.length === 1 ? perFact[0][name].x.clone() : tf.concat(perFact.map((r) => r[name].x))) as tf.Tensor2D;
+          const delta = (perFact.length === 1 ? perFact[0][name].delta.clone() : tf.concat(perFact.map((r) => r[name].delta))) as tf.Tensor2D;
+          const nonZero = (t: tf.Tensor2D) => tf.cast(tf.greater(tf.max(tf.abs(t), 1, true), 0), 'float32');
+          return { x, delta, keep: tf.mul(nonZero(x), nonZero(delta)) as tf.Tensor2D };
+        }));
+      }
+      return { rows, loss };
+    } finally {
+      for (const r of perFact) for (const v of Object.values(r)) tf.dispose([v.x, v.delta]);
+    }
+  }
+
+  /** Step 3 for one weight: the editor network over its rows (kernel a). The caller owns the result. */
+  runEditor(name: string, rows: CapturedRows): EditorOutput {
+    this.assertAlive();
+    const { key, mode } = this.routeOf(name);
+    const p = this.packed.get(key)!;
+    const h = editorMLP(rows.x, rows.delta, p, mode);
+    const [xTilde, deltaRaw] = splitEditorOutput(h, p.xDim);
+    const deltaTilde = tf.mul(deltaRaw, rows.keep) as tf.Tensor2D;
+    tf.dispose([h, deltaRaw]);
+    return { xTilde, deltaTilde };
+  }
+
+  /** ΔW = Σ_i x̃_iᵀ δ̃_i ([in, out]) for inspection; the edit itself never materialises it. */
+  deltaW(out: EditorOutput): tf.Tensor2D {
+    return outerProductSum(out.xTilde, out.deltaTilde, 1);
+  }
+
+  /**
+   * Applies one MEND edit for all `facts` at once (a batch edit is one summed update) and installs the new weights
+   * in the model. The result holds the previous buffers for a bit-exact revert.
+   */
+  async edit(model: GPT2, facts: TokenizedFact[]): Promise<EditResult> {
+    const t0 = performance.now();
+    const { rows, loss } = await this.captureRows(model, facts);
+    const t1 = performance.now();
+
+    const outputs = new Map<string, EditorOutput>();
+    let last: tf.Tensor | null = null;
+    for (const name of this.weightNames) {
+      const o = this.runEditor(name, rows.get(name)!);
+      outputs.set(name, o);
+      last = o.deltaTilde;
+    }
+    await gpuSync(last!);
+    const t2 = performance.now();
+
+    const changes: WeightChange[] = [];
+    try {
+      for (const name of this.weightNames) {
+        const o = outputs.get(name)!;
+        const before = holdWeight(model, name);
+        const after = rankUpdate(before, o.xTilde, o.deltaTilde, this.coefficient(name));
+        changes.push({ name, before, after });
+        installWeight(model, name, after);
+      }
+    } catch (e) {
+      // All or nothing: a half-applied edit would leave the model in a state no history entry describes.
+      revertChanges(model, changes);
+      disposeChanges(changes);
+      for (const r of rows.values()) tf.dispose([r.x, r.delta, r.keep]);
+      for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
+      throw e;
+    }
+    await gpuSync(changes[changes.length - 1].after);
+    const t3 = performance.now();
+
+    // Read after the timed phases: the counts are for display and must not stall the pipeline above.
+    const keptSums = this.weightNames.map((n) => tf.sum(rows.get(n)!.keep));
+    const kept = await Promise.all(keptSums.map(async (t) => (await t.data())[0]));
+    tf.dispose(keptSums);
+    const stats = {
+      facts: facts.length,
+      rows: rows.get(this.weightNames[0])!.x.shape[0],
+      /** the fewest rows any edited weight kept (rows with all-zero x or δ are dropped per weight) */
+      rowsKept: Math.min(...kept),
+      lossBefore: loss,
+    };
+    for (const r of rows.values()) tf.dispose([r.x, r.delta, r.keep]);
+    for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
+    return {
+      method: 'mend', changes, stats,
+      timings: { captureMs: t1 - t0, editorMs: t2 - t1, updateMs: t3 - t2, totalMs: t3 - t0 },
+    };
+  }
+
+  private assertAlive() {
+    if (this.disposed) throw new Error('this MEND editor was disposed');
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const p of this.packed.values()) disposePackedEditorParams(p);
+    this.packed.clear();
+  }
+}

@@ -1,0 +1,192 @@
+// Reading and validating the MEND editor artifacts (editor_config.json + editor.safetensors, docs/formats.md).
+//
+// Everything is checked here, at the edge, against the model it is meant for, so that a wrong editor is refused
+// with a message that names the file and the mismatch, instead of failing later as an obscure matMul shape error
+// (or, worse, silently editing the wrong matrices). Errors are ModelFileErrors: "<file>: <problem>".
+import { ModelFileError, type FloatTensor, type GPT2Config } from '../model';
+
+export const EDITOR_CONFIG_FILE = 'editor_config.json';
+export const EDITOR_WEIGHTS_FILE = 'editor.safetensors';
+
+export interface MendShapeEditorConfig {
+  /** "<in>x<out>" */
+  key: string;
+  xDim: number;
+  deltaDim: number;
+  rank: number;
+  nModes: number;
+  /** mode m = index in this list */
+  weights: string[];
+}
+
+export interface MendEditorConfig {
+  /** inner_params order: indexes edit_lrs */
+  editedWeights: string[];
+  weightShapes: Array<[number, number]>;
+  editors: MendShapeEditorConfig[];
+  sign: 1 | -1;
+  lrScale: number;
+  normEps: number;
+  model: { modelType: string; nEmbd: number; nInner: number; nLayer: number; vocabSize: number };
+  /** the JSON as read (training provenance etc.) */
+  raw: Record<string, unknown>;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+const posInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
+
+/** Parses editor_config.json, checking its internal consistency (not yet against a model). */
+export function parseMendEditorConfig(json: unknown, file = EDITOR_CONFIG_FILE): MendEditorConfig {
+  const fail = (problem: string): never => {
+    throw new ModelFileError(file, problem);
+  };
+  if (!isObject(json)) fail('is not a JSON object');
+  const raw = json as Record<string, unknown>;
+  if (raw.format !== 'mendlab-editor') fail(`"format" is ${JSON.stringify(raw.format)}, expected "mendlab-editor"`);
+  if (raw.version !== 1) fail(`"version" ${JSON.stringify(raw.version)} is not supported (this build reads version 1)`);
+
+  const m = raw.model;
+  if (!isObject(m)) fail('"model" must be an object describing the base model');
+  const model = m as Record<string, unknown>;
+  for (const k of ['n_embd', 'n_inner', 'n_layer', 'vocab_size']) {
+    if (!posInt(model[k])) fail(`"model.${k}" must be a positive integer, got ${JSON.stringify(model[k])}`);
+  }
+  if (model.model_type !== 'gpt2') fail(`"model.model_type" is ${JSON.stringify(model.model_type)}; only "gpt2" editors are supported`);
+
+  const names = raw.edited_weights;
+  if (!Array.isArray(names) || names.length === 0 || !names.every((n) => typeof n === 'string')) {
+    fail('"edited_weights" must be a non-empty list of weight names');
+  }
+  const editedWeights = (names as string[]).map((n) => (n.startsWith('transformer.') ? n : `transformer.${n}`));
+  if (new Set(editedWeights).size !== editedWeights.length) fail('"edited_weights" lists a weight twice');
+
+  const shapes = raw.weight_shapes;
+  if (!Array.isArray(shapes) || shapes.length !== editedWeights.length) {
+    fail(`"weight_shapes" must have one [in, out] entry per edited weight (${editedWeights.length})`);
+  }
+  const weightShapes = (shapes as unknown[]).map((s, k) => {
+    if (!Array.isArray(s) || s.length !== 2 || !s.every(posInt)) fail(`"weight_shapes[${k}]" must be [in, out], got ${JSON.stringify(s)}`);
+    return s as [number, number];
+  });
+
+  if (!isObject(raw.editors)) fail('"editors" must be an object keyed by "<in>x<out>"');
+  const editors: MendShapeEditorConfig[] = [];
+  const owner = new Map<string, string>();
+  for (const [key, e] of Object.entries(raw.editors as Record<string, unknown>)) {
+    if (!isObject(e)) fail(`"editors.${key}" must be an object`);
+    const ed = e as Record<string, unknown>;
+    for (const k of ['x_dim', 'delta_dim', 'rank', 'n_modes']) {
+      if (!posInt(ed[k])) fail(`"editors.${key}.${k}" must be a positive integer, got ${JSON.stringify(ed[k])}`);
+    }
+    const xDim = ed.x_dim as number;
+    const deltaDim = ed.delta_dim as number;
+    if (key !== `${xDim}x${deltaDim}`) fail(`editor key "${key}" does not match its x_dim × delta_dim (${xDim}x${deltaDim})`);
+    const ws = ed.weights;
+    if (!Array.isArray(ws) || ws.length !== ed.n_modes || !ws.every((w) => typeof w === 'string')) {
+      fail(`"editors.${key}.weights" must list n_modes (${ed.n_modes}) weight names`);
+    }
+    const weights = (ws as string[]).map((n) => (n.startsWith('transformer.') ? n : `transformer.${n}`));
+    for (const w of weights) {
+      const k = editedWeights.indexOf(w);
+      if (k < 0) fail(`"editors.${key}.weights" names "${w}", which is not in "edited_weights"`);
+      if (weightShapes[k][0] !== xDim || weightShapes[k][1] !== deltaDim) {
+        fail(`"${w}" has weight_shapes [${weightShapes[k]}] but is listed under editor "${key}"`);
+      }
+      if (owner.has(w)) fail(`"${w}" is listed under both editor "${owner.get(w)}" and "${key}"`);
+      owner.set(w, key);
+    }
+    editors.push({ key, xDim, deltaDim, rank: ed.rank as number, nModes: ed.n_modes as number, weights });
+  }
+  const orphan = editedWeights.find((w) => !owner.has(w));
+  if (orphan) fail(`edited weight "${orphan}" has no editor in "editors"`);
+
+  if (raw.sign !== 1 && raw.sign !== -1) fail(`"sign" must be 1 or -1, got ${JSON.stringify(raw.sign)}`);
+  const lrScale = raw.lr_scale ?? 1;
+  if (typeof lrScale !== 'number' || !Number.isFinite(lrScale)) fail(`"lr_scale" must be a finite number, got ${JSON.stringify(raw.lr_scale)}`);
+  const normEps = raw.norm_eps ?? 1e-7;
+  if (typeof normEps !== 'number' || !(normEps >= 0)) fail(`"norm_eps" must be a non-negative number, got ${JSON.stringify(raw.norm_eps)}`);
+
+  return {
+    editedWeights, weightShapes, editors, sign: raw.sign as 1 | -1, lrScale: lrScale as number, normEps: normEps as number,
+    model: {
+      modelType: 'gpt2', nEmbd: model.n_embd as number, nInner: model.n_inner as number,
+      nLayer: model.n_layer as number, vocabSize: model.vocab_size as number,
+    },
+    raw,
+  };
+}
+
+const MLP_OR_ATTN_WEIGHT = /^transformer\.h\.(\d+)\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$/;
+
+/**
+ * Refuses an editor trained for another model: the recorded model dimensions, and every edited weight's name and
+ * [in, out] shape, must match. `modelShape(name)` gives the model's shape for a canonical name, or null.
+ */
+export function checkEditorAgainstModel(
+  cfg: MendEditorConfig,
+  model: GPT2Config,
+  modelShape: (name: string) => readonly number[] | null,
+  file = EDITOR_CONFIG_FILE,
+): void {
+  const fail = (problem: string): never => {
+    throw new ModelFileError(file, problem);
+  };
+  const dims: Array<[string, number, number]> = [
+    ['n_embd', cfg.model.nEmbd, model.nEmbd],
+    ['n_inner', cfg.model.nInner, model.nInner],
+    ['n_layer', cfg.model.nLayer, model.nLayer],
+    ['vocab_size', cfg.model.vocabSize, model.vocabSize],
+  ];
+  for (const [k, editorValue, modelValue] of dims) {
+    if (editorValue !== modelValue) fail(`this editor was trained for a model with ${k} ${editorValue}, but the model has ${k} ${modelValue}`);
+  }
+  cfg.editedWeights.forEach((name, k) => {
+    if (!MLP_OR_ATTN_WEIGHT.test(name)) fail(`edited weight "${name}" is not a Conv1D weight of a GPT-2 block`);
+    const shape = modelShape(name);
+    if (!shape) fail(`edited weight "${name}" does not exist in the model`);
+    const [i, o] = cfg.weightShapes[k];
+    if (shape!.length !== 2 || shape![0] !== i || shape![1] !== o) {
+      fail(`edited weight "${name}" is [${i}, ${o}] in the editor but [${shape!.join(', ')}] in the model`);
+    }
+  });
+}
+
+/** Names and shapes every editor.safetensors must contain for this config. */
+export function expectedEditorTensors(cfg: MendEditorConfig, nLayers = 2): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  for (const e of cfg.editors) {
+    const D = e.xDim + e.deltaDim;
+    const p = `editors.${e.key}.`;
+    m.set(p + 'x_mean', [e.xDim]);
+    m.set(p + 'x_std', [e.xDim]);
+    m.set(p + 'delta_mean', [e.deltaDim]);
+    m.set(p + 'delta_std', [e.deltaDim]);
+    for (let l = 0; l < nLayers; l++) {
+      m.set(`${p}layers.${l}.U`, [D, e.rank]);
+      m.set(`${p}layers.${l}.V`, [e.rank, D]);
+      m.set(`${p}layers.${l}.bias`, [D]);
+      m.set(`${p}layers.${l}.mode_scale`, [e.nModes, D]);
+      m.set(`${p}layers.${l}.mode_shift`, [e.nModes, D]);
+    }
+  }
+  m.set('edit_lrs', [cfg.editedWeights.length]);
+  return m;
+}
+
+/** Checks that editor.safetensors has every tensor the config implies, with the right shape, and finite values. */
+export function checkEditorTensors(cfg: MendEditorConfig, tensors: Map<string, FloatTensor>, file = EDITOR_WEIGHTS_FILE): void {
+  for (const [name, shape] of expectedEditorTensors(cfg)) {
+    const t = tensors.get(name);
+    if (!t) throw new ModelFileError(file, `missing tensor "${name}" (expected by ${EDITOR_CONFIG_FILE})`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new ModelFileError(file, `tensor "${name}" has shape [${t.shape.join(', ')}] but ${EDITOR_CONFIG_FILE} implies [${shape.join(', ')}]`);
+    }
+    if (!t.data.every(Number.isFinite)) throw new ModelFileError(file, `tensor "${name}" contains NaN or infinite values`);
+  }
+  for (const e of cfg.editors) {
+    const std = [...tensors.get(`editors.${e.key}.x_std`)!.data, ...tensors.get(`editors.${e.key}.delta_std`)!.data];
+    if (std.some((s) => s + cfg.normEps <= 0)) {
+      throw new ModelFileError(file, `editor "${e.key}" has a non-positive normalisation std (division by zero)`);
+    }
+  }
+}
