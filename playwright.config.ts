@@ -28,10 +28,13 @@ export default defineConfig({
   projects: [
     {
       name: 'webgpu',
+      // Page behaviour that does not depend on the backend runs once, in the quicker 'wasm' project.
+      testIgnore: ['**/picker.spec.ts', '**/hub.spec.ts'],
       use: { browserName: 'chromium', launchOptions: { executablePath: CHROMIUM, args: [...COMMON_ARGS, ...WEBGPU_ARGS] } },
     },
     {
       name: 'wasm',
+      testIgnore: ['**/backend-switch.spec.ts'],
       use: { browserName: 'chromium', launchOptions: { executablePath: CHROMIUM, args: COMMON_ARGS } },
     },
   ],

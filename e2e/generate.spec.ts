@@ -34,27 +34,3 @@ test('loads the tiny model by URL and generates the golden greedy completion', a
     await expect(page.getByTestId('backend-note')).toHaveCount(0);
   }
 });
-
-test('the "Use WASM" switch moves the model to the WASM backend and gives the same greedy text', async ({ page, server, shot }, testInfo) => {
-  test.skip(testInfo.project.name !== 'webgpu', 'the switch only changes something where WebGPU is available');
-  await openApp(page, server, { model: `${server.url}fixtures/tiny-gpt2/` });
-  await expect(page.getByTestId('backend-badge')).toHaveText('WebGPU');
-  await waitForModel(page);
-
-  await page.getByLabel('Use WASM (CPU) instead of WebGPU').check();
-  await expect(page.getByTestId('backend-badge')).toHaveText('WASM');
-  await expect(page.getByTestId('backend-note')).toContainText('WASM was chosen');
-  expect(new URL(page.url()).searchParams.get('backend')).toBe('wasm');
-  await waitForModel(page);
-  expect(await generate(page, golden.prompt, golden.max_new_tokens)).toBe(golden.text);
-  await shot('forced-wasm');
-});
-
-test('?backend=wasm forces the WASM backend from the URL', async ({ page, server }, testInfo) => {
-  test.skip(testInfo.project.name !== 'webgpu', 'only meaningful where WebGPU would otherwise be chosen');
-  await openApp(page, server, { model: `${server.url}fixtures/tiny-gpt2/`, backend: 'wasm' });
-  await expect(page.getByTestId('backend-badge')).toHaveText('WASM');
-  await expect(page.getByTestId('force-wasm')).toBeChecked();
-  await waitForModel(page);
-  expect(await generate(page, golden.prompt, golden.max_new_tokens)).toBe(golden.text);
-});

@@ -49,7 +49,7 @@ export function ModelPicker() {
     <section className="panel" aria-labelledby="model-heading">
       <h2 id="model-heading">Model</h2>
 
-      <form className="row" onSubmit={onShipped} aria-label="Shipped model">
+      <form className="row" onSubmit={onShipped} aria-label="Load a shipped model">
         <label htmlFor={ids.shipped}>Shipped model</label>
         {catalog.status === 'ready' && shippedModels.length > 0 ? (
           <>
@@ -67,7 +67,7 @@ export function ModelPicker() {
         )}
       </form>
 
-      <form className="row" onSubmit={onHub} aria-label="Model from the Hugging Face Hub">
+      <form className="row" onSubmit={onHub} aria-label="Load a model from the Hugging Face Hub">
         <label htmlFor={ids.hub}>Hugging Face model id</label>
         <input
           id={ids.hub}
