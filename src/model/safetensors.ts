@@ -136,8 +136,9 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
 
 /** Decodes little-endian F32/F16/BF16 bytes to a fresh Float32Array. */
 export function decodeFloats(raw: Uint8Array, dtype: FloatDtype): Float32Array {
-  // Copy first: the slice is then 4-byte aligned and independent of the (possibly huge) file buffer.
-  const copy = raw.slice();
+  // Copy first: the copy is then 4-byte aligned and independent of the (possibly huge) file buffer.
+  // (new Uint8Array(view) always copies; Node's Buffer#slice would return a view into a shared pool.)
+  const copy = new Uint8Array(raw);
   if (dtype === 'F32') return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
   const halves = new Uint16Array(copy.buffer, 0, copy.byteLength / 2);
   const out = new Float32Array(halves.length);
