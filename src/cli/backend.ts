@@ -4,8 +4,6 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../model';
 import { canRerunWithSwiftShader, installDawn, rerunWithSwiftShader, systemHasVulkan } from './dawn';
 
-export const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
-
 /** Activates the backend; returns {rerunExit} when the command had to be re-run for SwiftShader. */
 export async function setupCliBackend(name: BackendName): Promise<{ backend: BackendName } | { rerunExit: number }> {
   tf.env().set('PROD', true); // no "install tfjs-node" banner or debug checks on a CLI

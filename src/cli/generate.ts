@@ -1,11 +1,13 @@
 // `generate`: load a model, complete a prompt, print the completion (or JSON with --json).
 
 import { parseArgs } from 'node:util';
-import { loadModel, sourceName, type BackendName } from '../model';
-import { CLI_BACKENDS, setupCliBackend } from './backend';
+import type { BackendName } from '../model';
+import { sourceName } from '../model/fetch';
 import type { Command } from './command';
 import { UsageError } from './errors';
 import { resolveModelSource } from './model-source';
+
+const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
 
 const USAGE = `generate --model <folder-or-hub-id> --prompt "..." [--max-new-tokens N] [--temperature T --top-k K --seed S] [--backend wasm|cpu|webgpu] [--hub-url URL] [--json]`;
 
@@ -46,9 +48,11 @@ async function run(argv: string[]): Promise<number> {
   const topK = intArg('top-k', values['top-k'], 0, 0);
   const seed = intArg('seed', values.seed, 0, 0);
   const backend = (values.backend ?? 'wasm') as BackendName;
-  if (!CLI_BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${CLI_BACKENDS.join(', ')}, got "${backend}"`);
+  if (!(CLI_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${CLI_BACKENDS.join(', ')}, got "${backend}"`);
   const source = resolveModelSource(values.model, values['hub-url']);
 
+  // tfjs and transformers.js load only now, so argument errors are reported instantly.
+  const [{ setupCliBackend }, { loadModel }] = await Promise.all([import('./backend'), import('../model/load')]);
   const setup = await setupCliBackend(backend);
   if ('rerunExit' in setup) return setup.rerunExit;
 

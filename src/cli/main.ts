@@ -16,10 +16,10 @@ function help(): string {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    // Without a command it is a usage error: help goes to stderr and the exit code is 2.
-    (name === undefined ? process.stderr : process.stdout).write(help() + '\n');
-    return name === undefined ? 2 : 0;
+  if (name === undefined) throw new UsageError(`missing command (${Object.keys(COMMANDS).join(', ')}); usage: npm run cli -- help`);
+  if (name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(help() + '\n');
+    return 0;
   }
   const command = COMMANDS[name];
   if (!command) throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(', ')})`);

@@ -2,7 +2,7 @@
 // The Hub base URL can be pointed elsewhere with --hub-url or MENDLAB_HUB_URL (tests use a local server).
 
 import { existsSync, statSync } from 'node:fs';
-import { DEFAULT_HUB_URL, isHubId, localSource, parseHubSpec, type ModelSource } from '../model';
+import { DEFAULT_HUB_URL, isHubId, localSource, parseHubSpec, type ModelSource } from '../model/fetch';
 import { UsageError } from './errors';
 
 export function resolveModelSource(spec: string, hubUrl?: string): ModelSource {
