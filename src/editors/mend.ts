@@ -161,20 +161,36 @@ export class MendEditor implements ModelEditor {
   async edit(model: GPT2, facts: TokenizedFact[]): Promise<EditResult> {
     const t0 = performance.now();
     const { rows, loss } = await this.captureRows(model, facts);
-    const t1 = performance.now();
-
-    const outputs = new Map<string, EditorOutput>();
-    let last: tf.Tensor | null = null;
-    for (const name of this.weightNames) {
-      const o = this.runEditor(name, rows.get(name)!);
-      outputs.set(name, o);
-      last = o.deltaTilde;
+    const captureMs = performance.now() - t0;
+    try {
+      const result = await this.editFromRows(model, rows);
+      result.timings.captureMs = captureMs;
+      result.timings.totalMs += captureMs;
+      result.stats.facts = facts.length;
+      result.stats.lossBefore = loss;
+      return result;
+    } finally {
+      for (const r of rows.values()) tf.dispose([r.x, r.delta, r.keep]);
     }
-    await gpuSync(last!);
-    const t2 = performance.now();
+  }
 
+  /**
+   * Steps 3–4 on rows already captured (the caller keeps ownership of `rows`): editor, fused update, install.
+   * All or nothing: if anything fails, the model is left exactly as it was.
+   */
+  async editFromRows(model: GPT2, rows: Map<string, CapturedRows>): Promise<EditResult> {
+    const t1 = performance.now();
+    const outputs = new Map<string, EditorOutput>();
     const changes: WeightChange[] = [];
     try {
+      for (const name of this.weightNames) {
+        const r = rows.get(name);
+        if (!r) throw new Error(`no captured rows for "${name}"`);
+        outputs.set(name, this.runEditor(name, r));
+      }
+      await gpuSync(outputs.get(this.weightNames[this.weightNames.length - 1])!.deltaTilde);
+      const t2 = performance.now();
+
       for (const name of this.weightNames) {
         const o = outputs.get(name)!;
         const before = holdWeight(model, name);
@@ -182,34 +198,30 @@ export class MendEditor implements ModelEditor {
         changes.push({ name, before, after });
         installWeight(model, name, after);
       }
+      await gpuSync(changes[changes.length - 1].after);
+      const t3 = performance.now();
+
+      // Read after the timed phases: the counts are for display and must not stall the pipeline above.
+      const keptSums = this.weightNames.map((n) => tf.sum(rows.get(n)!.keep));
+      const kept = await Promise.all(keptSums.map(async (t) => (await t.data())[0]));
+      tf.dispose(keptSums);
+      return {
+        method: 'mend', changes,
+        timings: { captureMs: 0, editorMs: t2 - t1, updateMs: t3 - t2, totalMs: t3 - t1 },
+        stats: {
+          rows: rows.get(this.weightNames[0])!.x.shape[0],
+          /** the fewest rows any edited weight kept (rows with all-zero x or δ are dropped per weight) */
+          rowsKept: Math.min(...kept),
+        },
+      };
     } catch (e) {
-      // All or nothing: a half-applied edit would leave the model in a state no history entry describes.
+      // A half-applied edit would leave the model in a state no history entry describes.
       revertChanges(model, changes);
       disposeChanges(changes);
-      for (const r of rows.values()) tf.dispose([r.x, r.delta, r.keep]);
-      for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
       throw e;
+    } finally {
+      for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
     }
-    await gpuSync(changes[changes.length - 1].after);
-    const t3 = performance.now();
-
-    // Read after the timed phases: the counts are for display and must not stall the pipeline above.
-    const keptSums = this.weightNames.map((n) => tf.sum(rows.get(n)!.keep));
-    const kept = await Promise.all(keptSums.map(async (t) => (await t.data())[0]));
-    tf.dispose(keptSums);
-    const stats = {
-      facts: facts.length,
-      rows: rows.get(this.weightNames[0])!.x.shape[0],
-      /** the fewest rows any edited weight kept (rows with all-zero x or δ are dropped per weight) */
-      rowsKept: Math.min(...kept),
-      lossBefore: loss,
-    };
-    for (const r of rows.values()) tf.dispose([r.x, r.delta, r.keep]);
-    for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
-    return {
-      method: 'mend', changes, stats,
-      timings: { captureMs: t1 - t0, editorMs: t2 - t1, updateMs: t3 - t2, totalMs: t3 - t0 },
-    };
   }
 
   private assertAlive() {

@@ -1,0 +1,110 @@
+// The edit history as JSON: what was edited, how, in which order, and how far it is applied (the rest can be
+// redone). It stores requests, not weights: importing replays the edits on the importing model, so a history file
+// is small and portable between backends. (Replayed weights equal the originals only up to float rounding of the
+// backend; within one session, undo/redo is bit-exact because it reuses the buffers.)
+//
+//   {
+//     "format": "mendlab-history", "version": 1,
+//     "model": {"n_embd": 256, "n_inner": 1024, "n_layer": 6, "n_positions": 256, "vocab_size": 4096},
+//     "position": 2,                       // entries[0 .. position-1] are applied, the rest were undone
+//     "entries": [{
+//       "method": "mend" | "ft",
+//       "facts": [{"prompt": "...", "target": " ...", "prompt_ids": [..], "target_ids": [..]}],   // one = single edit
+//       "options": {"weights": ["transformer.h.3.mlp.c_fc.weight", ...], "steps": 20, "learning_rate": 0.001},
+//       "stats": {...}, "timings_ms": {"capture": .., "editor": .., "update": .., "total": ..},     // informative
+//       "created_at": "2026-11-26T14:00:00.000Z"
+//     }]
+//   }
+import type { GPT2Config } from '../model';
+import type { EditMethod, Fact } from '../editors/types';
+
+export const HISTORY_FORMAT = 'mendlab-history';
+export const HISTORY_VERSION = 1;
+
+export interface HistoryFact extends Fact {
+  prompt_ids: number[];
+  target_ids: number[];
+}
+
+export interface HistoryEntryJSON {
+  method: EditMethod;
+  facts: HistoryFact[];
+  options: { weights: string[]; steps?: number; learning_rate?: number };
+  stats: Record<string, number>;
+  timings_ms: { capture: number; editor: number; update: number; total: number };
+  created_at: string;
+}
+
+export interface HistoryJSON {
+  format: typeof HISTORY_FORMAT;
+  version: typeof HISTORY_VERSION;
+  model: { n_embd: number; n_inner: number; n_layer: number; n_positions: number; vocab_size: number };
+  position: number;
+  entries: HistoryEntryJSON[];
+}
+
+export function modelSignature(c: GPT2Config): HistoryJSON['model'] {
+  return { n_embd: c.nEmbd, n_inner: c.nInner, n_layer: c.nLayer, n_positions: c.nPositions, vocab_size: c.vocabSize };
+}
+
+/** Malformed or incompatible history files; the message says what and where ("entries[2].facts[0].target: ..."). */
+export class HistoryFormatError extends Error {
+  constructor(message: string) {
+    super(`edit history: ${message}`);
+    this.name = 'HistoryFormatError';
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+const isIdList = (v: unknown) => Array.isArray(v) && v.length > 0 && v.every((x) => Number.isInteger(x) && x >= 0);
+const isNumberRecord = (v: unknown) => isObject(v) && Object.values(v).every((x) => typeof x === 'number' || x === null);
+
+/** Validates the structure of a parsed history file and its fit to `model` (not yet the tokenizer or methods). */
+export function parseHistory(json: unknown, model: GPT2Config): HistoryJSON {
+  const fail = (msg: string): never => {
+    throw new HistoryFormatError(msg);
+  };
+  if (!isObject(json)) fail('not a JSON object');
+  const h = json as Record<string, unknown>;
+  if (h.format !== HISTORY_FORMAT) fail(`"format" is ${JSON.stringify(h.format)}, expected "${HISTORY_FORMAT}"`);
+  if (h.version !== HISTORY_VERSION) fail(`"version" ${JSON.stringify(h.version)} is not supported (this build reads ${HISTORY_VERSION})`);
+  if (!isObject(h.model)) fail('"model" is missing');
+  const want = modelSignature(model);
+  for (const [k, v] of Object.entries(want)) {
+    const got = (h.model as Record<string, unknown>)[k];
+    if (got !== v) fail(`it was made on a model with ${k} ${JSON.stringify(got)}, this model has ${k} ${v}`);
+  }
+  if (!Array.isArray(h.entries)) fail('"entries" must be a list');
+  const entries = h.entries as unknown[];
+  entries.forEach((e, i) => {
+    const at = `entries[${i}]`;
+    if (!isObject(e)) fail(`${at} is not an object`);
+    const entry = e as Record<string, unknown>;
+    if (entry.method !== 'mend' && entry.method !== 'ft') fail(`${at}.method must be "mend" or "ft", got ${JSON.stringify(entry.method)}`);
+    if (!Array.isArray(entry.facts) || entry.facts.length === 0) fail(`${at}.facts must be a non-empty list`);
+    (entry.facts as unknown[]).forEach((f, j) => {
+      const fat = `${at}.facts[${j}]`;
+      if (!isObject(f)) fail(`${fat} is not an object`);
+      const fact = f as Record<string, unknown>;
+      if (typeof fact.prompt !== 'string' || fact.prompt === '') fail(`${fat}.prompt must be a non-empty string`);
+      if (typeof fact.target !== 'string' || fact.target === '') fail(`${fat}.target must be a non-empty string`);
+      if (!isIdList(fact.prompt_ids)) fail(`${fat}.prompt_ids must be a non-empty list of token ids`);
+      if (!isIdList(fact.target_ids)) fail(`${fat}.target_ids must be a non-empty list of token ids`);
+    });
+    if (!isObject(entry.options)) fail(`${at}.options is missing`);
+    const o = entry.options as Record<string, unknown>;
+    if (!Array.isArray(o.weights) || o.weights.length === 0 || !o.weights.every((w) => typeof w === 'string')) {
+      fail(`${at}.options.weights must be a non-empty list of weight names`);
+    }
+    if (entry.method === 'ft') {
+      if (!Number.isInteger(o.steps) || (o.steps as number) < 1) fail(`${at}.options.steps must be a positive integer`);
+      if (typeof o.learning_rate !== 'number' || !(o.learning_rate > 0)) fail(`${at}.options.learning_rate must be a positive number`);
+    }
+    if (entry.stats !== undefined && !isNumberRecord(entry.stats)) fail(`${at}.stats must map names to numbers`);
+    if (entry.timings_ms !== undefined && !isNumberRecord(entry.timings_ms)) fail(`${at}.timings_ms must map names to numbers`);
+  });
+  if (!Number.isInteger(h.position) || (h.position as number) < 0 || (h.position as number) > entries.length) {
+    fail(`"position" must be an integer between 0 and ${entries.length}, got ${JSON.stringify(h.position)}`);
+  }
+  return json as HistoryJSON;
+}

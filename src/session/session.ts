@@ -1,0 +1,259 @@
+// An edit session on one loaded model: apply edits (single facts or batches, MEND or fine-tuning), undo/redo them,
+// revert to the original weights, export/import the history, export the edited model.
+//
+// State is a stack of applied entries plus a stack of undone ones. Each entry keeps its WeightChanges: the buffer
+// each weight had before the edit and the buffer installed by it (see editors/changes.ts). Entry k's "before" is
+// entry k−1's "after" — the same GPU buffer, not a copy — so the history costs one buffer per edited weight per
+// edit, and undo, redo and revert only re-point the model's variables: bit-exact and instant.
+import * as tf from '@tensorflow/tfjs';
+import { writeSafetensors, type GPT2, type TensorToWrite } from '../model';
+import { disposeChanges, reapplyChanges, revertChanges } from '../editors/changes';
+import { FinetuneEditor } from '../editors/finetune';
+import type { EditMethod, EditResult, EditTimings, Fact, ModelEditor, TokenizedFact } from '../editors/types';
+import { EditInputError, tokenizeFact, type TextTokenizer } from './facts';
+import {
+  HISTORY_FORMAT, HISTORY_VERSION, HistoryFormatError, modelSignature, parseHistory,
+  type HistoryEntryJSON, type HistoryJSON,
+} from './history';
+
+export interface HistoryEntry {
+  id: number;
+  method: EditMethod;
+  facts: Array<Fact & TokenizedFact>;
+  options: HistoryEntryJSON['options'];
+  timings: EditTimings;
+  stats: Record<string, number>;
+  createdAt: string;
+  /** owned by the session; do not dispose */
+  readonly result: EditResult;
+}
+
+export interface SessionOptions {
+  model: GPT2;
+  tokenizer: TextTokenizer;
+  /** the editing methods available; 'ft' can also be created on demand by importHistory */
+  editors: Partial<Record<EditMethod, ModelEditor>>;
+}
+
+export class EditSession {
+  readonly model: GPT2;
+  private readonly tokenizer: TextTokenizer;
+  private readonly editors: Partial<Record<EditMethod, ModelEditor>>;
+  private readonly appliedStack: HistoryEntry[] = [];
+  private readonly undoneStack: HistoryEntry[] = [];
+  private nextId = 1;
+  /** one operation at a time: an edit awaits the GPU, and a second one interleaved would see half-installed weights */
+  private busy = false;
+
+  constructor(opts: SessionOptions) {
+    this.model = opts.model;
+    this.tokenizer = opts.tokenizer;
+    this.editors = { ...opts.editors };
+  }
+
+  /** Applied edits, oldest first. */
+  get applied(): readonly HistoryEntry[] {
+    return this.appliedStack;
+  }
+
+  /** Undone edits that redo() would re-apply, next first. */
+  get undone(): readonly HistoryEntry[] {
+    return [...this.undoneStack].reverse();
+  }
+
+  get canUndo(): boolean {
+    return this.appliedStack.length > 0;
+  }
+
+  get canRedo(): boolean {
+    return this.undoneStack.length > 0;
+  }
+
+  /** Tokenises and validates facts (EditInputError on bad input) without touching the model. */
+  tokenize(facts: Fact[]): Array<Fact & TokenizedFact> {
+    if (facts.length === 0) throw new EditInputError('no facts to edit');
+    return facts.map((f) => ({ prompt: f.prompt, target: f.target, ...tokenizeFact(f, this.tokenizer, this.model.config.nPositions) }));
+  }
+
+  private editorFor(method: EditMethod): ModelEditor {
+    const e = this.editors[method];
+    if (!e) throw new EditInputError(method === 'mend' ? 'no MEND editor is loaded for this model' : `method "${method}" is not available`);
+    return e;
+  }
+
+  /**
+   * Applies one edit made of one or several facts (a batch is a single summed update). Discards the redo stack,
+   * as any new action does. Bad input throws EditInputError before anything changes.
+   */
+  async apply(facts: Fact | Fact[], method: EditMethod = 'mend'): Promise<HistoryEntry> {
+    const list = Array.isArray(facts) ? facts : [facts];
+    const tokenized = this.tokenize(list);
+    const editor = this.editorFor(method);
+    return this.exclusive(() => this.applyWith(editor, tokenized));
+  }
+
+  private async applyWith(editor: ModelEditor, facts: Array<Fact & TokenizedFact>): Promise<HistoryEntry> {
+    const result = await editor.edit(this.model, facts);
+    this.clearRedo();
+    const options: HistoryEntryJSON['options'] = { weights: [...editor.weightNames] };
+    if (editor instanceof FinetuneEditor) Object.assign(options, { steps: editor.steps, learning_rate: editor.learningRate });
+    const entry: HistoryEntry = {
+      id: this.nextId++, method: editor.method, facts, options, timings: result.timings, stats: result.stats,
+      createdAt: new Date().toISOString(), result,
+    };
+    this.appliedStack.push(entry);
+    return entry;
+  }
+
+  /** Reverts the most recent applied edit (bit-exact); it can be redone. Returns it, or null if none. */
+  undo(): HistoryEntry | null {
+    this.assertIdle();
+    return this.undoOne();
+  }
+
+  /** Re-applies the most recently undone edit (the very same weights). Returns it, or null if none. */
+  redo(): HistoryEntry | null {
+    this.assertIdle();
+    const entry = this.undoneStack.pop();
+    if (!entry) return null;
+    reapplyChanges(this.model, entry.result.changes);
+    this.appliedStack.push(entry);
+    return entry;
+  }
+
+  /** Restores the original weights bit for bit. The edits stay in the history and can be redone. */
+  revert(): void {
+    this.assertIdle();
+    while (this.undoOne());
+  }
+
+  /** Restores the original weights and forgets the whole history (frees every buffer it held). */
+  reset(): void {
+    this.assertIdle();
+    this.resetAll();
+  }
+
+  private undoOne(): HistoryEntry | null {
+    const entry = this.appliedStack.pop();
+    if (!entry) return null;
+    revertChanges(this.model, entry.result.changes);
+    this.undoneStack.push(entry);
+    return entry;
+  }
+
+  private resetAll(): void {
+    while (this.undoOne());
+    this.clearRedo();
+  }
+
+  private clearRedo(): void {
+    for (const e of this.undoneStack) disposeChanges(e.result.changes);
+    this.undoneStack.length = 0;
+  }
+
+  /** The history as JSON (see history.ts): requests and results, applied ones first, then the undone ones. */
+  exportHistory(): HistoryJSON {
+    const toJSON = (e: HistoryEntry): HistoryEntryJSON => ({
+      method: e.method,
+      facts: e.facts.map((f) => ({ prompt: f.prompt, target: f.target, prompt_ids: f.promptIds, target_ids: f.targetIds })),
+      options: e.options,
+      stats: e.stats,
+      timings_ms: { capture: e.timings.captureMs, editor: e.timings.editorMs, update: e.timings.updateMs, total: e.timings.totalMs },
+      created_at: e.createdAt,
+    });
+    return {
+      format: HISTORY_FORMAT, version: HISTORY_VERSION, model: modelSignature(this.model.config),
+      position: this.appliedStack.length,
+      entries: [...this.appliedStack, ...this.undone].map(toJSON),
+    };
+  }
+
+  /**
+   * Replaces this session's history with an exported one: validates everything first (structure, model, tokenizer,
+   * methods) and refuses with a HistoryFormatError before touching the model; then reverts to the original weights,
+   * replays every entry in order and undoes the ones that were undone when it was exported.
+   */
+  async importHistory(json: unknown): Promise<void> {
+    const h = parseHistory(json, this.model.config);
+    const plans = h.entries.map((e, i) => {
+      const facts = e.facts.map((f, j) => {
+        const tok = tokenizeFact(f, this.tokenizer, this.model.config.nPositions);
+        const same = (a: number[], b: number[]) => a.length === b.length && a.every((v, k) => v === b[k]);
+        if (!same(tok.promptIds, f.prompt_ids) || !same(tok.targetIds, f.target_ids)) {
+          throw new HistoryFormatError(`entries[${i}].facts[${j}] tokenises differently here: the history was made with another tokenizer`);
+        }
+        return { prompt: f.prompt, target: f.target, ...tok };
+      });
+      return { facts, editor: this.editorForEntry(e, i) };
+    });
+    await this.exclusive(async () => {
+      this.resetAll();
+      try {
+        for (const p of plans) await this.applyWith(p.editor, p.facts);
+      } catch (e) {
+        this.resetAll();
+        throw e;
+      }
+      while (this.appliedStack.length > h.position) this.undoOne();
+    });
+  }
+
+  private editorForEntry(e: HistoryEntryJSON, i: number): ModelEditor {
+    const sameWeights = (ed: ModelEditor) => ed.weightNames.length === e.options.weights.length && ed.weightNames.every((w, k) => w === e.options.weights[k]);
+    if (e.method === 'mend') {
+      const ed = this.editors.mend;
+      if (!ed) throw new HistoryFormatError(`entries[${i}] is a MEND edit but no MEND editor is loaded`);
+      if (!sameWeights(ed)) throw new HistoryFormatError(`entries[${i}] was made by a MEND editor for other weights`);
+      return ed;
+    }
+    const ft = this.editors.ft;
+    if (ft instanceof FinetuneEditor && sameWeights(ft) && ft.steps === e.options.steps && ft.learningRate === e.options.learning_rate) return ft;
+    for (const w of e.options.weights) {
+      try {
+        this.model.getWeight(w);
+      } catch {
+        throw new HistoryFormatError(`entries[${i}].options.weights names "${w}", which this model does not have`);
+      }
+    }
+    return new FinetuneEditor({ weightNames: e.options.weights, steps: e.options.steps, learningRate: e.options.learning_rate });
+  }
+
+  /**
+   * The model with its current (edited) weights as a .safetensors file under HF names, F32, loadable by the
+   * engine and by transformers. The applied facts go into the header metadata.
+   */
+  async exportModel(): Promise<Uint8Array> {
+    const tensors: TensorToWrite[] = [];
+    for (const name of this.model.weightNames()) {
+      const v = this.model.getWeight(name);
+      tensors.push({ name, shape: v.shape, data: await this.model.readWeight(name) });
+    }
+    const edits = this.appliedStack.map((e) => ({ method: e.method, facts: e.facts.map((f) => ({ prompt: f.prompt, target: f.target })) }));
+    return writeSafetensors(tensors, { format: 'pt', mendlab_edits: JSON.stringify(edits) });
+  }
+
+  /** Frees the history's buffers after restoring the original weights. The model and editors stay usable. */
+  dispose(): void {
+    this.resetAll();
+  }
+
+  private assertIdle(): void {
+    if (this.busy) throw new EditInputError('an edit is still running');
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    this.assertIdle();
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.busy = false;
+    }
+  }
+}
+
+/** Bytes of GPU memory in live tensors (webgpu), or null on backends without GPU accounting. */
+export function gpuBytesInUse(): number | null {
+  const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
+  return typeof m.numBytesInGPU === 'number' ? m.numBytesInGPU : null;
+}
