@@ -69,9 +69,12 @@ class FactEncoder:
     def __init__(self, tok):
         self.tok = tok
         self._target = {}
+        self._prompt = {}
 
     def prompt(self, text):
-        return self.tok.encode(text)
+        if text not in self._prompt:
+            self._prompt[text] = self.tok.encode(text)
+        return list(self._prompt[text])
 
     def target(self, obj):
         if obj not in self._target:
@@ -95,19 +98,26 @@ def pretraining_items(kb, enc, tok):
 
 
 class PackedStream:
-    """Shuffles the items every epoch and packs them into [n, seq_len + 1] rows (inputs and shifted labels)."""
+    """Shuffles the items every epoch and packs them into [n, seq_len + 1] rows (inputs and shifted labels).
+    Items live in one flat tensor; an epoch is a single gather, so this stays cheap for ~10^5 items."""
 
     def __init__(self, items, seq_len, seed, eot_id):
-        self.items = [torch.tensor(x, dtype=torch.long) for x in items]
+        self.flat = torch.tensor([t for x in items for t in x], dtype=torch.long)
+        self.lengths = torch.tensor([len(x) for x in items], dtype=torch.long)
+        self.starts = torch.cumsum(self.lengths, 0) - self.lengths
         self.seq_len = seq_len
         self.gen = torch.Generator().manual_seed(seed)
         self.eot = eot_id
         self.epoch = 0
-        self.n_tokens = sum(len(x) for x in self.items)
+        self.n_tokens = int(self.lengths.sum())
 
     def epoch_rows(self):
-        order = torch.randperm(len(self.items), generator=self.gen).tolist()
-        flat = torch.cat([self.items[i] for i in order] + [torch.tensor([self.eot])])
+        order = torch.randperm(len(self.lengths), generator=self.gen)
+        lens = self.lengths[order]
+        new_starts = torch.cumsum(lens, 0) - lens
+        # token j of the shuffled stream comes from flat[j + (old start - new start) of its item]
+        idx = torch.arange(self.n_tokens) + torch.repeat_interleave(self.starts[order] - new_starts, lens)
+        flat = self.flat[idx]
         L = self.seq_len + 1
         n = flat.numel() // L
         self.epoch += 1

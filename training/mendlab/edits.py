@@ -1,0 +1,115 @@
+"""Counterfactual edits: (subject, relation, new object of the same type), with paraphrase prompts,
+neighbour prompts and locality sequences. Used by editor training, the FT baseline and the evaluation."""
+import random
+from dataclasses import dataclass, field
+
+from .corpus import fill
+
+
+@dataclass
+class Edit:
+    subject: str
+    relation: str
+    true_object: str
+    new_object: str
+    prompt: str
+    prompt_ids: list
+    target_ids: list  # tokens of " " + new_object
+    paraphrases: list = field(default_factory=list)  # [(text, prompt_ids)]
+    novel: list = field(default_factory=list)  # [(text, prompt_ids)]
+    neighbours: list = field(default_factory=list)  # [(kind, subject, relation, text, prompt_ids, true_target_ids)]
+    locality: list = field(default_factory=list)  # [(token ids, loss mask)]  (training only)
+
+
+class EditSampler:
+    def __init__(self, kb, enc, tok, seed):
+        self.kb, self.enc, self.tok = kb, enc, tok
+        self.rng = random.Random(seed)
+        self.all_facts = kb.facts
+        self.prose_ids = None
+
+    def _counterfactual(self, subjects):
+        rng, kb = self.rng, self.kb
+        while True:
+            s = rng.choice(subjects)
+            r = rng.choice(sorted(kb.by_subject[s]))
+            if len(kb.objects[r]) > 1:
+                break
+        true = kb.by_subject[s][r]
+        new = rng.choice([o for o in kb.objects[r] if o != true])
+        return s, r, true, new
+
+    def _fact_seq(self, s, r, split):
+        """A locality sequence for a true fact: KL is taken at the positions that predict the object."""
+        t = self.rng.choice(self.kb.templates(r, split))
+        p = self.enc.prompt(fill(t, s))
+        o = self.enc.target(self.kb.by_subject[s][r])
+        return p + o, [0] * (len(p) - 1) + [1] * len(o) + [0]
+
+    def _prose_seq(self):
+        if self.prose_ids is None:
+            self.prose_ids = [self.tok.encode(p) for p in self.kb.prose["train"][:2000]]
+        ids = self.rng.choice(self.prose_ids)
+        return ids, [1] * (len(ids) - 1) + [0]
+
+    def training_batch(self, subjects, n_edits, n_same_subject=2, n_same_relation=1, n_random=1, n_prose=1):
+        """n_edits edits with distinct (subject) and their locality sequences, all from training templates."""
+        kb, rng = self.kb, self.rng
+        edits, used = [], set()
+        while len(edits) < n_edits:
+            s, r, true, new = self._counterfactual(subjects)
+            if s in used:
+                continue
+            used.add(s)
+            t_edit, t_para = rng.sample(kb.templates(r, "train"), 2)
+            e = Edit(s, r, true, new, fill(t_edit, s), self.enc.prompt(fill(t_edit, s)), self.enc.target(new))
+            e.paraphrases = [(fill(t_para, s), self.enc.prompt(fill(t_para, s)))]
+            edits.append(e)
+        for e in edits:
+            others = [r for r in sorted(kb.by_subject[e.subject]) if r != e.relation]
+            for r in rng.sample(others, min(n_same_subject, len(others))):
+                e.locality.append(self._fact_seq(e.subject, r, "train"))
+            same_rel = [s for s, _ in kb.by_relation[e.relation] if s not in used]
+            for s in rng.sample(same_rel, min(n_same_relation, len(same_rel))):
+                e.locality.append(self._fact_seq(s, e.relation, "train"))
+            for _ in range(n_random):
+                s, r, _ = rng.choice(self.all_facts)
+                if s not in used:
+                    e.locality.append(self._fact_seq(s, r, "train"))
+            for _ in range(n_prose):
+                e.locality.append(self._prose_seq())
+        return edits
+
+    def eval_edits(self, subjects, n, n_paraphrases=4, n_novel=2, n_same_relation=3):
+        """Evaluation edits on held-out subjects: edit prompt from a training template, paraphrases from
+        held-out (core, wrapper) combinations, novel-phrasing prompts, and neighbours (same relation with
+        other subjects; every other relation of the same subject), all with distinct subjects."""
+        kb, rng = self.kb, self.rng
+        subjects = [s for s in subjects if any(len(kb.objects[r]) > 1 for r in kb.by_subject[s])]
+        edits, used = [], set()
+        while len(edits) < n and len(used) < len(subjects):
+            s, r, true, new = self._counterfactual(subjects)
+            if s in used:
+                continue
+            used.add(s)
+            t_edit = rng.choice(kb.templates(r, "train"))
+            e = Edit(s, r, true, new, fill(t_edit, s), self.enc.prompt(fill(t_edit, s)), self.enc.target(new))
+            held = kb.templates(r, "heldout")
+            for t in rng.sample(held, min(n_paraphrases, len(held))):
+                e.paraphrases.append((fill(t, s), self.enc.prompt(fill(t, s))))
+            nov = kb.templates(r, "novel")
+            for t in rng.sample(nov, min(n_novel, len(nov))):
+                e.novel.append((fill(t, s), self.enc.prompt(fill(t, s))))
+            others = [x for x, _ in kb.by_relation[r] if x != s]
+            for x in rng.sample(others, min(n_same_relation, len(others))):
+                e.neighbours.append(self._neighbour("same_relation", x, r))
+            for r2 in sorted(kb.by_subject[s]):
+                if r2 != r:
+                    e.neighbours.append(self._neighbour("same_subject", s, r2))
+            edits.append(e)
+        return edits
+
+    def _neighbour(self, kind, s, r):
+        t = self.rng.choice(self.kb.templates(r, "train"))
+        text = fill(t, s)
+        return (kind, s, r, text, self.enc.prompt(text), self.enc.target(self.kb.by_subject[s][r]))

@@ -1,0 +1,202 @@
+"""MEND: Model Editor Networks with Gradient Decomposition (Mitchell et al., ICLR 2022), per
+/work/shared/docs/mend-spec.md (our clean-room spec) and docs/formats.md (the file contract).
+
+Pieces, in the order an edit uses them:
+- capture_rows: x (layer input) and delta (d loss / d layer output) rows of every edited weight, zero rows dropped.
+- RunningNorm: per-dimension Welford statistics of x and of delta, updated only in training, frozen at test.
+- LRLinear / GradientTransform: the low-rank IDMLP (2 residual blocks, identity at init, clamp(min=0) whose
+  gradient at 0 is 1), one per weight *shape*, shared by the layers of that shape via per-mode scale/shift.
+- MEND.weight_updates: ΔW_k = sign * lr_scale * edit_lrs[k] * Σ_i x̃_iᵀ δ̃_i (Conv1D layout [in, out]).
+"""
+import math
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .corpus import prompt_target_batch
+
+
+def editor_key(shape):
+    return f"{shape[0]}x{shape[1]}"
+
+
+class RunningNorm(nn.Module):
+    """Running mean / sample std of rows, per dimension. Rows are folded in with Chan et al.'s parallel form of
+    Welford's update, which gives the same mean and s = Σ (r - mean)² as folding them one by one."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("s", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("k", torch.zeros((), dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, rows):
+        n = rows.shape[0]
+        if n == 0:
+            return
+        rows = rows.double()
+        bmean = rows.mean(0)
+        bs = ((rows - bmean) ** 2).sum(0)
+        k = self.k + n
+        d = bmean - self.mean
+        self.s.copy_(self.s + bs + d * d * (self.k * n / k))
+        self.mean.copy_(self.mean + d * (n / k))
+        self.k.fill_(float(k))
+
+    @property
+    def std(self):
+        if self.k < 2:
+            raise RuntimeError("RunningNorm needs at least 2 rows before it can normalise")
+        return torch.sqrt(self.s / (self.k - 1))
+
+    def forward(self, rows, eps):
+        return (rows - self.mean.to(rows.dtype)) / (self.std.to(rows.dtype) + eps)
+
+
+class LRLinear(nn.Module):
+    """h -> h + clamp(((h Vᵀ) Uᵀ + b) ⊙ scale[m] + shift[m], min=0). U = 0 at init, so the block starts as the
+    identity; torch.clamp passes gradient 1 at exactly 0 (ReLU would pass 0 and U would never move)."""
+
+    def __init__(self, dim, rank, n_modes):
+        super().__init__()
+        self.U = nn.Parameter(torch.zeros(dim, rank))
+        self.V = nn.Parameter(torch.randn(rank, dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+        self.mode_scale = nn.Parameter(torch.ones(n_modes, dim))
+        self.mode_shift = nn.Parameter(torch.zeros(n_modes, dim))
+
+    def forward(self, h, mode):
+        pre = ((h @ self.V.T) @ self.U.T + self.bias) * self.mode_scale[mode] + self.mode_shift[mode]
+        return h + torch.clamp(pre, min=0)
+
+
+class GradientTransform(nn.Module):
+    """The editor for one weight shape: normalise x and delta, run the 2-block IDMLP on concat(x̄, δ̄)."""
+
+    def __init__(self, x_dim, delta_dim, rank, n_modes, norm_eps=1e-7):
+        super().__init__()
+        self.x_dim, self.delta_dim, self.norm_eps = x_dim, delta_dim, norm_eps
+        D = x_dim + delta_dim
+        self.rank = min(rank, D)
+        self.x_norm = RunningNorm(x_dim)
+        self.delta_norm = RunningNorm(delta_dim)
+        self.layers = nn.ModuleList([LRLinear(D, self.rank, n_modes) for _ in range(2)])
+
+    def forward(self, x, delta, mode):
+        if self.training:  # statistics only ever move while training; frozen for test-time edits
+            self.x_norm.update(x)
+            self.delta_norm.update(delta)
+        h = torch.cat([self.x_norm(x, self.norm_eps), self.delta_norm(delta, self.norm_eps)], dim=1)
+        for layer in self.layers:
+            h = layer(h, mode)
+        return h[:, :self.x_dim], h[:, self.x_dim:]
+
+
+class MEND(nn.Module):
+    def __init__(self, edited_weights, shapes, rank, edit_lr_init=1e-4, sign=-1, lr_scale=1.0, norm_eps=1e-7):
+        super().__init__()
+        self.edited_weights = list(edited_weights)
+        self.shapes = [tuple(s) for s in shapes]
+        self.sign, self.lr_scale, self.norm_eps = sign, lr_scale, norm_eps
+        groups = OrderedDict()
+        for name, shape in zip(self.edited_weights, self.shapes):
+            groups.setdefault(editor_key(shape), []).append(name)
+        self.groups = groups
+        self.mode = {n: names.index(n) for names in groups.values() for n in names}
+        self.editors = nn.ModuleDict({
+            key: GradientTransform(self.shapes[self.edited_weights.index(names[0])][0],
+                                   self.shapes[self.edited_weights.index(names[0])][1], rank, len(names), norm_eps)
+            for key, names in groups.items()})
+        self.edit_lrs = nn.Parameter(torch.full((len(self.edited_weights),), float(edit_lr_init)))
+
+    def transform(self, name, x, delta):
+        """Editor outputs (x̃, δ̃) for the rows of one edited weight."""
+        k = self.edited_weights.index(name)
+        return self.editors[editor_key(self.shapes[k])](x, delta, self.mode[name])
+
+    def weight_updates(self, rows, return_parts=False):
+        """rows: name -> (x [N, in], delta [N, out]). Returns name -> additive update for W ([in, out]).
+        Weights are processed in edited_weights order (this is the order the statistics see them in)."""
+        updates, parts = {}, {}
+        for k, name in enumerate(self.edited_weights):
+            x, d = rows[name]
+            xt, dt = self.transform(name, x, d)
+            dw = xt.T @ dt  # Σ_i x̃_iᵀ δ̃_i, a sum over rows (not a mean)
+            updates[name] = self.sign * self.lr_scale * self.edit_lrs[k] * dw
+            if return_parts:
+                parts[name] = (xt, dt, dw)
+        return (updates, parts) if return_parts else updates
+
+    def config(self):
+        return {
+            "edited_weights": self.edited_weights,
+            "weight_shapes": [list(s) for s in self.shapes],
+            "editors": {key: {"x_dim": self.editors[key].x_dim, "delta_dim": self.editors[key].delta_dim,
+                              "rank": self.editors[key].rank, "n_modes": len(names), "weights": names}
+                        for key, names in self.groups.items()},
+            "sign": self.sign, "lr_scale": self.lr_scale, "norm_eps": self.norm_eps,
+        }
+
+    def export_tensors(self):
+        """Tensors named as docs/formats.md asks (float32)."""
+        out = {"edit_lrs": self.edit_lrs.detach().float().cpu()}
+        for key, ed in self.editors.items():
+            p = f"editors.{key}."
+            out[p + "x_mean"] = ed.x_norm.mean.float().cpu()
+            out[p + "x_std"] = ed.x_norm.std.float().cpu()
+            out[p + "delta_mean"] = ed.delta_norm.mean.float().cpu()
+            out[p + "delta_std"] = ed.delta_norm.std.float().cpu()
+            for i, layer in enumerate(ed.layers):
+                for t in ("U", "V", "bias", "mode_scale", "mode_shift"):
+                    out[p + f"layers.{i}.{t}"] = getattr(layer, t).detach().float().cpu()
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Losses and gradient capture
+
+def seq_nll(logits, labels):
+    """Mean NLL over the labelled positions of each sequence -> [B]. labels[b, t] is the token position t
+    must predict (-100 = not scored)."""
+    logp = F.log_softmax(logits.float(), dim=-1)
+    mask = labels != -100
+    tok = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return -(tok * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
+def capture_rows(model, pairs, edited, device, pad_id):
+    """Forward + backward of the unedited model on edits [(prompt_ids, target_ids)]. The loss is the sum over
+    edits of each edit's mean target NLL, so a batch gives exactly the rows of its edits taken one by one.
+    Returns name -> (x rows, delta rows) with rows whose x or delta is all zero dropped, plus the loss."""
+    ids, labels, _ = prompt_target_batch(pairs, pad_id)
+    ids, labels = ids.to(device), labels.to(device)
+    taps = {n: None for n in edited}
+    with torch.enable_grad():
+        logits = model(ids, taps=taps)
+        loss = seq_nll(logits, labels).sum()
+        outs = [taps[n][1] for n in edited]
+        deltas = torch.autograd.grad(loss, outs)
+    rows = {}
+    for n, d in zip(edited, deltas):
+        x = taps[n][0].reshape(-1, taps[n][0].shape[-1])
+        d = d.reshape(-1, d.shape[-1])
+        keep = (x != 0).any(1) & (d != 0).any(1)
+        rows[n] = (x[keep], d[keep])
+    return rows, float(loss)
+
+
+def kl_loc(pre_logits, post_logits, mask):
+    """KL(p_pre || p_post) at the masked positions, averaged per sequence, then over sequences."""
+    lp_pre = F.log_softmax(pre_logits.float(), dim=-1)
+    lp_post = F.log_softmax(post_logits.float(), dim=-1)
+    kl = (lp_pre.exp() * (lp_pre - lp_post)).sum(-1)
+    m = mask.float()
+    return ((kl * m).sum(1) / m.sum(1).clamp(min=1)).mean()
+
+
+def edited_weights_from(model, updates):
+    params = dict(model.named_parameters())
+    return {n: params[n] + u for n, u in updates.items()}

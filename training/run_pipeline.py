@@ -1,0 +1,258 @@
+"""MEND Lab training pipeline, one command:
+
+    /usr/bin/python3 training/run_pipeline.py [--tiny] [--out DIR] [--device cuda|cpu] [--fixtures DIR]
+
+corpus -> byte-level BPE tokenizer -> GPT pretraining -> MEND editor training -> FT baseline -> evaluation ->
+export (HF model folder + editor + eval.json + facts.json) [-> golden fixtures for the TS editor].
+--tiny is the CI configuration (CPU, < 3 minutes). Everything is seeded; the full configuration stops its two
+training phases at wall-clock budgets so the whole run fits in the GPU time limit.
+"""
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mendlab import export as ex  # noqa: E402
+from mendlab.corpus import KB, FactEncoder, PackedStream, fill, pretraining_items  # noqa: E402
+from mendlab.edits import EditSampler  # noqa: E402
+from mendlab.evaluate import base_quality, evaluate_edits, neighbour_baseline, prose_nll  # noqa: E402
+from mendlab.finetune import finetune_weights  # noqa: E402
+from mendlab.fixtures import mend_golden, write_golden  # noqa: E402
+from mendlab.gpt import GPT, GPTConfig  # noqa: E402
+from mendlab.mend import MEND, capture_rows, edited_weights_from  # noqa: E402
+from mendlab.pretrain import pretrain  # noqa: E402
+from mendlab.tokenizer import ByteBPETokenizer, train_bpe  # noqa: E402
+from mendlab.train_editor import train_editor  # noqa: E402
+
+SEED = 0
+
+FULL = {
+    "name": "facts-gpt",
+    "kb_max_subjects_per_type": None,
+    "vocab_size": 4096,
+    "model": {"n_embd": 256, "n_inner": 1024, "n_layer": 6, "n_head": 8, "n_positions": 128},
+    "pretrain": {"seq_len": 128, "batch_size": 128, "lr": 2e-3, "min_lr_frac": 0.05, "warmup_steps": 200,
+                 "max_steps": 100000, "time_budget_s": 190, "weight_decay": 0.05, "log_every": 200},
+    "editor": {"rank": 256, "edit_lr_init": 1e-4, "sign": -1, "steps": 100000, "time_budget_s": 140,
+               "lr": 1e-4, "lr_lr": 1e-5, "c_edit": 0.1, "c_loc": 1.0, "max_batch": 10, "warmup_steps": 100,
+               "grad_clip": 100.0, "log_every": 200, "edit_loss_on_edit_prompt": True, "n_edited_blocks": 3},
+    "eval": {"base_max_facts": None, "n_single": 300, "n_batch_groups": 30, "ft_single": 150,
+             "ft_batch_groups": 10, "ft_steps": 20, "ft_lr": 1e-3, "n_prose": 64, "time_budget_s": 25},
+}
+
+TINY = {
+    "name": "mend-tiny",
+    "kb_max_subjects_per_type": 40,
+    "vocab_size": 512,
+    "model": {"n_embd": 32, "n_inner": 128, "n_layer": 4, "n_head": 4, "n_positions": 128},
+    "pretrain": {"seq_len": 64, "batch_size": 16, "lr": 3e-3, "min_lr_frac": 0.1, "warmup_steps": 20,
+                 "max_steps": 150, "time_budget_s": 1e9, "weight_decay": 0.0, "log_every": 50},
+    "editor": {"rank": 16, "edit_lr_init": 1e-4, "sign": -1, "steps": 100, "time_budget_s": 1e9,
+               "lr": 1e-3, "lr_lr": 1e-5, "c_edit": 0.1, "c_loc": 1.0, "max_batch": 10, "warmup_steps": 20,
+               "grad_clip": 100.0, "log_every": 50, "edit_loss_on_edit_prompt": True, "n_edited_blocks": 3},
+    "eval": {"base_max_facts": 120, "n_single": 10, "n_batch_groups": 1, "ft_single": 5,
+             "ft_batch_groups": 1, "ft_steps": 5, "ft_lr": 1e-3, "n_prose": 8, "time_budget_s": 1e9},
+}
+
+
+class Logger:
+    def __init__(self, path):
+        self.f = open(path, "a", encoding="utf-8")
+        self.t0 = time.time()
+
+    def __call__(self, msg):
+        line = f"[{time.time() - self.t0:7.1f}s] {msg}"
+        print(line, flush=True)
+        self.f.write(line + "\n")
+        self.f.flush()
+
+
+def edited_weight_names(n_layer, n_blocks):
+    # MLP weights of the last n_blocks blocks, c_fc then c_proj per block (the distilgpt2 config's order).
+    return [f"transformer.h.{i}.mlp.{w}.weight" for i in range(n_layer - n_blocks, n_layer) for w in ("c_fc", "c_proj")]
+
+
+def tokenizer_texts(kb, seed):
+    """Text the BPE is trained on: every fact once (random training template) and part of the prose."""
+    rng = random.Random(seed)
+    texts = [fill(rng.choice(kb.templates(r, "train")), s) + " " + o + "." for s, r, o in kb.facts]
+    return texts + kb.prose["train"][:1000]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tiny", action="store_true", help="CI configuration (small KB subset and model, CPU)")
+    ap.add_argument("--out", default=None, help="output folder (default training/runs/<name>)")
+    ap.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    ap.add_argument("--fixtures", default=None, help="also write the TS editor golden fixture folder here")
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="multiply time budgets and step counts (e.g. 0.05 to smoke-test the full config on CPU)")
+    ap.add_argument("--set", action="append", default=[], help="override a config value, e.g. editor.c_loc=2.0")
+    args = ap.parse_args(argv)
+
+    cfg = json.loads(json.dumps(TINY if args.tiny else FULL))
+    for kv in args.set:
+        k, v = kv.split("=", 1)
+        sec, key = k.split(".")
+        cfg[sec][key] = json.loads(v)
+    if args.scale != 1.0:
+        for sec, keys in (("pretrain", ("max_steps", "time_budget_s")), ("editor", ("steps", "time_budget_s"))):
+            for k in keys:
+                cfg[sec][k] = max(1, int(cfg[sec][k] * args.scale))
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", cfg["name"])
+    model_dir = os.path.join(out, cfg["name"])
+    os.makedirs(model_dir, exist_ok=True)
+    log = Logger(os.path.join(out, "log.txt"))
+    timings = {}
+    t_all = time.time()
+    random.seed(SEED)
+    torch.manual_seed(SEED)
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls
+    else:
+        torch.set_num_threads(1)  # tiny tensors: a second thread only adds overhead on a shared 2-core machine
+    versions = {"python": platform.python_version(), "torch": torch.__version__,
+                "device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu"}
+    log(f"config {json.dumps(cfg)}")
+    log(f"versions {versions}")
+
+    # 1. corpus + tokenizer
+    t = time.time()
+    kb = KB(max_subjects_per_type=cfg["kb_max_subjects_per_type"], seed=SEED)
+    tok = ByteBPETokenizer(train_bpe(tokenizer_texts(kb, SEED), cfg["vocab_size"]))
+    enc = FactEncoder(tok)
+    items = pretraining_items(kb, enc, tok)
+    stream = PackedStream(items, cfg["pretrain"]["seq_len"], SEED, tok.eot_id)
+    timings["corpus_tokenizer_s"] = round(time.time() - t, 1)
+    log(f"kb: {len(kb.facts)} facts, {len(kb.rel_names)} relations; vocab {len(tok)}; "
+        f"{len(items)} pretraining items, {stream.n_tokens} tokens per epoch")
+
+    # 2. pretraining
+    t = time.time()
+    mc = GPTConfig(vocab_size=len(tok), bos_token_id=tok.eot_id, eos_token_id=tok.eot_id, **cfg["model"])
+    torch.manual_seed(SEED)
+    model = GPT(mc).to(device)
+    log(f"model: {model.num_params() / 1e6:.2f}M parameters")
+    pre_info = pretrain(model, stream, cfg["pretrain"], device, log)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    timings["pretrain_s"] = round(time.time() - t, 1)
+
+    # 3. base quality
+    t = time.time()
+    bq = base_quality(model, kb, enc, device, tok.eot_id, SEED, cfg["eval"]["base_max_facts"])
+    timings["base_eval_s"] = round(time.time() - t, 1)
+    log(f"base quality {json.dumps(bq['overall'])}")
+    for r, v in sorted(bq["per_relation"].items()):
+        log(f"  {r:15s} train {v['train']:.3f} heldout {v['heldout']:.3f} novel {v['novel']:.3f} (n={v['n']})")
+
+    # 4. MEND editor training
+    t = time.time()
+    ec = cfg["editor"]
+    names = edited_weight_names(mc.n_layer, ec["n_edited_blocks"])
+    params = dict(model.named_parameters())
+    torch.manual_seed(SEED)
+    mend = MEND(names, [tuple(params[n].shape) for n in names], ec["rank"], ec["edit_lr_init"], ec["sign"]).to(device)
+    sampler = EditSampler(kb, enc, tok, SEED + 1)
+    ed_info = train_editor(model, mend, sampler, kb.subjects("train"), {**ec, "seed": SEED}, device, tok.eot_id, log)
+    timings["editor_train_s"] = round(time.time() - t, 1)
+
+    # 5. evaluation of MEND and FT on held-out test subjects
+    t = time.time()
+    ev = cfg["eval"]
+    eval_sampler = EditSampler(kb, enc, tok, SEED + 2)
+    test_subjects = kb.subjects("test")
+    n_batch = ev["n_batch_groups"] * 10
+    edits = eval_sampler.eval_edits(test_subjects, max(ev["n_single"], n_batch))
+    pre_answers = neighbour_baseline(model, edits, device, tok.eot_id)
+    prose_ids = [tok.encode(p) for p in kb.prose["heldout"][:ev["n_prose"]]]
+    base_nll = prose_nll(model, prose_ids, device)
+    single_groups = [[i] for i in range(min(ev["n_single"], len(edits)))]
+    batch_groups = [list(range(i, i + 10)) for i in range(0, min(n_batch, len(edits)) - 9, 10)]
+
+    def mend_apply(batch):
+        rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids) for e in batch], names, device, tok.eot_id)
+        with torch.no_grad():
+            return edited_weights_from(model, mend.weight_updates(rows))
+
+    def ft_apply(batch):
+        return finetune_weights(model, batch, names, ev["ft_steps"], ev["ft_lr"], device, tok.eot_id)
+
+    results = {"mend": {}, "ft": {}}
+    budget = ev["time_budget_s"]  # per evaluation, so the GPU run cannot overrun its limit
+    results["mend"]["single"] = evaluate_edits(model, edits, single_groups, mend_apply, pre_answers, prose_ids,
+                                               base_nll, device, tok.eot_id, budget)
+    results["mend"]["batch10"] = evaluate_edits(model, edits, batch_groups, mend_apply, pre_answers, prose_ids,
+                                                base_nll, device, tok.eot_id, budget)
+    timings["mend_eval_s"] = round(time.time() - t, 1)
+    t = time.time()
+    results["ft"]["single"] = evaluate_edits(model, edits, single_groups[:ev["ft_single"]], ft_apply, pre_answers,
+                                             prose_ids, base_nll, device, tok.eot_id, budget)
+    results["ft"]["batch10"] = evaluate_edits(model, edits, batch_groups[:ev["ft_batch_groups"]], ft_apply,
+                                              pre_answers, prose_ids, base_nll, device, tok.eot_id, budget)
+    timings["ft_eval_s"] = round(time.time() - t, 1)
+    for m in ("mend", "ft"):
+        for k in ("single", "batch10"):
+            r = {a: b for a, b in results[m][k].items() if a != "per_relation"}
+            log(f"{m} {k}: {json.dumps(r)}")
+
+    # 6. export
+    t = time.time()
+    ex.export_model(model_dir, model.cpu(), tok)
+    model.to(device)
+    command = "python3 training/run_pipeline.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    training_info = {"command": command, "seed": SEED, "versions": versions, "config": cfg,
+                     "pretrain": {k: v for k, v in pre_info.items() if k != "loss_curve"},
+                     "editor": {"steps": ed_info["steps"], "seconds": ed_info["seconds"],
+                                "last": ed_info["history"][-1] if ed_info["history"] else None},
+                     "data_sources": kb.sources}
+    ex.export_editor(model_dir, mend.cpu(), mc, training_info)
+    mend.to(device)
+    ex.export_facts(model_dir, kb)
+    eval_json = {
+        "base": {"train_template_acc": bq["overall"]["train"], "heldout_template_acc": bq["overall"]["heldout"],
+                 "novel_phrasing_acc": bq["overall"]["novel"], "per_relation": bq["per_relation"]},
+        "mend": {"single": {k: results["mend"]["single"][k] for k in ("es", "ps", "ps_novel", "ns", "ppl_increase")},
+                 "batch10": {k: results["mend"]["batch10"][k] for k in ("es", "ps", "ps_novel", "ns", "ppl_increase")}},
+        "ft": {"single": {k: results["ft"]["single"][k] for k in ("es", "ps", "ps_novel", "ns", "ppl_increase")},
+               "batch10": {k: results["ft"]["batch10"][k] for k in ("es", "ps", "ns")}},
+        "harmonic_es_ps_ns": {"mend_single": results["mend"]["single"]["harmonic_es_ps_ns"],
+                              "ft_single": results["ft"]["single"]["harmonic_es_ps_ns"],
+                              "mend_batch10": results["mend"]["batch10"]["harmonic_es_ps_ns"],
+                              "ft_batch10": results["ft"]["batch10"]["harmonic_es_ps_ns"]},
+        "per_relation": {"mend_single": results["mend"]["single"]["per_relation"],
+                         "mend_batch10": results["mend"]["batch10"]["per_relation"],
+                         "ft_single": results["ft"]["single"]["per_relation"]},
+        "counts": {m: {k: {c: results[m][k][c] for c in ("n_edits", "n_groups", "n_neighbour_prompts", "seconds")}
+                       for k in ("single", "batch10")} for m in ("mend", "ft")},
+        "ft_config": {"steps": ev["ft_steps"], "lr": ev["ft_lr"], "optimizer": "Adam", "weights": names},
+        "command": command, "versions": versions, "timings_s": timings,
+    }
+    timings["export_s"] = round(time.time() - t, 1)
+    if args.fixtures:
+        t = time.time()
+        os.makedirs(args.fixtures, exist_ok=True)
+        fx_sampler = EditSampler(kb, enc, tok, SEED + 3)
+        fx = fx_sampler.eval_edits(test_subjects, 4, n_paraphrases=1, n_novel=1, n_same_relation=1)
+        ex.export_model(args.fixtures, model.cpu(), tok)
+        ex.export_editor(args.fixtures, mend.cpu(), mc, training_info)
+        write_golden(args.fixtures, mend_golden(model.cpu(), mend.cpu(), [[fx[0]], [fx[1]], [fx[2], fx[3]]], tok))
+        timings["fixtures_s"] = round(time.time() - t, 1)
+    timings["total_s"] = round(time.time() - t_all, 1)
+    ex.write_json(os.path.join(model_dir, "eval.json"), eval_json)
+    ex.write_json(os.path.join(out, "train_log.json"), {"pretrain": pre_info, "editor": ed_info, "timings_s": timings})
+    sizes = ex.check_sizes(model_dir)
+    log(f"artifacts in {model_dir}: {sum(sizes.values()) / 1e6:.2f} MB total; {sizes}")
+    log(f"timings {timings}")
+    return {"eval": eval_json, "model_dir": model_dir, "model": model, "mend": mend, "kb": kb, "tok": tok}
+
+
+if __name__ == "__main__":
+    main()
