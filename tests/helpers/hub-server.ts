@@ -3,12 +3,16 @@
 // and can be told to misbehave per file: answer 404, drop the connection part-way (a truncated
 // download), or serve a cut-down file with an honest Content-Length (a truncated file on the server).
 // Like the real Hub, large files can be answered with a 302 to a "CDN" path on the same server.
-// Every request is logged so tests can assert what was (not) downloaded.
+// Every request is logged so tests can assert what was (not) downloaded. Responses carry CORS headers
+// so a page on another origin (the Playwright tests) can use it as its Hub.
+//
+// Standalone: tsx tests/helpers/hub-server.ts --port 5180 mend/tiny=tests/fixtures/tiny-gpt2 [...]
 
 import { createServer, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export interface HubRules {
   /** "owner/name" → local folder served for every revision */
@@ -38,13 +42,16 @@ export interface HubServer {
 const RESOLVE = /^\/([^/]+)\/([^/]+)\/resolve\/([^/]+)\/([^/]+)$/;
 const CDN = /^\/cdn\/([^/]+)\/([^/]+)\/([^/]+)$/;
 
-export async function startHubServer(repos: Record<string, string>): Promise<HubServer> {
+export async function startHubServer(repos: Record<string, string>, port = 0): Promise<HubServer> {
   const rules: HubRules = { repos, overrides: {}, notFound: new Set(), dropAfter: {}, cutTo: {}, lfsRedirect: false };
   const requests: string[] = [];
 
   const server: Server = createServer(async (req, res) => {
     const path = decodeURIComponent((req.url ?? '').split('?')[0]);
     requests.push(path);
+    // The Hub allows cross-origin reads; Content-Length must be readable for download progress.
+    res.setHeader('access-control-allow-origin', '*');
+    res.setHeader('access-control-expose-headers', 'content-length');
     const resolve = RESOLVE.exec(path);
     const cdn = CDN.exec(path);
     const m = resolve ? [resolve[1], resolve[2], resolve[4]] : cdn ? [cdn[1], cdn[2], cdn[3]] : null;
@@ -86,10 +93,10 @@ export async function startHubServer(repos: Record<string, string>): Promise<Hub
     res.end(body);
   });
 
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((ok) => server.listen(port, '127.0.0.1', ok));
+  const bound = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
     requests,
     rules,
     close: () =>
@@ -98,4 +105,13 @@ export async function startHubServer(repos: Record<string, string>): Promise<Hub
         server.close(() => ok());
       }),
   };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolvePath(process.argv[1])).href) {
+  const args = process.argv.slice(2);
+  const portAt = args.indexOf('--port');
+  const port = portAt >= 0 ? Number(args.splice(portAt, 2)[1]) : 0;
+  const repos = Object.fromEntries(args.map((a) => a.split('=') as [string, string]));
+  const hub = await startHubServer(repos, port);
+  process.stdout.write(`hub server on ${hub.url} serving ${Object.keys(repos).join(', ')}\n`);
 }
