@@ -15,7 +15,7 @@ interface Golden {
   score: { prompt: string; target: string; prompt_ids: number[]; target_ids: number[]; logprob: number; token_logprobs: number[] }[];
   capture: {
     prompt: string; target: string; prompt_ids: number[]; target_ids: number[]; loss: number;
-    weights: Record<string, { x: number[][]; delta: number[][]; grad: number[][] }>;
+    weights: Record<string, { x: number[][]; delta: number[][]; grad: number[][]; kept_rows: number[] }>;
   };
 }
 
@@ -142,7 +142,13 @@ export function defineParitySuite(backend: BackendName, before: () => Promise<vo
         expect(x.shape).toEqual([T, m.model.getWeight(n).shape[0]]);
         expect(delta.shape).toEqual([T, m.model.getWeight(n).shape[1]]);
         expect(maxAbsDiff(await x.array(), c.weights[n].x)).toBeLessThan(1e-4);
-        expect(maxAbsDiff(await delta.array(), c.weights[n].delta)).toBeLessThan(1e-4);
+        const deltaRows = await delta.array();
+        expect(maxAbsDiff(deltaRows, c.weights[n].delta)).toBeLessThan(1e-4);
+        // The rows the reference keeps (x and δ both non-zero) are exactly the rows non-zero here:
+        // e.g. the last layer's MLP cannot influence earlier positions' loss, so its δ is exactly 0 there.
+        const xRows = await x.array();
+        const kept = xRows.map((_, i) => i).filter((i) => xRows[i].some((v) => v !== 0) && deltaRows[i].some((v) => v !== 0));
+        expect(kept).toEqual(c.weights[n].kept_rows);
         const outer = tf.matMul(x, delta, true, false); // Σ_i x_iᵀ δ_i
         const autodiff = grads[m.model.getWeight(n).name];
         const gradMax = Math.max(...(await tf.abs(autodiff).max().data()));
