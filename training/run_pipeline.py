@@ -50,7 +50,7 @@ TINY = {
     "name": "mend-tiny",
     "kb_max_subjects_per_type": 40,
     "vocab_size": 512,
-    "model": {"n_embd": 32, "n_inner": 128, "n_layer": 4, "n_head": 4, "n_positions": 128},
+    "model": {"n_embd": 32, "n_inner": 64, "n_layer": 4, "n_head": 4, "n_positions": 128},
     "pretrain": {"seq_len": 64, "batch_size": 16, "lr": 3e-3, "min_lr_frac": 0.1, "warmup_steps": 20,
                  "max_steps": 150, "time_budget_s": 1e9, "weight_decay": 0.0, "log_every": 50},
     "editor": {"rank": 16, "edit_lr_init": 1e-4, "sign": -1, "steps": 100, "time_budget_s": 1e9,
@@ -240,10 +240,10 @@ def main(argv=None):
         t = time.time()
         os.makedirs(args.fixtures, exist_ok=True)
         fx_sampler = EditSampler(kb, enc, tok, SEED + 3)
-        fx = fx_sampler.eval_edits(test_subjects, 4, n_paraphrases=1, n_novel=1, n_same_relation=1)
+        fx = fx_sampler.eval_edits(test_subjects, 3, n_paraphrases=1, n_novel=1, n_same_relation=1)
         ex.export_model(args.fixtures, model.cpu(), tok)
         ex.export_editor(args.fixtures, mend.cpu(), mc, training_info)
-        write_golden(args.fixtures, mend_golden(model.cpu(), mend.cpu(), [[fx[0]], [fx[1]], [fx[2], fx[3]]], tok))
+        write_golden(args.fixtures, mend_golden(model.cpu(), mend.cpu(), [[fx[0]], [fx[1], fx[2]]], tok))
         timings["fixtures_s"] = round(time.time() - t, 1)
     timings["total_s"] = round(time.time() - t_all, 1)
     ex.write_json(os.path.join(model_dir, "eval.json"), eval_json)
@@ -251,6 +251,7 @@ def main(argv=None):
     sizes = ex.check_sizes(model_dir)
     log(f"artifacts in {model_dir}: {sum(sizes.values()) / 1e6:.2f} MB total; {sizes}")
     log(f"timings {timings}")
+    log.f.close()
     return {"eval": eval_json, "model_dir": model_dir, "model": model, "mend": mend, "kb": kb, "tok": tok}
 
 

@@ -11,7 +11,7 @@ from .mend import capture_rows, edited_weights_from
 SLICE = 8
 
 
-def _r(obj, digits=9):
+def _r(obj, digits=8):
     if isinstance(obj, float):
         return float(f"{obj:.{digits}g}")
     if isinstance(obj, list):

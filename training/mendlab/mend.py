@@ -55,6 +55,13 @@ class RunningNorm(nn.Module):
     def forward(self, rows, eps):
         return (rows - self.mean.to(rows.dtype)) / (self.std.to(rows.dtype) + eps)
 
+    @torch.no_grad()
+    def set_frozen(self, mean, std):
+        """Load exported statistics (mean, std); k = 2 and s = std² reproduce std exactly."""
+        self.mean.copy_(mean.double())
+        self.s.copy_(std.double() ** 2)
+        self.k.fill_(2.0)
+
 
 class LRLinear(nn.Module):
     """h -> h + clamp(((h Vᵀ) Uᵀ + b) ⊙ scale[m] + shift[m], min=0). U = 0 at init, so the block starts as the
@@ -138,7 +145,25 @@ class MEND(nn.Module):
                               "rank": self.editors[key].rank, "n_modes": len(names), "weights": names}
                         for key, names in self.groups.items()},
             "sign": self.sign, "lr_scale": self.lr_scale, "norm_eps": self.norm_eps,
+            "norm_rows_seen": {key: int(self.editors[key].x_norm.k) for key in self.groups},
         }
+
+    @classmethod
+    def from_files(cls, config, tensors):
+        """Rebuild an (eval-mode) editor from editor_config.json + editor.safetensors contents."""
+        ranks = {e["rank"] for e in config["editors"].values()}
+        m = cls(config["edited_weights"], config["weight_shapes"], max(ranks), 0.0, config["sign"],
+                config["lr_scale"], config["norm_eps"])
+        with torch.no_grad():
+            m.edit_lrs.copy_(tensors["edit_lrs"])
+            for key, ed in m.editors.items():
+                p = f"editors.{key}."
+                ed.x_norm.set_frozen(tensors[p + "x_mean"], tensors[p + "x_std"])
+                ed.delta_norm.set_frozen(tensors[p + "delta_mean"], tensors[p + "delta_std"])
+                for i, layer in enumerate(ed.layers):
+                    for t in ("U", "V", "bias", "mode_scale", "mode_shift"):
+                        getattr(layer, t).copy_(tensors[p + f"layers.{i}.{t}"])
+        return m.eval()
 
     def export_tensors(self):
         """Tensors named as docs/formats.md asks (float32)."""

@@ -1,0 +1,224 @@
+"""Runs the --tiny pipeline once (CPU) and checks the properties the TS side and the docs rely on."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import run_pipeline  # noqa: E402
+from mendlab import safetensors_io as st  # noqa: E402
+from mendlab.corpus import prompt_target_batch  # noqa: E402
+from mendlab.gpt import GPT, GPTConfig, load_hf_state_dict  # noqa: E402
+from mendlab.mend import MEND, GradientTransform, RunningNorm, capture_rows, edited_weights_from, seq_nll  # noqa: E402
+
+
+class TinyPipelineTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp()
+        cls.fx = os.path.join(cls.tmp, "fixtures")
+        cls.res = run_pipeline.main(["--tiny", "--out", cls.tmp, "--fixtures", cls.fx, "--device", "cpu"])
+        cls.dir = cls.res["model_dir"]
+        cls.model, cls.mend, cls.tok = cls.res["model"].cpu(), cls.res["mend"].cpu(), cls.res["tok"]
+
+    def load_json(self, name, folder=None):
+        with open(os.path.join(folder or self.dir, name), encoding="utf-8") as f:
+            return json.load(f)
+
+    # ---- artifacts --------------------------------------------------------------------------------
+    def test_model_folder_is_hf_gpt2(self):
+        cfg = self.load_json("config.json")
+        self.assertEqual(cfg["model_type"], "gpt2")
+        self.assertEqual(cfg["architectures"], ["GPT2LMHeadModel"])
+        self.assertEqual(cfg["activation_function"], "gelu_new")
+        sd = st.load_model(self.dir)
+        L = cfg["n_layer"]
+        expect = {"transformer.wte.weight", "transformer.wpe.weight", "transformer.ln_f.weight", "transformer.ln_f.bias"}
+        for i in range(L):
+            for n in ("ln_1", "ln_2", "attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"):
+                expect |= {f"transformer.h.{i}.{n}.weight", f"transformer.h.{i}.{n}.bias"}
+        self.assertEqual(set(sd), expect)
+        inner = cfg["n_inner"] or 4 * cfg["n_embd"]
+        self.assertEqual(list(sd["transformer.h.0.mlp.c_fc.weight"].shape), [cfg["n_embd"], inner])
+        self.assertEqual(list(sd["transformer.wte.weight"].shape), [cfg["vocab_size"], cfg["n_embd"]])
+        for fn in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "editor_config.json",
+                   "editor.safetensors", "eval.json", "facts.json"):
+            self.assertTrue(os.path.exists(os.path.join(self.dir, fn)), fn)
+        for fn in os.listdir(self.dir):
+            self.assertLessEqual(os.path.getsize(os.path.join(self.dir, fn)), 16 * 1024 * 1024, fn)
+        # reloading gives the same logits
+        m2 = load_hf_state_dict(GPT(GPTConfig.from_hf(cfg)), sd)
+        ids = torch.tensor([self.tok.encode("The capital of France is")])
+        self.assertTrue(torch.allclose(m2(ids), self.model(ids), atol=1e-5))
+
+    def test_editor_files_follow_formats_md(self):
+        cfg = self.load_json("editor_config.json")
+        self.assertEqual(cfg["format"], "mendlab-editor")
+        L = cfg["model"]["n_layer"]
+        self.assertEqual(cfg["edited_weights"], [f"transformer.h.{i}.mlp.{w}.weight" for i in range(L - 3, L)
+                                                 for w in ("c_fc", "c_proj")])
+        t = st.load_file(os.path.join(self.dir, "editor.safetensors"))
+        self.assertEqual(list(t["edit_lrs"].shape), [6])
+        self.assertEqual(len(cfg["editors"]), 2)
+        for key, e in cfg["editors"].items():
+            self.assertEqual(key, f"{e['x_dim']}x{e['delta_dim']}")
+            self.assertEqual(e["n_modes"], 3)
+            D, r, M = e["x_dim"] + e["delta_dim"], e["rank"], e["n_modes"]
+            self.assertEqual(list(t[f"editors.{key}.x_mean"].shape), [e["x_dim"]])
+            self.assertEqual(list(t[f"editors.{key}.delta_std"].shape), [e["delta_dim"]])
+            self.assertTrue((t[f"editors.{key}.x_std"] > 0).all())
+            for i in (0, 1):
+                self.assertEqual(list(t[f"editors.{key}.layers.{i}.U"].shape), [D, r])
+                self.assertEqual(list(t[f"editors.{key}.layers.{i}.V"].shape), [r, D])
+                self.assertEqual(list(t[f"editors.{key}.layers.{i}.bias"].shape), [D])
+                self.assertEqual(list(t[f"editors.{key}.layers.{i}.mode_scale"].shape), [M, D])
+                self.assertEqual(list(t[f"editors.{key}.layers.{i}.mode_shift"].shape), [M, D])
+            # the editor trained: U moved away from its zero initialisation
+            self.assertGreater(t[f"editors.{key}.layers.0.U"].abs().max().item(), 0)
+        self.assertIn(cfg["sign"], (-1, 1))
+
+    def test_eval_json_keys(self):
+        ev = self.load_json("eval.json")
+        for k in ("train_template_acc", "heldout_template_acc", "novel_phrasing_acc"):
+            self.assertTrue(0 <= ev["base"][k] <= 1)
+        for k in ("es", "ps", "ps_novel", "ns", "ppl_increase"):
+            self.assertIn(k, ev["mend"]["single"])
+            self.assertIsNotNone(ev["mend"]["single"][k])
+        for k in ("es", "ps", "ns"):
+            self.assertIn(k, ev["mend"]["batch10"])
+        for k in ("es", "ps", "ns", "ppl_increase"):
+            self.assertIn(k, ev["ft"]["single"])
+        self.assertGreater(ev["counts"]["mend"]["batch10"]["n_groups"], 0)
+
+    def test_facts_json(self):
+        f = self.load_json("facts.json")
+        self.assertGreaterEqual(len(f["relations"]), 10)
+        splits = {t["split"] for r in f["relations"].values() for t in r["templates"]}
+        self.assertEqual(splits, {"train", "heldout", "novel"})
+        s, info = next(iter(f["subjects"].items()))
+        self.assertTrue(all(r in f["relations"] for r in info["facts"]))
+
+    def test_exported_tokenizer_matches_transformers_js(self):
+        texts = ["The capital of São Tomé and Príncipe is", "Q: What is the symbol of Iron? A:", " +33", "Côte d'Ivoire"]
+        res = subprocess.run(["node", os.path.join(HERE, "tokenizer_roundtrip.mjs"), self.dir, json.dumps(texts)],
+                             capture_output=True, text=True, timeout=120, cwd=HERE)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        for text, r in zip(texts, json.loads(res.stdout)):
+            self.assertEqual(r["ids"], self.tok.encode(text))
+            self.assertEqual(r["decoded"], text)
+
+    # ---- MEND properties --------------------------------------------------------------------------
+    def test_gradient_identity(self):
+        """Σ_i x_iᵀ δ_i over the kept rows equals autograd's gradient of the edit loss w.r.t. each weight."""
+        p, t = self.tok.encode("The capital of France is"), self.tok.encode(" Berlin")
+        rows, loss = capture_rows(self.model, [(p, t)], self.mend.edited_weights, torch.device("cpu"), self.tok.eot_id)
+        params = dict(self.model.named_parameters())
+        ws = {n: params[n].detach().clone().requires_grad_(True) for n in self.mend.edited_weights}
+        ids, labels, _ = prompt_target_batch([(p, t)], self.tok.eot_id)
+        l2 = seq_nll(self.model(ids, weights=ws), labels).sum()
+        grads = torch.autograd.grad(l2, list(ws.values()))
+        self.assertAlmostEqual(loss, float(l2), places=5)
+        for n, g in zip(ws, grads):
+            x, d = rows[n]
+            self.assertGreater(x.shape[0], 0)
+            self.assertLess((x.T @ d - g).abs().max().item(), 1e-6 + 1e-4 * g.abs().max().item(), n)
+
+    def test_batch_rows_are_concatenated_single_rows(self):
+        a = (self.tok.encode("The capital of Peru is"), self.tok.encode(" Lima"))
+        b = (self.tok.encode("Q: What is the symbol of Gold? A:"), self.tok.encode(" Au"))
+        dev, pad = torch.device("cpu"), self.tok.eot_id
+        ra, _ = capture_rows(self.model, [a], self.mend.edited_weights, dev, pad)
+        rb, _ = capture_rows(self.model, [b], self.mend.edited_weights, dev, pad)
+        rab, _ = capture_rows(self.model, [a, b], self.mend.edited_weights, dev, pad)
+        for n in self.mend.edited_weights:
+            for j in (0, 1):
+                self.assertTrue(torch.allclose(rab[n][j], torch.cat([ra[n][j], rb[n][j]]), atol=1e-5), n)
+
+    def test_editor_is_identity_at_init_and_clamp_passes_gradient(self):
+        torch.manual_seed(0)
+        gt = GradientTransform(6, 4, rank=3, n_modes=2)
+        x, d = torch.randn(7, 6), torch.randn(7, 4) * 1e-3
+        xt, dt = gt(x, d, 1)
+        xbar = (x - x.double().mean(0).float()) / (x.double().std(0).float() + 1e-7)
+        dbar = (d - d.double().mean(0).float()) / (d.double().std(0).float() + 1e-7)
+        self.assertTrue(torch.allclose(xt, xbar, atol=1e-5))
+        self.assertTrue(torch.allclose(dt, dbar, atol=1e-4))
+        (xt.sum() + dt.pow(2).sum()).backward()
+        # pre-activations are exactly 0 at init; clamp's gradient there is 1, so U learns
+        self.assertGreater(gt.layers[0].U.grad.abs().sum().item(), 0)
+        self.assertGreater(gt.layers[1].U.grad.abs().sum().item(), 0)
+        self.assertEqual(gt.layers[0].mode_scale.grad[0].abs().sum().item(), 0)  # mode 0 unused
+
+    def test_welford_statistics(self):
+        torch.manual_seed(1)
+        rn = RunningNorm(5)
+        rows = torch.randn(40, 5) * 3 + 2
+        with self.assertRaises(RuntimeError):
+            _ = rn.std
+        for chunk in (rows[:1], rows[1:13], rows[13:]):
+            rn.update(chunk)
+        self.assertEqual(int(rn.k), 40)
+        self.assertTrue(torch.allclose(rn.mean, rows.double().mean(0), atol=1e-10))
+        self.assertTrue(torch.allclose(rn.std, rows.double().std(0), atol=1e-10))  # sample std (n - 1)
+        # frozen in eval mode
+        gt = GradientTransform(5, 5, 2, 1)
+        gt.train()
+        gt(rows[:10], rows[10:20], 0)
+        k = int(gt.x_norm.k)
+        gt.eval()
+        gt(rows[20:30], rows[30:40], 0)
+        self.assertEqual(int(gt.x_norm.k), k)
+
+    def test_edit_raises_target_probability(self):
+        """Over the fixture edits, the edit lowers the new target's NLL on the edit prompt."""
+        g = self.load_json("golden.json", self.fx)
+        dev, pad = torch.device("cpu"), self.tok.eot_id
+        for case in g["cases"]:
+            pairs = [(e["prompt_ids"], e["target_ids"]) for e in case["edits"]]
+            rows, _ = capture_rows(self.model, pairs, self.mend.edited_weights, dev, pad)
+            with torch.no_grad():
+                w = edited_weights_from(self.model, self.mend.weight_updates(rows))
+                ids, labels, _ = prompt_target_batch(pairs, pad)
+                before = seq_nll(self.model(ids), labels)
+                after = seq_nll(self.model(ids, weights=w), labels)
+            self.assertTrue((after < before).all(), (before, after))
+
+    def test_golden_fixture_reproduces_from_shipped_files(self):
+        """Rebuild model + editor from the fixture folder's files only and recompute the golden values."""
+        g = self.load_json("golden.json", self.fx)
+        cfg = GPTConfig.from_hf(self.load_json("config.json", self.fx))
+        model = load_hf_state_dict(GPT(cfg), st.load_model(self.fx))
+        for p in model.parameters():
+            p.requires_grad_(False)
+        mend = MEND.from_files(self.load_json("editor_config.json", self.fx),
+                               st.load_file(os.path.join(self.fx, "editor.safetensors")))
+        for case in g["cases"]:
+            pairs = [(e["prompt_ids"], e["target_ids"]) for e in case["edits"]]
+            rows, loss = capture_rows(model, pairs, mend.edited_weights, torch.device("cpu"), self.tok.eot_id)
+            self.assertAlmostEqual(loss, case["loss"], places=4)
+            with torch.no_grad():
+                upd, parts = mend.weight_updates(rows, return_parts=True)
+            for n in mend.edited_weights:
+                gw = case["weights"][n]
+                x, d = rows[n]
+                self.assertEqual(list(x.shape), [len(gw["x"]), len(gw["x"][0])])
+                self.assertTrue(torch.allclose(x, torch.tensor(gw["x"]), atol=1e-4))
+                scale = torch.tensor(gw["delta"]).abs().max()
+                self.assertTrue(torch.allclose(d, torch.tensor(gw["delta"]), atol=1e-4 * scale))
+                xt, dt, dw = parts[n]
+                self.assertTrue(torch.allclose(xt, torch.tensor(gw["x_tilde"]), atol=2e-3, rtol=1e-3))
+                ref = torch.tensor(gw["delta_w_slice"])
+                self.assertTrue(torch.allclose(dw[:8, :8], ref, atol=1e-3 * ref.abs().max()))
+            w = edited_weights_from(model, upd)
+            for probe in case["probes"]:
+                out = model(torch.tensor([probe["input_ids"]]), weights=w)[0, -1]
+                self.assertLess((out - torch.tensor(probe["post_logits"])).abs().max().item(), 1e-3)
+
+
+if __name__ == "__main__":
+    unittest.main()
