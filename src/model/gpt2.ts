@@ -11,6 +11,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { GPT2Config } from './config';
+import { writeSafetensors, type FloatDtype } from './safetensors';
 
 /** Keys and values of one layer for the positions seen so far: [n_head, T, head_dim]. */
 interface LayerKV {
@@ -138,6 +139,16 @@ export class GPT2 {
       throw new Error(`setWeight("${name}"): shape [${value.shape}] does not match [${v.shape}]`);
     }
     v.assign(value.dtype === 'float32' ? value : tf.cast(value, 'float32'));
+  }
+
+  /**
+   * The current weights as a model.safetensors file (canonical HF names, lm_head left tied), e.g. to
+   * download an edited model; loadModel reads it back with the folder's config.json and tokenizer.
+   */
+  async toSafetensors(dtype: FloatDtype = 'F32', metadata: Record<string, string> = { format: 'pt' }): Promise<Uint8Array> {
+    const tensors = [];
+    for (const [name, v] of this.params) tensors.push({ name, shape: v.shape, data: (await v.data()) as Float32Array, dtype });
+    return writeSafetensors(tensors, metadata);
   }
 
   private w(name: string): tf.Tensor {

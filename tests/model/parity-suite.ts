@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { activeBackend, initBackend, loadModel, localSource, type BackendName, type LoadedModel } from '../../src/model';
+import {
+  activeBackend, GPT2, initBackend, loadModel, loadModelFiles, localSource, parseSafetensors, type BackendName, type LoadedModel,
+} from '../../src/model';
 
 export const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 
@@ -173,6 +175,26 @@ export function defineParitySuite(backend: BackendName, before: () => Promise<vo
       expect(maxAbsDiff(await m.model.logits(ids), before)).toBe(0);
       expect(() => m.model.setWeight(name, new Float32Array(3))).toThrow(/3 values/);
       expect(() => m.model.getWeight('transformer.h.9.mlp.c_fc.weight')).toThrow(/unknown weight/);
+    });
+
+    it('exports its (edited) weights as safetensors that load back to the same model', async () => {
+      const ids = golden.forward[0].input_ids;
+      const name = 'transformer.h.0.mlp.c_proj.weight';
+      const original = await m.model.readWeight(name);
+      m.model.setWeight(name, original.map((v, i) => v + (i % 7) * 1e-3));
+      try {
+        const files = await loadModelFiles(localSource(`${FIXTURES}tiny-gpt2`));
+        const exported = parseSafetensors(await m.model.toSafetensors(), 'model.safetensors').tensors;
+        expect([...exported.keys()].sort()).toEqual(m.model.weightNames().sort());
+        const copy = new GPT2(files.config, exported);
+        try {
+          expect(maxAbsDiff(await copy.logits(ids), await m.model.logits(ids))).toBe(0);
+        } finally {
+          copy.dispose();
+        }
+      } finally {
+        m.model.setWeight(name, original);
+      }
     });
 
     it('does not leak tensors across generate/score/capture', async () => {
