@@ -4,9 +4,10 @@
 
 import type { Command } from './command';
 import { UsageError } from './errors';
+import { edit } from './edit';
 import { generate } from './generate';
 
-const COMMANDS: Record<string, Command> = { [generate.name]: generate };
+const COMMANDS: Record<string, Command> = { [generate.name]: generate, [edit.name]: edit };
 
 function help(): string {
   const lines = ['usage: npm run cli -- <command> [options]', '', 'commands:'];

@@ -1,0 +1,124 @@
+// `npm run cli -- edit` in a child process, on a copy of the tiny fixture model with an editor written here.
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend, loadModel, localSource, parseSafetensors, writeSafetensors } from '../model';
+import { syntheticEditorFiles } from '../editors/testing';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const FIXTURE = join(ROOT, 'tests/fixtures/tiny-gpt2');
+const WEIGHTS = [
+  'transformer.h.0.mlp.c_fc.weight', 'transformer.h.0.mlp.c_proj.weight',
+  'transformer.h.1.mlp.c_fc.weight', 'transformer.h.1.mlp.c_proj.weight',
+];
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+function cli(args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'edit', ...args], { cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function expectOneLineError(r: Run, code: number, pattern: RegExp) {
+  expect(r.code, r.stderr).toBe(code);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^error: /);
+  expect(lines[0]).toMatch(pattern);
+  expect(r.stdout).toBe('');
+}
+
+describe('npm run cli -- edit', () => {
+  let dir: string;
+  let wrongDir: string;
+  let bareDir: string;
+
+  beforeAll(async () => {
+    await initBackend('cpu');
+    const m = await loadModel(localSource(FIXTURE));
+    // An identity editor (U = 0, zero means/bias/shift, unit stds/scales) with sign −1 is a plain gradient step on
+    // the edit loss, so the target's probability must rise: a behaviour the test can check without a trained editor.
+    const files = syntheticEditorFiles(m.model, WEIGHTS, { rank: 2, uScale: 0, sign: -1, editLr: 0.5 });
+    const st = parseSafetensors(files.weights, 'editor.safetensors').tensors;
+    const identity = writeSafetensors([...st].map(([name, t]) => {
+      let data = t.data;
+      if (/bias|mode_shift|_mean/.test(name)) data = new Float32Array(t.data.length);
+      if (/mode_scale|_std/.test(name)) data = new Float32Array(t.data.length).fill(1);
+      return { name, shape: t.shape, data };
+    }));
+    m.model.dispose();
+    const folder = (withEditor: 'good' | 'wrong' | 'none') => {
+      const d = mkdtempSync(join(tmpdir(), 'mendlab-cli-edit-'));
+      for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'model.safetensors']) {
+        copyFileSync(join(FIXTURE, f), join(d, f));
+      }
+      if (withEditor !== 'none') {
+        const config = JSON.parse(JSON.stringify(files.config));
+        if (withEditor === 'wrong') config.model.n_layer = 12;
+        writeFileSync(join(d, 'editor_config.json'), JSON.stringify(config));
+        writeFileSync(join(d, 'editor.safetensors'), identity);
+      }
+      return d;
+    };
+    dir = folder('good');
+    wrongDir = folder('wrong');
+    bareDir = folder('none');
+  });
+  afterAll(() => {
+    for (const d of [dir, wrongDir, bareDir]) if (d) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('prints one JSON object with edit, paraphrases, neighbours and timings_ms', async () => {
+    const r = await cli([
+      '--model', dir, '--backend', 'cpu', '--json', '--prompt', 'The capital of France is', '--target', ' Paris',
+      '--paraphrase', "France's capital is", '--paraphrase', 'The French capital is', '--neighbour', 'Water is made of',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(Object.keys(out).sort()).toEqual(['edit', 'neighbours', 'paraphrases', 'timings_ms']);
+    for (const p of [out.edit, ...out.paraphrases]) {
+      expect(Object.keys(p).sort()).toEqual(['after', 'before', 'prompt', 'success', 'target_prob_after', 'target_prob_before']);
+      expect(typeof p.before).toBe('string');
+      expect(typeof p.success).toBe('boolean');
+      expect(p.target_prob_before).toBeGreaterThan(0);
+      expect(p.target_prob_before).toBeLessThan(1);
+    }
+    expect(out.edit.prompt).toBe('The capital of France is');
+    expect(out.paraphrases.map((p: { prompt: string }) => p.prompt)).toEqual(["France's capital is", 'The French capital is']);
+    // The edit is a descent step on the edit prompt's target loss.
+    expect(out.edit.target_prob_after).toBeGreaterThan(out.edit.target_prob_before);
+    expect(out.neighbours).toHaveLength(1);
+    expect(Object.keys(out.neighbours[0]).sort()).toEqual(['after', 'before', 'prompt', 'unchanged']);
+    if (out.neighbours[0].before !== out.neighbours[0].after) expect(out.neighbours[0].unchanged).toBe(false);
+    for (const k of ['capture', 'editor', 'update', 'total']) expect(out.timings_ms[k]).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('runs the fine-tuning baseline with --method ft and prints a readable report', async () => {
+    const r = await cli(['--model', dir, '--backend', 'cpu', '--method', 'ft', '--ft-steps', '3', '--ft-lr', '0.01',
+      '--prompt', 'The capital of France is', '--target', ' Paris']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^FT edit: "The capital of France is" → " Paris"/);
+    expect(r.stdout).toMatch(/timings \(ms\): capture 0, editor [\d.]+, update 0, total [\d.]+/);
+  }, 60_000);
+
+  it('refuses bad input with a one-line reason and a non-zero exit', async () => {
+    const base = ['--model', dir, '--backend', 'cpu'];
+    expectOneLineError(await cli([...base, '--prompt', '', '--target', ' x']), 2, /--prompt is missing or empty/);
+    expectOneLineError(await cli([...base, '--prompt', 'Hi', '--target', ' ' + 'and '.repeat(20)]), 2, /at most 16 are allowed/);
+    expectOneLineError(await cli([...base, '--prompt', 'word '.repeat(70), '--target', ' x']), 2, /beyond the model's context of 64/);
+    expectOneLineError(await cli([...base, '--prompt', 'Hi', '--target', ' x', '--method', 'rome']), 2, /--method must be one of mend, ft/);
+    expectOneLineError(await cli(['--model', wrongDir, '--backend', 'cpu', '--prompt', 'Hi', '--target', ' x']), 1,
+      /editor_config.json: this editor was trained for a model with n_layer 12, but the model has n_layer 2/);
+    expectOneLineError(await cli(['--model', bareDir, '--backend', 'cpu', '--prompt', 'Hi', '--target', ' x']), 1, /editor_config.json: not found/);
+    expectOneLineError(await cli(['--model', join(dir, 'nope'), '--prompt', 'Hi', '--target', ' x']), 2, /no such folder/);
+  }, 120_000);
+});

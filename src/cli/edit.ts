@@ -1,0 +1,239 @@
+// `edit`: apply one edit (MEND or the fine-tuning baseline) to a model and report what changed, for the edit
+// prompt, its paraphrases (should now give the target) and neighbours (should not change). Nothing is written:
+// the edit lives only in this process.
+//
+// --json prints one object:
+//   {"edit": P, "paraphrases": [P...], "neighbours": [N...], "timings_ms": {"capture", "editor", "update", "total"}}
+//   P = {"prompt", "before", "after", "target_prob_before", "target_prob_after", "success"}
+//   N = {"prompt", "before", "after", "unchanged"}
+// before/after are greedy completions; target_prob_* the teacher-forced probability of the whole target
+// (product over its tokens); success = every target token is the argmax under teacher forcing after the edit;
+// unchanged = the greedy completion's tokens are identical before and after.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { BackendName, GPT2 } from '../model';
+import type { Command } from './command';
+import { UsageError } from './errors';
+import { resolveModelSource } from './model-source';
+
+const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
+const METHODS = ['mend', 'ft'] as const;
+
+const USAGE = `edit --prompt "..." --target "..." [--paraphrase "..."]... [--neighbour "..."]... [--method mend|ft] [--model <folder-or-hub-id>] [--backend wasm|cpu|webgpu] [--max-new-tokens N] [--ft-steps N] [--ft-lr X] [--hub-url URL] [--json]`;
+
+/** The model the app opens by default (public/models/models.json), used when --model is not given. */
+function defaultModel(): string {
+  const list = join('public', 'models', 'models.json');
+  if (!existsSync(list)) throw new UsageError('missing --model <folder-or-hub-id> (and no public/models/models.json to take a default from)');
+  try {
+    const json = JSON.parse(readFileSync(list, 'utf8')) as { default?: string; models?: Array<{ name: string; path: string }> };
+    const entry = json.models?.find((m) => m.name === json.default) ?? json.models?.[0];
+    if (!entry) throw new Error('no models listed');
+    return join('public', 'models', entry.path);
+  } catch (e) {
+    throw new UsageError(`missing --model, and public/models/models.json gives no default (${(e as Error).message})`);
+  }
+}
+
+function intArg(name: string, v: string | undefined, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`);
+  return Number(v);
+}
+
+interface PromptReport {
+  prompt: string;
+  before: string;
+  after: string;
+  target_prob_before: number;
+  target_prob_after: number;
+  success: boolean;
+}
+
+interface NeighbourReport {
+  prompt: string;
+  before: string;
+  after: string;
+  unchanged: boolean;
+}
+
+interface Probe {
+  ids: number[];
+  completion: number[];
+  text: string;
+  targetProb: number;
+  targetIsArgmax: boolean;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      prompt: { type: 'string' },
+      target: { type: 'string' },
+      paraphrase: { type: 'string', multiple: true },
+      neighbour: { type: 'string', multiple: true },
+      method: { type: 'string' },
+      model: { type: 'string' },
+      backend: { type: 'string' },
+      'max-new-tokens': { type: 'string' },
+      'ft-steps': { type: 'string' },
+      'ft-lr': { type: 'string' },
+      'hub-url': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  if (values.prompt === undefined || values.prompt.trim() === '') throw new UsageError('--prompt is missing or empty');
+  if (values.target === undefined || values.target.trim() === '') throw new UsageError('--target is missing or empty');
+  const paraphrases = values.paraphrase ?? [];
+  const neighbours = values.neighbour ?? [];
+  for (const p of [...paraphrases, ...neighbours]) if (p.trim() === '') throw new UsageError('--paraphrase/--neighbour must not be empty');
+  const method = (values.method ?? 'mend') as (typeof METHODS)[number];
+  if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
+  const backend = (values.backend ?? 'wasm') as BackendName;
+  if (!(CLI_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${CLI_BACKENDS.join(', ')}, got "${backend}"`);
+  const maxNewTokens = intArg('max-new-tokens', values['max-new-tokens'], 10, 1);
+  const ftSteps = intArg('ft-steps', values['ft-steps'], 20, 1);
+  const ftLr = values['ft-lr'] === undefined ? 1e-3 : Number(values['ft-lr']);
+  if (!(ftLr > 0) || !Number.isFinite(ftLr)) throw new UsageError(`--ft-lr must be a positive number, got "${values['ft-lr']}"`);
+  const source = resolveModelSource(values.model ?? defaultModel(), values['hub-url']);
+
+  // tfjs loads only now, so argument errors are reported instantly.
+  const [{ setupCliBackend }, { loadModel }, { MendEditor }, { FinetuneEditor }, { EditSession, EditInputError }] = await Promise.all([
+    import('./backend'), import('../model/load'), import('../editors/mend'), import('../editors/finetune'), import('../session'),
+  ]);
+  const setup = await setupCliBackend(backend);
+  if ('rerunExit' in setup) return setup.rerunExit;
+
+  const loaded = await loadModel(source);
+  const { model, tokenizer } = loaded;
+  const fact = { prompt: values.prompt, target: values.target };
+
+  // Check every input against the tokenizer and context before any work: bad input changes nothing.
+  const checkSession = new EditSession({ model, tokenizer, editors: {} });
+  let edit;
+  try {
+    [edit] = checkSession.tokenize([fact]);
+    if (paraphrases.length) checkSession.tokenize(paraphrases.map((prompt) => ({ prompt, target: values.target! })));
+  } catch (e) {
+    if (e instanceof EditInputError) throw new UsageError(e.message);
+    throw e;
+  }
+  for (const n of neighbours) {
+    const len = tokenizer.encode(n).length;
+    if (len === 0) throw new UsageError(`--neighbour "${n}" has no tokens`);
+    if (len >= model.config.nPositions) throw new UsageError(`--neighbour is ${len} tokens, beyond the model's context of ${model.config.nPositions}`);
+  }
+
+  // MEND needs the editor beside the model; fine-tuning trains the same weights (or, without an editor, the MLPs
+  // of the last three blocks, MEND's choice for GPT models).
+  let mend = null;
+  if (method === 'mend') mend = await MendEditor.load(source, model);
+  const ftWeights = mend?.weightNames ?? lastBlocksMlp(model);
+  const editor = mend ?? new FinetuneEditor({ weightNames: ftWeights, steps: ftSteps, learningRate: ftLr });
+  const session = new EditSession({ model, tokenizer, editors: { [method]: editor } });
+
+  const targetIds = edit!.targetIds;
+  const editPrompts = [values.prompt, ...paraphrases];
+  const probe = async (prompt: string, withTarget: boolean): Promise<Probe> => {
+    const ids = tokenizer.encode(prompt);
+    const completion = await model.generate(ids, { maxNewTokens, eosTokenId: loaded.eosTokenId });
+    // The end-of-text token ends generation but is not part of the text (as in `generate`).
+    const eos = loaded.eosTokenId;
+    const text = tokenizer.decode(completion.length && completion[completion.length - 1] === eos ? completion.slice(0, -1) : completion);
+    if (!withTarget) return { ids, completion, text, targetProb: NaN, targetIsArgmax: false };
+    const { logprob } = await model.scoreContinuation(ids, targetIds);
+    return { ids, completion, text, targetProb: Math.exp(logprob), targetIsArgmax: await targetIsArgmax(model, ids, targetIds) };
+  };
+  const measure = async () => ({
+    edits: await sequential(editPrompts, (p) => probe(p, true)),
+    neighbours: await sequential(neighbours, (p) => probe(p, false)),
+  });
+
+  const before = await measure();
+  const entry = await session.apply(fact, method);
+  const after = await measure();
+
+  const report = (i: number): PromptReport => ({
+    prompt: editPrompts[i],
+    before: before.edits[i].text,
+    after: after.edits[i].text,
+    target_prob_before: before.edits[i].targetProb,
+    target_prob_after: after.edits[i].targetProb,
+    success: after.edits[i].targetIsArgmax,
+  });
+  const out = {
+    edit: report(0),
+    paraphrases: paraphrases.map((_, i) => report(i + 1)),
+    neighbours: neighbours.map((prompt, i): NeighbourReport => ({
+      prompt,
+      before: before.neighbours[i].text,
+      after: after.neighbours[i].text,
+      unchanged: sameIds(before.neighbours[i].completion, after.neighbours[i].completion),
+    })),
+    timings_ms: {
+      capture: round(entry.timings.captureMs), editor: round(entry.timings.editorMs),
+      update: round(entry.timings.updateMs), total: round(entry.timings.totalMs),
+    },
+  };
+
+  if (values.json) process.stdout.write(JSON.stringify(out) + '\n');
+  else process.stdout.write(humanReport(out, method, values.target) + '\n');
+
+  session.dispose();
+  editor.dispose();
+  model.dispose();
+  return 0;
+}
+
+function lastBlocksMlp(model: GPT2): string[] {
+  const n = model.config.nLayer;
+  const names: string[] = [];
+  for (let i = Math.max(0, n - 3); i < n; i++) names.push(`transformer.h.${i}.mlp.c_fc.weight`, `transformer.h.${i}.mlp.c_proj.weight`);
+  return names;
+}
+
+/** Teacher-forced: is every target token the model's top prediction at its position? (whole-target exact match) */
+async function targetIsArgmax(model: GPT2, promptIds: number[], targetIds: number[]): Promise<boolean> {
+  const logits = await model.logits([...promptIds, ...targetIds]);
+  const V = model.config.vocabSize;
+  return targetIds.every((t, j) => {
+    const row = logits.subarray((promptIds.length - 1 + j) * V, (promptIds.length + j) * V);
+    let best = 0;
+    for (let v = 1; v < V; v++) if (row[v] > row[best]) best = v;
+    return best === t;
+  });
+}
+
+async function sequential<T, R>(items: T[], fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (const it of items) out.push(await fn(it)); // one model call at a time: they share the device queue
+  return out;
+}
+
+const sameIds = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+const round = (ms: number) => Math.round(ms * 10) / 10;
+
+function humanReport(out: { edit: PromptReport; paraphrases: PromptReport[]; neighbours: NeighbourReport[]; timings_ms: Record<string, number> }, method: string, target: string): string {
+  const pct = (p: number) => `${(100 * p).toFixed(2)}%`;
+  const lines = [`${method.toUpperCase()} edit: ${JSON.stringify(out.edit.prompt)} → ${JSON.stringify(target)}`, ''];
+  const prompt = (kind: string, r: PromptReport) => {
+    lines.push(`${kind} ${JSON.stringify(r.prompt)}  ${r.success ? 'SUCCESS' : 'not the argmax'}`);
+    lines.push(`  before: ${JSON.stringify(r.before)}   p(target) ${pct(r.target_prob_before)}`);
+    lines.push(`  after:  ${JSON.stringify(r.after)}   p(target) ${pct(r.target_prob_after)}`);
+  };
+  prompt('edit      ', out.edit);
+  for (const p of out.paraphrases) prompt('paraphrase', p);
+  for (const n of out.neighbours) {
+    lines.push(`neighbour  ${JSON.stringify(n.prompt)}  ${n.unchanged ? 'unchanged' : 'CHANGED'}`);
+    lines.push(`  before: ${JSON.stringify(n.before)}`, `  after:  ${JSON.stringify(n.after)}`);
+  }
+  const t = out.timings_ms;
+  lines.push('', `timings (ms): capture ${t.capture}, editor ${t.editor}, update ${t.update}, total ${t.total}`);
+  return lines.join('\n');
+}
+
+export const edit: Command = { name: 'edit', summary: 'apply one edit (MEND or fine-tuning) and compare before/after', usage: USAGE, run };
