@@ -51,6 +51,10 @@ export async function startStaticServer(mounts: Record<string, string>): Promise
   return {
     url: `http://127.0.0.1:${port}/`,
     requests,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections(); // keep-alive connections from the browser would hold close() open
+        server.close(() => resolve());
+      }),
   };
 }

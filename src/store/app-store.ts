@@ -60,6 +60,7 @@ const asInfo = (e: unknown): WorkerErrorInfo =>
 const emptyGeneration: GenerationState = { phase: 'idle', prompt: '', completion: '' };
 
 let client: ModelWorkerClient | null = null;
+let appStarted = false;
 // Each load/generate gets a ticket; results for a superseded ticket are dropped so a slow, older request
 // can never overwrite what a newer one showed.
 let loadTicket = 0;
@@ -104,6 +105,8 @@ export const useApp = create<AppState>()((set, get) => {
     options: { maxNewTokens: 16, temperature: 0, topK: 0, topKShown: 10 },
 
     async start() {
+      if (appStarted) return; // React StrictMode runs mount effects twice in development
+      appStarted = true;
       const launch = readLaunchOptions(location.search, document.baseURI);
       set({ launch });
       const [started, catalog] = await Promise.all([startWorker(launch.backend), fetchCatalog(document.baseURI)]);
@@ -131,12 +134,12 @@ export const useApp = create<AppState>()((set, get) => {
       if (!c) return;
       const ticket = ++loadTicket;
       generateTicket++;
-      set({ model: { phase: 'running', source, files: [], stage: 'Starting…' }, generation: emptyGeneration, notice: undefined });
+      set({ model: { phase: 'running', source, files: [], stage: 'Fetching files…' }, generation: emptyGeneration, notice: undefined });
       if (opts.remember !== false) writeLaunchOptions({ model: source });
       try {
         const summary = await c.request({ type: 'load', source }, (p) => {
           if (p.stage === 'download') updateFile(ticket, p.file);
-          else if (p.stage === 'build' && ticket === loadTicket) set({ model: { ...get().model, stage: p.message } });
+          else if (p.stage === 'status' && ticket === loadTicket) set({ model: { ...get().model, stage: p.message } });
         });
         if (ticket === loadTicket) set({ model: { ...get().model, phase: 'ready', stage: undefined, summary } });
       } catch (e) {

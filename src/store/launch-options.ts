@@ -1,6 +1,6 @@
 // What the page's URL asks for. Lets a link (or a test) choose the model and the backend:
 //   ?model=models/facts-gpt/      a model folder URL (relative to the page, or absolute); folders end with '/'
-//   ?model=openai-community/gpt2  a Hugging Face Hub id (owner/name, or a legacy single name such as gpt2)
+//   ?model=openai-community/gpt2  a Hugging Face Hub id (owner/name)
 //   &revision=main                the Hub revision (branch, tag or commit)
 //   &backend=wasm|webgpu|auto     force the WASM fallback (or WebGPU); 'auto' picks WebGPU when available
 // The e2e build additionally honours &hub=<base url> (see src/worker/hub-override.ts).
@@ -13,7 +13,7 @@ export interface LaunchOptions {
   hubBaseUrl?: string;
 }
 
-const HUB_ID = /^(?:[A-Za-z0-9][\w.-]*\/)?[A-Za-z0-9][\w.-]*$/;
+const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
 
 /** Decide whether text names a Hub model or a folder URL. Folder URLs end with '/' or contain '://'. */
 export function parseModelRef(text: string, revision = 'main', baseUrl?: string): ModelSource | { error: string } {

@@ -1,6 +1,6 @@
 // Choose the model: one shipped with the app, or a Hugging Face Hub id. Shows download progress,
 // where the files came from, and every loading failure in words.
-import { useId, useState, type FormEvent } from 'react';
+import { useEffect, useId, useState, type FormEvent } from 'react';
 import { useApp } from '../store/app-store';
 import { parseModelRef } from '../store/launch-options';
 import type { ModelSource } from '../worker/protocol';
@@ -20,7 +20,12 @@ export function ModelPicker() {
   const notice = useApp((s) => s.notice);
   const launchModel = useApp((s) => s.launch.model);
 
-  const [hubText, setHubText] = useState(launchModel?.kind === 'hub' ? launchModel.id : '');
+  const [hubText, setHubText] = useState('');
+  // Show the Hub id being loaded (from the URL or a reload) in the field, so "Load" retries it.
+  const loadingHubId = model.source?.kind === 'hub' ? model.source.id : launchModel?.kind === 'hub' ? launchModel.id : null;
+  useEffect(() => {
+    if (loadingHubId) setHubText(loadingHubId);
+  }, [loadingHubId]);
   const [hubError, setHubError] = useState<string | null>(null);
   const [shipped, setShipped] = useState<string>('');
   const ids = { shipped: useId(), hub: useId(), hubHelp: useId() };
@@ -112,7 +117,7 @@ export function ModelPicker() {
           <p>{model.error.message}</p>
         </div>
       )}
-      {model.files.length > 0 && <DownloadProgress files={model.files} />}
+      {model.files.some((f) => f.loaded > 0 || model.phase !== 'error') && <DownloadProgress files={model.files} stopped={model.phase === 'error'} />}
 
       <div className="row">
         <button type="button" className="secondary" onClick={() => void clearCache()} disabled={busy} data-testid="clear-cache">

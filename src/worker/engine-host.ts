@@ -57,13 +57,13 @@ export async function load(source: ModelSource, emit: Emit): Promise<ModelSummar
   const engineSource = source.kind === 'hub' ? hubSource(source.id, source.revision, hubBaseUrl) : urlSource(source.url);
   const doneFiles: { fromCache: boolean }[] = [];
   const relay = progressRelay(emit);
+  emit({ stage: 'status', message: 'Fetching files…' });
   const m = await loadModel(engineSource, {
     // Only Hub downloads go into the Cache API. A same-origin folder is part of this deployment: caching it
     // forever would keep serving old weights after the app (and its shipped model) is updated.
     useCache: source.kind === 'hub',
     onProgress: (e) => {
       if (e.status === 'done') doneFiles.push({ fromCache: e.fromCache });
-      if (e.status === 'ready') emit({ stage: 'build', message: 'Weights are on the device.' });
       relay(e);
     },
   });

@@ -98,7 +98,7 @@ export interface ResultOf {
 
 export type ProgressEvent =
   | { stage: 'download'; file: FileProgress }
-  | { stage: 'build'; message: string }
+  | { stage: 'status'; message: string }
   | { stage: 'token'; text: string; newTokens: number };
 
 export type WorkerResponse =
