@@ -43,6 +43,11 @@ export default defineConfig(({ mode }) => ({
     chunkSizeWarningLimit: 4096, // tfjs + tokenizers are large by nature; the worker chunk is loaded once
   },
   worker: { format: 'es' },
+  // The worker's dependencies are found only when the worker first loads; listing them up front saves the
+  // dev server a dependency re-bundle and a full page reload on the first visit.
+  optimizeDeps: {
+    include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu', '@huggingface/transformers'],
+  },
   preview: { host: '127.0.0.1' },
   server: { host: '127.0.0.1' },
 }));

@@ -47,7 +47,9 @@ export function parseCatalog(json: unknown): Catalog {
     const name = typeof m.name === 'string' ? m.name : null;
     if (!name) throw new Error(`models[${i}] has no "name"`);
     const path = typeof m.path === 'string' && m.path ? m.path : `${name}/`;
-    if (path.includes('://') || path.startsWith('/')) throw new Error(`models[${i}].path must be relative to models/`);
+    if (path.includes('://') || path.startsWith('/') || path.split('/').includes('..')) {
+      throw new Error(`models[${i}].path must be a folder relative to models/`);
+    }
     return {
       name,
       ref: `models/${path.endsWith('/') ? path : `${path}/`}`,

@@ -11,6 +11,9 @@ type Emit = (event: ProgressEvent) => void;
 const NO_WEBGPU_NOTE =
   'This browser does not offer WebGPU, so the model runs on the CPU through WebAssembly (WASM). Everything works, only ' +
   'more slowly. Recent Chrome and Edge have WebGPU on desktop; elsewhere it may need to be switched on in the browser’s settings.';
+const WEBGPU_FAILED_NOTE =
+  'This browser offers WebGPU, but the model could not start on it, so it runs on the CPU through WebAssembly (WASM) ' +
+  'instead: everything works, only more slowly. Updating the browser or the graphics driver may help.';
 const CHOSE_WASM_NOTE = 'WASM was chosen on purpose; untick “Use WASM” to run on the GPU with WebGPU.';
 
 let hubBaseUrl = DEFAULT_HUB_URL;
@@ -24,7 +27,9 @@ export async function init(choice: 'auto' | 'webgpu' | 'wasm', wasmBaseUrl: stri
   const gpu = await webgpuAvailable();
   const backend = await initBackend(choice);
   let fallbackReason: string | undefined;
-  if (backend !== 'webgpu') fallbackReason = choice === 'wasm' && gpu ? CHOSE_WASM_NOTE : NO_WEBGPU_NOTE;
+  if (backend !== 'webgpu') {
+    fallbackReason = choice === 'wasm' && gpu ? CHOSE_WASM_NOTE : gpu ? WEBGPU_FAILED_NOTE : NO_WEBGPU_NOTE;
+  }
   if (backend === 'cpu') fallbackReason = `Neither WebGPU nor WebAssembly could start here, so the model runs in plain JavaScript (very slow). ${NO_WEBGPU_NOTE}`;
   return { backend, requested: choice, webgpuAvailable: gpu, fallbackReason };
 }

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { parseModelRef, readLaunchOptions } from './launch-options';
+
+const PAGE = 'https://example.org/app/index.html';
+
+describe('parseModelRef', () => {
+  it('reads owner/name as a Hub id on the given revision', () => {
+    expect(parseModelRef('openai-community/gpt2', 'v1', PAGE)).toEqual({ kind: 'hub', id: 'openai-community/gpt2', revision: 'v1' });
+    expect(parseModelRef('  me/my.model-2 ', '', PAGE)).toEqual({ kind: 'hub', id: 'me/my.model-2', revision: 'main' });
+  });
+
+  it('reads folder references (trailing slash, ./, / or a scheme) as URLs resolved against the page', () => {
+    expect(parseModelRef('models/facts-gpt/', 'main', PAGE)).toEqual({ kind: 'url', url: 'https://example.org/app/models/facts-gpt/', label: 'models/facts-gpt/' });
+    expect(parseModelRef('./m', 'main', PAGE)).toMatchObject({ kind: 'url', url: 'https://example.org/app/m/' });
+    expect(parseModelRef('/m/', 'main', PAGE)).toMatchObject({ kind: 'url', url: 'https://example.org/m/' });
+    expect(parseModelRef('http://127.0.0.1:9/x', 'main', PAGE)).toMatchObject({ kind: 'url', url: 'http://127.0.0.1:9/x/' });
+  });
+
+  it('refuses what is neither, with a reason', () => {
+    for (const bad of ['', 'gpt2', 'a/b/c', 'a b/c', 'owner/..', '-x/y']) {
+      expect(parseModelRef(bad, 'main', PAGE)).toHaveProperty('error');
+    }
+  });
+});
+
+describe('readLaunchOptions', () => {
+  it('takes the model and backend from the query string', () => {
+    expect(readLaunchOptions('?model=a/b&revision=dev&backend=wasm', PAGE)).toEqual({
+      model: { kind: 'hub', id: 'a/b', revision: 'dev' },
+      backend: 'wasm',
+      hubBaseUrl: undefined,
+    });
+  });
+
+  it('defaults to auto and no model, and ignores unknown backends and bad model ids', () => {
+    expect(readLaunchOptions('?backend=cuda&model=nonsense', PAGE)).toEqual({ model: null, backend: 'auto', hubBaseUrl: undefined });
+  });
+
+  it('ignores ?hub= outside the e2e build', () => {
+    expect(import.meta.env.MODE).not.toBe('e2e');
+    expect(readLaunchOptions('?hub=http://127.0.0.1:1', PAGE).hubBaseUrl).toBeUndefined();
+  });
+});
