@@ -83,6 +83,20 @@ test('a truncated safetensors header is reported with the file name', async ({ p
   await shot('broken-safetensors');
 });
 
+test('a model of another architecture is refused before its weights are downloaded', async ({ page }) => {
+  const url = await serveWithModels({ models: [{ name: 'llama', path: 'llama/' }] }, {
+    llama: (dir) => {
+      copyTiny(dir);
+      const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, model_type: 'llama', architectures: ['LlamaForCausalLM'] }));
+    },
+  });
+  await page.goto(url);
+  await expect(page.getByTestId('model-error')).toContainText('config.json:');
+  await expect(page.getByTestId('model-error')).toContainText(/unsupported|not supported/i);
+  expect(server!.requests).not.toContain('/models/llama/model.safetensors');
+});
+
 test('an invalid Hub id is refused in the form, before any download', async ({ page }) => {
   const url = await serveWithModels(null);
   await page.goto(url);
