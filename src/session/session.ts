@@ -6,7 +6,7 @@
 // entry k−1's "after" — the same GPU buffer, not a copy — so the history costs one buffer per edited weight per
 // edit, and undo, redo and revert only re-point the model's variables: bit-exact and instant.
 import * as tf from '@tensorflow/tfjs';
-import { writeSafetensors, type GPT2, type TensorToWrite } from '../model';
+import type { FloatDtype, GPT2 } from '../model';
 import { disposeChanges, reapplyChanges, revertChanges } from '../editors/changes';
 import { FinetuneEditor } from '../editors/finetune';
 import type { EditMethod, EditResult, EditTimings, Fact, ModelEditor, TokenizedFact } from '../editors/types';
@@ -219,17 +219,12 @@ export class EditSession {
   }
 
   /**
-   * The model with its current (edited) weights as a .safetensors file under HF names, F32, loadable by the
-   * engine and by transformers. The applied facts go into the header metadata.
+   * The model with its current (edited) weights as a .safetensors file under HF names (the engine's writer, so
+   * loadModel reads it back with the folder's config.json and tokenizer). The applied facts go into the metadata.
    */
-  async exportModel(): Promise<Uint8Array> {
-    const tensors: TensorToWrite[] = [];
-    for (const name of this.model.weightNames()) {
-      const v = this.model.getWeight(name);
-      tensors.push({ name, shape: v.shape, data: await this.model.readWeight(name) });
-    }
+  async exportModel(dtype: FloatDtype = 'F32'): Promise<Uint8Array> {
     const edits = this.appliedStack.map((e) => ({ method: e.method, facts: e.facts.map((f) => ({ prompt: f.prompt, target: f.target })) }));
-    return writeSafetensors(tensors, { format: 'pt', mendlab_edits: JSON.stringify(edits) });
+    return this.model.toSafetensors(dtype, { format: 'pt', mendlab_edits: JSON.stringify(edits) });
   }
 
   /** Frees the history's buffers after restoring the original weights. The model and editors stay usable. */
