@@ -16,7 +16,7 @@ export function nodeWebGPUAvailable(): Promise<boolean> {
     const adapter = await gpu.requestAdapter();
     if (!adapter) return false;
     gpuRef = gpu;
-    const nav = (globalThis as { navigator?: Record<string, unknown> }).navigator;
+    const nav = (globalThis as unknown as { navigator?: Record<string, unknown> }).navigator;
     if (nav) Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
     else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true });
     await import('@tensorflow/tfjs-backend-webgpu');
