@@ -19,7 +19,7 @@ suite() {  # suite NAME COMMAND...: run one suite, remember whether it passed
 
 suite python /usr/bin/python3 -m unittest discover -s training/tests -t . -v
 suite typecheck npx tsc --noEmit -p tsconfig.json
-suite node npx vitest run
+suite node npm run --silent test:unit
 suite browser npm run --silent test:e2e
 
 echo
