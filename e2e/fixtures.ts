@@ -1,6 +1,7 @@
 // Shared Playwright fixtures: one static server per test worker (the built app + tests/fixtures), the golden
 // outputs of the tiny model, and a helper that saves screenshots under test-results/screens/.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test as base, expect, type Page } from '@playwright/test';
 import { startStaticServer, type StaticServer } from './static-server';
@@ -31,9 +32,13 @@ export function safestGreedy(model = 'tiny-gpt2'): GoldenGreedy {
 export const test = base.extend<{ shot: (name: string) => Promise<void> }, { server: StaticServer }>({
   server: [
     async ({}, use) => {
-      const server = await startStaticServer({ '/': APP_DIR, '/fixtures/': FIXTURES_DIR });
+      // models/ is replaced by an empty folder so these tests never depend on (or wait for) whatever model the
+      // build ships; tests of the shipped model serve their own models/.
+      const noModels = mkdtempSync(join(tmpdir(), 'mendlab-e2e-empty-'));
+      const server = await startStaticServer({ '/': APP_DIR, '/fixtures/': FIXTURES_DIR, '/models/': noModels });
       await use(server);
       await server.close();
+      rmSync(noModels, { recursive: true, force: true });
     },
     { scope: 'worker' },
   ],

@@ -50,10 +50,14 @@ test('a Hub id downloads with per-file progress, and a second visit reads everyt
   expect(await generate(page, golden.prompt, golden.max_new_tokens)).toBe(golden.text);
   await shot('hub-downloaded');
 
-  // Second visit (same browser profile): every file comes from the Cache API, the server sees no request.
+  // Second visit (same browser profile): the form says the id is cached before Load is pressed, and then
+  // every file comes from the Cache API: the server sees no request at all.
   const before = resolveRequests().length;
   expect(before).toBeGreaterThanOrEqual(5);
-  await page.reload();
+  await page.goto(`${server.url}?hub=${encodeURIComponent(proxy.url)}`);
+  await page.getByLabel('Hugging Face model id').fill(REPO);
+  await expect(page.getByTestId('hub-cached-hint')).toContainText(`${REPO}: 5 files`);
+  await page.getByTestId('load-hub').click();
   await waitForModel(page);
   await expect(page.getByTestId('cache-badge')).toHaveText('From cache');
   await expect(page.getByTestId('download-progress')).toContainText('Read from the browser cache');
@@ -62,6 +66,12 @@ test('a Hub id downloads with per-file progress, and a second visit reads everyt
   expect(rows.every((r) => r === 'true')).toBe(true);
   expect(resolveRequests().length).toBe(before);
   await shot('hub-from-cache');
+
+  // A reload of the model's link also reads from the cache.
+  await page.reload();
+  await waitForModel(page);
+  await expect(page.getByTestId('cache-badge')).toHaveText('From cache');
+  expect(resolveRequests().length).toBe(before);
 
   // "Clear downloaded models" empties the cache: the next load downloads again.
   await page.getByTestId('clear-cache').click();

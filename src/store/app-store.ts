@@ -45,6 +45,8 @@ export interface AppState {
   generation: GenerationState;
   options: GenerateOptions & { topKShown: number };
   notice?: string;
+  /** Bumped whenever the cache may have changed (a load finished, the cache was cleared). */
+  cacheEpoch: number;
 
   start(): Promise<void>;
   setBackendChoice(choice: BackendChoice): Promise<void>;
@@ -52,6 +54,8 @@ export interface AppState {
   generate(prompt: string): Promise<void>;
   setOptions(patch: Partial<AppState['options']>): void;
   clearCache(): Promise<void>;
+  /** Files of a Hub model already in the browser cache (0 when unknown or none). */
+  cachedFileCount(source: ModelSource): Promise<number>;
 }
 
 const asInfo = (e: unknown): WorkerErrorInfo =>
@@ -102,6 +106,7 @@ export const useApp = create<AppState>()((set, get) => {
     backend: { phase: 'idle', choice: 'auto' },
     model: { phase: 'idle', files: [] },
     generation: emptyGeneration,
+    cacheEpoch: 0,
     options: { maxNewTokens: 16, temperature: 0, topK: 0, topKShown: 10 },
 
     async start() {
@@ -141,7 +146,7 @@ export const useApp = create<AppState>()((set, get) => {
           if (p.stage === 'download') updateFile(ticket, p.file);
           else if (p.stage === 'status' && ticket === loadTicket) set({ model: { ...get().model, stage: p.message } });
         });
-        if (ticket === loadTicket) set({ model: { ...get().model, phase: 'ready', stage: undefined, summary } });
+        if (ticket === loadTicket) set({ model: { ...get().model, phase: 'ready', stage: undefined, summary }, cacheEpoch: get().cacheEpoch + 1 });
       } catch (e) {
         if (ticket === loadTicket) set({ model: { ...get().model, phase: 'error', stage: undefined, error: asInfo(e) } });
       }
@@ -174,10 +179,19 @@ export const useApp = create<AppState>()((set, get) => {
       set({ options: { ...get().options, ...patch } });
     },
 
+    async cachedFileCount(source) {
+      try {
+        return client ? (await client.request({ type: 'cacheStatus', source })).cachedFiles : 0;
+      } catch {
+        return 0; // only a hint in the form; a real problem shows when loading
+      }
+    },
+
     async clearCache() {
       if (!client) return;
       try {
         const { deleted } = await client.request({ type: 'clearCache' });
+        set({ cacheEpoch: get().cacheEpoch + 1 });
         set({ notice: deleted ? 'Downloaded models were removed from this browser’s cache.' : 'The cache was already empty.' });
       } catch (e) {
         set({ notice: `Could not clear the cache: ${asInfo(e).message}` });

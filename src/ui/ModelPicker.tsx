@@ -19,6 +19,8 @@ export function ModelPicker() {
   const clearCache = useApp((s) => s.clearCache);
   const notice = useApp((s) => s.notice);
   const launchModel = useApp((s) => s.launch.model);
+  const cachedFileCount = useApp((s) => s.cachedFileCount);
+  const cacheEpoch = useApp((s) => s.cacheEpoch);
 
   const [hubText, setHubText] = useState('');
   // Show the Hub id being loaded (from the URL or a reload) in the field, so "Load" retries it.
@@ -30,6 +32,21 @@ export function ModelPicker() {
   const [shipped, setShipped] = useState<string>('');
   const ids = { shipped: useId(), hub: useId(), hubHelp: useId() };
   const busy = model.phase === 'running' || !backendReady;
+
+  // Tell the user, before they press Load, whether this Hub id is already in the browser cache.
+  const [cachedHint, setCachedHint] = useState<{ id: string; files: number } | null>(null);
+  useEffect(() => {
+    const parsed = parseModelRef(hubText, 'main');
+    if (!backendReady || !('kind' in parsed) || parsed.kind !== 'hub') return setCachedHint(null);
+    let live = true;
+    const timer = setTimeout(() => {
+      void cachedFileCount(parsed).then((files) => live && setCachedHint({ id: parsed.id, files }));
+    }, 250);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [hubText, backendReady, cacheEpoch, cachedFileCount]);
 
   const shippedModels = catalog.status === 'ready' ? catalog.models : [];
   const shippedName = shipped || (catalog.status === 'ready' ? catalog.defaultName ?? '' : '');
@@ -93,6 +110,11 @@ export function ModelPicker() {
         A GPT-2-family checkpoint with <code>model.safetensors</code> and <code>tokenizer.json</code>. Downloads are kept in
         this browser’s cache, so the next visit downloads nothing.
       </p>
+      {cachedHint && cachedHint.files > 0 && cachedHint.id === hubText.trim() && !(model.source?.kind === 'hub' && model.source.id === cachedHint.id) && (
+        <p className="hint" data-testid="hub-cached-hint">
+          <span className="badge badge-cache">In cache</span> {cachedHint.id}: {cachedHint.files} files in this browser’s cache; loading it downloads nothing.
+        </p>
+      )}
       {hubError && <p className="error" role="alert" data-testid="hub-id-error">{hubError}</p>}
 
       <div className="model-status" aria-live="polite" data-testid="model-status" data-phase={model.phase}>

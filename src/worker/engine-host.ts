@@ -14,6 +14,9 @@ const NO_WEBGPU_NOTE =
 const WEBGPU_FAILED_NOTE =
   'This browser offers WebGPU, but the model could not start on it, so it runs on the CPU through WebAssembly (WASM) ' +
   'instead: everything works, only more slowly. Updating the browser or the graphics driver may help.';
+const INSECURE_NOTE =
+  'WebGPU is only offered to secure pages (https:// or localhost), so the model runs on the CPU through WebAssembly ' +
+  '(WASM) here: everything works, only more slowly. Open the app over https or on localhost to use the GPU.';
 const CHOSE_WASM_NOTE = 'WASM was chosen on purpose; untick “Use WASM” to run on the GPU with WebGPU.';
 
 let hubBaseUrl = DEFAULT_HUB_URL;
@@ -28,7 +31,7 @@ export async function init(choice: 'auto' | 'webgpu' | 'wasm', wasmBaseUrl: stri
   const backend = await initBackend(choice);
   let fallbackReason: string | undefined;
   if (backend !== 'webgpu') {
-    fallbackReason = choice === 'wasm' && gpu ? CHOSE_WASM_NOTE : gpu ? WEBGPU_FAILED_NOTE : NO_WEBGPU_NOTE;
+    fallbackReason = choice === 'wasm' && gpu ? CHOSE_WASM_NOTE : gpu ? WEBGPU_FAILED_NOTE : globalThis.isSecureContext === false ? INSECURE_NOTE : NO_WEBGPU_NOTE;
   }
   if (backend === 'cpu') fallbackReason = `Neither WebGPU nor WebAssembly could start here, so the model runs in plain JavaScript (very slow). ${NO_WEBGPU_NOTE}`;
   return { backend, requested: choice, webgpuAvailable: gpu, fallbackReason };
@@ -121,6 +124,11 @@ export async function topk(prompt: string, k: number): Promise<TopToken[]> {
   const m = requireModel();
   const top = await m.model.topNextTokens(encodePrompt(m, prompt), k);
   return top.map((t) => ({ id: t.id, text: m.tokenizer.decode([t.id]), prob: t.prob }));
+}
+
+export async function cacheStatus(source: ModelSource): Promise<{ cachedFiles: number }> {
+  if (source.kind !== 'hub') return { cachedFiles: 0 };
+  return { cachedFiles: (await listCachedFiles(hubSource(source.id, source.revision, hubBaseUrl))).length };
 }
 
 export async function clearCache(): Promise<{ deleted: boolean }> {

@@ -25,6 +25,8 @@ async function handle(req: WorkerRequest, emit: (p: ProgressEvent) => void): Pro
       return host.generate(req.prompt, req.options, emit);
     case 'topk':
       return host.topk(req.prompt, req.k);
+    case 'cacheStatus':
+      return host.cacheStatus(req.source);
     case 'clearCache':
       return host.clearCache();
   }

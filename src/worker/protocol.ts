@@ -85,6 +85,7 @@ export type WorkerRequest =
   | { id: number; type: 'load'; source: ModelSource }
   | { id: number; type: 'generate'; prompt: string; options: GenerateOptions }
   | { id: number; type: 'topk'; prompt: string; k: number }
+  | { id: number; type: 'cacheStatus'; source: ModelSource }
   | { id: number; type: 'clearCache' };
 
 /** The result type of each request type. */
@@ -93,6 +94,8 @@ export interface ResultOf {
   load: ModelSummary;
   generate: GenerateResult;
   topk: TopToken[];
+  /** How many of the source's files are in the browser's Cache API (0 for folder URLs, which are not cached). */
+  cacheStatus: { cachedFiles: number };
   clearCache: { deleted: boolean };
 }
 
