@@ -32,7 +32,7 @@ test.afterEach(async () => {
 
 async function serveWithModels(models: unknown | null, folders: Record<string, (dir: string) => void> = {}): Promise<string> {
   modelsDir = makeModelsDir(models, folders);
-  server = await startStaticServer({ '/': APP_DIR, '/models/': modelsDir });
+  server = await startStaticServer({ '/': APP_DIR, '/models/': modelsDir, '/fixtures/': FIXTURES_DIR });
   return server.url;
 }
 
@@ -47,6 +47,25 @@ test('the shipped default model (models.json) loads on open and generates', asyn
   // Loading the default does not rewrite the address bar; an explicit choice would.
   expect(new URL(page.url()).search).toBe('');
   await shot('shipped-model');
+});
+
+test('sharded and fp16 checkpoints load by URL, listing exactly the files they have', async ({ page }) => {
+  const url = await serveWithModels(null);
+  const golden = safestGreedy();
+  await page.goto(`${url}?model=${encodeURIComponent(`${url}fixtures/tiny-gpt2-sharded/`)}`);
+  await waitForModel(page);
+  const files = await page.getByTestId('file-progress').evaluateAll((els) => els.map((e) => e.getAttribute('data-file')).sort());
+  expect(files).toEqual([
+    'config.json', 'generation_config.json', 'model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors',
+    'model-00003-of-00003.safetensors', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json',
+  ]);
+  await expect(page.getByTestId('model-summary')).toContainText('(F32 weights)');
+  expect(await generate(page, golden.prompt, golden.max_new_tokens)).toBe(golden.text);
+
+  await page.goto(`${url}?model=${encodeURIComponent(`${url}fixtures/tiny-gpt2-fp16/`)}`);
+  await waitForModel(page);
+  await expect(page.getByTestId('model-summary')).toContainText('(F16 weights)');
+  await expect(page.getByTestId('model-summary')).toContainText('37.1 k parameters');
 });
 
 test('without models.json the page says no model is shipped, and still offers the Hub', async ({ page, shot }) => {

@@ -146,7 +146,12 @@ export const useApp = create<AppState>()((set, get) => {
           if (p.stage === 'download') updateFile(ticket, p.file);
           else if (p.stage === 'status' && ticket === loadTicket) set({ model: { ...get().model, stage: p.message } });
         });
-        if (ticket === loadTicket) set({ model: { ...get().model, phase: 'ready', stage: undefined, summary }, cacheEpoch: get().cacheEpoch + 1 });
+        if (ticket === loadTicket) {
+          // Optional files the model does not have (a 404 on model.safetensors in a sharded checkpoint, say) were
+          // started but never finished; once the model is ready they are just noise.
+          const files = get().model.files.filter((f) => f.done);
+          set({ model: { ...get().model, phase: 'ready', stage: undefined, summary, files }, cacheEpoch: get().cacheEpoch + 1 });
+        }
       } catch (e) {
         if (ticket === loadTicket) set({ model: { ...get().model, phase: 'error', stage: undefined, error: asInfo(e) } });
       }

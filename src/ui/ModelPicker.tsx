@@ -124,7 +124,7 @@ export function ModelPicker() {
         {model.phase === 'ready' && model.summary && model.source && (
           <p data-testid="model-summary">
             <strong>{describeSource(model.source)}</strong> ready: {model.summary.nLayer} layers, {model.summary.nEmbd} wide,{' '}
-            {model.summary.vocabSize} tokens, {formatCount(model.summary.parameters)} parameters.{' '}
+            {model.summary.vocabSize} tokens, {formatCount(model.summary.parameters)} parameters ({model.summary.dtypes.join('/')} weights).{' '}
             <span className={`badge ${model.summary.fromCache ? 'badge-cache' : 'badge-net'}`} data-testid="cache-badge" data-from-cache={String(model.summary.fromCache)}>
               {model.summary.fromCache ? 'From cache' : 'Downloaded'}
             </span>{' '}

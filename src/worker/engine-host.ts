@@ -82,6 +82,7 @@ export async function load(source: ModelSource, emit: Emit): Promise<ModelSummar
     label: source.kind === 'hub' ? source.id : source.label,
     nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, vocabSize: c.vocabSize, nPositions: c.nPositions,
     parameters,
+    dtypes: [...m.dtypes],
     fromCache: doneFiles.length > 0 && doneFiles.every((f) => f.fromCache),
     loadMs: performance.now() - t0,
   };

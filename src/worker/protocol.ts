@@ -32,6 +32,8 @@ export interface ModelSummary {
   vocabSize: number;
   nPositions: number;
   parameters: number;
+  /** How the checkpoint stored its weights (F32, F16, BF16); they always run in fp32. */
+  dtypes: string[];
   /** True when every file came from the browser's Cache API (nothing was downloaded). */
   fromCache: boolean;
   loadMs: number;
