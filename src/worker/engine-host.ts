@@ -4,7 +4,7 @@ import {
   clearModelCache, DEFAULT_HUB_URL, hubSource, initBackend, listCachedFiles, loadModel, setWasmPath, urlSource, webgpuAvailable,
   type LoadedModel, type ProgressEvent as EngineProgress,
 } from '../model';
-import type { BackendInfo, GenerateOptions, GenerateResult, ModelSource, ModelSummary, ProgressEvent, TopToken } from './protocol';
+import type { BackendChoice, BackendInfo, BackendName, GenerateOptions, GenerateResult, ModelSource, ModelSummary, ProgressEvent, TopToken } from './protocol';
 
 type Emit = (event: ProgressEvent) => void;
 
@@ -22,19 +22,23 @@ const CHOSE_WASM_NOTE = 'WASM was chosen on purpose; untick “Use WASM” to ru
 let hubBaseUrl = DEFAULT_HUB_URL;
 let loaded: LoadedModel | null = null;
 
-export async function init(choice: 'auto' | 'webgpu' | 'wasm', wasmBaseUrl: string, hubOverride?: string): Promise<BackendInfo> {
+export async function init(choice: BackendChoice, wasmBaseUrl: string, hubOverride?: string): Promise<BackendInfo> {
   // A different Hub base URL is only ever honoured in the e2e test build (see vite.config.ts);
   // production builds cannot be pointed anywhere but huggingface.co.
   hubBaseUrl = import.meta.env.MODE === 'e2e' && hubOverride ? hubOverride : DEFAULT_HUB_URL;
   setWasmPath(wasmBaseUrl);
   const gpu = await webgpuAvailable();
   const backend = await initBackend(choice);
-  let fallbackReason: string | undefined;
-  if (backend !== 'webgpu') {
-    fallbackReason = choice === 'wasm' && gpu ? CHOSE_WASM_NOTE : gpu ? WEBGPU_FAILED_NOTE : globalThis.isSecureContext === false ? INSECURE_NOTE : NO_WEBGPU_NOTE;
-  }
-  if (backend === 'cpu') fallbackReason = `Neither WebGPU nor WebAssembly could start here, so the model runs in plain JavaScript (very slow). ${NO_WEBGPU_NOTE}`;
-  return { backend, requested: choice, webgpuAvailable: gpu, fallbackReason };
+  return { backend, requested: choice, webgpuAvailable: gpu, fallbackReason: fallbackReason(backend, choice, gpu) };
+}
+
+/** Why the model is not on WebGPU, in words a user can act on (undefined when it is). */
+function fallbackReason(backend: BackendName, choice: BackendChoice, gpu: boolean): string | undefined {
+  if (backend === 'webgpu') return undefined;
+  if (backend === 'cpu') return `Neither WebGPU nor WebAssembly could start here, so the model runs in plain JavaScript (very slow). ${NO_WEBGPU_NOTE}`;
+  if (choice === 'wasm' && gpu) return CHOSE_WASM_NOTE;
+  if (gpu) return WEBGPU_FAILED_NOTE;
+  return globalThis.isSecureContext === false ? INSECURE_NOTE : NO_WEBGPU_NOTE;
 }
 
 /** Turns the engine's transformers.js-style events into per-file progress, at most ~10 updates a second per file. */
