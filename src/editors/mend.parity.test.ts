@@ -1,8 +1,8 @@
 // Parity with PyTorch: the `--tiny` training run's model + editor (tests/fixtures/mend-tiny, written by
 // training/mendlab/fixtures.py in float64, format in training/README.md). For every case: the captured x/δ rows,
 // the editor outputs x̃/δ̃, ΔW[0:8, 0:8], the scaled update, and the last-position logits of the edit prompt,
-// a paraphrase and a neighbour before and after the edit must match within 1e-4 absolute — on cpu (the tfjs-op
-// reference path) and on webgpu (our WGSL kernels).
+// a paraphrase and a neighbour before and after the edit must match within 1e-4 absolute — on cpu and wasm (the
+// tfjs-op reference path) and on webgpu (our WGSL kernels).
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,10 +132,20 @@ function defineParity(backend: BackendName, before: () => Promise<void>) {
         }
       }, 300_000);
     }
+
+    if (backend === 'webgpu') {
+      it('ran our WGSL kernels, not the reference path', () => {
+        const keys = Object.keys((tf.backend() as unknown as { pipelineCache: Record<string, unknown> }).pipelineCache);
+        for (const kernel of ['mendEditorMLP_', 'mendRankUpdate_add_', 'mendRankUpdate_delta_']) {
+          expect(keys.some((k) => k.startsWith(kernel)), kernel).toBe(true);
+        }
+      });
+    }
   });
 }
 
 defineParity('cpu', async () => {});
+defineParity('wasm', async () => {});
 defineParity('webgpu', async () => {
   await useNodeWebGPU();
 });
