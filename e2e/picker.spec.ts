@@ -123,6 +123,10 @@ test('an invalid Hub id is refused in the form, before any download', async ({ p
   await page.getByTestId('load-hub').click();
   await expect(page.getByTestId('hub-id-error')).toContainText('is not a Hugging Face model id');
   await expect(page.getByTestId('model-status')).toHaveAttribute('data-phase', 'idle');
+
+  // The same from a link: the page explains instead of loading something else.
+  await page.goto(`${url}?model=gpt2`);
+  await expect(page.getByTestId('model-error')).toContainText('The link asks for model=gpt2');
 });
 
 test('keyboard only: Tab to the prompt, Ctrl+Enter generates', async ({ page }) => {

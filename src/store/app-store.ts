@@ -117,6 +117,11 @@ export const useApp = create<AppState>()((set, get) => {
       const [started, catalog] = await Promise.all([startWorker(launch.backend), fetchCatalog(document.baseURI)]);
       set({ catalog });
       if (!started) return;
+      if (launch.modelError) {
+        // The link named a model we cannot read: say so rather than quietly loading something else.
+        set({ model: { phase: 'error', files: [], error: { kind: 'LinkError', message: launch.modelError } } });
+        return;
+      }
       let initial = launch.model;
       if (!initial && catalog.status === 'ready' && catalog.defaultName) {
         const entry = catalog.models.find((m) => m.name === catalog.defaultName)!;

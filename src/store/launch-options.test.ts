@@ -32,8 +32,11 @@ describe('readLaunchOptions', () => {
     });
   });
 
-  it('defaults to auto and no model, and ignores unknown backends and bad model ids', () => {
-    expect(readLaunchOptions('?backend=cuda&model=nonsense', PAGE)).toEqual({ model: null, backend: 'auto', hubBaseUrl: undefined });
+  it('defaults to auto and no model, ignores unknown backends, and explains a bad model id', () => {
+    expect(readLaunchOptions('?backend=cuda', PAGE)).toEqual({ model: null, backend: 'auto', hubBaseUrl: undefined });
+    const bad = readLaunchOptions('?model=nonsense', PAGE);
+    expect(bad.model).toBeNull();
+    expect(bad.modelError).toMatch(/^The link asks for model=nonsense: .*owner\/name/);
   });
 
   it('ignores ?hub= outside the e2e build', () => {

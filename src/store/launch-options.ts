@@ -8,6 +8,8 @@ import type { BackendChoice, ModelSource } from '../worker/protocol';
 
 export interface LaunchOptions {
   model: ModelSource | null;
+  /** Why ?model= could not be used, when it was given but is neither a folder URL nor a Hub id. */
+  modelError?: string;
   backend: BackendChoice;
   /** Hub mirror base URL, only ever set in the e2e test build. */
   hubBaseUrl?: string;
@@ -39,12 +41,14 @@ export function readLaunchOptions(search: string, baseUrl: string): LaunchOption
   const backend: BackendChoice = b === 'wasm' || b === 'webgpu' ? b : 'auto';
   const modelText = q.get('model');
   let model: ModelSource | null = null;
+  let modelError: string | undefined;
   if (modelText) {
     const parsed = parseModelRef(modelText, q.get('revision') ?? 'main', baseUrl);
     if ('kind' in parsed) model = parsed;
+    else modelError = `The link asks for model=${modelText}: ${parsed.error}`;
   }
   const hub = import.meta.env.MODE === 'e2e' ? q.get('hub') ?? undefined : undefined;
-  return { model, backend, hubBaseUrl: hub };
+  return { model, ...(modelError && { modelError }), backend, hubBaseUrl: hub };
 }
 
 /** Keep the URL in step with what the user chose, so the address bar is always a shareable link. */
