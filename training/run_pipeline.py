@@ -24,9 +24,10 @@ from mendlab.edits import EditSampler  # noqa: E402
 from mendlab.evaluate import base_quality, evaluate_edits, neighbour_baseline, prose_nll  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.fixtures import mend_golden, write_golden  # noqa: E402
-from mendlab.gpt import GPT, GPTConfig  # noqa: E402
+from mendlab.gpt import GPT, GPTConfig, load_hf_state_dict  # noqa: E402
 from mendlab.mend import MEND, capture_rows, edited_weights_from  # noqa: E402
 from mendlab.pretrain import pretrain  # noqa: E402
+from mendlab.safetensors_io import load_model  # noqa: E402
 from mendlab.tokenizer import ByteBPETokenizer, train_bpe  # noqa: E402
 from mendlab.train_editor import train_editor  # noqa: E402
 
@@ -38,12 +39,13 @@ FULL = {
     "vocab_size": 4096,
     "model": {"n_embd": 256, "n_inner": 1024, "n_layer": 6, "n_head": 8, "n_positions": 128},
     "pretrain": {"seq_len": 128, "batch_size": 128, "lr": 2e-3, "min_lr_frac": 0.05, "warmup_steps": 200,
-                 "max_steps": 100000, "time_budget_s": 190, "weight_decay": 0.05, "log_every": 200},
-    "editor": {"rank": 256, "edit_lr_init": 1e-4, "sign": -1, "steps": 100000, "time_budget_s": 140,
+                 "max_steps": 100000, "time_budget_s": 170, "weight_decay": 0.05, "log_every": 200},
+    "editor": {"rank": 256, "edit_lr_init": 1e-4, "sign": -1, "steps": 100000, "time_budget_s": 130,
                "lr": 1e-4, "lr_lr": 1e-5, "c_edit": 0.1, "c_loc": 1.0, "max_batch": 10, "warmup_steps": 100,
                "grad_clip": 100.0, "log_every": 200, "edit_loss_on_edit_prompt": True, "n_edited_blocks": 3},
     "eval": {"base_max_facts": None, "n_single": 300, "n_batch_groups": 30, "ft_single": 150,
-             "ft_batch_groups": 10, "ft_steps": 20, "ft_lr": 1e-3, "n_prose": 64, "time_budget_s": 25},
+             "ft_batch_groups": 10, "ft_steps": 20, "ft_lrs": [1e-4, 3e-4, 1e-3], "n_prose": 64,
+             "time_budget_s": 20, "n_val": 100, "n_val_ft": 20, "lr_scales": [0.5, 0.75, 1.0, 1.5, 2.0]},
 }
 
 TINY = {
@@ -57,7 +59,8 @@ TINY = {
                "lr": 1e-3, "lr_lr": 1e-5, "c_edit": 0.1, "c_loc": 1.0, "max_batch": 10, "warmup_steps": 20,
                "grad_clip": 100.0, "log_every": 50, "edit_loss_on_edit_prompt": True, "n_edited_blocks": 3},
     "eval": {"base_max_facts": 120, "n_single": 10, "n_batch_groups": 1, "ft_single": 5,
-             "ft_batch_groups": 1, "ft_steps": 5, "ft_lr": 1e-3, "n_prose": 8, "time_budget_s": 1e9},
+             "ft_batch_groups": 1, "ft_steps": 5, "ft_lrs": [1e-3], "n_prose": 8, "time_budget_s": 1e9,
+             "n_val": 10, "n_val_ft": 3, "lr_scales": [0.5, 1.0, 2.0]},
 }
 
 
@@ -91,16 +94,22 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="output folder (default training/runs/<name>)")
     ap.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
     ap.add_argument("--fixtures", default=None, help="also write the TS editor golden fixture folder here")
+    ap.add_argument("--skip-ft", action="store_true", help="skip the FT baseline (editor experiments)")
     ap.add_argument("--scale", type=float, default=1.0,
                     help="multiply time budgets and step counts (e.g. 0.05 to smoke-test the full config on CPU)")
     ap.add_argument("--set", action="append", default=[], help="override a config value, e.g. editor.c_loc=2.0")
+    ap.add_argument("--base", default=None,
+                    help="reuse a pretrained model folder (its tokenizer and weights); skips tokenizer and pretraining")
     args = ap.parse_args(argv)
 
     cfg = json.loads(json.dumps(TINY if args.tiny else FULL))
     for kv in args.set:
         k, v = kv.split("=", 1)
-        sec, key = k.split(".")
-        cfg[sec][key] = json.loads(v)
+        if "." in k:
+            sec, key = k.split(".")
+            cfg[sec][key] = json.loads(v)
+        else:
+            cfg[k] = json.loads(v)
     if args.scale != 1.0:
         for sec, keys in (("pretrain", ("max_steps", "time_budget_s")), ("editor", ("steps", "time_budget_s"))):
             for k in keys:
@@ -126,24 +135,35 @@ def main(argv=None):
     # 1. corpus + tokenizer
     t = time.time()
     kb = KB(max_subjects_per_type=cfg["kb_max_subjects_per_type"], seed=SEED)
-    tok = ByteBPETokenizer(train_bpe(tokenizer_texts(kb, SEED), cfg["vocab_size"]))
-    enc = FactEncoder(tok)
-    items = pretraining_items(kb, enc, tok)
-    stream = PackedStream(items, cfg["pretrain"]["seq_len"], SEED, tok.eot_id)
-    timings["corpus_tokenizer_s"] = round(time.time() - t, 1)
-    log(f"kb: {len(kb.facts)} facts, {len(kb.rel_names)} relations; vocab {len(tok)}; "
-        f"{len(items)} pretraining items, {stream.n_tokens} tokens per epoch")
+    if args.base:  # reuse tokenizer + weights of an earlier run
+        tok = ByteBPETokenizer.load(args.base)
+        with open(os.path.join(args.base, "config.json")) as f:
+            mc = GPTConfig.from_hf(json.load(f))
+        model = load_hf_state_dict(GPT(mc), load_model(args.base)).to(device)
+        enc = FactEncoder(tok)
+        pre_info = {"reused": args.base}
+        log(f"kb: {len(kb.facts)} facts; reusing pretrained model from {args.base}")
+    else:
+        tok = ByteBPETokenizer(train_bpe(tokenizer_texts(kb, SEED), cfg["vocab_size"]))
+        enc = FactEncoder(tok)
+        items = pretraining_items(kb, enc, tok)
+        stream = PackedStream(items, cfg["pretrain"]["seq_len"], SEED, tok.eot_id)
+        timings["corpus_tokenizer_s"] = round(time.time() - t, 1)
+        log(f"kb: {len(kb.facts)} facts, {len(kb.rel_names)} relations; vocab {len(tok)}; "
+            f"{len(items)} pretraining items, {stream.n_tokens} tokens per epoch")
 
-    # 2. pretraining
-    t = time.time()
-    mc = GPTConfig(vocab_size=len(tok), bos_token_id=tok.eot_id, eos_token_id=tok.eot_id, **cfg["model"])
-    torch.manual_seed(SEED)
-    model = GPT(mc).to(device)
-    log(f"model: {model.num_params() / 1e6:.2f}M parameters")
-    pre_info = pretrain(model, stream, cfg["pretrain"], device, log)
+        # 2. pretraining
+        t = time.time()
+        mc = GPTConfig(vocab_size=len(tok), bos_token_id=tok.eot_id, eos_token_id=tok.eot_id, **cfg["model"])
+        torch.manual_seed(SEED)
+        model = GPT(mc).to(device)
+        log(f"model: {model.num_params() / 1e6:.2f}M parameters")
+        pre_info = pretrain(model, stream, cfg["pretrain"], device, log)
+        timings["pretrain_s"] = round(time.time() - t, 1)
+        ex.export_model(os.path.join(out, "base"), model.cpu(), tok)  # checkpoint: --base can reuse it
+        model.to(device)
     for p in model.parameters():
         p.requires_grad_(False)
-    timings["pretrain_s"] = round(time.time() - t, 1)
 
     # 3. base quality
     t = time.time()
@@ -182,8 +202,41 @@ def main(argv=None):
         with torch.no_grad():
             return edited_weights_from(model, mend.weight_updates(rows))
 
+    # Test-time step multiplier (lr_scale in editor_config, as in ROME/EasyEdit's MEND): chosen on *validation*
+    # subjects by the mean of the single-edit and batch-10 harmonic means of ES, PS and NS.
+    t_cal = time.time()
+    val_edits = EditSampler(kb, enc, tok, SEED + 4).eval_edits(kb.subjects("val"), ev["n_val"])
+    val_pre = neighbour_baseline(model, val_edits, device, tok.eot_id)
+    val_single = [[i] for i in range(len(val_edits))]
+    val_batch = [list(range(i, i + 10)) for i in range(0, len(val_edits) - 9, 10)]
+    calibration = []
+    for sc in ev["lr_scales"]:
+        mend.lr_scale = sc
+        rs = evaluate_edits(model, val_edits, val_single, mend_apply, val_pre, None, 0.0, device, tok.eot_id)
+        rb = evaluate_edits(model, val_edits, val_batch, mend_apply, val_pre, None, 0.0, device, tok.eot_id)
+        score = (rs["harmonic_es_ps_ns"] + rb["harmonic_es_ps_ns"]) / 2
+        calibration.append({"lr_scale": sc, "score": round(score, 4),
+                            "single": {k: rs[k] for k in ("es", "ps", "ns")}, "batch10": {k: rb[k] for k in ("es", "ps", "ns")}})
+        log(f"calibration {calibration[-1]}")
+    mend.lr_scale = max(calibration, key=lambda c: c["score"])["lr_scale"]
+    timings["calibration_s"] = round(time.time() - t_cal, 1)
+    log(f"lr_scale = {mend.lr_scale}")
+
+    ft_lr = {"lr": ev["ft_lrs"][0]}
+
     def ft_apply(batch):
-        return finetune_weights(model, batch, names, ev["ft_steps"], ev["ft_lr"], device, tok.eot_id)
+        return finetune_weights(model, batch, names, ev["ft_steps"], ft_lr["lr"], device, tok.eot_id)
+
+    # The FT baseline gets the same courtesy: its learning rate is picked on validation single edits.
+    ft_calibration = []
+    for lr in ([] if args.skip_ft else ev["ft_lrs"]):
+        ft_lr["lr"] = lr
+        rs = evaluate_edits(model, val_edits, val_single[:ev["n_val_ft"]], ft_apply, val_pre, None, 0.0, device,
+                            tok.eot_id)
+        ft_calibration.append({"lr": lr, "score": rs["harmonic_es_ps_ns"], "single": {k: rs[k] for k in ("es", "ps", "ns")}})
+        log(f"FT calibration {ft_calibration[-1]}")
+    if ft_calibration:
+        ft_lr["lr"] = max(ft_calibration, key=lambda c: c["score"])["lr"]
 
     results = {"mend": {}, "ft": {}}
     budget = ev["time_budget_s"]  # per evaluation, so the GPU run cannot overrun its limit
@@ -193,6 +246,8 @@ def main(argv=None):
                                                 base_nll, device, tok.eot_id, budget)
     timings["mend_eval_s"] = round(time.time() - t, 1)
     t = time.time()
+    if args.skip_ft:
+        ev = {**ev, "ft_single": 1, "ft_batch_groups": 1, "ft_steps": 1}
     results["ft"]["single"] = evaluate_edits(model, edits, single_groups[:ev["ft_single"]], ft_apply, pre_answers,
                                              prose_ids, base_nll, device, tok.eot_id, budget)
     results["ft"]["batch10"] = evaluate_edits(model, edits, batch_groups[:ev["ft_batch_groups"]], ft_apply,
@@ -212,7 +267,7 @@ def main(argv=None):
                      "pretrain": {k: v for k, v in pre_info.items() if k != "loss_curve"},
                      "editor": {"steps": ed_info["steps"], "seconds": ed_info["seconds"],
                                 "last": ed_info["history"][-1] if ed_info["history"] else None},
-                     "data_sources": kb.sources}
+                     "lr_scale_calibration": calibration, "data_sources": kb.sources}
     ex.export_editor(model_dir, mend.cpu(), mc, training_info)
     mend.to(device)
     ex.export_facts(model_dir, kb)
@@ -232,7 +287,9 @@ def main(argv=None):
                          "ft_single": results["ft"]["single"]["per_relation"]},
         "counts": {m: {k: {c: results[m][k][c] for c in ("n_edits", "n_groups", "n_neighbour_prompts", "seconds")}
                        for k in ("single", "batch10")} for m in ("mend", "ft")},
-        "ft_config": {"steps": ev["ft_steps"], "lr": ev["ft_lr"], "optimizer": "Adam", "weights": names},
+        "ft_config": {"steps": ev["ft_steps"], "lr": ft_lr["lr"], "optimizer": "Adam", "weights": names,
+                      "lr_calibration": ft_calibration},
+        "mend_lr_scale": mend.lr_scale, "mend_lr_scale_calibration": calibration,
         "command": command, "versions": versions, "timings_s": timings,
     }
     timings["export_s"] = round(time.time() - t, 1)

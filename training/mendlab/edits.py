@@ -52,7 +52,8 @@ class EditSampler:
         ids = self.rng.choice(self.prose_ids)
         return ids, [1] * (len(ids) - 1) + [0]
 
-    def training_batch(self, subjects, n_edits, n_same_subject=2, n_same_relation=1, n_random=1, n_prose=1):
+    def training_batch(self, subjects, n_edits, n_paraphrases=2, n_same_subject=2, n_same_relation=1, n_random=1,
+                       n_prose=1):
         """n_edits edits with distinct (subject) and their locality sequences, all from training templates."""
         kb, rng = self.kb, self.rng
         edits, used = [], set()
@@ -61,9 +62,9 @@ class EditSampler:
             if s in used:
                 continue
             used.add(s)
-            t_edit, t_para = rng.sample(kb.templates(r, "train"), 2)
+            t_edit, *t_para = rng.sample(kb.templates(r, "train"), 1 + n_paraphrases)
             e = Edit(s, r, true, new, fill(t_edit, s), self.enc.prompt(fill(t_edit, s)), self.enc.target(new))
-            e.paraphrases = [(fill(t_para, s), self.enc.prompt(fill(t_para, s)))]
+            e.paraphrases = [(fill(t, s), self.enc.prompt(fill(t, s))) for t in t_para]
             edits.append(e)
         for e in edits:
             others = [r for r in sorted(kb.by_subject[e.subject]) if r != e.relation]

@@ -196,8 +196,8 @@ def capture_rows(model, pairs, edited, device, pad_id):
     """Forward + backward of the unedited model on edits [(prompt_ids, target_ids)]. The loss is the sum over
     edits of each edit's mean target NLL, so a batch gives exactly the rows of its edits taken one by one.
     Returns name -> (x rows, delta rows) with rows whose x or delta is all zero dropped, plus the loss."""
-    ids, labels, _ = prompt_target_batch(pairs, pad_id)
-    ids, labels = ids.to(device), labels.to(device)
+    ids, labels, att = prompt_target_batch(pairs, pad_id)
+    ids, labels, att = ids.to(device), labels.to(device), att.reshape(-1).to(device)
     taps = {n: None for n in edited}
     with torch.enable_grad():
         logits = model(ids, taps=taps)
@@ -208,7 +208,8 @@ def capture_rows(model, pairs, edited, device, pad_id):
     for n, d in zip(edited, deltas):
         x = taps[n][0].reshape(-1, taps[n][0].shape[-1])
         d = d.reshape(-1, d.shape[-1])
-        keep = (x != 0).any(1) & (d != 0).any(1)
+        # Padding rows have δ = 0 exactly (nothing after them is scored); `att` only makes that explicit.
+        keep = (x != 0).any(1) & (d != 0).any(1) & att
         rows[n] = (x[keep], d[keep])
     return rows, float(loss)
 
