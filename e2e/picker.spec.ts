@@ -153,3 +153,26 @@ test('phone width: one column, nothing wider than the screen', async ({ page, sh
   expect(overflow).toBeLessThanOrEqual(0);
   await shot('phone');
 });
+
+test('sampling settings reach the model: seeded samples repeat, differ from greedy, and top-k 1 is greedy', async ({ page }) => {
+  const url = await serveWithModels(null);
+  await page.goto(`${url}?model=${encodeURIComponent(`${url}fixtures/tiny-gpt2/`)}`);
+  const golden = safestGreedy();
+  await waitForModel(page);
+  await expect(page.getByTestId('top-k')).toBeDisabled(); // meaningless while greedy
+  await expect(page.getByTestId('seed')).toBeDisabled();
+  const sample = async (temperature: string, topK: string, seed: string) => {
+    await page.getByTestId('temperature').fill(temperature);
+    await page.getByTestId('top-k').fill(topK);
+    await page.getByTestId('seed').fill(seed);
+    await page.getByTestId('max-new-tokens').fill(String(golden.max_new_tokens));
+    await page.getByRole('textbox', { name: 'Prompt', exact: true }).fill(golden.prompt);
+    await page.getByTestId('generate').click();
+    await expect(page.getByTestId('completion-box')).toHaveAttribute('data-phase', 'ready');
+    return (await page.getByTestId('completion').textContent()) ?? '';
+  };
+  const hot = await sample('1.5', '0', '11');
+  expect(hot).not.toBe(golden.text);
+  expect(await sample('1.5', '0', '11')).toBe(hot);
+  expect(await sample('0.8', '1', '5')).toBe(golden.text);
+});

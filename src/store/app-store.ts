@@ -107,7 +107,7 @@ export const useApp = create<AppState>()((set, get) => {
     model: { phase: 'idle', files: [] },
     generation: emptyGeneration,
     cacheEpoch: 0,
-    options: { maxNewTokens: 16, temperature: 0, topK: 0, topKShown: 10 },
+    options: { maxNewTokens: 16, temperature: 0, topK: 0, seed: 1, topKShown: 10 },
 
     async start() {
       if (appStarted) return; // React StrictMode runs mount effects twice in development

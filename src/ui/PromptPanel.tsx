@@ -11,7 +11,7 @@ export function PromptPanel() {
   const setOptions = useApp((s) => s.setOptions);
   const generate = useApp((s) => s.generate);
   const [prompt, setPrompt] = useState(DEFAULT_PROMPT);
-  const ids = { prompt: useId(), tokens: useId(), temp: useId(), topk: useId(), help: useId() };
+  const ids = { prompt: useId(), tokens: useId(), temp: useId(), topk: useId(), seed: useId(), help: useId() };
   const running = generation.phase === 'running';
   const canGenerate = modelReady && !running && prompt.trim().length > 0;
 
@@ -41,7 +41,7 @@ export function PromptPanel() {
           aria-describedby={ids.help}
           data-testid="prompt"
         />
-        <p className="hint" id={ids.help}>Ctrl+Enter generates. Temperature 0 is greedy decoding.</p>
+        <p className="hint" id={ids.help}>Ctrl+Enter generates. Temperature 0 is greedy decoding; above 0 the text is sampled (top-k 0 = from all tokens), the same seed giving the same text.</p>
         <div className="settings">
           <label htmlFor={ids.tokens}>New tokens</label>
           <input id={ids.tokens} type="number" min={1} max={256} value={options.maxNewTokens}
@@ -52,6 +52,9 @@ export function PromptPanel() {
           <label htmlFor={ids.topk}>Top-k sampling</label>
           <input id={ids.topk} type="number" min={0} max={1000} value={options.topK} disabled={options.temperature === 0}
             onChange={(e) => setOptions({ topK: clampInt(e.target.value, 0, 1000, 0) })} data-testid="top-k" />
+          <label htmlFor={ids.seed}>Seed</label>
+          <input id={ids.seed} type="number" min={0} max={2 ** 31 - 1} value={options.seed} disabled={options.temperature === 0}
+            onChange={(e) => setOptions({ seed: clampInt(e.target.value, 0, 2 ** 31 - 1, 1) })} data-testid="seed" />
         </div>
         <button type="submit" className="primary" disabled={!canGenerate} data-testid="generate">
           {running ? 'Generating…' : 'Generate'}

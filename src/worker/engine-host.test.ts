@@ -65,6 +65,14 @@ describe('engine host (what the worker runs)', () => {
     }
   });
 
+  it('samples reproducibly with a seed, and top-k = 1 sampling is the greedy text', async () => {
+    const g = golden.greedy[0];
+    const sample = (seed: number, topK: number) => host.generate(g.prompt, { maxNewTokens: 6, temperature: 1, topK, seed }, () => {});
+    const [a, b] = [await sample(7, 0), await sample(7, 0)];
+    expect(a.newTokens).toEqual(b.newTokens);
+    expect((await sample(3, 1)).newTokens).toEqual(g.output_ids.slice(0, 6));
+  });
+
   it('lists the most likely next tokens, the greedy choice first', async () => {
     const g = golden.greedy[0];
     const top = await host.topk(g.prompt, 5);
