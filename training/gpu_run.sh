@@ -3,7 +3,7 @@
 # Writes to training/runs/gpu/ and packs the artifacts into $OUT as <= 15 MiB pieces plus the log:
 #   cat artifacts.tgz.* | tar xzf -
 # The pipeline bounds its own phases by wall-clock budgets (pretraining, editor training, evaluation), so the
-# whole command fits in ~7 minutes; `timeout` is only a last resort.
+# whole command fits in ~6 minutes; `timeout` is only a last resort.
 OUT=${OUT:-/tmp/out}
 RUN=training/runs/gpu
 mkdir -p "$RUN" "$OUT"
@@ -13,7 +13,7 @@ mkdir -p "$RUN" "$OUT"
   python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__, torch.version.cuda, torch.cuda.is_available())"
   nproc
 } > "$OUT/env.txt" 2>&1
-timeout 475 python3 training/run_pipeline.py --device cuda --out "$RUN" "$@" > "$OUT/log.txt" 2>&1
+timeout 380 python3 training/run_pipeline.py --device cuda --out "$RUN" "$@" > "$OUT/log.txt" 2>&1
 echo "exit $?" >> "$OUT/log.txt"
 cd "$RUN" || exit 1
 if [ -d facts-gpt ] && [ -f facts-gpt/eval.json ]; then

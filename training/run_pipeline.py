@@ -39,13 +39,13 @@ FULL = {
     "vocab_size": 4096,
     "model": {"n_embd": 256, "n_inner": 1024, "n_layer": 6, "n_head": 8, "n_positions": 128},
     "pretrain": {"seq_len": 128, "batch_size": 128, "lr": 2e-3, "min_lr_frac": 0.05, "warmup_steps": 200,
-                 "max_steps": 100000, "time_budget_s": 170, "weight_decay": 0.05, "log_every": 200},
-    "editor": {"rank": 256, "edit_lr_init": 1e-4, "sign": -1, "steps": 100000, "time_budget_s": 130,
+                 "max_steps": 100000, "time_budget_s": 130, "weight_decay": 0.05, "log_every": 200},
+    "editor": {"rank": 256, "edit_lr_init": 1e-4, "sign": -1, "steps": 100000, "time_budget_s": 100,
                "lr": 1e-4, "lr_lr": 1e-5, "c_edit": 0.1, "c_loc": 1.0, "max_batch": 10, "warmup_steps": 100,
                "grad_clip": 100.0, "log_every": 200, "edit_loss_on_edit_prompt": True, "n_edited_blocks": 3},
     "eval": {"base_max_facts": None, "n_single": 300, "n_batch_groups": 30, "ft_single": 150,
              "ft_batch_groups": 10, "ft_steps": 20, "ft_lrs": [1e-4, 3e-4, 1e-3], "n_prose": 64,
-             "time_budget_s": 20, "n_val": 100, "n_val_ft": 20, "lr_scales": [0.5, 0.75, 1.0, 1.5, 2.0]},
+             "time_budget_s": 15, "n_val": 60, "n_val_ft": 15, "lr_scales": [0.5, 0.75, 1.0, 1.5]},
 }
 
 TINY = {
