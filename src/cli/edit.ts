@@ -96,15 +96,18 @@ async function run(argv: string[]): Promise<number> {
   const backend = (values.backend ?? 'wasm') as BackendName;
   if (!(CLI_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${CLI_BACKENDS.join(', ')}, got "${backend}"`);
   const maxNewTokens = intArg('max-new-tokens', values['max-new-tokens'], 10, 1);
-  const ftSteps = intArg('ft-steps', values['ft-steps'], 20, 1);
-  const ftLr = values['ft-lr'] === undefined ? 1e-3 : Number(values['ft-lr']);
-  if (!(ftLr > 0) || !Number.isFinite(ftLr)) throw new UsageError(`--ft-lr must be a positive number, got "${values['ft-lr']}"`);
+  intArg('ft-steps', values['ft-steps'], 1, 1); // validated now; the default may come from the model's eval.json
+  if (values['ft-lr'] !== undefined && !(Number(values['ft-lr']) > 0 && Number.isFinite(Number(values['ft-lr'])))) {
+    throw new UsageError(`--ft-lr must be a positive number, got "${values['ft-lr']}"`);
+  }
   const source = resolveModelSource(values.model ?? defaultModel(), values['hub-url']);
 
   // tfjs loads only now, so argument errors are reported instantly.
-  const [{ setupCliBackend }, { loadModel }, { MendEditor }, { FinetuneEditor }, { EditSession, EditInputError }] = await Promise.all([
-    import('./backend'), import('../model/load'), import('../editors/mend'), import('../editors/finetune'), import('../session'),
-  ]);
+  const [{ setupCliBackend }, { loadModel }, { MendEditor }, { FinetuneEditor, finetuneDefaultsFromEval }, { EditSession, EditInputError }, fetch] =
+    await Promise.all([
+      import('./backend'), import('../model/load'), import('../editors/mend'), import('../editors/finetune'), import('../session'),
+      import('../model/fetch'),
+    ]);
   const setup = await setupCliBackend(backend);
   if ('rerunExit' in setup) return setup.rerunExit;
 
@@ -128,12 +131,32 @@ async function run(argv: string[]): Promise<number> {
     if (len >= model.config.nPositions) throw new UsageError(`--neighbour is ${len} tokens, beyond the model's context of ${model.config.nPositions}`);
   }
 
-  // MEND needs the editor beside the model; fine-tuning trains the same weights (or, without an editor, the MLPs
-  // of the last three blocks, MEND's choice for GPT models).
-  let mend = null;
-  if (method === 'mend') mend = await MendEditor.load(source, model);
-  const ftWeights = mend?.weightNames ?? lastBlocksMlp(model);
-  const editor = mend ?? new FinetuneEditor({ weightNames: ftWeights, steps: ftSteps, learningRate: ftLr });
+  // MEND needs the editor beside the model. Fine-tuning trains the same weights with the settings the training
+  // pipeline evaluated its FT baseline with (eval.json "ft_config" beside the model); without that file, the
+  // editor's weights (or the last three blocks' MLPs, MEND's choice for GPT models), 20 steps at 1e-3.
+  let editor;
+  if (method === 'mend') editor = await MendEditor.load(source, model);
+  else {
+    const optional = async (file: string) => {
+      const bytes = await fetch.fetchOptionalFile(source, file, new fetch.ProgressTracker(fetch.sourceName(source))).catch(() => null);
+      try {
+        return bytes ? fetch.parseJsonFile(bytes, file) : null;
+      } catch {
+        return null; // informative files: a broken one must not block an edit
+      }
+    };
+    const evalJson = (await optional('eval.json')) as { ft_config?: { weights?: unknown } } | null;
+    const editorJson = (await optional('editor_config.json')) as { edited_weights?: unknown } | null;
+    const known = (w: unknown): w is string[] => Array.isArray(w) && w.length > 0 && w.every((n) => typeof n === 'string' && hasWeight(model, n));
+    const weights = known(evalJson?.ft_config?.weights) ? evalJson!.ft_config!.weights
+      : known(editorJson?.edited_weights) ? editorJson!.edited_weights : lastBlocksMlp(model);
+    const dflt = finetuneDefaultsFromEval(evalJson) ?? { steps: 20, learningRate: 1e-3 };
+    editor = new FinetuneEditor({
+      weightNames: weights,
+      steps: intArg('ft-steps', values['ft-steps'], dflt.steps, 1),
+      learningRate: values['ft-lr'] === undefined ? dflt.learningRate : Number(values['ft-lr']),
+    });
+  }
   const session = new EditSession({ model, tokenizer, editors: { [method]: editor } });
 
   const targetIds = edit!.targetIds;
@@ -187,6 +210,15 @@ async function run(argv: string[]): Promise<number> {
   editor.dispose();
   model.dispose();
   return 0;
+}
+
+function hasWeight(model: GPT2, name: string): boolean {
+  try {
+    model.getWeight(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function lastBlocksMlp(model: GPT2): string[] {

@@ -4,7 +4,7 @@ import { initBackend, loadModel, localSource, type LoadedModel } from '../model'
 import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
 import { weightsChecksum } from '../session/checksum';
 import { disposeChanges, revertChanges } from './changes';
-import { FinetuneEditor } from './finetune';
+import { FinetuneEditor, finetuneDefaultsFromEval } from './finetune';
 import type { TokenizedFact } from './types';
 
 const FIXTURE = new URL('../../tests/fixtures/tiny-gpt2', import.meta.url).pathname;
@@ -44,7 +44,7 @@ describe('fine-tuning baseline on cpu', () => {
     expect(await weightsChecksum(m.model)).toBe(all);
   });
 
-  it('trains a batch of facts on the mean of their losses', async () => {
+  it('trains a batch of facts on the sum of their losses', async () => {
     const ft = new FinetuneEditor({ weightNames: WEIGHTS, steps: 5, learningRate: 1e-2 });
     const a0 = await m.model.scoreContinuation(FACT.promptIds, FACT.targetIds);
     const b0 = await m.model.scoreContinuation(OTHER.promptIds, OTHER.targetIds);
@@ -70,6 +70,13 @@ describe('fine-tuning baseline on cpu', () => {
       disposeChanges(r.changes);
     }
     expect(tf.memory().numTensors).toBe(count);
+  });
+
+  it('takes its defaults from the training pipeline\'s eval.json when present', () => {
+    expect(finetuneDefaultsFromEval({ ft_config: { steps: 20, lr: 3e-4, optimizer: 'Adam' } })).toEqual({ steps: 20, learningRate: 3e-4 });
+    expect(finetuneDefaultsFromEval({ ft_config: { steps: 0, lr: 3e-4 } })).toBeNull();
+    expect(finetuneDefaultsFromEval({})).toBeNull();
+    expect(finetuneDefaultsFromEval(null)).toBeNull();
   });
 
   it('rejects bad options', () => {

@@ -1,7 +1,8 @@
 // The fine-tuning baseline, behind the same interface as MEND so both can be compared on the same edit:
-// Adam on the same weights MEND edits, a fixed number of steps, loss = mean NLL over the target tokens
-// (averaged over the facts of a batch), plain tfjs autodiff. No locality term: this is the paper's "FT" row,
-// the naive baseline MEND is measured against (mend-spec.md §5.1).
+// Adam on the same weights MEND edits, a fixed number of steps, loss = mean NLL over the target tokens of each
+// fact, summed over the facts of a batch (as training/mendlab/finetune.py does, so the browser's baseline is the
+// one the evaluation reports), plain tfjs autodiff. No locality term: this is the paper's "FT" row, the naive
+// baseline MEND is measured against (mend-spec.md §5.1).
 //
 // Adam updates a tf.Variable with `assign`, which points the variable at a fresh buffer each step and never
 // writes into the old one. So holding the variable's buffer before the first step (holdWeight) keeps the original
@@ -20,6 +21,16 @@ export interface FinetuneOptions {
   learningRate?: number;
 }
 
+/**
+ * The steps and learning rate the training pipeline chose for its FT baseline (eval.json "ft_config", written
+ * beside the model), so the app compares against the same baseline the evaluation reports. Null if absent/invalid.
+ */
+export function finetuneDefaultsFromEval(evalJson: unknown): { steps: number; learningRate: number } | null {
+  const cfg = (evalJson as { ft_config?: { steps?: unknown; lr?: unknown } } | null)?.ft_config;
+  if (!cfg || !Number.isInteger(cfg.steps) || (cfg.steps as number) < 1 || typeof cfg.lr !== 'number' || !(cfg.lr > 0)) return null;
+  return { steps: cfg.steps as number, learningRate: cfg.lr };
+}
+
 export class FinetuneEditor implements ModelEditor {
   readonly method = 'ft' as const;
   readonly weightNames: readonly string[];
@@ -35,9 +46,9 @@ export class FinetuneEditor implements ModelEditor {
     if (!(this.learningRate > 0)) throw new Error(`fine-tuning learning rate must be positive, got ${this.learningRate}`);
   }
 
-  /** Mean over facts of each fact's mean target NLL (a scalar; differentiable w.r.t. the model's variables). */
+  /** Σ over facts of each fact's mean target NLL (a scalar; differentiable w.r.t. the model's variables). */
   private loss(model: GPT2, facts: TokenizedFact[]): tf.Scalar {
-    return tf.tidy(() => tf.div(tf.addN(facts.map((f) => model.targetLoss(f.promptIds, f.targetIds))), facts.length) as tf.Scalar);
+    return tf.tidy(() => tf.addN(facts.map((f) => model.targetLoss(f.promptIds, f.targetIds))) as tf.Scalar);
   }
 
   async edit(model: GPT2, facts: TokenizedFact[]): Promise<EditResult> {

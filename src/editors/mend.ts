@@ -120,7 +120,7 @@ export class MendEditor implements ModelEditor {
       for (const f of facts) {
         const r = await model.captureGradientRows(f.promptIds, f.targetIds, [...this.weightNames]);
         perFact.push(r.rows);
-        loss += r.loss / facts.length;
+        loss += r.loss; // Σ over facts of each fact's mean NLL: the loss whose gradient the rows are
       }
       const rows = new Map<string, CapturedRows>();
       for (const name of this.weightNames) {
