@@ -22,18 +22,27 @@ const METHODS = ['mend', 'ft'] as const;
 
 const USAGE = `edit --prompt "..." --target "..." [--paraphrase "..."]... [--neighbour "..."]... [--method mend|ft] [--model <folder-or-hub-id>] [--backend wasm|cpu|webgpu] [--max-new-tokens N] [--ft-steps N] [--ft-lr X] [--hub-url URL] [--json]`;
 
-/** The model the app opens by default (public/models/models.json), used when --model is not given. */
+/**
+ * The model the app opens by default (public/models/models.json), used when --model is not given. Accepts the
+ * documented {"default": name, "models": [...]} object and a plain list with "default": true; paths are tried
+ * relative to public/models/ and to public/.
+ */
 function defaultModel(): string {
   const list = join('public', 'models', 'models.json');
   if (!existsSync(list)) throw new UsageError('missing --model <folder-or-hub-id> (and no public/models/models.json to take a default from)');
+  let entry: { name?: string; id?: string; path?: string; default?: boolean } | undefined;
   try {
-    const json = JSON.parse(readFileSync(list, 'utf8')) as { default?: string; models?: Array<{ name: string; path: string }> };
-    const entry = json.models?.find((m) => m.name === json.default) ?? json.models?.[0];
-    if (!entry) throw new Error('no models listed');
-    return join('public', 'models', entry.path);
+    const json = JSON.parse(readFileSync(list, 'utf8'));
+    const models: Array<typeof entry> = Array.isArray(json) ? json : json.models ?? [];
+    entry = models.find((m) => m?.default === true || (m?.name !== undefined && m.name === json.default)) ?? models[0];
   } catch (e) {
-    throw new UsageError(`missing --model, and public/models/models.json gives no default (${(e as Error).message})`);
+    throw new UsageError(`missing --model, and public/models/models.json is unreadable (${(e as Error).message})`);
   }
+  const path = entry?.path;
+  if (!path) throw new UsageError('missing --model, and public/models/models.json lists no model');
+  const folder = [join('public', 'models', path), join('public', path)].find((p) => existsSync(join(p, 'config.json')));
+  if (!folder) throw new UsageError(`missing --model, and the default model "${path}" from public/models/models.json is not there`);
+  return folder;
 }
 
 function intArg(name: string, v: string | undefined, dflt: number, min: number): number {
