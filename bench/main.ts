@@ -1,0 +1,130 @@
+// npm run bench -- [--shapes shipped,distilgpt2,gpt2-medium,tiny] [--reps N] [--warmup N] [--inner N]
+//                  [--rank R] [--large-mib M] [--new-tokens N] [--json]
+//
+// Benchmarks the MEND edit, generation and the WGSL kernels on tfjs-webgpu in Node (Dawn: a real GPU when there
+// is one, else SwiftShader on the CPU, where only the ratios mean anything). See docs/benchmarks.md.
+// The table goes to stdout; with --json, one JSON object does instead. Progress goes to stderr.
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { setupCliBackend } from '../src/cli/backend';
+import { releaseDawn } from '../src/cli/dawn';
+import { GpuMemoryWatch, hasTimestampQuery } from './measure';
+import { randomModel, SHAPES, shippedDir, shippedModel, type BenchModel } from './models';
+import { bandwidth, benchModel, type BandwidthReport, type BenchSettings, type ModelReport } from './suite';
+import { formatReport } from './report';
+
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** a CPU-emulated GPU: absolute times say nothing about real GPUs, only ratios count */
+  software: boolean;
+  timestampQuery: boolean;
+}
+
+export interface BenchReport {
+  bench: 'mendlab';
+  version: 1;
+  date: string;
+  adapter: AdapterReport;
+  settings: BenchSettings & { rank: number; shapes: string[] };
+  /** the update kernel vs the copy kernel on a buffer far larger than any cache: the adapter's DRAM bandwidth */
+  largeBandwidth: BandwidthReport | null;
+  models: ModelReport[];
+}
+
+const USAGE = `usage: npm run bench -- [--shapes ${['shipped', ...Object.keys(SHAPES)].join(',')}] [--reps N] [--warmup N] [--inner N] [--rank R] [--large-mib M] [--new-tokens N] [--json]`;
+
+function intOpt(v: string | undefined, name: string, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new Error(`--${name} must be an integer >= ${min}, got "${v}"\n${USAGE}`);
+  return Number(v);
+}
+
+async function adapterReport(): Promise<AdapterReport> {
+  const gpu = (globalThis as unknown as { navigator: { gpu: GPU } }).navigator.gpu;
+  const adapter = await gpu.requestAdapter();
+  const info = (adapter?.info ?? {}) as Partial<GPUAdapterInfo>;
+  const text = `${info.vendor ?? ''} ${info.architecture ?? ''} ${info.device ?? ''} ${info.description ?? ''}`;
+  return {
+    vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '', description: info.description ?? '',
+    software: /swiftshader|llvmpipe|lavapipe|software/i.test(text) || (adapter as { isFallbackAdapter?: boolean } | null)?.isFallbackAdapter === true,
+    timestampQuery: hasTimestampQuery(),
+  };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      shapes: { type: 'string' }, reps: { type: 'string' }, warmup: { type: 'string' }, inner: { type: 'string' },
+      rank: { type: 'string' }, 'large-mib': { type: 'string' }, 'new-tokens': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const asked = values.shapes?.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const s of asked ?? []) if (s !== 'shipped' && !SHAPES[s]) throw new Error(`unknown shape "${s}"\n${USAGE}`);
+  const setup = await setupCliBackend('webgpu');
+  if ('rerunExit' in setup) return setup.rerunExit; // re-ran itself with the SwiftShader environment
+  const adapter = await adapterReport();
+  const sw = adapter.software;
+  // gpt2-medium on SwiftShader takes many minutes: opt-in there.
+  const shapes = asked ?? (sw ? ['shipped', 'distilgpt2'] : ['shipped', 'distilgpt2', 'gpt2-medium']);
+  const settings: BenchSettings & { rank: number; shapes: string[] } = {
+    warmup: intOpt(values.warmup, 'warmup', sw ? 1 : 2, 0),
+    reps: intOpt(values.reps, 'reps', sw ? 1 : 10, 1),
+    inner: intOpt(values.inner, 'inner', sw ? 1 : 20, 1),
+    editTokens: 16, targetTokens: 3, promptTokens: 16, newTokens: intOpt(values['new-tokens'], 'new-tokens', 32, 1),
+    rank: intOpt(values.rank, 'rank', 1920, 1),
+    shapes,
+  };
+  const largeMiB = intOpt(values['large-mib'], 'large-mib', sw ? 32 : 128, 0);
+  const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+  log(`adapter: ${[adapter.vendor, adapter.architecture, adapter.device, adapter.description].filter(Boolean).join(' / ')}${sw ? ' (software: only ratios count)' : ''}`);
+
+  const watch = new GpuMemoryWatch();
+  let largeBandwidth: BandwidthReport | null = null;
+  if (largeMiB > 0) {
+    // W of [1024, largeMiB·256] floats = largeMiB MiB, far beyond any L2: the DRAM bandwidth yardstick.
+    log(`update vs copy kernel bandwidth on a ${largeMiB} MiB weight`);
+    largeBandwidth = await bandwidth(1024, largeMiB * 256, settings.editTokens, settings);
+  }
+  const models: ModelReport[] = [];
+  for (const name of shapes) {
+    let bm: BenchModel;
+    const t0 = performance.now();
+    if (name === 'shipped') {
+      const dir = shippedDir();
+      if (!dir) throw new Error('no shipped model: neither public/models/facts-gpt/ nor tests/fixtures/mend-tiny/ has model + editor files');
+      bm = shippedModel(dir);
+    } else {
+      bm = randomModel(SHAPES[name], settings.rank);
+    }
+    log(`${name}: built in ${((performance.now() - t0) / 1000).toFixed(1)} s (${(bm.params / 1e6).toFixed(1)} M params, editor ${(bm.editorParams / 1e6).toFixed(1)} M)`);
+    try {
+      models.push(await benchModel(bm, settings, watch, log));
+    } finally {
+      bm.editor.dispose();
+      bm.model.dispose();
+    }
+  }
+  watch.stop();
+  const report: BenchReport = { bench: 'mendlab', version: 1, date: new Date().toISOString(), adapter, settings, largeBandwidth, models };
+  console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
+  tf.disposeVariables();
+  return 0;
+}
+
+main().then(
+  (code) => {
+    releaseDawn();
+    process.exit(code);
+  },
+  (e) => {
+    process.stderr.write(`bench: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);

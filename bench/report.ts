@@ -1,0 +1,47 @@
+// The human-readable form of a bench report: one block per model, plain text tables.
+import type { BenchReport } from './main';
+import type { BandwidthReport } from './suite';
+
+const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 0.1 ? v.toFixed(2) : v.toFixed(4));
+const opt = (v: number | null, f: (x: number) => string) => (v === null ? '-' : f(v));
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function bandwidthLine(b: BandwidthReport): string {
+  return `update ${b.updateGBs.toFixed(1)} GB/s vs copy ${b.copyGBs.toFixed(1)} GB/s = ${(100 * b.ratio).toFixed(0)}% ` +
+    `(W [${b.shape.join(', ')}], ${mib(b.bytes)} read+written, ${b.timing === 'gpu' ? 'GPU timestamps' : 'wall clock'})`;
+}
+
+export function formatReport(r: BenchReport): string {
+  const a = r.adapter;
+  const out: string[] = [];
+  out.push(`MEND Lab bench — ${r.date}`);
+  out.push(`adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || '(no info)'}` +
+    `${a.software ? '  [software GPU: only ratios count]' : ''}${a.timestampQuery ? '  [timestamp-query]' : ''}`);
+  const s = r.settings;
+  out.push(`median of ${s.reps} (after ${s.warmup} warm-up), kernels ${s.inner} calls per sample; edit ${s.editTokens} tokens, generation ${s.promptTokens}+${s.newTokens} tokens`);
+  if (r.largeBandwidth) out.push(`DRAM yardstick: ${bandwidthLine(r.largeBandwidth)}`);
+  for (const m of r.models) {
+    const c = m.config;
+    out.push('');
+    out.push(`== ${m.name} (${m.source}): ${c.nLayer} layers, ${c.nEmbd} wide, ${c.nHead} heads, vocab ${c.vocabSize}; ` +
+      `${(m.params / 1e6).toFixed(1)} M params, editor ${(m.editor.params / 1e6).toFixed(1)} M (${Object.entries(m.editor.shapes).map(([k, v]) => `${k} r${v.rank}`).join(', ')})`);
+    const e = m.edit;
+    out.push(`MEND edit: total ${ms(e.totalMs)} ms = capture ${ms(e.captureMs)} + editor ${ms(e.editorMs)} + update ${ms(e.updateMs)} ms  (${e.rows} rows, ${e.rowsKept} kept)`);
+    const g = m.generation;
+    out.push(`generation: ${g.tokensPerSecond.toFixed(1)} tokens/s (${g.newTokens} new tokens after ${g.promptTokens} in ${ms(g.ms)} ms)`);
+    out.push(`bandwidth: ${bandwidthLine(m.bandwidth)}`);
+    const mem = m.memory;
+    out.push(`GPU memory: resident ${mib(mem.residentBytes)}, peak ${mib(mem.peakBytes)} (edit ${mib(mem.peakEditBytes)}, generation ${mib(mem.peakGenerationBytes)}), tfjs pool ${mib(mem.allocatedBytes)}`);
+    out.push(table(
+      ['kernel vs tfjs reference', 'shape', 'kernel ms', 'ref ms', 'ratio', 'GPU ratio'],
+      m.kernels.map((k) => [k.kernel, k.shape, ms(k.kernelMs), ms(k.referenceMs), k.ratio.toFixed(2), opt(k.gpuRatio, (v) => v.toFixed(2))]),
+    ));
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,230 @@
+// What `npm run bench` measures for one model, and once per adapter (bandwidth yardstick).
+//
+//   edit        MendEditor.edit on one 16-token fact (prompt ++ target), split as the editor reports it:
+//               capture (forward + backward for the x/δ rows), editor (the editor MLP kernel over all rows),
+//               update (the fused W + c·X̃ᵀΔ̃ kernel for every edited weight); each phase ends with a GPU sync.
+//               Every edit is reverted (bit-exact buffer swap) so all repetitions edit the same model.
+//   generation  GPT2.generate, greedy, batch 1: `newTokens` tokens after a `promptTokens`-token prompt,
+//               prompt processing included; tokens/s = newTokens / wall time.
+//   kernels     each WGSL kernel against the tfjs-op reference that defines it, same inputs, same run.
+//   bandwidth   the fused update kernel's bytes of W read + written per second, against the copy kernel
+//               moving the same number of bytes.
+//   memory      tfjs's GPU bytes in use: after loading, and the high-water mark during edits and generation.
+import * as tf from '@tensorflow/tfjs';
+import { disposePackedEditorParams, editorMLP, editorMLPReference, packEditorParams } from '../src/kernels/editor_mlp';
+import { outerProductSum, outerProductSumReference, rankUpdate, rankUpdateReference } from '../src/kernels/rank_update';
+import { disposeChanges, revertChanges } from '../src/editors/changes';
+import type { TokenizedFact } from '../src/editors/types';
+import { copyKernel } from './copy_kernel';
+import { GpuMemoryWatch, median, syncAll, timeOp, type OpTiming, type Repetitions } from './measure';
+import type { BenchModel } from './models';
+
+export interface BenchSettings extends Repetitions {
+  /** tokens of the edit: prompt ++ target */
+  editTokens: number;
+  /** of which target tokens */
+  targetTokens: number;
+  promptTokens: number;
+  newTokens: number;
+}
+
+export interface EditTimes {
+  captureMs: number;
+  editorMs: number;
+  updateMs: number;
+  totalMs: number;
+}
+
+export interface KernelReport {
+  kernel: string;
+  reference: string;
+  /** e.g. "768x3072, 16 rows" */
+  shape: string;
+  kernelMs: number;
+  referenceMs: number;
+  /** kernelMs / referenceMs: below 1 means the WGSL kernel is faster */
+  ratio: number;
+  kernelGpuMs: number | null;
+  referenceGpuMs: number | null;
+  gpuRatio: number | null;
+}
+
+export interface BandwidthReport {
+  /** W's shape [in, out] */
+  shape: [number, number];
+  /** bytes of W read + written by one update (2 · in · out · 4); the copy kernel moves the same */
+  bytes: number;
+  updateMs: number;
+  copyMs: number;
+  /** which timing the GB/s use: GPU timestamps when the adapter has them, else wall clock per call */
+  timing: 'gpu' | 'wall';
+  updateGBs: number;
+  copyGBs: number;
+  /** updateGBs / copyGBs */
+  ratio: number;
+}
+
+export interface ModelReport {
+  name: string;
+  source: string;
+  config: { nLayer: number; nEmbd: number; nHead: number; nInner: number; vocabSize: number; nPositions: number };
+  params: number;
+  editor: { editedWeights: string[]; shapes: Record<string, { rank: number; modes: number }>; params: number };
+  edit: EditTimes & { samples: EditTimes[]; rows: number; rowsKept: number };
+  generation: { promptTokens: number; newTokens: number; ms: number; tokensPerSecond: number; samplesMs: number[] };
+  kernels: KernelReport[];
+  bandwidth: BandwidthReport;
+  memory: { residentBytes: number; peakEditBytes: number; peakGenerationBytes: number; peakBytes: number; allocatedBytes: number };
+}
+
+/** Deterministic token ids (a fixed LCG) so every run edits and generates the same sequence. */
+export function tokenIds(n: number, vocab: number, seed: number): number[] {
+  let s = seed >>> 0;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % vocab;
+  });
+}
+
+function randomTensor(shape: number[], scale: number, seed: number): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.randomUniform(shape, -1, 1, 'float32', seed), scale));
+}
+
+function kernelReport(kernel: string, reference: string, shape: string, k: OpTiming, r: OpTiming): KernelReport {
+  const gpuRatio = k.gpuMs !== null && r.gpuMs !== null && r.gpuMs > 0 ? k.gpuMs / r.gpuMs : null;
+  return { kernel, reference, shape, kernelMs: k.ms, referenceMs: r.ms, ratio: k.ms / r.ms, kernelGpuMs: k.gpuMs, referenceGpuMs: r.gpuMs, gpuRatio };
+}
+
+/** Time per call and GB/s of the fused update against the copy kernel moving the same bytes. */
+export async function bandwidth(inDim: number, outDim: number, rows: number, reps: Repetitions, update?: OpTiming): Promise<BandwidthReport> {
+  const w = randomTensor([inDim, outDim], 0.02, 11) as tf.Tensor2D;
+  const x = randomTensor([rows, inDim], 1, 12) as tf.Tensor2D;
+  const d = randomTensor([rows, outDim], 1e-3, 13) as tf.Tensor2D;
+  const flat = tf.reshape(w, [-1]) as tf.Tensor1D;
+  try {
+    const u = update ?? (await timeOp(() => rankUpdate(w, x, d, -1e-4), reps));
+    const c = await timeOp(() => copyKernel(flat), reps);
+    const timing = u.gpuMs !== null && c.gpuMs !== null && u.gpuMs > 0 && c.gpuMs > 0 ? 'gpu' : 'wall';
+    const uMs = timing === 'gpu' ? u.gpuMs! : u.ms;
+    const cMs = timing === 'gpu' ? c.gpuMs! : c.ms;
+    const bytes = 2 * inDim * outDim * 4;
+    const gbs = (ms: number) => bytes / (ms * 1e-3) / 1e9;
+    return { shape: [inDim, outDim], bytes, updateMs: uMs, copyMs: cMs, timing, updateGBs: gbs(uMs), copyGBs: gbs(cMs), ratio: gbs(uMs) / gbs(cMs) };
+  } finally {
+    tf.dispose([w, x, d, flat]);
+  }
+}
+
+/** Each WGSL kernel against its tfjs-op reference at this model's editor shapes, N = edit rows. */
+async function kernelRatios(bm: BenchModel, rows: number, reps: Repetitions): Promise<{ kernels: KernelReport[]; updates: Map<string, OpTiming> }> {
+  const kernels: KernelReport[] = [];
+  const updates = new Map<string, OpTiming>();
+  let seed = 100;
+  for (const e of bm.editor.config.editors) {
+    const D = e.xDim + e.deltaDim;
+    const shape = `${e.key}, ${rows} rows`;
+    const x = randomTensor([rows, e.xDim], 1, ++seed) as tf.Tensor2D;
+    const delta = randomTensor([rows, e.deltaDim], 1e-3, ++seed) as tf.Tensor2D;
+    const raw = {
+      xMean: tf.zeros([e.xDim]) as tf.Tensor1D, xStd: tf.ones([e.xDim]) as tf.Tensor1D,
+      deltaMean: tf.zeros([e.deltaDim]) as tf.Tensor1D, deltaStd: tf.fill([e.deltaDim], 1e-3) as tf.Tensor1D,
+      eps: 1e-7,
+      layers: [0, 1].map(() => ({
+        u: randomTensor([D, e.rank], 0.01, ++seed) as tf.Tensor2D, v: randomTensor([e.rank, D], 1 / Math.sqrt(D), ++seed) as tf.Tensor2D,
+        bias: tf.zeros([D]) as tf.Tensor1D, modeScale: tf.ones([e.nModes, D]) as tf.Tensor2D, modeShift: tf.zeros([e.nModes, D]) as tf.Tensor2D,
+      })),
+    };
+    const packed = packEditorParams(raw);
+    tf.dispose([raw.xMean, raw.xStd, raw.deltaMean, raw.deltaStd, ...raw.layers.flatMap((l) => Object.values(l))]);
+    const w = randomTensor([e.xDim, e.deltaDim], 0.02, ++seed) as tf.Tensor2D;
+    try {
+      const k1 = await timeOp(() => editorMLP(x, delta, packed, 0), reps);
+      const r1 = await timeOp(() => editorMLPReference(x, delta, packed, 0), reps);
+      kernels.push(kernelReport('editorMLP', 'editorMLPReference', `${shape}, rank ${e.rank}`, k1, r1));
+      const k2 = await timeOp(() => rankUpdate(w, x, delta, -1e-4), reps);
+      const r2 = await timeOp(() => rankUpdateReference(w, x, delta, -1e-4), reps);
+      kernels.push(kernelReport('rankUpdate', 'rankUpdateReference', shape, k2, r2));
+      updates.set(e.key, k2);
+      const k3 = await timeOp(() => outerProductSum(x, delta, -1e-4), reps);
+      const r3 = await timeOp(() => outerProductSumReference(x, delta, -1e-4), reps);
+      kernels.push(kernelReport('outerProductSum', 'outerProductSumReference', shape, k3, r3));
+    } finally {
+      disposePackedEditorParams(packed);
+      tf.dispose([x, delta, w]);
+    }
+  }
+  return { kernels, updates };
+}
+
+export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMemoryWatch, log: (m: string) => void): Promise<ModelReport> {
+  const { model, editor } = bm;
+  const c = model.config;
+  const vocab = c.vocabSize;
+  const fact: TokenizedFact = {
+    promptIds: tokenIds(s.editTokens - s.targetTokens, vocab, 1),
+    targetIds: tokenIds(s.targetTokens, vocab, 2),
+  };
+  const prompt = tokenIds(s.promptTokens, vocab, 3);
+
+  // Edits. The warm-up edits also move the weights to the GPU (tfjs uploads a tensor on first use).
+  log(`${bm.name}: edit (${s.editTokens} tokens) ×${s.warmup}+${s.reps}`);
+  const samples: EditTimes[] = [];
+  let rows = 0;
+  let rowsKept = 0;
+  let peakEdit = 0;
+  for (let i = 0; i < s.warmup + s.reps; i++) {
+    if (i === s.warmup) {
+      await syncAll();
+      watch.reset();
+    }
+    const r = await editor.edit(model, [fact]);
+    revertChanges(model, r.changes);
+    disposeChanges(r.changes);
+    if (i >= s.warmup) {
+      samples.push({ captureMs: r.timings.captureMs, editorMs: r.timings.editorMs, updateMs: r.timings.updateMs, totalMs: r.timings.totalMs });
+      rows = r.stats.rows;
+      rowsKept = r.stats.rowsKept;
+    }
+  }
+  peakEdit = watch.peak;
+  const resident = watch.inUse;
+
+  log(`${bm.name}: generation (${s.promptTokens} + ${s.newTokens} tokens) ×${s.warmup}+${s.reps}`);
+  const genMs: number[] = [];
+  for (let i = 0; i < s.warmup + s.reps; i++) {
+    if (i === s.warmup) {
+      await syncAll();
+      watch.reset();
+    }
+    const t0 = performance.now();
+    const out = await model.generate(prompt, { maxNewTokens: s.newTokens, eosTokenId: null });
+    const ms = performance.now() - t0;
+    if (out.length !== s.newTokens) throw new Error(`generate produced ${out.length} tokens, expected ${s.newTokens}`);
+    if (i >= s.warmup) genMs.push(ms);
+  }
+  const peakGen = watch.peak;
+
+  log(`${bm.name}: kernels vs tfjs-op references`);
+  const { kernels, updates } = await kernelRatios(bm, s.editTokens, s);
+
+  // Bandwidth at the largest edited weight (c_fc and c_proj move the same bytes; take the first editor).
+  const e0 = bm.editor.config.editors[0];
+  log(`${bm.name}: update kernel vs copy kernel bandwidth at ${e0.key}`);
+  const bw = await bandwidth(e0.xDim, e0.deltaDim, s.editTokens, s, updates.get(e0.key));
+
+  const med = (k: keyof EditTimes) => median(samples.map((t) => t[k]));
+  const gen = median(genMs);
+  const shapes: Record<string, { rank: number; modes: number }> = {};
+  for (const e of editor.config.editors) shapes[e.key] = { rank: e.rank, modes: e.nModes };
+  return {
+    name: bm.name, source: bm.source,
+    config: { nLayer: c.nLayer, nEmbd: c.nEmbd, nHead: c.nHead, nInner: c.nInner, vocabSize: c.vocabSize, nPositions: c.nPositions },
+    params: bm.params,
+    editor: { editedWeights: [...editor.weightNames], shapes, params: bm.editorParams },
+    edit: { captureMs: med('captureMs'), editorMs: med('editorMs'), updateMs: med('updateMs'), totalMs: med('totalMs'), samples, rows, rowsKept },
+    generation: { promptTokens: s.promptTokens, newTokens: s.newTokens, ms: gen, tokensPerSecond: s.newTokens / (gen / 1000), samplesMs: genMs },
+    kernels,
+    bandwidth: bw,
+    memory: { residentBytes: resident, peakEditBytes: peakEdit, peakGenerationBytes: peakGen, peakBytes: Math.max(peakEdit, peakGen), allocatedBytes: watch.allocated },
+  };
+}

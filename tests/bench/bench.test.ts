@@ -1,0 +1,121 @@
+// `npm run bench` in a child process on a tiny random model: the entry runs end to end and its --json report has
+// every field, with values of the right kind (finite, positive, consistent with each other). Not a timing test:
+// on SwiftShader the absolute numbers mean nothing.
+import { spawn } from 'node:child_process';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { BenchReport } from '../../bench/main';
+import { formatReport } from '../../bench/report';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const SWIFTSHADER = { VK_ICD_FILENAMES: '/usr/lib/chromium/vk_swiftshader_icd.json', LD_LIBRARY_PATH: '/usr/lib/chromium' };
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+function bench(args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/main.ts', ...args], { cwd: ROOT, env: { ...process.env, ...SWIFTSHADER } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const positive = (v: unknown) => {
+  expect(typeof v).toBe('number');
+  expect(Number.isFinite(v as number)).toBe(true);
+  expect(v as number).toBeGreaterThan(0);
+};
+
+describe('npm run bench', () => {
+  let report: BenchReport;
+
+  beforeAll(async () => {
+    const r = await bench(['--shapes', 'tiny', '--json', '--reps', '2', '--warmup', '0', '--inner', '1', '--large-mib', '1', '--new-tokens', '4', '--rank', '8']);
+    expect(r.code, r.stderr).toBe(0);
+    report = JSON.parse(r.stdout) as BenchReport;
+  });
+
+  it('describes the adapter and the settings', () => {
+    expect(report.bench).toBe('mendlab');
+    expect(report.version).toBe(1);
+    expect(Number.isNaN(Date.parse(report.date))).toBe(false);
+    expect(report.adapter.software).toBe(true); // SwiftShader here
+    expect(typeof report.adapter.timestampQuery).toBe('boolean');
+    expect(report.settings).toMatchObject({ reps: 2, warmup: 0, inner: 1, editTokens: 16, promptTokens: 16, newTokens: 4, rank: 8, shapes: ['tiny'] });
+  });
+
+  it('reports the DRAM yardstick: update vs copy kernel on the same bytes', () => {
+    const b = report.largeBandwidth!;
+    expect(b.shape).toEqual([1024, 256]);
+    expect(b.bytes).toBe(2 * 1024 * 256 * 4);
+    for (const v of [b.updateMs, b.copyMs, b.updateGBs, b.copyGBs, b.ratio]) positive(v);
+    expect(b.ratio).toBeCloseTo(b.updateGBs / b.copyGBs, 6);
+    expect(b.copyGBs).toBeCloseTo(b.bytes / (b.copyMs * 1e-3) / 1e9, 6);
+  });
+
+  it('reports the edit split, generation, kernels, bandwidth and memory of the model', () => {
+    expect(report.models).toHaveLength(1);
+    const m = report.models[0];
+    expect(m).toMatchObject({ name: 'tiny', source: 'random', config: { nLayer: 2, nEmbd: 64, nHead: 4, nInner: 256, vocabSize: 1000 } });
+    positive(m.params);
+    positive(m.editor.params);
+    expect(m.editor.editedWeights).toEqual([
+      'transformer.h.0.mlp.c_fc.weight', 'transformer.h.0.mlp.c_proj.weight', 'transformer.h.1.mlp.c_fc.weight', 'transformer.h.1.mlp.c_proj.weight',
+    ]);
+    expect(m.editor.shapes).toEqual({ '64x256': { rank: 8, modes: 2 }, '256x64': { rank: 8, modes: 2 } });
+
+    for (const k of ['captureMs', 'editorMs', 'updateMs', 'totalMs'] as const) positive(m.edit[k]);
+    expect(m.edit.samples).toHaveLength(2);
+    for (const s of m.edit.samples) expect(s.totalMs).toBeCloseTo(s.captureMs + s.editorMs + s.updateMs, 6);
+    expect(m.edit.rows).toBe(16);
+    expect(m.edit.rowsKept).toBeGreaterThan(0);
+
+    expect(m.generation).toMatchObject({ promptTokens: 16, newTokens: 4 });
+    expect(m.generation.samplesMs).toHaveLength(2);
+    positive(m.generation.tokensPerSecond);
+    expect(m.generation.tokensPerSecond).toBeCloseTo(4 / (m.generation.ms / 1000), 6);
+
+    // Three kernels (editor MLP, fused update, outer-product sum) at each of the two editor shapes.
+    expect(m.kernels.map((k) => `${k.kernel}@${k.shape.split(',')[0]}`).sort()).toEqual(
+      ['editorMLP@256x64', 'editorMLP@64x256', 'outerProductSum@256x64', 'outerProductSum@64x256', 'rankUpdate@256x64', 'rankUpdate@64x256'],
+    );
+    for (const k of m.kernels) {
+      expect(k.reference).toBe(`${k.kernel}Reference`);
+      positive(k.kernelMs);
+      positive(k.referenceMs);
+      expect(k.ratio).toBeCloseTo(k.kernelMs / k.referenceMs, 6);
+      if (report.adapter.timestampQuery) expect(k.kernelGpuMs).not.toBeNull();
+    }
+
+    expect(m.bandwidth.shape).toEqual([64, 256]);
+    expect(m.bandwidth.bytes).toBe(2 * 64 * 256 * 4);
+    for (const v of [m.bandwidth.updateGBs, m.bandwidth.copyGBs, m.bandwidth.ratio]) positive(v);
+
+    const mem = m.memory;
+    positive(mem.residentBytes);
+    // The weights alone (fp32) are resident; the peaks include them plus the edit's / generation's temporaries.
+    expect(mem.residentBytes).toBeGreaterThanOrEqual(m.params * 4);
+    expect(mem.peakEditBytes).toBeGreaterThan(mem.residentBytes);
+    expect(mem.peakBytes).toBe(Math.max(mem.peakEditBytes, mem.peakGenerationBytes));
+    expect(mem.allocatedBytes).toBeGreaterThanOrEqual(mem.residentBytes);
+  });
+
+  it('prints the same report as a table', () => {
+    const text = formatReport(report);
+    expect(text).toMatch(/adapter: .*\[software GPU: only ratios count\]/);
+    expect(text).toMatch(/== tiny \(random\): 2 layers, 64 wide, 4 heads, vocab 1000/);
+    expect(text).toMatch(/MEND edit: total [\d.]+ ms = capture [\d.]+ \+ editor [\d.]+ \+ update [\d.]+ ms/);
+    expect(text).toMatch(/generation: [\d.]+ tokens\/s \(4 new tokens after 16/);
+    expect(text.match(/^(editorMLP|rankUpdate|outerProductSum) /gm)).toHaveLength(6);
+  });
+
+  it('refuses an unknown shape with the usage line', async () => {
+    const r = await bench(['--shapes', 'gpt5']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/unknown shape "gpt5"/);
+    expect(r.stderr).toMatch(/usage: npm run bench/);
+  });
+});
