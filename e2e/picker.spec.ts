@@ -37,7 +37,7 @@ async function serveWithModels(models: unknown | null, folders: Record<string, (
 }
 
 test('the shipped default model (models.json) loads on open and generates', async ({ page, shot }) => {
-  const url = await serveWithModels({ default: 'tiny', models: [{ name: 'other', path: 'missing/' }, { name: 'tiny', path: 'tiny/', title: 'Tiny test GPT' }] }, { tiny: copyTiny });
+  const url = await serveWithModels([{ id: 'other', path: 'models/missing/' }, { id: 'tiny', name: 'Tiny test GPT', path: 'models/tiny/', default: true }], { tiny: copyTiny });
   await page.goto(url);
   await waitForModel(page);
   await expect(page.getByTestId('model-summary')).toContainText('models/tiny/');
@@ -79,7 +79,7 @@ test('without models.json the page says no model is shipped, and still offers th
 });
 
 test('a listed model whose folder is missing gives an error naming config.json', async ({ page, shot }) => {
-  const url = await serveWithModels({ models: [{ name: 'facts-gpt', path: 'facts-gpt/' }] });
+  const url = await serveWithModels([{ id: 'facts-gpt', path: 'models/facts-gpt/' }]);
   await page.goto(url);
   const error = page.getByTestId('model-error');
   await expect(error).toContainText('Could not load models/facts-gpt/');
@@ -88,7 +88,7 @@ test('a listed model whose folder is missing gives an error naming config.json',
 });
 
 test('a truncated safetensors header is reported with the file name', async ({ page, shot }) => {
-  const url = await serveWithModels({ models: [{ name: 'broken', path: 'broken/' }] }, {
+  const url = await serveWithModels([{ id: 'broken', path: 'models/broken/' }], {
     broken: (dir) => {
       copyTiny(dir);
       const bytes = readFileSync(join(dir, 'model.safetensors'));
@@ -103,7 +103,7 @@ test('a truncated safetensors header is reported with the file name', async ({ p
 });
 
 test('a model of another architecture is refused before its weights are downloaded', async ({ page }) => {
-  const url = await serveWithModels({ models: [{ name: 'llama', path: 'llama/' }] }, {
+  const url = await serveWithModels([{ id: 'llama', path: 'models/llama/' }], {
     llama: (dir) => {
       copyTiny(dir);
       const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
@@ -130,7 +130,7 @@ test('an invalid Hub id is refused in the form, before any download', async ({ p
 });
 
 test('keyboard only: Tab to the prompt, Ctrl+Enter generates', async ({ page }) => {
-  const url = await serveWithModels({ models: [{ name: 'tiny', path: 'tiny/' }] }, { tiny: copyTiny });
+  const url = await serveWithModels([{ id: 'tiny', path: 'models/tiny/' }], { tiny: copyTiny });
   await page.goto(url);
   await waitForModel(page);
   const prompt = page.getByRole('textbox', { name: 'Prompt', exact: true });
@@ -145,7 +145,7 @@ test('keyboard only: Tab to the prompt, Ctrl+Enter generates', async ({ page }) 
 
 test('phone width: one column, nothing wider than the screen', async ({ page, shot }) => {
   await page.setViewportSize({ width: 390, height: 844 });
-  const url = await serveWithModels({ models: [{ name: 'tiny', path: 'tiny/' }] }, { tiny: copyTiny });
+  const url = await serveWithModels([{ id: 'tiny', path: 'models/tiny/' }], { tiny: copyTiny });
   await page.goto(url);
   await waitForModel(page);
   await generate(page, 'The symbol of gold is', 8);

@@ -2,9 +2,11 @@
 // It is a plain static JSON file, so the page reads it itself; the weights are loaded by the worker.
 
 export interface CatalogEntry {
+  /** The entry's "id" in models.json. */
   name: string;
   /** Folder reference relative to the page, e.g. "models/facts-gpt/". */
   ref: string;
+  /** The entry's display "name" in models.json (falls back to the id). */
   title: string;
   description?: string;
 }
@@ -39,25 +41,23 @@ export async function fetchCatalog(baseUrl: string): Promise<Catalog> {
 }
 
 export function parseCatalog(json: unknown): Catalog {
-  const root = json as { models?: unknown; default?: unknown };
-  const list = Array.isArray(json) ? json : root?.models;
-  if (!Array.isArray(list)) throw new Error('expected {"models": [...]}');
-  const models: CatalogEntry[] = list.map((raw, i) => {
-    const m = raw as Record<string, unknown>;
-    const name = typeof m.name === 'string' ? m.name : null;
-    if (!name) throw new Error(`models[${i}] has no "name"`);
-    const path = typeof m.path === 'string' && m.path ? m.path : `${name}/`;
-    if (path.includes('://') || path.startsWith('/') || path.split('/').includes('..')) {
-      throw new Error(`models[${i}].path must be a folder relative to models/`);
+  if (!Array.isArray(json)) throw new Error('expected a JSON array of models');
+  const models: CatalogEntry[] = json.map((raw, i) => {
+    const m = (raw ?? {}) as Record<string, unknown>;
+    const id = typeof m.id === 'string' && m.id ? m.id : null;
+    if (!id) throw new Error(`entry ${i} has no "id"`);
+    const path = typeof m.path === 'string' ? m.path : '';
+    if (!path || path.includes('://') || path.startsWith('/') || path.split('/').includes('..')) {
+      throw new Error(`entry "${id}": "path" must be a folder relative to the app, such as "models/${id}/"`);
     }
     return {
-      name,
-      ref: `models/${path.endsWith('/') ? path : `${path}/`}`,
-      title: typeof m.title === 'string' && m.title ? m.title : name,
+      name: id,
+      ref: path.endsWith('/') ? path : `${path}/`,
+      title: typeof m.name === 'string' && m.name ? m.name : id,
       description: typeof m.description === 'string' ? m.description : undefined,
     };
   });
-  const wanted = typeof root?.default === 'string' ? root.default : null;
-  const defaultName = models.find((m) => m.name === wanted)?.name ?? models[0]?.name ?? null;
+  const marked = json.findIndex((m) => (m as { default?: unknown })?.default === true);
+  const defaultName = models[marked >= 0 ? marked : 0]?.name ?? null;
   return { status: 'ready', models, defaultName };
 }

@@ -16,7 +16,11 @@ export function formatCount(n: number): string {
 
 export function formatPercent(p: number): string {
   const v = p * 100;
-  return v >= 10 ? `${v.toFixed(1)}%` : v >= 0.1 ? `${v.toFixed(2)}%` : `${v.toExponential(1)}%`;
+  // Two significant digits for small values ("0.020%") rather than exponents, which readers misread.
+  if (v >= 10) return `${v.toFixed(1)}%`;
+  if (v >= 1) return `${v.toFixed(2)}%`;
+  if (v >= 1e-4) return `${v.toPrecision(2)}%`;
+  return '<0.0001%';
 }
 
 /** Make a token's whitespace visible: a leading space becomes '␣', newlines and tabs become \n and \t. */
