@@ -188,8 +188,8 @@ export function editorMLPReference(x: tf.Tensor2D, delta: tf.Tensor2D, p: Packed
 export function editorMLP(x: tf.Tensor2D, delta: tf.Tensor2D, p: PackedEditorParams, mode: number): tf.Tensor2D {
   checkInputs(x, delta, p, mode);
   const backend = activeWebGPUBackend();
-  if (!backend || x.shape[0] === 0) return editorMLPReference(x, delta, p, mode);
-  if (p.rank > MAX_EDITOR_RANK) throw new Error(`editorMLP: rank ${p.rank} exceeds the kernel's ${MAX_EDITOR_RANK}`);
+  // Zero rows: nothing to bind. A rank beyond workgroup memory: the tfjs ops give the same result, just unfused.
+  if (!backend || x.shape[0] === 0 || p.rank > MAX_EDITOR_RANK) return editorMLPReference(x, delta, p, mode);
   const program = new EditorMLPProgram(x.shape[0], p.xDim + p.deltaDim, p.rank);
   return runProgram(backend, program, [x, delta, p.norm, p.u, p.v, p.affine], [
     { type: 'int32', data: [mode] },
