@@ -82,7 +82,7 @@ test('a listed model whose folder is missing gives an error naming config.json',
   const url = await serveWithModels([{ id: 'facts-gpt', path: 'models/facts-gpt/' }]);
   await page.goto(url);
   const error = page.getByTestId('model-error');
-  await expect(error).toContainText('Could not load models/facts-gpt/');
+  await expect(error).toContainText('Could not load facts-gpt (models/facts-gpt/).');
   await expect(error).toContainText('config.json: not found (404)');
   await shot('shipped-model-missing');
 });

@@ -9,6 +9,13 @@ describe('parseModelRef', () => {
     expect(parseModelRef('  me/my.model-2 ', '', PAGE)).toEqual({ kind: 'hub', id: 'me/my.model-2', revision: 'main' });
   });
 
+  it('takes a revision after @, which wins over the revision parameter', () => {
+    expect(parseModelRef('a/b@v2.0', 'main', PAGE)).toEqual({ kind: 'hub', id: 'a/b', revision: 'v2.0' });
+    expect(parseModelRef('a/b@refs/pr/1', 'x', PAGE)).toEqual({ kind: 'hub', id: 'a/b', revision: 'refs/pr/1' });
+    expect(parseModelRef('a/b@', 'main', PAGE)).toHaveProperty('error');
+    expect(parseModelRef('a/b@../x', 'main', PAGE)).toHaveProperty('error');
+  });
+
   it('reads folder references (trailing slash, ./, / or a scheme) as URLs resolved against the page', () => {
     expect(parseModelRef('models/facts-gpt/', 'main', PAGE)).toEqual({ kind: 'url', url: 'https://example.org/app/models/facts-gpt/', label: 'models/facts-gpt/' });
     expect(parseModelRef('./m', 'main', PAGE)).toMatchObject({ kind: 'url', url: 'https://example.org/app/m/' });

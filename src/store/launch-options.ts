@@ -1,6 +1,6 @@
 // What the page's URL asks for. Lets a link (or a test) choose the model and the backend:
 //   ?model=models/facts-gpt/      a model folder URL (relative to the page, or absolute); folders end with '/'
-//   ?model=openai-community/gpt2  a Hugging Face Hub id (owner/name)
+//   ?model=openai-community/gpt2  a Hugging Face Hub id (owner/name, or owner/name@revision)
 //   &revision=main                the Hub revision (branch, tag or commit)
 //   &backend=wasm|webgpu|auto     force the WASM fallback (or WebGPU); 'auto' picks WebGPU when available
 // The e2e build additionally honours &hub=<base url> (see src/worker/hub-override.ts).
@@ -16,6 +16,7 @@ export interface LaunchOptions {
 }
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
+const REVISION = /^[\w.-]+(?:\/[\w.-]+)*$/;
 
 /** Decide whether text names a Hub model or a folder URL. Folder URLs end with '/' or contain '://'. */
 export function parseModelRef(text: string, revision = 'main', baseUrl?: string): ModelSource | { error: string } {
@@ -29,10 +30,17 @@ export function parseModelRef(text: string, revision = 'main', baseUrl?: string)
       return { error: `"${ref}" is not a valid folder URL.` };
     }
   }
-  if (!HUB_ID.test(ref) || ref.includes('..')) {
+  // owner/name@revision picks a branch, tag or commit (as the CLI's --model accepts).
+  const at = ref.indexOf('@');
+  const id = at < 0 ? ref : ref.slice(0, at);
+  const rev = at < 0 ? revision.trim() || 'main' : ref.slice(at + 1);
+  if (!HUB_ID.test(id) || id.includes('..')) {
     return { error: `"${ref}" is not a Hugging Face model id: use owner/name, e.g. openai-community/gpt2.` };
   }
-  return { kind: 'hub', id: ref, revision: revision.trim() || 'main' };
+  if (!REVISION.test(rev) || rev.split('/').some((p) => p === '..' || p === '.')) {
+    return { error: `"${rev}" is not a valid revision (a branch, tag or commit).` };
+  }
+  return { kind: 'hub', id, revision: rev };
 }
 
 export function readLaunchOptions(search: string, baseUrl: string): LaunchOptions {

@@ -1,14 +1,17 @@
 // Choose the model: one shipped with the app, or a Hugging Face Hub id. Shows download progress,
 // where the files came from, and every loading failure in words.
 import { useEffect, useId, useState, type FormEvent } from 'react';
-import { useApp } from '../store/app-store';
+import { useApp, type AppState } from '../store/app-store';
 import { parseModelRef } from '../store/launch-options';
 import type { ModelSource } from '../worker/protocol';
 import { DownloadProgress } from './DownloadProgress';
 import { formatCount } from './format';
 
-function describeSource(source: ModelSource): string {
-  return source.kind === 'hub' ? `${source.id}${source.revision !== 'main' ? `@${source.revision}` : ''} (Hugging Face Hub)` : source.label;
+/** How a source is named on the page: the catalog title of a shipped model, else its URL or Hub id. */
+function describeSource(source: ModelSource, catalog: AppState['catalog']): string {
+  if (source.kind === 'hub') return `${source.id}${source.revision !== 'main' ? `@${source.revision}` : ''} (Hugging Face Hub)`;
+  const entry = catalog.status === 'ready' ? catalog.models.find((m) => m.ref === source.label) : undefined;
+  return entry ? `${entry.title} (${entry.ref})` : source.label;
 }
 
 export function ModelPicker() {
@@ -24,7 +27,8 @@ export function ModelPicker() {
 
   const [hubText, setHubText] = useState('');
   // Show the Hub id being loaded (from the URL or a reload) in the field, so "Load" retries it.
-  const loadingHubId = model.source?.kind === 'hub' ? model.source.id : launchModel?.kind === 'hub' ? launchModel.id : null;
+  const hubRef = (s?: ModelSource | null) => (s?.kind === 'hub' ? (s.revision === 'main' ? s.id : `${s.id}@${s.revision}`) : null);
+  const loadingHubId = hubRef(model.source) ?? hubRef(launchModel);
   useEffect(() => {
     if (loadingHubId) setHubText(loadingHubId);
   }, [loadingHubId]);
@@ -40,7 +44,7 @@ export function ModelPicker() {
     if (!backendReady || !('kind' in parsed) || parsed.kind !== 'hub') return setCachedHint(null);
     let live = true;
     const timer = setTimeout(() => {
-      void cachedFileCount(parsed).then((files) => live && setCachedHint({ id: parsed.id, files }));
+      void cachedFileCount(parsed).then((files) => live && setCachedHint({ id: hubRef(parsed)!, files }));
     }, 250);
     return () => {
       live = false;
@@ -110,7 +114,7 @@ export function ModelPicker() {
         A GPT-2-family checkpoint with <code>model.safetensors</code> and <code>tokenizer.json</code>. Downloads are kept in
         this browser’s cache, so the next visit downloads nothing.
       </p>
-      {cachedHint && cachedHint.files > 0 && cachedHint.id === hubText.trim() && !(model.source?.kind === 'hub' && model.source.id === cachedHint.id) && (
+      {cachedHint && cachedHint.files > 0 && cachedHint.id === hubText.trim() && hubRef(model.source) !== cachedHint.id && (
         <p className="hint" data-testid="hub-cached-hint">
           <span className="badge badge-cache">In cache</span> {cachedHint.id}: {cachedHint.files} files in this browser’s cache; loading it downloads nothing.
         </p>
@@ -119,11 +123,11 @@ export function ModelPicker() {
 
       <div className="model-status" aria-live="polite" data-testid="model-status" data-phase={model.phase}>
         {model.phase === 'running' && model.source && (
-          <p>Loading <strong>{describeSource(model.source)}</strong>… {model.stage && <span className="stage">{model.stage}</span>}</p>
+          <p>Loading <strong>{describeSource(model.source, catalog)}</strong>… {model.stage && <span className="stage">{model.stage}</span>}</p>
         )}
         {model.phase === 'ready' && model.summary && model.source && (
           <p data-testid="model-summary">
-            <strong>{describeSource(model.source)}</strong> ready: {model.summary.nLayer} layers, {model.summary.nEmbd} wide,{' '}
+            <strong>{describeSource(model.source, catalog)}</strong> ready: {model.summary.nLayer} layers, {model.summary.nEmbd} wide,{' '}
             {model.summary.vocabSize} tokens, {formatCount(model.summary.parameters)} parameters ({model.summary.dtypes.join('/')} weights).{' '}
             <span className={`badge ${model.summary.fromCache ? 'badge-cache' : 'badge-net'}`} data-testid="cache-badge" data-from-cache={String(model.summary.fromCache)}>
               {model.summary.fromCache ? 'From cache' : 'Downloaded'}
@@ -135,7 +139,7 @@ export function ModelPicker() {
       </div>
       {model.phase === 'error' && model.error && (
         <div className="error" role="alert" data-testid="model-error">
-          <strong>{model.source ? `Could not load ${describeSource(model.source)}.` : 'Could not load the model.'}</strong>
+          <strong>{model.source ? `Could not load ${describeSource(model.source, catalog)}.` : 'Could not load the model.'}</strong>
           <p>{model.error.message}</p>
         </div>
       )}
