@@ -27,7 +27,7 @@ from mendlab.fixtures import mend_golden, write_golden  # noqa: E402
 from mendlab.gpt import GPT, GPTConfig, load_hf_state_dict  # noqa: E402
 from mendlab.mend import MEND, capture_rows, edited_weights_from  # noqa: E402
 from mendlab.pretrain import pretrain  # noqa: E402
-from mendlab.safetensors_io import load_model  # noqa: E402
+from mendlab.safetensors_io import load_file, load_model  # noqa: E402
 from mendlab.tokenizer import ByteBPETokenizer, train_bpe  # noqa: E402
 from mendlab.train_editor import train_editor  # noqa: E402
 
@@ -94,6 +94,8 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="output folder (default training/runs/<name>)")
     ap.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
     ap.add_argument("--fixtures", default=None, help="also write the TS editor golden fixture folder here")
+    ap.add_argument("--editor", default=None,
+                    help="continue training the editor found in this folder (editor_config.json + editor.safetensors)")
     ap.add_argument("--skip-ft", action="store_true", help="skip the FT baseline (editor experiments)")
     ap.add_argument("--scale", type=float, default=1.0,
                     help="multiply time budgets and step counts (e.g. 0.05 to smoke-test the full config on CPU)")
@@ -180,7 +182,16 @@ def main(argv=None):
     params = dict(model.named_parameters())
     torch.manual_seed(SEED)
     mend = MEND(names, [tuple(params[n].shape) for n in names], ec["rank"], ec["edit_lr_init"], ec["sign"]).to(device)
-    sampler = EditSampler(kb, enc, tok, SEED + 1)
+    continued = None
+    if args.editor:  # continue an earlier run's editor (statistics, weights and edit lrs)
+        with open(os.path.join(args.editor, "editor_config.json")) as f:
+            ecfg = json.load(f)
+        mend = MEND.from_files(ecfg, load_file(os.path.join(args.editor, "editor.safetensors"))).to(device)
+        mend.lr_scale = 1.0
+        assert mend.edited_weights == names, "the editor was trained for other weights"
+        continued = {"from": args.editor, "earlier_training": ecfg.get("training")}
+        log(f"continuing the editor from {args.editor} (rows seen {ecfg.get('norm_rows_seen')})")
+    sampler = EditSampler(kb, enc, tok, SEED + 1 if not args.editor else SEED + 11)
     ed_info = train_editor(model, mend, sampler, kb.subjects("train"), {**ec, "seed": SEED}, device, tok.eot_id, log)
     timings["editor_train_s"] = round(time.time() - t, 1)
 
@@ -267,7 +278,7 @@ def main(argv=None):
                      "pretrain": {k: v for k, v in pre_info.items() if k != "loss_curve"},
                      "editor": {"steps": ed_info["steps"], "seconds": ed_info["seconds"],
                                 "last": ed_info["history"][-1] if ed_info["history"] else None},
-                     "lr_scale_calibration": calibration, "data_sources": kb.sources}
+                     "lr_scale_calibration": calibration, "data_sources": kb.sources, "continued": continued}
     ex.export_editor(model_dir, mend.cpu(), mc, training_info)
     mend.to(device)
     ex.export_facts(model_dir, kb)

@@ -56,11 +56,12 @@ class RunningNorm(nn.Module):
         return (rows - self.mean.to(rows.dtype)) / (self.std.to(rows.dtype) + eps)
 
     @torch.no_grad()
-    def set_frozen(self, mean, std):
-        """Load exported statistics (mean, std); k = 2 and s = std² reproduce std exactly."""
+    def set_stats(self, mean, std, k=2):
+        """Load exported statistics: mean, std and the number of rows k they summarise (s = std²·(k-1)).
+        k matters only if training continues; at test time the statistics are frozen."""
         self.mean.copy_(mean.double())
-        self.s.copy_(std.double() ** 2)
-        self.k.fill_(2.0)
+        self.s.copy_(std.double() ** 2 * (k - 1))
+        self.k.fill_(float(k))
 
 
 class LRLinear(nn.Module):
@@ -158,8 +159,9 @@ class MEND(nn.Module):
             m.edit_lrs.copy_(tensors["edit_lrs"])
             for key, ed in m.editors.items():
                 p = f"editors.{key}."
-                ed.x_norm.set_frozen(tensors[p + "x_mean"], tensors[p + "x_std"])
-                ed.delta_norm.set_frozen(tensors[p + "delta_mean"], tensors[p + "delta_std"])
+                k = max(2, int(config.get("norm_rows_seen", {}).get(key, 2)))
+                ed.x_norm.set_stats(tensors[p + "x_mean"], tensors[p + "x_std"], k)
+                ed.delta_norm.set_stats(tensors[p + "delta_mean"], tensors[p + "delta_std"], k)
                 for i, layer in enumerate(ed.layers):
                     for t in ("U", "V", "bias", "mode_scale", "mode_shift"):
                         getattr(layer, t).copy_(tensors[p + f"layers.{i}.{t}"])

@@ -129,14 +129,20 @@ def train_bpe(texts, vocab_size, min_frequency=2):
 
 
 class ByteBPETokenizer:
-    def __init__(self, merges):
+    def __init__(self, merges, vocab=None):
+        """Our layout (vocab=None): 256 byte symbols, then one id per merge, then <|endoftext|>. An explicit
+        vocab (e.g. GPT-2's own tokenizer.json from the Hub) keeps its ids; the algorithm is the same."""
         self.merges = [tuple(m) for m in merges]
         self.ranks = {m: i for i, m in enumerate(self.merges)}
-        self.vocab = {BYTE_ENCODER[b]: b for b in range(256)}
-        for a, b in self.merges:
-            self.vocab.setdefault(a + b, len(self.vocab))
-        self.eot_id = len(self.vocab)
-        self.vocab[EOT] = self.eot_id
+        if vocab is None:
+            self.vocab = {BYTE_ENCODER[b]: b for b in range(256)}
+            for a, b in self.merges:
+                self.vocab.setdefault(a + b, len(self.vocab))
+            self.eot_id = len(self.vocab)
+            self.vocab[EOT] = self.eot_id
+        else:
+            self.vocab = dict(vocab)
+            self.eot_id = self.vocab[EOT]
         self.id_to_token = {i: t for t, i in self.vocab.items()}
         self._cache = {}
 
@@ -214,6 +220,8 @@ class ByteBPETokenizer:
         with open(os.path.join(folder, "tokenizer.json"), encoding="utf-8") as f:
             j = json.load(f)
         merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in j["model"]["merges"]]
+        vocab = dict(j["model"]["vocab"])
+        for t in j.get("added_tokens", []):
+            vocab[t["content"]] = t["id"]
         tok = cls(merges)
-        assert tok.vocab == j["model"]["vocab"], "vocab in tokenizer.json is not the one implied by the merges"
-        return tok
+        return tok if tok.vocab == vocab else cls(merges, vocab)

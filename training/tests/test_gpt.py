@@ -63,7 +63,8 @@ class GPTTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             p = os.path.join(d, "a.safetensors")
             st.save_file({"b": torch.arange(6, dtype=torch.float32).reshape(2, 3)}, p)
-            raw = open(p, "rb").read()
+            with open(p, "rb") as f:
+                raw = f.read()
             n = int.from_bytes(raw[:8], "little")
             hdr = json.loads(raw[8:8 + n])
             self.assertEqual(hdr["b"], {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]})
@@ -72,8 +73,10 @@ class GPTTest(unittest.TestCase):
 
     def test_engine_fixture_is_consistent(self):
         base = os.path.join(FIXTURES, "tiny-gpt2")
-        g = json.load(open(os.path.join(base, "golden.json")))
-        cfg = GPTConfig.from_hf(json.load(open(os.path.join(base, "config.json"))))
+        with open(os.path.join(base, "golden.json")) as f:
+            g = json.load(f)
+        with open(os.path.join(base, "config.json")) as f:
+            cfg = GPTConfig.from_hf(json.load(f))
         m = load_hf_state_dict(GPT(cfg), st.load_model(base)).double()
         f = g["forward"][0]
         self.assertLess((m(torch.tensor([f["input_ids"]]))[0] - torch.tensor(f["logits"], dtype=torch.float64)).abs().max().item(), 1e-6)

@@ -61,3 +61,23 @@ class TokenizerTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class HubLayoutTokenizerTest(unittest.TestCase):
+    def test_explicit_vocab_keeps_ids(self):
+        """A tokenizer.json whose ids are not in our layout (like GPT-2's from the Hub) loads with its own ids."""
+        tok = ByteBPETokenizer(train_bpe(CORPUS, vocab_size=320))
+        j = tok.to_hf_json()
+        n = len(tok)
+        perm = {t: (i * 7 + 3) % n for t, i in tok.vocab.items()}  # a bijection: n is not a multiple of 7
+        self.assertEqual(len(set(perm.values())), n)
+        j["model"]["vocab"] = {t: i for t, i in perm.items() if t != "<|endoftext|>"}
+        j["added_tokens"][0]["id"] = perm["<|endoftext|>"]
+        d = tempfile.mkdtemp()
+        with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(j, f, ensure_ascii=False)
+        tok2 = ByteBPETokenizer.load(d)
+        s = "The capital of São Tomé is"
+        self.assertEqual(tok2.encode(s), [perm[tok.id_to_token[i]] for i in tok.encode(s)])
+        self.assertEqual(tok2.decode(tok2.encode(s)), s)
+        self.assertEqual(tok2.eot_id, perm["<|endoftext|>"])
