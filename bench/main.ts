@@ -1,9 +1,11 @@
 // npm run bench -- [--shapes shipped,distilgpt2,gpt2-medium,tiny] [--reps N] [--warmup N] [--inner N]
-//                  [--rank R] [--large-mib M] [--new-tokens N] [--json]
+//                  [--rank R] [--large-mib M] [--new-tokens N] [--json] [--out FILE]
+//        npm run bench -- --show FILE          (a saved --json report as the table; needs no GPU)
 //
 // Benchmarks the MEND edit, generation and the WGSL kernels on tfjs-webgpu in Node (Dawn: a real GPU when there
 // is one, else SwiftShader on the CPU, where only the ratios mean anything). See docs/benchmarks.md.
 // The table goes to stdout; with --json, one JSON object does instead. Progress goes to stderr.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { setupCliBackend } from '../src/cli/backend';
@@ -27,6 +29,8 @@ export interface BenchReport {
   bench: 'mendlab';
   version: 1;
   date: string;
+  /** false in an --out file written while the run was still going */
+  complete: boolean;
   adapter: AdapterReport;
   settings: BenchSettings & { rank: number; shapes: string[] };
   /** the update kernel vs the copy kernel on a buffer far larger than any cache: the adapter's DRAM bandwidth */
@@ -34,7 +38,7 @@ export interface BenchReport {
   models: ModelReport[];
 }
 
-const USAGE = `usage: npm run bench -- [--shapes ${['shipped', ...Object.keys(SHAPES)].join(',')}] [--reps N] [--warmup N] [--inner N] [--rank R] [--large-mib M] [--new-tokens N] [--json]`;
+const USAGE = `usage: npm run bench -- [--shapes ${['shipped', ...Object.keys(SHAPES)].join(',')}] [--reps N] [--warmup N] [--inner N] [--rank R] [--large-mib M] [--new-tokens N] [--json] [--out FILE] | --show FILE`;
 
 function intOpt(v: string | undefined, name: string, dflt: number, min: number): number {
   if (v === undefined) return dflt;
@@ -59,10 +63,15 @@ async function main(): Promise<number> {
     options: {
       shapes: { type: 'string' }, reps: { type: 'string' }, warmup: { type: 'string' }, inner: { type: 'string' },
       rank: { type: 'string' }, 'large-mib': { type: 'string' }, 'new-tokens': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' },
+      out: { type: 'string' }, show: { type: 'string' },
     },
   });
   if (values.help) {
     console.log(USAGE);
+    return 0;
+  }
+  if (values.show) {
+    console.log(formatReport(JSON.parse(readFileSync(values.show, 'utf8')) as BenchReport));
     return 0;
   }
   const asked = values.shapes?.split(',').map((s) => s.trim()).filter(Boolean);
@@ -93,6 +102,10 @@ async function main(): Promise<number> {
     largeBandwidth = await bandwidth(1024, largeMiB * 256, settings.editTokens, settings);
   }
   const models: ModelReport[] = [];
+  const report = (complete: boolean): BenchReport => ({ bench: 'mendlab', version: 1, date: new Date().toISOString(), complete, adapter, settings, largeBandwidth, models });
+  // --out is rewritten after every model, so a run cut short (a time limit on a borrowed GPU) keeps what it measured.
+  const save = (r: BenchReport) => values.out && writeFileSync(values.out, JSON.stringify(r, null, 2));
+  save(report(false));
   for (const name of shapes) {
     let bm: BenchModel;
     const t0 = performance.now();
@@ -110,10 +123,12 @@ async function main(): Promise<number> {
       bm.editor.dispose();
       bm.model.dispose();
     }
+    save(report(false));
   }
   watch.stop();
-  const report: BenchReport = { bench: 'mendlab', version: 1, date: new Date().toISOString(), adapter, settings, largeBandwidth, models };
-  console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
+  const final = report(true);
+  save(final);
+  console.log(values.json ? JSON.stringify(final, null, 2) : formatReport(final));
   tf.disposeVariables();
   return 0;
 }

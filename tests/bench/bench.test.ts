@@ -2,7 +2,10 @@
 // every field, with values of the right kind (finite, positive, consistent with each other). Not a timing test:
 // on SwiftShader the absolute numbers mean nothing.
 import { spawn } from 'node:child_process';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchReport } from '../../bench/main';
 import { formatReport } from '../../bench/report';
 
@@ -31,11 +34,19 @@ const positive = (v: unknown) => {
 
 describe('npm run bench', () => {
   let report: BenchReport;
+  const dir = mkdtempSync(join(tmpdir(), 'mendlab-bench-'));
+  const outFile = join(dir, 'report.json');
 
   beforeAll(async () => {
-    const r = await bench(['--shapes', 'tiny', '--json', '--reps', '2', '--warmup', '0', '--inner', '1', '--large-mib', '1', '--new-tokens', '4', '--rank', '8']);
+    const r = await bench(['--shapes', 'tiny', '--json', '--out', outFile, '--reps', '2', '--warmup', '0', '--inner', '1', '--large-mib', '1', '--new-tokens', '4', '--rank', '8']);
     expect(r.code, r.stderr).toBe(0);
     report = JSON.parse(r.stdout) as BenchReport;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes the finished report to --out as well', () => {
+    expect(report.complete).toBe(true);
+    expect(JSON.parse(readFileSync(outFile, 'utf8'))).toEqual(report);
   });
 
   it('describes the adapter and the settings', () => {
