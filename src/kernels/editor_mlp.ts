@@ -12,7 +12,10 @@
 // N is small (the tokens of one edit), D·r is the work per row.
 //
 // WebGPU guarantees only 8 storage buffers per shader stage, and tfjs asks for no more, so the editor's
-// parameters are packed once at load time (packEditorParams) into 4 tensors instead of 4 + 5·L.
+// parameters are packed once at load time (packEditorParams) into 4 tensors instead of 4 + 5·L. U and V are
+// stored transposed: then at every step of both half-steps, neighbouring invocations read neighbouring addresses
+// (k in t = h·Vᵀ, d in h·Uᵀ) while the shared operand (h[d] or t[k]) is one broadcast value, so every global
+// read is coalesced on a real GPU.
 import * as tf from '@tensorflow/tfjs';
 import { activeWebGPUBackend, checkFloat, runProgram, type WebGPUProgram } from './webgpu';
 
@@ -30,10 +33,10 @@ export interface PackedEditorParams {
   eps: number;
   /** [2, D]: row 0 = concat(x_mean, delta_mean), row 1 = concat(x_std, delta_std) */
   norm: tf.Tensor2D;
-  /** [L, D, r] */
-  u: tf.Tensor3D;
-  /** [L, r, D] */
-  v: tf.Tensor3D;
+  /** Vᵀ per layer: [L, D, r] */
+  vT: tf.Tensor3D;
+  /** Uᵀ per layer: [L, r, D] */
+  uT: tf.Tensor3D;
   /** [L, 1 + 2M, D]: row 0 = bias, rows 1..M = mode_scale, rows M+1..2M = mode_shift */
   affine: tf.Tensor3D;
 }
@@ -78,19 +81,19 @@ export function packEditorParams(p: EditorParams): PackedEditorParams {
   return tf.tidy(() => ({
     xDim, deltaDim, rank, nModes, nLayers: p.layers.length, eps: p.eps,
     norm: tf.stack([tf.concat([p.xMean, p.deltaMean]), tf.concat([p.xStd, p.deltaStd])]) as tf.Tensor2D,
-    u: tf.stack(p.layers.map((l) => l.u)) as tf.Tensor3D,
-    v: tf.stack(p.layers.map((l) => l.v)) as tf.Tensor3D,
+    vT: tf.stack(p.layers.map((l) => tf.transpose(l.v))) as tf.Tensor3D,
+    uT: tf.stack(p.layers.map((l) => tf.transpose(l.u))) as tf.Tensor3D,
     affine: tf.stack(p.layers.map((l) => tf.concat([l.bias.reshape([1, D]), l.modeScale, l.modeShift]))) as tf.Tensor3D,
   }));
 }
 
 export function disposePackedEditorParams(p: PackedEditorParams): void {
-  tf.dispose([p.norm, p.u, p.v, p.affine]);
+  tf.dispose([p.norm, p.vT, p.uT, p.affine]);
 }
 
 class EditorMLPProgram implements WebGPUProgram {
   outputShape: number[];
-  variableNames = ['X', 'Delta', 'Norm', 'U', 'V', 'Affine'];
+  variableNames = ['X', 'Delta', 'Norm', 'VT', 'UT', 'Affine'];
   shaderKey: string;
   workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
   dispatchLayout = { x: [1], y: [0] }; // not flat: main() works from workgroupId/localIndex
@@ -101,7 +104,7 @@ class EditorMLPProgram implements WebGPUProgram {
     this.outputShape = [rows, dim];
     this.dispatch = [rows, 1, 1];
     // The rank sizes the workgroup array, so it is compiled in and must be part of the key.
-    this.shaderKey = `mendEditorMLP_${WORKGROUP}_${rank}`;
+    this.shaderKey = `mendEditorMLP_t_${WORKGROUP}_${rank}`;
   }
 
   getUserCode(): string {
@@ -114,8 +117,8 @@ class EditorMLPProgram implements WebGPUProgram {
         let inDim = uniforms.xShape.y;
         let outDim = uniforms.deltaShape.y;
         let D = inDim + outDim;
-        let L = uniforms.uShape.x;
-        let r = uniforms.uShape.z;
+        let L = uniforms.vTShape.x;
+        let r = uniforms.vTShape.z;
         let M = (uniforms.affineShape.y - 1) / 2;
         let row = n * D;
 
@@ -131,17 +134,15 @@ class EditorMLPProgram implements WebGPUProgram {
           storageBarrier();
           workgroupBarrier();
           for (var k = lid; k < r; k = k + ${WORKGROUP}) {
-            let vRow = (l * r + k) * D;
             var s = 0.0;
-            for (var d = 0; d < D; d = d + 1) { s = s + result[row + d] * V[vRow + d]; }
+            for (var d = 0; d < D; d = d + 1) { s = s + result[row + d] * VT[(l * D + d) * r + k]; }
             t[k] = s;
           }
           workgroupBarrier();
           let a = l * (1 + 2 * M) * D;
           for (var d = lid; d < D; d = d + ${WORKGROUP}) {
-            let uRow = (l * D + d) * r;
             var s = 0.0;
-            for (var k = 0; k < r; k = k + 1) { s = s + t[k] * U[uRow + k]; }
+            for (var k = 0; k < r; k = k + 1) { s = s + t[k] * UT[(l * r + k) * D + d]; }
             let pre = (s + Affine[a + d]) * Affine[a + (1 + uniforms.mode) * D + d]
                       + Affine[a + (1 + M + uniforms.mode) * D + d];
             // Each invocation reads and writes only its own d here, so this in-place residual update is safe.
@@ -171,12 +172,12 @@ export function editorMLPReference(x: tf.Tensor2D, delta: tf.Tensor2D, p: Packed
   return tf.tidy(() => {
     const [mean, std] = tf.unstack(p.norm) as tf.Tensor1D[];
     let h = tf.div(tf.sub(tf.concat([x, delta], 1), mean), tf.add(std, tf.scalar(p.eps))) as tf.Tensor2D;
-    const us = tf.unstack(p.u) as tf.Tensor2D[];
-    const vs = tf.unstack(p.v) as tf.Tensor2D[];
+    const vTs = tf.unstack(p.vT) as tf.Tensor2D[];
+    const uTs = tf.unstack(p.uT) as tf.Tensor2D[];
     const affines = tf.unstack(p.affine) as tf.Tensor2D[];
     for (let l = 0; l < p.nLayers; l++) {
       const rows = tf.unstack(affines[l]) as tf.Tensor1D[];
-      const lowRank = tf.matMul(tf.matMul(h, vs[l], false, true), us[l], false, true);
+      const lowRank = tf.matMul(tf.matMul(h, vTs[l]), uTs[l]); // (h·Vᵀ)·Uᵀ
       const pre = tf.add(tf.mul(tf.add(lowRank, rows[0]), rows[1 + mode]), rows[1 + M + mode]);
       h = tf.add(h, tf.relu(pre)) as tf.Tensor2D;
     }
@@ -191,7 +192,7 @@ export function editorMLP(x: tf.Tensor2D, delta: tf.Tensor2D, p: PackedEditorPar
   // Zero rows: nothing to bind. A rank beyond workgroup memory: the tfjs ops give the same result, just unfused.
   if (!backend || x.shape[0] === 0 || p.rank > MAX_EDITOR_RANK) return editorMLPReference(x, delta, p, mode);
   const program = new EditorMLPProgram(x.shape[0], p.xDim + p.deltaDim, p.rank);
-  return runProgram(backend, program, [x, delta, p.norm, p.u, p.v, p.affine], [
+  return runProgram(backend, program, [x, delta, p.norm, p.vT, p.uT, p.affine], [
     { type: 'int32', data: [mode] },
     { type: 'float32', data: [p.eps] },
   ]) as tf.Tensor2D;
