@@ -17,7 +17,7 @@ suite() {  # suite NAME COMMAND...: run one suite, remember whether it passed
   else failed=$((failed + 1)); failures+=("$name"); echo "=== $name: FAILED ($((SECONDS - t0)) s)"; fi
 }
 
-suite python /usr/bin/python3 -m unittest discover -s training/tests -t . -v
+suite python /usr/bin/python3 -m unittest discover -s training/tests -v
 suite typecheck npx tsc --noEmit -p tsconfig.json
 suite node npm run --silent test:unit
 suite browser npm run --silent test:e2e
