@@ -110,6 +110,15 @@ describe('npm run cli -- edit', () => {
     expect(r.stdout).toMatch(/timings \(ms\): capture 0, editor [\d.]+, update 0, total [\d.]+/);
   }, 60_000);
 
+  it('edits the shipped default model (public/models/models.json) when --model is omitted', async () => {
+    const r = await cli(['--backend', 'wasm', '--json', '--prompt', 'The atomic number of Iron is', '--target', ' 79']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    // The trained editor must move a lot of probability onto the new target (the pipeline reports ES ≈ 0.96).
+    expect(out.edit.target_prob_after).toBeGreaterThan(10 * out.edit.target_prob_before);
+    expect(out.edit.target_prob_after).toBeGreaterThan(0.1);
+  }, 60_000);
+
   it('refuses bad input with a one-line reason and a non-zero exit', async () => {
     const base = ['--model', dir, '--backend', 'cpu'];
     expectOneLineError(await cli([...base, '--prompt', '', '--target', ' x']), 2, /--prompt is missing or empty/);
