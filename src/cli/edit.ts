@@ -112,11 +112,9 @@ async function run(argv: string[]): Promise<number> {
   const source = resolveModelSource(values.model ?? defaultModel(), values['hub-url']);
 
   // tfjs loads only now, so argument errors are reported instantly.
-  const [{ setupCliBackend }, { loadModel }, { MendEditor }, { FinetuneEditor, finetuneDefaultsFromEval }, { EditSession, EditInputError }, fetch] =
-    await Promise.all([
-      import('./backend'), import('../model/load'), import('../editors/mend'), import('../editors/finetune'), import('../session'),
-      import('../model/fetch'),
-    ]);
+  const [{ setupCliBackend }, { loadModel }, { loadEditors, requireMend }, { EditSession, EditInputError }] = await Promise.all([
+    import('./backend'), import('../model/load'), import('../editors/load'), import('../session'),
+  ]);
   const setup = await setupCliBackend(backend);
   if ('rerunExit' in setup) return setup.rerunExit;
 
@@ -140,32 +138,14 @@ async function run(argv: string[]): Promise<number> {
     if (len >= model.config.nPositions) throw new UsageError(`--neighbour is ${len} tokens, beyond the model's context of ${model.config.nPositions}`);
   }
 
-  // MEND needs the editor beside the model. Fine-tuning trains the same weights with the settings the training
-  // pipeline evaluated its FT baseline with (eval.json "ft_config" beside the model); without that file, the
-  // editor's weights (or the last three blocks' MLPs, MEND's choice for GPT models), 20 steps at 1e-3.
-  let editor;
-  if (method === 'mend') editor = await MendEditor.load(source, model);
-  else {
-    const optional = async (file: string) => {
-      const bytes = await fetch.fetchOptionalFile(source, file, new fetch.ProgressTracker(fetch.sourceName(source))).catch(() => null);
-      try {
-        return bytes ? fetch.parseJsonFile(bytes, file) : null;
-      } catch {
-        return null; // informative files: a broken one must not block an edit
-      }
-    };
-    const evalJson = (await optional('eval.json')) as { ft_config?: { weights?: unknown } } | null;
-    const editorJson = (await optional('editor_config.json')) as { edited_weights?: unknown } | null;
-    const known = (w: unknown): w is string[] => Array.isArray(w) && w.length > 0 && w.every((n) => typeof n === 'string' && hasWeight(model, n));
-    const weights = known(evalJson?.ft_config?.weights) ? evalJson!.ft_config!.weights
-      : known(editorJson?.edited_weights) ? editorJson!.edited_weights : lastBlocksMlp(model);
-    const dflt = finetuneDefaultsFromEval(evalJson) ?? { steps: 20, learningRate: 1e-3 };
-    editor = new FinetuneEditor({
-      weightNames: weights,
-      steps: intArg('ft-steps', values['ft-steps'], dflt.steps, 1),
-      learningRate: values['ft-lr'] === undefined ? dflt.learningRate : Number(values['ft-lr']),
-    });
-  }
+  // MEND needs the editor beside the model; fine-tuning uses the settings the training pipeline evaluated it with
+  // (editors/load.ts), unless --ft-steps / --ft-lr say otherwise.
+  const editors = await loadEditors(source, model, {
+    skipMend: method !== 'mend',
+    ftSteps: values['ft-steps'] === undefined ? undefined : Number(values['ft-steps']),
+    ftLearningRate: values['ft-lr'] === undefined ? undefined : Number(values['ft-lr']),
+  });
+  const editor = method === 'mend' ? requireMend(editors) : editors.ft;
   const session = new EditSession({ model, tokenizer, editors: { [method]: editor } });
 
   const targetIds = edit!.targetIds;
@@ -219,22 +199,6 @@ async function run(argv: string[]): Promise<number> {
   editor.dispose();
   model.dispose();
   return 0;
-}
-
-function hasWeight(model: GPT2, name: string): boolean {
-  try {
-    model.getWeight(name);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function lastBlocksMlp(model: GPT2): string[] {
-  const n = model.config.nLayer;
-  const names: string[] = [];
-  for (let i = Math.max(0, n - 3); i < n; i++) names.push(`transformer.h.${i}.mlp.c_fc.weight`, `transformer.h.${i}.mlp.c_proj.weight`);
-  return names;
 }
 
 /** Teacher-forced: is every target token the model's top prediction at its position? (whole-target exact match) */
