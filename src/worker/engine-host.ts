@@ -92,6 +92,11 @@ export async function load(source: ModelSource, emit: Emit): Promise<ModelSummar
   };
 }
 
+/** The loaded model, for the editing host (edit-host.ts), which keeps its session beside it. */
+export function loadedModel(): LoadedModel | null {
+  return loaded;
+}
+
 function requireModel(): LoadedModel {
   if (!loaded) throw new Error('No model is loaded yet: load one first.');
   return loaded;

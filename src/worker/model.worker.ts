@@ -2,6 +2,7 @@
 // The model worker: owns tfjs, the loaded model and its tokenizer, so the page stays responsive while weights
 // download, upload to the GPU and generate. Requests are handled strictly one at a time, in arrival order
 // (a generate sent during a load waits for it); each ends with exactly one result or error message.
+import * as editHost from './edit-host';
 import * as host from './engine-host';
 import type { ProgressEvent, WorkerErrorInfo, WorkerRequest, WorkerResponse } from './protocol';
 
@@ -19,8 +20,12 @@ async function handle(req: WorkerRequest, emit: (p: ProgressEvent) => void): Pro
   switch (req.type) {
     case 'init':
       return host.init(req.backend, req.wasmBaseUrl, req.hubBaseUrl);
-    case 'load':
-      return host.load(req.source, emit);
+    case 'load': {
+      editHost.detach(); // the session's buffers belong to the model about to be replaced
+      const summary = await host.load(req.source, emit);
+      summary.editing = await editHost.attach(host.loadedModel()!, emit);
+      return summary;
+    }
     case 'generate':
       return host.generate(req.prompt, req.options, emit);
     case 'topk':
@@ -29,6 +34,20 @@ async function handle(req: WorkerRequest, emit: (p: ProgressEvent) => void): Pro
       return host.cacheStatus(req.source);
     case 'clearCache':
       return host.clearCache();
+    case 'edit':
+      return editHost.edit(req.request, emit);
+    case 'undo':
+      return editHost.undo();
+    case 'redo':
+      return editHost.redo();
+    case 'revertAll':
+      return editHost.revertAll();
+    case 'clearHistory':
+      return editHost.clearHistory();
+    case 'importHistory':
+      return editHost.importHistory(req.json, emit);
+    case 'importShared':
+      return editHost.importShared(req.shared, emit);
   }
 }
 

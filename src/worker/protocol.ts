@@ -37,6 +37,108 @@ export interface ModelSummary {
   /** True when every file came from the browser's Cache API (nothing was downloaded). */
   fromCache: boolean;
   loadMs: number;
+  /** What can edit this model (absent from older workers): the MEND editor when editor_config.json exists, and fine-tuning. */
+  editing?: EditingInfo;
+}
+
+// ---- Editing (issue 5) -------------------------------------------------------------------------------------------
+
+export type EditMethod = 'mend' | 'ft';
+/** 'both' compares the two methods on the same edit; see edit-host.ts for how (only the MEND edit is kept). */
+export type EditMethodChoice = EditMethod | 'both';
+
+export interface EditingInfo {
+  methods: EditMethod[];
+  /** the weights both methods change (canonical HF names) */
+  editedWeights: string[];
+  /** Adam steps and learning rate of the fine-tuning baseline (from eval.json beside the model when present) */
+  ft: { steps: number; learningRate: number };
+  /** why MEND is missing, when it is */
+  mendNote?: string;
+  /** the model's facts index (facts.json), raw JSON for src/eval/suggest.ts; null when the model has none */
+  facts: unknown | null;
+}
+
+export interface EditRequest {
+  prompt: string;
+  target: string;
+  method: EditMethodChoice;
+  paraphrases: string[];
+  neighbours: string[];
+  /** the answer the model gave before the edit, when the page knows it (facts.json); else taken from its greedy text */
+  originalAnswer?: string;
+  maxNewTokens: number;
+}
+
+/** One prompt probed on one state of the weights. */
+export interface ProbeState {
+  /** greedy continuation (text and ids) */
+  text: string;
+  ids: number[];
+  /** teacher-forced probability of the new target / of the original answer (product over their tokens) */
+  targetProb: number;
+  originalProb: number;
+  /** every target token is the argmax under teacher forcing */
+  targetIsArgmax: boolean;
+}
+
+export interface PromptEval {
+  prompt: string;
+  before: ProbeState;
+  after: ProbeState;
+  success: boolean;
+}
+
+export interface NeighbourEval {
+  prompt: string;
+  before: { text: string; ids: number[] };
+  after: { text: string; ids: number[] };
+  unchanged: boolean;
+  /** KL(before ‖ after) of the next-token distribution after the prompt, nats */
+  kl: number;
+}
+
+export interface MethodEval {
+  method: EditMethod;
+  edit: PromptEval;
+  paraphrases: PromptEval[];
+  neighbours: NeighbourEval[];
+  summary: { editSuccess: boolean; paraphraseSuccess: number | null; neighbourhoodScore: number | null; meanKl: number | null };
+  timingsMs: { capture: number; editor: number; update: number; total: number };
+}
+
+export interface EditReport {
+  request: EditRequest;
+  originalAnswer: string;
+  /** one per method run, in the order they ran */
+  results: MethodEval[];
+  history: HistoryView;
+  /** the history entry this edit created (its id in HistoryView) */
+  entryId: number;
+}
+
+export interface HistoryItem {
+  id: number;
+  method: EditMethod;
+  prompt: string;
+  target: string;
+  createdAt: string;
+  applied: boolean;
+}
+
+export interface HistoryView {
+  items: HistoryItem[];
+  canUndo: boolean;
+  canRedo: boolean;
+  /** the exported history (session/history.ts format), for files, IndexedDB and share links */
+  json: unknown;
+}
+
+/** A share link's compact edit list: the requests only; the receiving worker replays them. */
+export interface SharedEdits {
+  edits: Array<{ method: EditMethod; prompt: string; target: string }>;
+  /** how many of them are applied (the rest were undone) */
+  position: number;
 }
 
 /** One file's download state, as shown in the per-file progress list. */
@@ -88,7 +190,14 @@ export type WorkerRequest =
   | { id: number; type: 'generate'; prompt: string; options: GenerateOptions }
   | { id: number; type: 'topk'; prompt: string; k: number }
   | { id: number; type: 'cacheStatus'; source: ModelSource }
-  | { id: number; type: 'clearCache' };
+  | { id: number; type: 'clearCache' }
+  | { id: number; type: 'edit'; request: EditRequest }
+  | { id: number; type: 'undo' }
+  | { id: number; type: 'redo' }
+  | { id: number; type: 'revertAll' }
+  | { id: number; type: 'clearHistory' }
+  | { id: number; type: 'importHistory'; json: unknown }
+  | { id: number; type: 'importShared'; shared: SharedEdits };
 
 /** The result type of each request type. */
 export interface ResultOf {
@@ -99,12 +208,21 @@ export interface ResultOf {
   /** How many of the source's files are in the browser's Cache API (0 for folder URLs, which are not cached). */
   cacheStatus: { cachedFiles: number };
   clearCache: { deleted: boolean };
+  edit: EditReport;
+  undo: HistoryView;
+  redo: HistoryView;
+  revertAll: HistoryView;
+  clearHistory: HistoryView;
+  importHistory: HistoryView;
+  importShared: HistoryView;
 }
 
 export type ProgressEvent =
   | { stage: 'download'; file: FileProgress }
   | { stage: 'status'; message: string }
-  | { stage: 'token'; text: string; newTokens: number };
+  | { stage: 'token'; text: string; newTokens: number }
+  /** an edit's progress: which step of how many, in words */
+  | { stage: 'edit'; message: string; step: number; steps: number };
 
 export type WorkerResponse =
   | { id: number; type: 'progress'; progress: ProgressEvent }

@@ -1,0 +1,104 @@
+// The worker's editing operations in Node (tfjs WASM) on the tiny MEND fixture (a real trained model + editor):
+// editor loading beside the model, an edit with its before/after measurements, "both methods", undo/redo/revert,
+// history import and share-link replay. The same calls the page makes through messages.
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as editHost from './edit-host';
+import * as host from './engine-host';
+import type { EditRequest, ProgressEvent } from './protocol';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const FIXTURES = join(ROOT, 'tests/fixtures');
+const WASM_DIR = join(ROOT, 'node_modules/@tensorflow/tfjs-backend-wasm/dist/');
+const golden = JSON.parse(readFileSync(join(FIXTURES, 'mend-tiny/golden.json'), 'utf8'));
+const probe = (kind: string) => golden.cases[0].probes.find((p: { kind: string }) => p.kind === kind).prompt as string;
+
+let server: Server;
+let base: string;
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const file = join(FIXTURES, decodeURIComponent(req.url ?? '/'));
+    if (!file.startsWith(FIXTURES) || !existsSync(file)) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-length': String(readFileSync(file).byteLength) });
+    createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  await host.init('wasm', WASM_DIR);
+  await host.load({ kind: 'url', url: `${base}mend-tiny/`, label: 'mend-tiny' }, () => {});
+});
+afterAll(() => new Promise<void>((ok) => server.close(() => ok())));
+
+const request = (method: EditRequest['method']): EditRequest => ({
+  prompt: golden.cases[0].edits[0].prompt, target: golden.cases[0].edits[0].target, method,
+  paraphrases: [probe('paraphrase')], neighbours: [probe('neighbour')], maxNewTokens: 4,
+});
+
+describe('edit host', () => {
+  it('loads the MEND editor beside the model, and fine-tuning on the same weights', async () => {
+    const info = await editHost.attach(host.loadedModel()!, () => {});
+    expect(info.methods).toEqual(['mend', 'ft']);
+    expect(info.editedWeights).toEqual(golden.edited_weights);
+    expect(info.facts).toBeNull(); // the fixture has no facts.json
+  });
+
+  it('applies a MEND edit and reports before/after for prompt, paraphrase and neighbour, with progress', async () => {
+    const events: ProgressEvent[] = [];
+    const r = await editHost.edit(request('mend'), (e) => events.push(e));
+    expect(r.results.map((x) => x.method)).toEqual(['mend']);
+    const m = r.results[0];
+    expect(m.edit.after.targetProb).toBeGreaterThan(m.edit.before.targetProb);
+    expect(m.edit.success).toBe(m.edit.after.targetIsArgmax);
+    expect(m.summary.editSuccess).toBe(m.edit.success);
+    expect(m.paraphrases).toHaveLength(1);
+    expect(m.neighbours).toHaveLength(1);
+    const n = m.neighbours[0];
+    expect(n.unchanged).toBe(JSON.stringify(n.before.ids) === JSON.stringify(n.after.ids));
+    expect(n.kl).toBeGreaterThanOrEqual(0);
+    expect(r.originalAnswer).not.toBe('');
+    expect(m.edit.before.originalProb).toBeGreaterThan(0);
+    expect(events.filter((e) => e.stage === 'edit').length).toBeGreaterThanOrEqual(3);
+    expect(r.history.items).toHaveLength(1);
+    expect(r.history.items[0]).toMatchObject({ method: 'mend', applied: true, id: r.entryId });
+  });
+
+  it('undo restores the original greedy output bit for bit; redo brings the edit back', async () => {
+    const first = await editHost.edit(request('mend'), () => {});
+    const afterIds = first.results[0].edit.after.ids;
+    // the state before this edit already held the previous test's edit: undoing one edit returns exactly there
+    const view = editHost.undo();
+    expect(view.items.filter((i) => i.applied)).toHaveLength(1);
+    const greedy = async () => (await host.generate(request('mend').prompt, { maxNewTokens: 4, temperature: 0, topK: 0 }, () => {})).newTokens;
+    expect(await greedy()).toEqual(first.results[0].edit.before.ids);
+    editHost.redo();
+    expect(await greedy()).toEqual(afterIds);
+    editHost.undo();
+    expect(editHost.historyView().canRedo).toBe(true);
+    expect(editHost.revertAll().items.every((i) => !i.applied)).toBe(true);
+  });
+
+  it('"both" runs fine-tuning as a comparison and keeps only the MEND edit', async () => {
+    editHost.clearHistory();
+    const r = await editHost.edit(request('both'), () => {});
+    expect(r.results.map((x) => x.method)).toEqual(['ft', 'mend']);
+    // both start from the same weights, so their "before" is identical
+    expect(r.results[0].edit.before).toEqual(r.results[1].edit.before);
+    expect(r.history.items.map((i) => i.method)).toEqual(['mend']);
+  });
+
+  it('a share link replays the edit list; a bad one changes nothing', async () => {
+    editHost.clearHistory();
+    const { prompt, target } = request('mend');
+    const view = await editHost.importShared({ edits: [{ method: 'mend', prompt, target }, { method: 'mend', prompt, target: ' Cl' }], position: 1 }, () => {});
+    expect(view.items.map((i) => [i.target, i.applied])).toEqual([[target, true], [' Cl', false]]);
+    await expect(editHost.importShared({ edits: [{ method: 'mend', prompt: '', target }], position: 1 }, () => {})).rejects.toThrow(/empty/);
+    expect(editHost.historyView().items).toHaveLength(2);
+    // the exported history is itself importable
+    const json = editHost.historyView().json;
+    editHost.clearHistory();
+    expect((await editHost.importHistory(json, () => {})).items).toHaveLength(2);
+  });
+});

@@ -1,0 +1,288 @@
+// What the worker does for editing (issue 5): next to the loaded model it keeps the MEND editor (when the model
+// folder has editor_config.json), a fine-tuning baseline on the same weights, and one EditSession holding the
+// history. It applies an edit and measures it: for the edit prompt and each paraphrase, the greedy continuation,
+// the probability of the new target and of the original answer, before and after; for each neighbour, the greedy
+// continuation before and after and the KL of the next-token distribution (definitions: src/eval/metrics.ts).
+//
+// "Both methods" runs on the one model, one after the other, so GPU memory holds a single copy of the weights:
+//   measure before (current weights) → apply fine-tuning → measure → undo it (bit-exact: the session re-points the
+//   weights at the buffers they had) → apply MEND → measure.
+// Only the MEND edit stays in the history; the fine-tuning run is a comparison, and applying MEND discards it
+// (the session drops the redo stack on every new edit). With a single method, that method's edit is kept.
+import type { LoadedModel } from '../model';
+import { fetchOptionalFile, parseJsonFile, ProgressTracker, sourceName, type ModelSource as EngineSource } from '../model/fetch';
+import { FinetuneEditor, finetuneDefaultsFromEval } from '../editors/finetune';
+import { MendEditor } from '../editors/mend';
+import type { ModelEditor } from '../editors/types';
+import { EditSession, type HistoryEntry } from '../session';
+import { answerFromContinuation, klDivergence, nextTokenRow, rate, sameTokens, teacherForced } from '../eval/metrics';
+import type {
+  EditingInfo, EditMethod, EditReport, EditRequest, HistoryView, MethodEval, NeighbourEval, ProbeState, ProgressEvent,
+  PromptEval, SharedEdits,
+} from './protocol';
+
+type Emit = (event: ProgressEvent) => void;
+
+/** Upper bounds that keep one request's work (and a share link's replay) within a few seconds on the WASM fallback. */
+export const LIMITS = { prompts: 16, maxNewTokens: 24, sharedEdits: 20 } as const;
+
+interface Attached {
+  loaded: LoadedModel;
+  session: EditSession;
+  editors: Partial<Record<EditMethod, ModelEditor>>;
+  info: EditingInfo;
+}
+
+let current: Attached | null = null;
+
+/** Frees the session and editors (the model itself belongs to engine-host). Call before the model is replaced. */
+export function detach(): void {
+  if (!current) return;
+  current.session.dispose();
+  for (const e of Object.values(current.editors)) e?.dispose();
+  current = null;
+}
+
+async function optionalJson(source: EngineSource, file: string): Promise<unknown | null> {
+  const bytes = await fetchOptionalFile(source, file, new ProgressTracker(sourceName(source)), { useCache: source.kind === 'hub' }).catch(() => null);
+  if (!bytes) return null;
+  try {
+    return parseJsonFile(bytes, file);
+  } catch {
+    return null; // informative files: a broken one must not block editing
+  }
+}
+
+function lastBlocksMlp(n: number): string[] {
+  const names: string[] = [];
+  for (let i = Math.max(0, n - 3); i < n; i++) names.push(`transformer.h.${i}.mlp.c_fc.weight`, `transformer.h.${i}.mlp.c_proj.weight`);
+  return names;
+}
+
+/** Loads the editor beside the model (when the folder has one) and the facts index; never fails the model load. */
+export async function attach(loaded: LoadedModel, emit: Emit): Promise<EditingInfo> {
+  detach();
+  const source = loaded.source;
+  emit({ stage: 'status', message: 'Loading the editor…' });
+  const editors: Partial<Record<EditMethod, ModelEditor>> = {};
+  let mendNote: string | undefined;
+  const editorConfig = await optionalJson(source, 'editor_config.json');
+  if (editorConfig) {
+    try {
+      editors.mend = await MendEditor.load(source, loaded.model, { useCache: source.kind === 'hub' });
+    } catch (e) {
+      mendNote = `The MEND editor beside this model could not be used: ${(e as Error).message}`;
+    }
+  } else {
+    mendNote = 'This model has no MEND editor (editor_config.json); only fine-tuning is available.';
+  }
+  const [evalJson, facts] = await Promise.all([optionalJson(source, 'eval.json'), optionalJson(source, 'facts.json')]);
+  const has = (n: string) => loaded.model.weightNames().includes(n) || loaded.model.weightNames().includes(`transformer.${n}`);
+  const ftWeights = (evalJson as { ft_config?: { weights?: unknown } } | null)?.ft_config?.weights;
+  const weights = Array.isArray(ftWeights) && ftWeights.length && ftWeights.every((w) => typeof w === 'string' && has(w))
+    ? (ftWeights as string[])
+    : editors.mend ? [...editors.mend.weightNames] : lastBlocksMlp(loaded.config.nLayer);
+  const ft = finetuneDefaultsFromEval(evalJson) ?? { steps: 20, learningRate: 1e-3 };
+  editors.ft = new FinetuneEditor({ weightNames: weights, steps: ft.steps, learningRate: ft.learningRate });
+  const session = new EditSession({ model: loaded.model, tokenizer: loaded.tokenizer, editors });
+  const info: EditingInfo = {
+    methods: (['mend', 'ft'] as const).filter((m) => editors[m]),
+    editedWeights: [...(editors.mend ?? editors.ft).weightNames],
+    ft,
+    mendNote,
+    facts,
+  };
+  current = { loaded, session, editors, info };
+  return info;
+}
+
+function requireAttached(): Attached {
+  if (!current) throw new Error('No model is loaded yet: load one first.');
+  return current;
+}
+
+export function historyView(): HistoryView {
+  const { session } = requireAttached();
+  const item = (e: HistoryEntry, applied: boolean) => ({
+    id: e.id, method: e.method, prompt: e.facts[0].prompt, target: e.facts[0].target, createdAt: e.createdAt, applied,
+  });
+  return {
+    items: [...session.applied.map((e) => item(e, true)), ...session.undone.map((e) => item(e, false))],
+    canUndo: session.canUndo,
+    canRedo: session.canRedo,
+    json: session.exportHistory(),
+  };
+}
+
+function checkText(text: string, what: string, ctx: number, encode: (s: string) => number[]): number[] {
+  if (typeof text !== 'string' || text.trim() === '') throw new Error(`${what} is empty`);
+  const ids = encode(text);
+  if (ids.length === 0) throw new Error(`${what} has no tokens`);
+  if (ids.length >= ctx) throw new Error(`${what} is ${ids.length} tokens long; this model reads at most ${ctx}`);
+  return ids;
+}
+
+interface Snapshot {
+  prompts: ProbeState[];
+  neighbours: Array<{ text: string; ids: number[]; next: Float32Array }>;
+}
+
+/** Everything measured on one state of the weights, one model call at a time (they share the device queue). */
+async function snapshot(a: Attached, promptIds: number[][], neighbourIds: number[][], targetIds: number[], originalIds: number[], maxNewTokens: number): Promise<Snapshot> {
+  const { model, tokenizer, eosTokenId } = a.loaded;
+  const V = model.config.vocabSize;
+  const greedy = async (ids: number[]) => {
+    const out = await model.generate(ids, { maxNewTokens, eosTokenId });
+    // the end-of-text token ends generation but is not part of the text
+    const shown = out.length && out[out.length - 1] === eosTokenId ? out.slice(0, -1) : out;
+    return { ids: out, text: tokenizer.decode(shown) };
+  };
+  const prompts: ProbeState[] = [];
+  for (const ids of promptIds) {
+    const g = await greedy(ids);
+    const withTarget = teacherForced(await model.logits([...ids, ...targetIds]), ids.length, targetIds, V);
+    const original = originalIds.length ? teacherForced(await model.logits([...ids, ...originalIds]), ids.length, originalIds, V) : null;
+    prompts.push({
+      text: g.text, ids: g.ids,
+      targetProb: Math.exp(withTarget.logprob), targetIsArgmax: withTarget.exactMatch,
+      originalProb: original ? Math.exp(original.logprob) : NaN,
+    });
+  }
+  const neighbours: Snapshot['neighbours'] = [];
+  for (const ids of neighbourIds) {
+    const g = await greedy(ids);
+    neighbours.push({ ...g, next: nextTokenRow(await model.logits(ids), ids.length, V) });
+  }
+  return { prompts, neighbours };
+}
+
+function compare(method: EditMethod, req: EditRequest, before: Snapshot, after: Snapshot, entry: HistoryEntry): MethodEval {
+  const prompts: PromptEval[] = [req.prompt, ...req.paraphrases].map((prompt, i) => ({
+    prompt, before: before.prompts[i], after: after.prompts[i], success: after.prompts[i].targetIsArgmax,
+  }));
+  const neighbours: NeighbourEval[] = req.neighbours.map((prompt, i) => ({
+    prompt,
+    before: { text: before.neighbours[i].text, ids: before.neighbours[i].ids },
+    after: { text: after.neighbours[i].text, ids: after.neighbours[i].ids },
+    unchanged: sameTokens(before.neighbours[i].ids, after.neighbours[i].ids),
+    kl: klDivergence(before.neighbours[i].next, after.neighbours[i].next),
+  }));
+  const [edit, ...paraphrases] = prompts;
+  const t = entry.timings;
+  return {
+    method, edit, paraphrases, neighbours,
+    summary: {
+      editSuccess: edit.success,
+      paraphraseSuccess: rate(paraphrases.map((p) => p.success)),
+      neighbourhoodScore: rate(neighbours.map((n) => n.unchanged)),
+      meanKl: neighbours.length ? neighbours.reduce((s, n) => s + n.kl, 0) / neighbours.length : null,
+    },
+    timingsMs: { capture: t.captureMs, editor: t.editorMs, update: t.updateMs, total: t.totalMs },
+  };
+}
+
+export async function edit(req: EditRequest, emit: Emit): Promise<EditReport> {
+  const a = requireAttached();
+  const { model, tokenizer } = a.loaded;
+  const ctx = model.config.nPositions;
+  const encode = (s: string) => tokenizer.encode(s);
+  const methods: EditMethod[] = req.method === 'both' ? ['ft', 'mend'] : [req.method];
+  for (const m of methods) if (!a.editors[m]) throw new Error(m === 'mend' ? a.info.mendNote ?? 'no MEND editor is loaded' : `method ${m} is not available`);
+  if (req.paraphrases.length + req.neighbours.length + 1 > LIMITS.prompts) throw new Error(`at most ${LIMITS.prompts} prompts can be checked at once`);
+  const maxNewTokens = Math.max(1, Math.min(LIMITS.maxNewTokens, Math.round(req.maxNewTokens) || 8));
+  // Validate everything before touching the weights: a bad paraphrase must not leave a half-measured edit behind.
+  const [fact] = a.session.tokenize([{ prompt: req.prompt, target: req.target }]);
+  const promptIds = [fact.promptIds, ...req.paraphrases.map((p, i) => checkText(p, `paraphrase ${i + 1}`, ctx - fact.targetIds.length, encode))];
+  const neighbourIds = req.neighbours.map((p, i) => checkText(p, `neighbour ${i + 1}`, ctx, encode));
+
+  const steps = 2 + 2 * methods.length;
+  let step = 0;
+  const say = (message: string) => emit({ stage: 'edit', message, step: ++step, steps });
+
+  say('Measuring the model before the edit…');
+  // The original answer must be known before "before" is scored; take it from the greedy text when not given.
+  let original = req.originalAnswer ?? '';
+  if (!original) {
+    const g = await model.generate(fact.promptIds, { maxNewTokens, eosTokenId: a.loaded.eosTokenId });
+    original = answerFromContinuation(tokenizer.decode(g));
+  }
+  const originalIds = original ? encode(original).slice(0, ctx - Math.max(...promptIds.map((p) => p.length))) : [];
+  const before = await snapshot(a, promptIds, neighbourIds, fact.targetIds, originalIds, maxNewTokens);
+
+  const results: MethodEval[] = [];
+  let kept: HistoryEntry | null = null;
+  for (const [i, m] of methods.entries()) {
+    say(m === 'mend' ? 'Applying the MEND edit…' : `Fine-tuning (${a.info.ft.steps} Adam steps)…`);
+    const entry = await a.session.apply({ prompt: req.prompt, target: req.target }, m);
+    say(`Measuring after the ${m === 'mend' ? 'MEND' : 'fine-tuning'} edit…`);
+    const after = await snapshot(a, promptIds, neighbourIds, fact.targetIds, originalIds, maxNewTokens);
+    results.push(compare(m, req, before, after, entry));
+    if (i < methods.length - 1) a.session.undo(); // a comparison run: back to the weights the next method starts from
+    else kept = entry;
+  }
+  say('Done.');
+  return { request: { ...req, maxNewTokens }, originalAnswer: original, results, history: historyView(), entryId: kept!.id };
+}
+
+export function undo(): HistoryView {
+  requireAttached().session.undo();
+  return historyView();
+}
+
+export function redo(): HistoryView {
+  requireAttached().session.redo();
+  return historyView();
+}
+
+export function revertAll(): HistoryView {
+  requireAttached().session.revert();
+  return historyView();
+}
+
+export function clearHistory(): HistoryView {
+  requireAttached().session.reset();
+  return historyView();
+}
+
+export async function importHistory(json: unknown, emit: Emit): Promise<HistoryView> {
+  const a = requireAttached();
+  const n = Array.isArray((json as { entries?: unknown })?.entries) ? (json as { entries: unknown[] }).entries.length : 0;
+  emit({ stage: 'edit', message: `Replaying ${n} edit${n === 1 ? '' : 's'}…`, step: 1, steps: 1 });
+  await a.session.importHistory(json);
+  return historyView();
+}
+
+/**
+ * A share link's edit list, turned into a history file and imported: the session's own validation (tokenizer,
+ * model, methods) then applies to links as to files, and a link that fails it changes nothing.
+ */
+export async function importShared(shared: SharedEdits, emit: Emit): Promise<HistoryView> {
+  const a = requireAttached();
+  if (shared.edits.length > LIMITS.sharedEdits) throw new Error(`a share link holds at most ${LIMITS.sharedEdits} edits`);
+  const json = a.session.exportHistory() as { entries: unknown[]; position: number };
+  json.entries = shared.edits.map((e, i) => {
+    const editor = a.editors[e.method];
+    if (!editor) throw new Error(`edit ${i + 1} uses ${e.method === 'mend' ? 'MEND' : 'fine-tuning'}, which this model does not offer`);
+    const [f] = a.session.tokenize([{ prompt: e.prompt, target: e.target }]);
+    const options: Record<string, unknown> = { weights: [...editor.weightNames] };
+    if (editor instanceof FinetuneEditor) Object.assign(options, { steps: editor.steps, learning_rate: editor.learningRate });
+    return {
+      method: e.method, facts: [{ prompt: e.prompt, target: e.target, prompt_ids: f.promptIds, target_ids: f.targetIds }],
+      options, stats: {}, timings_ms: { capture: 0, editor: 0, update: 0, total: 0 }, created_at: new Date().toISOString(),
+    };
+  });
+  json.position = shared.position;
+  return importHistory(json, emit);
+}
+
+/**
+ * The editing state other worker handlers read (weights-host.ts's WeightsContext has this shape): the model, its
+ * tokenizer, the MEND editor and the applied edits. Null before a model is loaded.
+ */
+export function editingContext(): { model: LoadedModel['model']; tokenizer: LoadedModel['tokenizer']; mend: MendEditor | null; applied: readonly HistoryEntry[] } | null {
+  if (!current) return null;
+  return {
+    model: current.loaded.model, tokenizer: current.loaded.tokenizer,
+    mend: (current.editors.mend as MendEditor | undefined) ?? null, applied: current.session.applied,
+  };
+}
