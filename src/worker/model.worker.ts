@@ -4,6 +4,7 @@
 // (a generate sent during a load waits for it); each ends with exactly one result or error message.
 import * as editHost from './edit-host';
 import * as host from './engine-host';
+import { weightsReport } from './weights-host';
 import type { ProgressEvent, WorkerErrorInfo, WorkerRequest, WorkerResponse } from './protocol';
 
 const scope = self as unknown as { postMessage(msg: WorkerResponse): void; onmessage: ((e: MessageEvent<WorkerRequest>) => void) | null };
@@ -48,6 +49,8 @@ async function handle(req: WorkerRequest, emit: (p: ProgressEvent) => void): Pro
       return editHost.importHistory(req.json, emit);
     case 'importShared':
       return editHost.importShared(req.shared, emit);
+    case 'weightsReport':
+      return weightsReport(editHost.editingContext());
   }
 }
 

@@ -5,6 +5,8 @@
 // exactly one `result` or `error`. Requests are handled one at a time, in order, so a `generate` sent while a
 // `load` is running simply waits for it.
 
+import type { WeightsRequest, WeightsResultOf } from './weights-protocol';
+
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
 // 'cpu' (tfjs's plain-JS backend) only appears when even WASM could not start.
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
@@ -197,10 +199,11 @@ export type WorkerRequest =
   | { id: number; type: 'revertAll' }
   | { id: number; type: 'clearHistory' }
   | { id: number; type: 'importHistory'; json: unknown }
-  | { id: number; type: 'importShared'; shared: SharedEdits };
+  | { id: number; type: 'importShared'; shared: SharedEdits }
+  | WeightsRequest;
 
 /** The result type of each request type. */
-export interface ResultOf {
+export interface ResultOf extends WeightsResultOf {
   init: BackendInfo;
   load: ModelSummary;
   generate: GenerateResult;
