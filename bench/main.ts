@@ -1,5 +1,5 @@
 // npm run bench -- [--shapes shipped,distilgpt2,gpt2-medium,tiny] [--reps N] [--warmup N] [--inner N]
-//                  [--rank R] [--large-mib M] [--new-tokens N] [--json] [--out FILE]
+//                  [--rank R] [--large-mib M] [--new-tokens N] [--shipped DIR] [--json] [--out FILE]
 //        npm run bench -- --show FILE          (a saved --json report as the table; needs no GPU)
 //
 // Benchmarks the MEND edit, generation and the WGSL kernels on tfjs-webgpu in Node (Dawn: a real GPU when there
@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setupCliBackend } from '../src/cli/backend';
 import { releaseDawn } from '../src/cli/dawn';
 import { GpuMemoryWatch, hasTimestampQuery } from './measure';
-import { randomModel, SHAPES, shippedDir, shippedModel, type BenchModel } from './models';
+import { hasModelAndEditor, randomModel, SHAPES, shippedDir, shippedModel, type BenchModel } from './models';
 import { bandwidth, benchModel, type BandwidthReport, type BenchSettings, type ModelReport } from './suite';
 import { formatReport } from './report';
 
@@ -38,7 +38,7 @@ export interface BenchReport {
   models: ModelReport[];
 }
 
-const USAGE = `usage: npm run bench -- [--shapes ${['shipped', ...Object.keys(SHAPES)].join(',')}] [--reps N] [--warmup N] [--inner N] [--rank R] [--large-mib M] [--new-tokens N] [--json] [--out FILE] | --show FILE`;
+const USAGE = `usage: npm run bench -- [--shapes ${['shipped', ...Object.keys(SHAPES)].join(',')}] [--reps N] [--warmup N] [--inner N] [--rank R] [--large-mib M] [--new-tokens N] [--shipped DIR] [--json] [--out FILE] | --show FILE`;
 
 function intOpt(v: string | undefined, name: string, dflt: number, min: number): number {
   if (v === undefined) return dflt;
@@ -63,7 +63,7 @@ async function main(): Promise<number> {
     options: {
       shapes: { type: 'string' }, reps: { type: 'string' }, warmup: { type: 'string' }, inner: { type: 'string' },
       rank: { type: 'string' }, 'large-mib': { type: 'string' }, 'new-tokens': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' },
-      out: { type: 'string' }, show: { type: 'string' },
+      out: { type: 'string' }, show: { type: 'string' }, shipped: { type: 'string' },
     },
   });
   if (values.help) {
@@ -76,6 +76,9 @@ async function main(): Promise<number> {
   }
   const asked = values.shapes?.split(',').map((s) => s.trim()).filter(Boolean);
   for (const s of asked ?? []) if (s !== 'shipped' && !SHAPES[s]) throw new Error(`unknown shape "${s}"\n${USAGE}`);
+  if (values.shipped && !hasModelAndEditor(values.shipped)) {
+    throw new Error(`--shipped ${values.shipped}: needs config.json, model.safetensors (or shards + index), editor_config.json and editor.safetensors`);
+  }
   const setup = await setupCliBackend('webgpu');
   if ('rerunExit' in setup) return setup.rerunExit; // re-ran itself with the SwiftShader environment
   const adapter = await adapterReport();
@@ -90,7 +93,7 @@ async function main(): Promise<number> {
     rank: intOpt(values.rank, 'rank', 1920, 1),
     shapes,
   };
-  const largeMiB = intOpt(values['large-mib'], 'large-mib', sw ? 32 : 128, 0);
+  const largeMiB = intOpt(values['large-mib'], 'large-mib', sw ? 0 : 128, 0);
   const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
   log(`adapter: ${[adapter.vendor, adapter.architecture, adapter.device, adapter.description].filter(Boolean).join(' / ')}${sw ? ' (software: only ratios count)' : ''}`);
 
@@ -110,9 +113,9 @@ async function main(): Promise<number> {
     let bm: BenchModel;
     const t0 = performance.now();
     if (name === 'shipped') {
-      const dir = shippedDir();
+      const dir = values.shipped ?? shippedDir();
       if (!dir) throw new Error('no shipped model: neither public/models/facts-gpt/ nor tests/fixtures/mend-tiny/ has model + editor files');
-      bm = shippedModel(dir);
+      bm = await shippedModel(dir);
     } else {
       bm = randomModel(SHAPES[name], settings.rank);
     }

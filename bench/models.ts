@@ -6,10 +6,12 @@
 // Random values only need the right scale (so activations and softmax stay in their usual ranges); timing does
 // not depend on them. A fast xorshift fill matters here: gpt2-medium plus its editor is ~430 M floats.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { GPT2 } from '../src/model/gpt2';
-import { checkTensorsAgainstConfig, expectedTensorShapes, parseGPT2Config, type GPT2Config } from '../src/model/config';
+import { expectedTensorShapes, parseGPT2Config, type GPT2Config } from '../src/model/config';
 import { parseSafetensors, writeSafetensors, type TensorToWrite } from '../src/model/safetensors';
+import { localSource } from '../src/model/fetch';
+import { loadModelFiles } from '../src/model/load';
 import { MendEditor } from '../src/editors/mend';
 
 /** A GPT-2 shape to benchmark. `rank` is the editor's low-rank width r' (MEND default: min(1920, in + out)). */
@@ -147,27 +149,31 @@ export function randomModel(shape: ShapeSpec, rank: number, seed = 1): BenchMode
   return { name: shape.name, source: 'random', model, editor, params, editorParams: files.params };
 }
 
-/** The first folder of SHIPPED_DIRS that has a model and an editor, or null. */
+/** Whether a folder holds a model (single file or shards) and a MEND editor. */
+export function hasModelAndEditor(dir: string): boolean {
+  const has = (f: string) => existsSync(join(dir, f));
+  return has('config.json') && (has('model.safetensors') || has('model.safetensors.index.json')) && has('editor_config.json') && has('editor.safetensors');
+}
+
+/** The first folder of SHIPPED_DIRS (relative to `root`) with a model and an editor, or null. */
 export function shippedDir(root = '.'): string | null {
-  for (const d of SHIPPED_DIRS) {
-    const full = join(root, d);
-    if (['config.json', 'model.safetensors', 'editor_config.json', 'editor.safetensors'].every((f) => existsSync(join(full, f)))) return full;
-  }
+  for (const d of SHIPPED_DIRS) if (hasModelAndEditor(join(root, d))) return join(root, d);
   return null;
 }
 
 /**
- * The shipped model and its trained editor, read from a folder (single-file model.safetensors, the layout the
- * training pipeline writes). The tokenizer is not needed: the benchmark feeds token ids.
+ * The shipped model and its trained editor, loaded by the engine's own loaders (loadModelFiles: single file or
+ * shards, F32/F16/BF16, checked against config.json; MendEditor.load). The tokenizer is not built: the benchmark
+ * feeds token ids.
  */
-export function shippedModel(dir: string): BenchModel {
-  const config = parseGPT2Config(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
-  const { tensors } = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'model.safetensors'))), 'model.safetensors');
-  const checked = checkTensorsAgainstConfig(tensors, config, () => 'model.safetensors');
-  const params = [...checked.values()].reduce((a, t) => a + t.data.length, 0);
-  const model = new GPT2(config, checked);
+export async function shippedModel(dir: string): Promise<BenchModel> {
+  const source = localSource(resolve(dir));
+  const files = await loadModelFiles(source);
+  const params = [...files.tensors.values()].reduce((a, t) => a + t.data.length, 0);
+  const model = new GPT2(files.config, files.tensors);
+  files.tensors.clear();
+  const editor = await MendEditor.load(source, model);
   const editorBytes = new Uint8Array(readFileSync(join(dir, 'editor.safetensors')));
-  const editor = MendEditor.fromFiles(JSON.parse(readFileSync(join(dir, 'editor_config.json'), 'utf8')), editorBytes, model);
   const editorParams = [...parseSafetensors(editorBytes, 'editor.safetensors').tensors.values()].reduce((a, t) => a + t.data.length, 0);
   return { name: 'shipped', source: dir, model, editor, params, editorParams };
 }

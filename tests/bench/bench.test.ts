@@ -123,6 +123,12 @@ describe('npm run bench', () => {
     expect(text.match(/^(editorMLP|rankUpdate|outerProductSum) /gm)).toHaveLength(6);
   });
 
+  it('refuses a --shipped folder without a model and an editor', async () => {
+    const r = await bench(['--shapes', 'shipped', '--shipped', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`--shipped ${dir}: needs config.json`);
+  });
+
   it('refuses an unknown shape with the usage line', async () => {
     const r = await bench(['--shapes', 'gpt5']);
     expect(r.code).toBe(1);
