@@ -69,7 +69,8 @@ export async function waitForModel(page: Page): Promise<void> {
 export async function generate(page: Page, prompt: string, maxNewTokens: number): Promise<string> {
   await page.getByTestId('max-new-tokens').fill(String(maxNewTokens));
   await page.getByTestId('temperature').fill('0');
-  await page.getByRole('textbox', { name: 'Prompt', exact: true }).fill(prompt);
+  // the generation panel's prompt (the edit form below has a field labelled "Prompt" too)
+  await page.getByTestId('prompt').fill(prompt);
   await page.getByTestId('generate').click();
   const box = page.getByTestId('completion-box');
   await expect(box).toHaveAttribute('data-phase', /ready|error/);

@@ -133,7 +133,7 @@ test('keyboard only: Tab to the prompt, Ctrl+Enter generates', async ({ page }) 
   const url = await serveWithModels([{ id: 'tiny', path: 'models/tiny/' }], { tiny: copyTiny });
   await page.goto(url);
   await waitForModel(page);
-  const prompt = page.getByRole('textbox', { name: 'Prompt', exact: true });
+  const prompt = page.getByTestId('prompt');
   for (let i = 0; i < 20 && !(await prompt.evaluate((el) => el === document.activeElement)); i++) await page.keyboard.press('Tab');
   await expect(prompt).toBeFocused();
   await page.keyboard.press('ControlOrMeta+a');
@@ -166,7 +166,7 @@ test('sampling settings reach the model: seeded samples repeat, differ from gree
     await page.getByTestId('top-k').fill(topK);
     await page.getByTestId('seed').fill(seed);
     await page.getByTestId('max-new-tokens').fill(String(golden.max_new_tokens));
-    await page.getByRole('textbox', { name: 'Prompt', exact: true }).fill(golden.prompt);
+    await page.getByTestId('prompt').fill(golden.prompt);
     await page.getByTestId('generate').click();
     await expect(page.getByTestId('completion-box')).toHaveAttribute('data-phase', 'ready');
     return (await page.getByTestId('completion').textContent()) ?? '';

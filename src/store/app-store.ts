@@ -64,6 +64,11 @@ const asInfo = (e: unknown): WorkerErrorInfo =>
 const emptyGeneration: GenerationState = { phase: 'idle', prompt: '', completion: '' };
 
 let client: ModelWorkerClient | null = null;
+
+/** The running model worker (null before start). Other stores (editing, weights) send their requests through it. */
+export function currentWorker(): ModelWorkerClient | null {
+  return client;
+}
 let appStarted = false;
 // Each load/generate gets a ticket; results for a superseded ticket are dropped so a slow, older request
 // can never overwrite what a newer one showed.

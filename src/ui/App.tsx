@@ -1,7 +1,9 @@
-// The first page: pick a model, type a prompt, read the completion and the next-token distribution.
+// The page: pick a model, type a prompt, read the completion and the next-token distribution; then edit a fact and
+// see, side by side, what changed and what did not (the playground below).
 import { useEffect } from 'react';
 import { useApp } from '../store/app-store';
 import { BackendBadge, BackendControls } from './BackendBadge';
+import { Playground } from './edit/Playground';
 import { ModelPicker } from './ModelPicker';
 import { PromptPanel } from './PromptPanel';
 import { TopKChart } from './TopKChart';
@@ -16,7 +18,7 @@ export function App() {
     <>
       <header className="app-header">
         <h1>MEND Lab</h1>
-        <p className="tagline">A small GPT running in your browser</p>
+        <p className="tagline">Edit a fact in a small GPT, in your browser, and see what changed</p>
         <div className="backend">
           <span className="muted">Backend</span> <BackendBadge />
         </div>
@@ -31,6 +33,7 @@ export function App() {
           <TopKChart />
         </div>
       </main>
+      <Playground />
     </>
   );
 }

@@ -1,0 +1,249 @@
+// The editing playground's state: the edit form, the checks (paraphrases, neighbours), the latest edit report, the
+// history, and what is kept across reloads (persist.ts) or shared by link (share-link.ts). Requests go to the same
+// model worker as the rest of the page (app-store.ts owns it).
+import { create } from 'zustand';
+import { parseFactsIndex, type FactsIndex } from '../eval/suggest';
+import { WorkerRequestError } from '../worker/client';
+import type { EditingInfo, EditMethodChoice, EditReport, HistoryView, ModelSummary } from '../worker/protocol';
+import { currentWorker, useApp } from './app-store';
+import { DamagedStoreError, forget, loadSaved, save } from './persist';
+import { decodeSharedEdits, SHARE_PARAM, sharedFromHistory, shareUrl } from './share-link';
+
+export type RunPhase = 'idle' | 'running' | 'ready' | 'error';
+
+export interface EditState {
+  /** the loaded model's label (persistence key) and what can edit it; null until a model is ready */
+  modelKey: string | null;
+  editing: EditingInfo | null;
+  facts: FactsIndex | null;
+  prompt: string;
+  target: string;
+  method: EditMethodChoice;
+  maxNewTokens: number;
+  /** suggestions the user switched off, by prompt */
+  unchecked: Record<string, true>;
+  ownParaphrases: string[];
+  ownNeighbours: string[];
+  run: { phase: RunPhase; message?: string; step?: number; steps?: number; report?: EditReport; error?: string };
+  history: HistoryView | null;
+  historyBusy: boolean;
+  /** what the model now says to the last edited prompt, after undo/redo/revert/import */
+  now?: { prompt: string; text: string; pending: boolean };
+  /** one-line messages: a damaged store that was reset, a refused link or file, ... */
+  notice?: { kind: 'info' | 'error'; text: string };
+  /** bumped each time the state reached IndexedDB (the page shows it as a hook, tests wait for it before a reload) */
+  saves: number;
+
+  setForm(patch: Partial<Pick<EditState, 'prompt' | 'target' | 'method' | 'maxNewTokens'>>): void;
+  toggleSuggestion(prompt: string, on: boolean): void;
+  addOwn(kind: 'paraphrase' | 'neighbour', prompt: string): void;
+  removeOwn(kind: 'paraphrase' | 'neighbour', prompt: string): void;
+  applyEdit(paraphrases: string[], neighbours: string[], originalAnswer?: string): Promise<void>;
+  undo(): Promise<void>;
+  redo(): Promise<void>;
+  revertAll(): Promise<void>;
+  clearHistory(): Promise<void>;
+  importFile(text: string): Promise<void>;
+  shareLink(): string | null;
+  dismissNotice(): void;
+}
+
+const message = (e: unknown) => (e instanceof WorkerRequestError ? e.info.message : e instanceof Error ? e.message : String(e));
+let modelTicket = 0;
+
+export const useEdit = create<EditState>()((set, get) => {
+  function persist(): void {
+    const { modelKey, history, ownParaphrases, ownNeighbours } = get();
+    if (!modelKey) return;
+    const json = history && history.items.length ? history.json : null;
+    save(modelKey, { history: json, ownParaphrases, ownNeighbours }).then(() => set({ saves: get().saves + 1 })).catch((e) =>
+      set({ notice: { kind: 'error', text: `Could not save the history in this browser: ${message(e)}` } }));
+  }
+
+  /** After a history change, ask the model again for the last edited prompt, so the effect of undo is visible. */
+  async function refreshNow(): Promise<void> {
+    const c = currentWorker();
+    const h = get().history;
+    const last = get().run.report?.request.prompt ?? h?.items[h.items.length - 1]?.prompt;
+    if (!c || !last) return set({ now: undefined });
+    set({ now: { prompt: last, text: get().now?.prompt === last ? get().now!.text : '', pending: true } });
+    try {
+      const r = await c.request({ type: 'generate', prompt: last, options: { maxNewTokens: get().maxNewTokens, temperature: 0, topK: 0 } });
+      if (get().now?.prompt === last) set({ now: { prompt: last, text: r.completion, pending: false } });
+    } catch (e) {
+      set({ now: undefined, notice: { kind: 'error', text: message(e) } });
+    }
+  }
+
+  async function historyAction(fn: () => Promise<HistoryView>, what: string): Promise<boolean> {
+    set({ historyBusy: true });
+    try {
+      const history = await fn();
+      set({ history, historyBusy: false });
+      persist();
+      void refreshNow();
+      return true;
+    } catch (e) {
+      set({ historyBusy: false, notice: { kind: 'error', text: `${what}: ${message(e)}` } });
+      return false;
+    }
+  }
+
+  /** A model became ready: take its editing info, then restore the link's or the saved edits. */
+  async function onModelReady(summary: ModelSummary): Promise<void> {
+    const ticket = ++modelTicket;
+    const key = summary.label;
+    let facts: FactsIndex | null = null;
+    let factsNote: string | undefined;
+    try {
+      facts = summary.editing?.facts ? parseFactsIndex(summary.editing.facts) : null;
+    } catch (e) {
+      factsNote = `${message(e)} — suggestions are off for this model.`;
+    }
+    set({
+      modelKey: key, editing: summary.editing ?? null, facts, history: null, now: undefined, run: { phase: 'idle' },
+      notice: factsNote ? { kind: 'error', text: factsNote } : undefined,
+    });
+    if (!summary.editing) return;
+    const c = currentWorker()!;
+    let saved = null;
+    try {
+      saved = await loadSaved(key);
+    } catch (e) {
+      if (!(e instanceof DamagedStoreError)) throw e;
+      await forget(key);
+      set({ notice: { kind: 'error', text: `The history saved in this browser was damaged (${e.message}) and has been reset.` } });
+    }
+    if (ticket !== modelTicket) return;
+    if (saved) set({ ownParaphrases: saved.ownParaphrases, ownNeighbours: saved.ownNeighbours });
+
+    const param = new URLSearchParams(location.search).get(SHARE_PARAM);
+    if (param !== null) {
+      // A link's edits replace the saved ones (that is what opening a link means); the parameter is then dropped
+      // from the address bar so a reload does not replay it over later work.
+      const url = new URL(location.href);
+      url.searchParams.delete(SHARE_PARAM);
+      history.replaceState(null, '', url.href);
+      try {
+        const shared = decodeSharedEdits(param);
+        const ok = await historyAction(() => c.request({ type: 'importShared', shared }), 'The share link could not be replayed');
+        if (ok) set({ notice: { kind: 'info', text: `Replayed ${shared.edits.length} edit${shared.edits.length === 1 ? '' : 's'} from the share link.` } });
+        return;
+      } catch (e) {
+        set({ notice: { kind: 'error', text: message(e) } });
+      }
+    }
+    if (saved?.history) {
+      const ok = await historyAction(() => c.request({ type: 'importHistory', json: saved!.history }), 'The saved history could not be restored');
+      if (!ok) {
+        await forget(key);
+        set({ notice: { kind: 'error', text: `The history saved in this browser could not be restored (${get().notice?.text ?? ''}); it has been reset.` } });
+        await historyAction(() => c.request({ type: 'clearHistory' }), 'Reset');
+      }
+      return;
+    }
+    await historyAction(() => c.request({ type: 'clearHistory' }), 'History');
+  }
+
+  let lastSummary: ModelSummary | undefined;
+  useApp.subscribe((s) => {
+    const summary = s.model.phase === 'ready' ? s.model.summary : undefined;
+    if (summary === lastSummary) return;
+    lastSummary = summary;
+    if (summary) void onModelReady(summary);
+    else {
+      modelTicket++;
+      set({ modelKey: null, editing: null, facts: null, history: null, now: undefined, run: { phase: 'idle' } });
+    }
+  });
+
+  return {
+    modelKey: null,
+    editing: null,
+    facts: null,
+    prompt: '',
+    target: '',
+    method: 'mend',
+    maxNewTokens: 6,
+    unchecked: {},
+    ownParaphrases: [],
+    ownNeighbours: [],
+    run: { phase: 'idle' },
+    history: null,
+    historyBusy: false,
+    saves: 0,
+
+    setForm(patch) {
+      set(patch);
+    },
+    toggleSuggestion(prompt, on) {
+      const unchecked = { ...get().unchecked };
+      if (on) delete unchecked[prompt];
+      else unchecked[prompt] = true;
+      set({ unchecked });
+    },
+    addOwn(kind, prompt) {
+      const p = prompt.trim();
+      if (!p) return;
+      const field = kind === 'paraphrase' ? 'ownParaphrases' : 'ownNeighbours';
+      if (get()[field].includes(p)) return;
+      set({ [field]: [...get()[field], p] } as Partial<EditState>);
+      persist();
+    },
+    removeOwn(kind, prompt) {
+      const field = kind === 'paraphrase' ? 'ownParaphrases' : 'ownNeighbours';
+      set({ [field]: get()[field].filter((x) => x !== prompt) } as Partial<EditState>);
+      persist();
+    },
+
+    async applyEdit(paraphrases, neighbours, originalAnswer) {
+      const c = currentWorker();
+      const { prompt, target, method, maxNewTokens } = get();
+      if (!c || get().run.phase === 'running') return;
+      set({ run: { phase: 'running', message: 'Starting…' }, notice: undefined });
+      try {
+        const report = await c.request(
+          { type: 'edit', request: { prompt, target, method, paraphrases, neighbours, maxNewTokens, originalAnswer } },
+          (p) => {
+            if (p.stage === 'edit') set({ run: { ...get().run, message: p.message, step: p.step, steps: p.steps } });
+          },
+        );
+        set({ run: { phase: 'ready', report }, history: report.history, now: undefined });
+        persist();
+      } catch (e) {
+        set({ run: { phase: 'error', error: message(e) } });
+      }
+    },
+
+    undo: async () => void (await historyAction(() => currentWorker()!.request({ type: 'undo' }), 'Undo failed')),
+    redo: async () => void (await historyAction(() => currentWorker()!.request({ type: 'redo' }), 'Redo failed')),
+    revertAll: async () => void (await historyAction(() => currentWorker()!.request({ type: 'revertAll' }), 'Revert failed')),
+    clearHistory: async () => void (await historyAction(() => currentWorker()!.request({ type: 'clearHistory' }), 'Clearing failed')),
+
+    async importFile(text) {
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        return set({ notice: { kind: 'error', text: 'That file is not JSON: choose a history file exported from MEND Lab.' } });
+      }
+      const ok = await historyAction(() => currentWorker()!.request({ type: 'importHistory', json }), 'The file could not be imported');
+      if (ok) set({ notice: { kind: 'info', text: `Imported ${get().history?.items.length ?? 0} edits.` } });
+    },
+
+    shareLink() {
+      const shared = sharedFromHistory(get().history?.json);
+      if (!shared) return null;
+      try {
+        return shareUrl(location.href, shared);
+      } catch (e) {
+        set({ notice: { kind: 'error', text: message(e) } });
+        return null;
+      }
+    },
+
+    dismissNotice() {
+      set({ notice: undefined });
+    },
+  };
+});

@@ -1,0 +1,180 @@
+// The edit form: an example to start from, the prompt and the new target, the method, and the checks that will
+// judge the edit (paraphrases and neighbours, proposed from the model's facts index plus the user's own).
+import { useId, useMemo, useState, type FormEvent } from 'react';
+import { exampleEdits, recognise, SPLIT_LABEL, suggestNeighbours, suggestParaphrases, wordingOf } from '../../eval/suggest';
+import { useEdit } from '../../store/edit-store';
+import type { EditMethodChoice } from '../../worker/protocol';
+
+const METHOD_LABEL: Record<EditMethodChoice, string> = {
+  mend: 'MEND',
+  ft: 'Fine-tuning',
+  both: 'Both, side by side',
+};
+
+export function useChecks() {
+  const facts = useEdit((s) => s.facts);
+  const prompt = useEdit((s) => s.prompt);
+  const ownParaphrases = useEdit((s) => s.ownParaphrases);
+  const ownNeighbours = useEdit((s) => s.ownNeighbours);
+  const unchecked = useEdit((s) => s.unchecked);
+  return useMemo(() => {
+    const rec = facts ? recognise(facts, prompt) : null;
+    const paraphrases = facts && rec ? suggestParaphrases(facts, rec) : [];
+    const neighbours = facts && rec ? suggestNeighbours(facts, rec) : [];
+    const chosenParaphrases = [...paraphrases.map((p) => p.prompt), ...ownParaphrases].filter((p) => !unchecked[p] && p.trim() !== prompt.trim());
+    const chosenNeighbours = [...neighbours.map((n) => n.prompt), ...ownNeighbours].filter((p) => !unchecked[p]);
+    return { rec, paraphrases, neighbours, chosenParaphrases: [...new Set(chosenParaphrases)], chosenNeighbours: [...new Set(chosenNeighbours)] };
+  }, [facts, prompt, ownParaphrases, ownNeighbours, unchecked]);
+}
+
+export function EditForm() {
+  const s = useEdit();
+  const checks = useChecks();
+  const ids = { prompt: useId(), target: useId(), example: useId(), tokens: useId(), recog: useId() };
+  const examples = useMemo(() => (s.facts ? exampleEdits(s.facts) : []), [s.facts]);
+  const running = s.run.phase === 'running';
+  const methods = s.editing?.methods ?? [];
+  const available: EditMethodChoice[] = methods.length === 2 ? ['mend', 'ft', 'both'] : methods;
+  const canApply = !!s.editing && !running && !s.historyBusy && s.prompt.trim() !== '' && s.target.trim() !== '' && available.includes(s.method);
+
+  const onSubmit = (e: FormEvent) => {
+    e.preventDefault();
+    if (canApply) void s.applyEdit(checks.chosenParaphrases, checks.chosenNeighbours, checks.rec?.answer);
+  };
+
+  return (
+    <section className="panel" aria-labelledby="edit-heading" data-testid="edit-panel">
+      <h2 id="edit-heading">Edit a fact</h2>
+      {!s.editing && <p className="muted">Load a model to edit it.</p>}
+      {s.editing?.mendNote && <p className="note" data-testid="mend-note">{s.editing.mendNote}</p>}
+      <form onSubmit={onSubmit}>
+        {examples.length > 0 && (
+          <div className="row">
+            <label htmlFor={ids.example}>Example edit</label>
+            <select id={ids.example} data-testid="example-edit" value=""
+              onChange={(e) => {
+                const ex = examples[Number(e.target.value)];
+                if (ex) s.setForm({ prompt: ex.prompt, target: ex.target });
+              }}>
+              <option value="">Choose an example…</option>
+              {examples.map((ex, i) => <option key={ex.prompt} value={i}>{ex.label}</option>)}
+            </select>
+          </div>
+        )}
+        <div className="row">
+          <label htmlFor={ids.prompt}>Prompt</label>
+          <input id={ids.prompt} type="text" value={s.prompt} data-testid="edit-prompt" aria-describedby={ids.recog}
+            placeholder="The capital of France is" onChange={(e) => s.setForm({ prompt: e.target.value })} />
+        </div>
+        <div className="row">
+          <label htmlFor={ids.target}>New target</label>
+          <input id={ids.target} type="text" value={s.target} data-testid="edit-target"
+            placeholder=" Rome (start with a space)" onChange={(e) => s.setForm({ target: e.target.value })} />
+        </div>
+        <p className="hint" id={ids.recog} data-testid="recognised">
+          {checks.rec
+            ? <>Recognised: <strong>{checks.rec.subject}</strong>, relation <strong>{checks.rec.relation}</strong>; the model was taught
+              “{checks.rec.answer.trim()}”. This wording is a {SPLIT_LABEL[checks.rec.split]}.</>
+            : s.facts && s.prompt.trim() ? 'This prompt is not one of the model’s known facts: add your own paraphrases and neighbours below.' : 'Targets usually start with a space, as in “ Rome”.'}
+        </p>
+        <fieldset className="methods">
+          <legend>Method</legend>
+          {(['mend', 'ft', 'both'] as const).map((m) => (
+            <label key={m} className="radio">
+              <input type="radio" name="edit-method" value={m} checked={s.method === m} disabled={!available.includes(m)}
+                onChange={() => s.setForm({ method: m })} data-testid={`method-${m}`} />
+              {METHOD_LABEL[m]}
+            </label>
+          ))}
+          {s.method !== 'mend' && s.editing && (
+            <p className="hint">Fine-tuning: {s.editing.ft.steps} Adam steps at learning rate {s.editing.ft.learningRate} on the same
+              weights MEND edits. “Both” measures fine-tuning first, undoes it, then applies MEND; only the MEND edit stays in the history.</p>
+          )}
+        </fieldset>
+        <div className="row">
+          <label htmlFor={ids.tokens}>Tokens to generate</label>
+          <input id={ids.tokens} type="number" min={1} max={24} value={s.maxNewTokens} className="narrow"
+            onChange={(e) => s.setForm({ maxNewTokens: Math.min(24, Math.max(1, Math.round(Number(e.target.value)) || 6)) })} />
+        </div>
+        <Checks kind="paraphrase" />
+        <Checks kind="neighbour" />
+        <button type="submit" className="primary" disabled={!canApply} data-testid="apply-edit">Apply edit</button>
+        <div role="status" aria-live="polite" className="progress-line" data-testid="edit-status" data-phase={s.run.phase}>
+          {running && (
+            <>
+              <progress max={s.run.steps ?? 1} value={s.run.step ?? 0} aria-label="Edit progress" /> {s.run.message}
+            </>
+          )}
+          {s.run.phase === 'ready' && 'Edit applied and measured.'}
+        </div>
+        {s.run.phase === 'error' && <p className="error" role="alert" data-testid="edit-error">The edit failed: {s.run.error}</p>}
+      </form>
+    </section>
+  );
+}
+
+/** The paraphrase or neighbour list: suggestions with a checkbox each, the user's own with a remove button, and an add field. */
+function Checks({ kind }: { kind: 'paraphrase' | 'neighbour' }) {
+  const s = useEdit();
+  const checks = useChecks();
+  const [text, setText] = useState('');
+  const addId = useId();
+  const own = kind === 'paraphrase' ? s.ownParaphrases : s.ownNeighbours;
+  const title = kind === 'paraphrase' ? 'Paraphrases' : 'Neighbours';
+  const explain = kind === 'paraphrase'
+    ? 'The same question in other words: after the edit they should give the new target too.'
+    : 'Facts the edit must not change: the same relation for other subjects, other relations for the same subject.';
+  const add = () => {
+    s.addOwn(kind, text);
+    setText('');
+  };
+  const ownInvalid = kind === 'paraphrase' && s.facts ? (p: string) => wordingOf(s.facts!, p) : () => null;
+  return (
+    <fieldset className="checks" data-testid={`${kind}-list`}>
+      <legend>{title}</legend>
+      <p className="hint">{explain}</p>
+      <ul>
+        {kind === 'paraphrase' && checks.paraphrases.map((p) => (
+          <li key={p.prompt}>
+            <label>
+              <input type="checkbox" checked={!s.unchecked[p.prompt]} onChange={(e) => s.toggleSuggestion(p.prompt, e.target.checked)} />
+              {p.prompt} <span className={`tag split-${p.split}`}>{SPLIT_LABEL[p.split]}</span>
+            </label>
+          </li>
+        ))}
+        {kind === 'neighbour' && checks.neighbours.map((n) => (
+          <li key={n.prompt}>
+            <label>
+              <input type="checkbox" checked={!s.unchecked[n.prompt]} onChange={(e) => s.toggleSuggestion(n.prompt, e.target.checked)} />
+              {n.prompt} <span className="tag">{n.kind}; taught “{n.expected.trim()}”</span>
+            </label>
+          </li>
+        ))}
+        {own.map((p) => {
+          const w = ownInvalid(p);
+          return (
+            <li key={p}>
+              <label>
+                <input type="checkbox" checked={!s.unchecked[p]} onChange={(e) => s.toggleSuggestion(p, e.target.checked)} />
+                {p} <span className="tag own">your own{w ? `; ${SPLIT_LABEL[w.split]}` : ''}</span>
+              </label>{' '}
+              <button type="button" className="link" onClick={() => s.removeOwn(kind, p)} aria-label={`Remove ${kind} “${p}”`}>Remove</button>
+            </li>
+          );
+        })}
+      </ul>
+      <div className="row">
+        <label htmlFor={addId} className="visually-hidden">Add your own {kind}</label>
+        <input id={addId} type="text" value={text} placeholder={`Add your own ${kind}`} data-testid={`add-${kind}`}
+          onChange={(e) => setText(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter') {
+              e.preventDefault();
+              add();
+            }
+          }} />
+        <button type="button" onClick={add} disabled={!text.trim()} data-testid={`add-${kind}-button`}>Add</button>
+      </div>
+    </fieldset>
+  );
+}

@@ -1,0 +1,84 @@
+// The edit history: every edit, undo/redo, revert all, export/import as a file, and a share link.
+import { useId, useRef, useState } from 'react';
+import { useEdit } from '../../store/edit-store';
+
+export function History() {
+  const s = useEdit();
+  const fileRef = useRef<HTMLInputElement>(null);
+  const [link, setLink] = useState<string | null>(null);
+  const [copied, setCopied] = useState(false);
+  const linkId = useId();
+  const h = s.history;
+  const busy = s.historyBusy || s.run.phase === 'running' || !h;
+  const items = h?.items ?? [];
+
+  const exportFile = () => {
+    if (!h) return;
+    const blob = new Blob([JSON.stringify(h.json, null, 2)], { type: 'application/json' });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = 'mendlab-history.json';
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  };
+
+  const makeLink = async () => {
+    const url = s.shareLink();
+    setLink(url);
+    setCopied(false);
+    if (url && navigator.clipboard) {
+      try {
+        await navigator.clipboard.writeText(url);
+        setCopied(true);
+      } catch {
+        // no clipboard permission: the link is shown in the field to copy by hand
+      }
+    }
+  };
+
+  return (
+    <section className="panel" aria-labelledby="history-heading" data-testid="history" data-saves={s.saves}>
+      <h2 id="history-heading">History</h2>
+      {items.length === 0 ? <p className="muted" data-testid="history-empty">No edits yet.</p> : (
+        <ol className="history-list" data-testid="history-list">
+          {items.map((e) => (
+            <li key={e.id} data-testid="history-item" data-applied={e.applied} className={e.applied ? '' : 'undone'}>
+              <span className="tag">{e.method === 'mend' ? 'MEND' : 'FT'}</span> “{e.prompt}” → “{e.target}”
+              {!e.applied && <span className="muted"> (undone)</span>}
+            </li>
+          ))}
+        </ol>
+      )}
+      <div className="row buttons">
+        <button type="button" onClick={() => void s.undo()} disabled={busy || !h?.canUndo} data-testid="undo">Undo</button>
+        <button type="button" onClick={() => void s.redo()} disabled={busy || !h?.canRedo} data-testid="redo">Redo</button>
+        <button type="button" onClick={() => void s.revertAll()} disabled={busy || !h?.canUndo} data-testid="revert-all">Revert all</button>
+        <button type="button" onClick={() => void s.clearHistory()} disabled={busy || items.length === 0} data-testid="clear-history">Clear history</button>
+      </div>
+      <div className="row buttons">
+        <button type="button" onClick={exportFile} disabled={busy || items.length === 0} data-testid="export-history">Export file</button>
+        <button type="button" onClick={() => fileRef.current?.click()} disabled={busy} data-testid="import-history">Import file…</button>
+        <input ref={fileRef} type="file" accept="application/json,.json" className="visually-hidden" tabIndex={-1} aria-hidden="true"
+          data-testid="import-file"
+          onChange={async (e) => {
+            const f = e.target.files?.[0];
+            e.target.value = '';
+            if (f) await s.importFile(await f.text());
+          }} />
+        <button type="button" onClick={() => void makeLink()} disabled={busy || items.length === 0} data-testid="share-link">Share link</button>
+      </div>
+      {link && (
+        <div className="row">
+          <label htmlFor={linkId}>{copied ? 'Link copied:' : 'Link:'}</label>
+          <input id={linkId} type="text" readOnly value={link} data-testid="share-url" onFocus={(e) => e.target.select()} />
+        </div>
+      )}
+      {s.now && (
+        <p aria-live="polite" data-testid="now" data-pending={s.now.pending}>
+          Now the model says: <span className="prompt-echo">{s.now.prompt}</span>
+          <strong data-testid="now-text">{s.now.pending ? '…' : s.now.text}</strong>
+        </p>
+      )}
+    </section>
+  );
+}
