@@ -66,6 +66,16 @@ describe('weightsReport (cpu)', () => {
       for (const row of w.rows) if (!row.kept) expect(row.updatePieceNorm).toBe(0);
       expect(w.heatmap.values).toHaveLength(Math.min(HEATMAP_SIZE, w.shape[0]) * Math.min(HEATMAP_SIZE, w.shape[1]));
       expect(Math.max(...w.heatmap.values.map(Math.abs))).toBeCloseTo(w.heatmap.maxAbs, 10);
+      // The heatmap holds entries of W' − W itself: same places, same signs.
+      const change = entry.result.changes.find((c) => c.name === w.name)!;
+      const [after, before] = [await change.after.data(), await change.before.data()];
+      const out = w.shape[1];
+      w.heatmap.rows.forEach((r, a) => w.heatmap.cols.forEach((c, b) => {
+        const installed = after[r * out + c] - before[r * out + c];
+        expect(Math.abs(w.heatmap.values[a * w.heatmap.cols.length + b] - installed)).toBeLessThan(1e-3 * w.heatmap.maxAbs + 1e-6);
+      }));
+      const [ar, ac] = w.heatmap.argmax;
+      expect(Math.abs(after[ar * out + ac] - before[ar * out + ac])).toBeCloseTo(w.heatmap.maxAbs, 4);
       expect(w.gradient.norm).toBeGreaterThan(0);
       expect(Math.abs(w.cosineWithDescent)).toBeLessThanOrEqual(1 + 1e-9);
     }

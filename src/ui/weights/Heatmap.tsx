@@ -24,6 +24,7 @@ export function Heatmap({ data, title, id }: { data: HeatmapData; title: string;
   const height = MARGIN.top + nr * CELL + 4;
   const labelEvery = Math.max(1, Math.ceil(Math.max(nr, nc) / 6));
   const [ar, ac] = data.argmax;
+  const negative = data.values.filter((v) => v < 0).length;
   const summary =
     `${nr} rows (input dimensions ${data.rows[0]} to ${data.rows[nr - 1]}) by ${nc} columns (output dimensions ` +
     `${data.cols[0]} to ${data.cols[nc - 1]}). Colour runs from blue (−${sciSpoken(scale)}) through white (0) to red ` +
@@ -79,6 +80,7 @@ export function Heatmap({ data, title, id }: { data: HeatmapData; title: string;
           <span className="wt-swatch" style={{ background: divergingColour(1) }} /> +{sci(scale)}
         </span>{' '}
         The outlined cell is the largest entry of the whole update ({sci(data.maxAbs)}, input {ar}, output {ac}).
+        {' '}<span data-testid="heatmap-signs">{negative} of the {data.values.length} entries shown are negative.</span>
       </figcaption>
       <details>
         <summary>The {nr}×{nc} values as a table</summary>

@@ -47,7 +47,7 @@ function ReportView({ report }: { report: WeightsReport }) {
       </p>
       <div className="wt-scroll">
         <table className="wt-table" data-testid="weights-table">
-          <caption>Update per edited weight</caption>
+          <caption><span className="wt-caption">Update per edited weight</span></caption>
           <thead>
             <tr>
               <th scope="col">Weight</th>
@@ -110,7 +110,7 @@ function TokenTable({ report, weight }: { report: WeightsReport; weight: number 
     </p>
     <div className="wt-scroll">
       <table className="wt-table" data-testid="weights-tokens" aria-describedby="wt-tokens-note">
-        <caption>Each token’s rank-1 piece of the update to {shortWeightName(w.name)}</caption>
+        <caption><span className="wt-caption">Each token’s rank-1 piece of the update to {shortWeightName(w.name)}</span></caption>
         <thead>
           <tr>
             <th scope="col">Token</th>
@@ -131,12 +131,14 @@ function TokenTable({ report, weight }: { report: WeightsReport; weight: number 
                 <td>{sci(r.xTildeNorm)}</td>
                 <td>{sci(r.deltaTildeNorm)}</td>
                 <td>{r.kept ? sci(r.updatePieceNorm) : 'dropped'}</td>
-                <td className="wt-share">
-                  <span className="wt-share-bar" aria-hidden="true">
-                    <span className={r.updateShare >= 0 ? 'wt-share-fill' : 'wt-share-fill wt-negative'}
-                          style={{ width: `${(Math.abs(r.updateShare) / maxShare) * 100}%` }} />
+                <td>
+                  <span className="wt-share">
+                    <span className="wt-share-bar" aria-hidden="true">
+                      <span className={r.updateShare >= 0 ? 'wt-share-fill' : 'wt-share-fill wt-negative'}
+                            style={{ width: `${(Math.abs(r.updateShare) / maxShare) * 100}%` }} />
+                    </span>
+                    <span>{percent(r.updateShare)}</span>
                   </span>
-                  <span>{percent(r.updateShare)}</span>
                 </td>
               </tr>
             );
