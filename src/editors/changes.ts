@@ -43,3 +43,29 @@ export async function gpuSync(t: tf.Tensor): Promise<void> {
   await one.data();
   one.dispose();
 }
+
+/** An edit the engine refuses to install (e.g. it would put NaN or infinite values into the model's weights). */
+export class EditRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EditRefusedError';
+  }
+}
+
+/**
+ * Throws EditRefusedError naming the first weight whose new value has a NaN/±Inf (one reduction per weight, one
+ * read-back of a single value each). An editor with a huge learning rate, or rows that overflow, would otherwise
+ * install NaN weights, and every later answer of the model would be garbage with no visible cause.
+ */
+export async function assertFiniteWeights(values: ReadonlyArray<{ name: string; value: tf.Tensor }>): Promise<void> {
+  const flags = values.map((v) => tf.tidy(() => tf.all(tf.isFinite(v.value))));
+  try {
+    for (let i = 0; i < values.length; i++) {
+      if (!(await flags[i].data())[0]) {
+        throw new EditRefusedError(`the edit was refused: it would make "${values[i].name}" contain NaN or infinite values (the editor's step is too large for this input)`);
+      }
+    }
+  } finally {
+    tf.dispose(flags);
+  }
+}

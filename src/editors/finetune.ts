@@ -9,7 +9,7 @@
 // values untouched, and reverting is the same bit-exact swap as for MEND.
 import * as tf from '@tensorflow/tfjs';
 import type { GPT2 } from '../model';
-import { gpuSync, holdWeight, installWeight } from './changes';
+import { assertFiniteWeights, gpuSync, holdWeight, installWeight } from './changes';
 import type { EditResult, ModelEditor, TokenizedFact, WeightChange } from './types';
 
 export interface FinetuneOptions {
@@ -68,6 +68,8 @@ export class FinetuneEditor implements ModelEditor {
       const final = this.loss(model, facts);
       lossAfter = (await final.data())[0];
       final.dispose();
+      // Adam updates the variables in place, so a diverging run is undone here before anyone reads the model.
+      await assertFiniteWeights(this.weightNames.map((name, k) => ({ name, value: vars[k] })));
     } catch (e) {
       this.weightNames.forEach((n, k) => installWeight(model, n, befores[k]));
       tf.dispose(befores);

@@ -9,4 +9,4 @@ export { loadEditors, requireMend, lastBlocksMlp, FT_DEFAULTS } from './load';
 export type { LoadedEditors, LoadEditorsOptions } from './load';
 export { parseMendEditorConfig, checkEditorAgainstModel, checkEditorTensors, EDITOR_CONFIG_FILE, EDITOR_WEIGHTS_FILE } from './mend_files';
 export type { MendEditorConfig, MendShapeEditorConfig } from './mend_files';
-export { disposeChanges, gpuSync, holdWeight, installWeight, reapplyChanges, revertChanges } from './changes';
+export { assertFiniteWeights, disposeChanges, EditRefusedError, gpuSync, holdWeight, installWeight, reapplyChanges, revertChanges } from './changes';

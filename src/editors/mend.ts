@@ -18,7 +18,7 @@ import {
   disposePackedEditorParams, editorMLP, packEditorParams, splitEditorOutput, type PackedEditorParams,
 } from '../kernels/editor_mlp';
 import { outerProductSum, rankUpdate } from '../kernels/rank_update';
-import { disposeChanges, gpuSync, holdWeight, installWeight, revertChanges } from './changes';
+import { assertFiniteWeights, disposeChanges, gpuSync, holdWeight, installWeight, revertChanges } from './changes';
 import {
   checkEditorAgainstModel, checkEditorTensors, EDITOR_CONFIG_FILE, EDITOR_WEIGHTS_FILE, parseMendEditorConfig,
   type MendEditorConfig,
@@ -196,9 +196,10 @@ export class MendEditor implements ModelEditor {
         const before = holdWeight(model, name);
         const after = rankUpdate(before, o.xTilde, o.deltaTilde, this.coefficient(name));
         changes.push({ name, before, after });
-        installWeight(model, name, after);
       }
-      await gpuSync(changes[changes.length - 1].after);
+      // Nothing is installed before every new value is known to be finite (the catch below disposes them).
+      await assertFiniteWeights(changes.map((c) => ({ name: c.name, value: c.after })));
+      for (const c of changes) installWeight(model, c.name, c.after);
       const t3 = performance.now();
 
       // Read after the timed phases: the counts are for display and must not stall the pipeline above.

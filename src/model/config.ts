@@ -25,10 +25,28 @@ export interface GPT2Config {
 
 const FILE = 'config.json';
 
+/**
+ * Upper bounds on config sizes. Far above anything a browser can run (GPT-2 XL: vocab 50257, 1024 positions,
+ * n_embd 1600, 48 layers), they exist so an absurd or hostile config.json is refused at once with a message instead
+ * of making the loader allocate gigabytes for expected shapes, or computing in a model no file can match.
+ */
+export const CONFIG_LIMITS = {
+  vocab_size: 1 << 20,
+  n_positions: 1 << 16,
+  n_embd: 1 << 14,
+  n_layer: 256,
+  n_head: 1 << 10,
+  n_inner: 1 << 16,
+} as const;
+
 function positiveInt(raw: Record<string, unknown>, key: string, file: string): number {
   const v = raw[key];
   if (!Number.isInteger(v) || (v as number) <= 0) {
     throw new ModelFileError(file, `"${key}" must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  const max = (CONFIG_LIMITS as Record<string, number>)[key];
+  if (max !== undefined && (v as number) > max) {
+    throw new ModelFileError(file, `"${key}" is ${v}, more than this engine supports (at most ${max})`);
   }
   return v as number;
 }
@@ -68,10 +86,20 @@ export function parseGPT2Config(json: unknown, file = FILE): GPT2Config {
   if (nEmbd % nHead !== 0) throw new ModelFileError(file, `n_embd ${nEmbd} is not divisible by n_head ${nHead}`);
   const nInner = raw.n_inner === undefined || raw.n_inner === null ? 4 * nEmbd : positiveInt(raw, 'n_inner', file);
   const eps = raw.layer_norm_epsilon ?? 1e-5;
-  if (typeof eps !== 'number' || !(eps > 0)) throw new ModelFileError(file, `"layer_norm_epsilon" must be a positive number`);
-  const tokenId = (k: string) => (Number.isInteger(raw[k]) ? (raw[k] as number) : null);
+  if (typeof eps !== 'number' || !(eps > 0 && eps < 1)) {
+    throw new ModelFileError(file, `"layer_norm_epsilon" must be a number in (0, 1), got ${JSON.stringify(raw.layer_norm_epsilon)}`);
+  }
+  const vocabSize = positiveInt(raw, 'vocab_size', file);
+  const tokenId = (k: string) => {
+    const v = raw[k];
+    if (!Number.isInteger(v)) return null;
+    if ((v as number) < 0 || (v as number) >= vocabSize) {
+      throw new ModelFileError(file, `"${k}" ${v} is outside the vocabulary (vocab_size ${vocabSize})`);
+    }
+    return v as number;
+  };
   return {
-    vocabSize: positiveInt(raw, 'vocab_size', file),
+    vocabSize,
     nPositions: positiveInt(raw, 'n_positions', file),
     nEmbd,
     nLayer: positiveInt(raw, 'n_layer', file),

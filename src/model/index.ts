@@ -25,9 +25,9 @@ export type { GenerateOptions, TopToken, ScoreResult, GradientRows, CaptureResul
 export { Tokenizer } from './tokenizer';
 
 /** GPT-2 config.json: parse/validate, expected tensor shapes, canonical tensor names. */
-export { parseGPT2Config, expectedTensorShapes, canonicalTensorName, checkTensorsAgainstConfig } from './config';
+export { parseGPT2Config, expectedTensorShapes, canonicalTensorName, checkTensorsAgainstConfig, CONFIG_LIMITS } from './config';
 export type { GPT2Config } from './config';
 
 /** safetensors read/write (F32/F16/BF16) and sharded-checkpoint index handling. */
-export { parseSafetensors, readSafetensorsHeader, writeSafetensors, parseShardIndex, mergeShards } from './safetensors';
+export { parseSafetensors, readSafetensorsHeader, writeSafetensors, parseShardIndex, mergeShards, firstNonFinite } from './safetensors';
 export type { FloatDtype, FloatTensor, SafetensorsFile, TensorToWrite } from './safetensors';

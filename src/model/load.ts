@@ -3,13 +3,13 @@
 // downloaded), then weights and tokenizer in parallel, then every tensor is checked against the config.
 
 import type { GPT2Config } from './config';
-import { checkTensorsAgainstConfig, parseGPT2Config } from './config';
+import { canonicalTensorName, checkTensorsAgainstConfig, parseGPT2Config } from './config';
 import { ModelFileError } from './errors';
 import type { FetchOptions, ModelSource } from './fetch';
 import { fetchModelFile, fetchOptionalFile, parseJsonFile, ProgressTracker, sourceName } from './fetch';
 import { GPT2 } from './gpt2';
 import type { FloatDtype, FloatTensor, SafetensorsFile } from './safetensors';
-import { mergeShards, parseSafetensors, parseShardIndex } from './safetensors';
+import { firstNonFinite, mergeShards, parseSafetensors, parseShardIndex } from './safetensors';
 import { Tokenizer } from './tokenizer';
 
 export interface ModelFiles {
@@ -57,6 +57,13 @@ export async function loadModelFiles(source: ModelSource, opts: FetchOptions = {
     fileOf = (name) => index.weightMap.get(name) ?? index.shards.join(', ');
   }
   const tensors = checkTensorsAgainstConfig(raw, config, fileOf);
+  for (const [name, t] of tensors) {
+    const bad = firstNonFinite(t.data);
+    if (bad) {
+      const stored = [...raw.keys()].find((n) => canonicalTensorName(n) === name) ?? name;
+      throw new ModelFileError(fileOf(stored), `tensor "${stored}" contains ${bad.value} at index ${bad.index} (NaN/infinite weights)`);
+    }
+  }
 
   return {
     config,

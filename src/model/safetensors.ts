@@ -73,6 +73,10 @@ export function readSafetensorsHeader(bytes: Uint8Array, file: string): Safetens
   let metadata: Record<string, string> | null = null;
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
+      // The format defines metadata as a string → string map; anything else is a corrupt or hostile header.
+      if (!raw || typeof raw !== 'object' || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === 'string')) {
+        throw new ModelFileError(file, '"__metadata__" must be an object of strings');
+      }
       metadata = raw as Record<string, string>;
       continue;
     }
@@ -132,6 +136,18 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
     tensors.set(t.name, { dtype: t.dtype, shape: t.shape, data: decodeFloats(raw, t.dtype) });
   }
   return { tensors, metadata: header.metadata };
+}
+
+/**
+ * The first NaN/±Inf in a tensor as {index, value}, or null when every value is finite. Loaders refuse such weights:
+ * one NaN in a checkpoint turns every logit downstream into NaN, which would otherwise show up only as garbage text.
+ */
+export function firstNonFinite(data: Float32Array): { index: number; value: number } | null {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v !== 0) return { index: i, value: v }; // NaN − NaN and ±Inf − ±Inf are NaN; finite − itself is 0
+  }
+  return null;
 }
 
 /** Decodes little-endian F32/F16/BF16 bytes to a fresh Float32Array. */

@@ -6,13 +6,32 @@ import * as transformers from '@huggingface/transformers';
 import { PreTrainedTokenizer } from '@huggingface/transformers';
 import { ModelFileError } from './errors';
 
+/** The tokenizers-library model types (tokenizer.json "model.type"). */
+const KNOWN_MODEL_TYPES = new Set(['BPE', 'WordPiece', 'Unigram', 'WordLevel']);
+
 export class Tokenizer {
   private constructor(private readonly tok: PreTrainedTokenizer) {}
 
   /** Builds the tokenizer from the two parsed JSON files. */
   static fromObjects(tokenizerJson: unknown, tokenizerConfig: unknown): Tokenizer {
-    if (!tokenizerJson || typeof tokenizerJson !== 'object' || !('model' in tokenizerJson)) {
+    if (!tokenizerJson || typeof tokenizerJson !== 'object' || Array.isArray(tokenizerJson) || !('model' in tokenizerJson)) {
       throw new ModelFileError('tokenizer.json', 'has no "model" section - not a tokenizers JSON file');
+    }
+    const model = (tokenizerJson as { model: unknown }).model;
+    if (!model || typeof model !== 'object' || Array.isArray(model)) {
+      throw new ModelFileError('tokenizer.json', '"model" is not an object');
+    }
+    // transformers.js quietly builds *some* tokenizer for a model type it does not know; refuse instead.
+    const type = (model as { type?: unknown }).type;
+    if (type !== undefined && !(typeof type === 'string' && KNOWN_MODEL_TYPES.has(type))) {
+      throw new ModelFileError('tokenizer.json', `"model.type" ${JSON.stringify(type)} is not a tokenizers model type (${[...KNOWN_MODEL_TYPES].join(', ')})`);
+    }
+    const vocab = (model as { vocab?: unknown }).vocab;
+    if (vocab !== undefined && (!vocab || typeof vocab !== 'object')) {
+      throw new ModelFileError('tokenizer.json', '"model.vocab" is not an object or list');
+    }
+    if (tokenizerConfig !== undefined && tokenizerConfig !== null && (typeof tokenizerConfig !== 'object' || Array.isArray(tokenizerConfig))) {
+      throw new ModelFileError('tokenizer_config.json', 'is not a JSON object');
     }
     const config = (tokenizerConfig ?? {}) as { tokenizer_class?: string };
     const className = config.tokenizer_class?.replace(/Fast$/, '') ?? 'PreTrainedTokenizer';

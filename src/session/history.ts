@@ -55,8 +55,22 @@ export class HistoryFormatError extends Error {
   }
 }
 
+/**
+ * Bounds on an imported history. A real session has tens of edits of short facts; these limits are far above that
+ * and keep a hostile or corrupted file from making the importer replay for hours or tokenise megabytes.
+ * (Share links have their own, smaller bounds in src/store/share-link.ts.)
+ */
+export const HISTORY_LIMITS = {
+  /** size of the file / pasted text, checked before JSON.parse */
+  bytes: 4 * 1024 * 1024,
+  entries: 1000,
+  factsPerEntry: 64,
+  textChars: 20_000,
+  tokenIds: 4096,
+  weightsPerEntry: 512,
+} as const;
+
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
-const isIdList = (v: unknown) => Array.isArray(v) && v.length > 0 && v.every((x) => Number.isInteger(x) && x >= 0);
 const isNumberRecord = (v: unknown) => isObject(v) && Object.values(v).every((x) => typeof x === 'number' || x === null);
 
 /** Validates the structure of a parsed history file and its fit to `model` (not yet the tokenizer or methods). */
@@ -76,29 +90,34 @@ export function parseHistory(json: unknown, model: GPT2Config): HistoryJSON {
   }
   if (!Array.isArray(h.entries)) fail('"entries" must be a list');
   const entries = h.entries as unknown[];
+  if (entries.length > HISTORY_LIMITS.entries) fail(`it has ${entries.length} entries; at most ${HISTORY_LIMITS.entries} can be imported`);
+  const isIdList = (v: unknown) =>
+    Array.isArray(v) && v.length > 0 && v.length <= HISTORY_LIMITS.tokenIds && v.every((x) => Number.isInteger(x) && x >= 0 && x < model.vocabSize);
+  const text = (v: unknown) => typeof v === 'string' && v !== '' && v.length <= HISTORY_LIMITS.textChars;
   entries.forEach((e, i) => {
     const at = `entries[${i}]`;
     if (!isObject(e)) fail(`${at} is not an object`);
     const entry = e as Record<string, unknown>;
     if (entry.method !== 'mend' && entry.method !== 'ft') fail(`${at}.method must be "mend" or "ft", got ${JSON.stringify(entry.method)}`);
     if (!Array.isArray(entry.facts) || entry.facts.length === 0) fail(`${at}.facts must be a non-empty list`);
+    if ((entry.facts as unknown[]).length > HISTORY_LIMITS.factsPerEntry) fail(`${at}.facts has more than ${HISTORY_LIMITS.factsPerEntry} facts`);
     (entry.facts as unknown[]).forEach((f, j) => {
       const fat = `${at}.facts[${j}]`;
       if (!isObject(f)) fail(`${fat} is not an object`);
       const fact = f as Record<string, unknown>;
-      if (typeof fact.prompt !== 'string' || fact.prompt === '') fail(`${fat}.prompt must be a non-empty string`);
-      if (typeof fact.target !== 'string' || fact.target === '') fail(`${fat}.target must be a non-empty string`);
-      if (!isIdList(fact.prompt_ids)) fail(`${fat}.prompt_ids must be a non-empty list of token ids`);
-      if (!isIdList(fact.target_ids)) fail(`${fat}.target_ids must be a non-empty list of token ids`);
+      if (!text(fact.prompt)) fail(`${fat}.prompt must be a non-empty string of at most ${HISTORY_LIMITS.textChars} characters`);
+      if (!text(fact.target)) fail(`${fat}.target must be a non-empty string of at most ${HISTORY_LIMITS.textChars} characters`);
+      if (!isIdList(fact.prompt_ids)) fail(`${fat}.prompt_ids must be a non-empty list of token ids below vocab_size ${model.vocabSize}`);
+      if (!isIdList(fact.target_ids)) fail(`${fat}.target_ids must be a non-empty list of token ids below vocab_size ${model.vocabSize}`);
     });
     if (!isObject(entry.options)) fail(`${at}.options is missing`);
     const o = entry.options as Record<string, unknown>;
-    if (!Array.isArray(o.weights) || o.weights.length === 0 || !o.weights.every((w) => typeof w === 'string')) {
+    if (!Array.isArray(o.weights) || o.weights.length === 0 || o.weights.length > HISTORY_LIMITS.weightsPerEntry || !o.weights.every((w) => typeof w === 'string')) {
       fail(`${at}.options.weights must be a non-empty list of weight names`);
     }
     if (entry.method === 'ft') {
-      if (!Number.isInteger(o.steps) || (o.steps as number) < 1) fail(`${at}.options.steps must be a positive integer`);
-      if (typeof o.learning_rate !== 'number' || !(o.learning_rate > 0)) fail(`${at}.options.learning_rate must be a positive number`);
+      if (!Number.isInteger(o.steps) || (o.steps as number) < 1 || (o.steps as number) > 10_000) fail(`${at}.options.steps must be a positive integer (at most 10000)`);
+      if (typeof o.learning_rate !== 'number' || !(o.learning_rate > 0 && o.learning_rate < 1e3)) fail(`${at}.options.learning_rate must be a positive number below 1000`);
     }
     if (entry.stats !== undefined && !isNumberRecord(entry.stats)) fail(`${at}.stats must map names to numbers`);
     if (entry.timings_ms !== undefined && !isNumberRecord(entry.timings_ms)) fail(`${at}.timings_ms must map names to numbers`);
@@ -107,4 +126,22 @@ export function parseHistory(json: unknown, model: GPT2Config): HistoryJSON {
     fail(`"position" must be an integer between 0 and ${entries.length}, got ${JSON.stringify(h.position)}`);
   }
   return json as HistoryJSON;
+}
+
+/**
+ * Parses an imported history file's text (or bytes): refuses oversized input before JSON.parse, then validates it
+ * like parseHistory. Every failure is a HistoryFormatError.
+ */
+export function parseHistoryText(input: string | Uint8Array, model: GPT2Config): HistoryJSON {
+  const bytes = typeof input === 'string' ? new TextEncoder().encode(input).byteLength : input.byteLength;
+  if (bytes > HISTORY_LIMITS.bytes) {
+    throw new HistoryFormatError(`the file is ${bytes} bytes; at most ${HISTORY_LIMITS.bytes} can be imported`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof input === 'string' ? input : new TextDecoder('utf-8', { fatal: true }).decode(input));
+  } catch (e) {
+    throw new HistoryFormatError(`not valid JSON (${(e as Error).message})`);
+  }
+  return parseHistory(json, model);
 }

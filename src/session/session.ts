@@ -7,12 +7,16 @@
 // edit, and undo, redo and revert only re-point the model's variables: bit-exact and instant.
 import * as tf from '@tensorflow/tfjs';
 import type { FloatDtype, GPT2 } from '../model';
-import { disposeChanges, reapplyChanges, revertChanges } from '../editors/changes';
+import { disposeChanges, EditRefusedError, reapplyChanges, revertChanges } from '../editors/changes';
 import { FinetuneEditor } from '../editors/finetune';
 import type { EditMethod, EditResult, EditTimings, Fact, ModelEditor, TokenizedFact } from '../editors/types';
+import {
+  damageReport, DEFAULT_HELDOUT_PROSE, DEFAULT_MAX_PERPLEXITY_RATIO, heldOutIds, perplexity,
+  type DamageCheckOptions, type DamageReport,
+} from './damage';
 import { EditInputError, tokenizeFact, type TextTokenizer } from './facts';
 import {
-  HISTORY_FORMAT, HISTORY_VERSION, HistoryFormatError, modelSignature, parseHistory,
+  HISTORY_FORMAT, HISTORY_VERSION, HistoryFormatError, modelSignature, parseHistory, parseHistoryText,
   type HistoryEntryJSON, type HistoryJSON,
 } from './history';
 
@@ -24,6 +28,13 @@ export interface HistoryEntry {
   timings: EditTimings;
   stats: Record<string, number>;
   createdAt: string;
+  /** held-out perplexity before/after this edit and whether it looks destructive (null when the check is off) */
+  damage: DamageReport | null;
+  /**
+   * per fact: the model already gave the whole target (every target token the teacher-forced argmax) before the
+   * edit. The edit is still applied (its gradient is small, so it changes little); front ends say so to the user.
+   */
+  alreadyPredicted: boolean[];
   /** owned by the session; do not dispose */
   readonly result: EditResult;
 }
@@ -33,6 +44,8 @@ export interface SessionOptions {
   tokenizer: TextTokenizer;
   /** the editing methods available; 'ft' can also be created on demand by importHistory */
   editors: Partial<Record<EditMethod, ModelEditor>>;
+  /** held-out perplexity check after every edit (damage.ts); false turns it off */
+  damageCheck?: DamageCheckOptions | false;
 }
 
 export class EditSession {
@@ -44,11 +57,23 @@ export class EditSession {
   private nextId = 1;
   /** one operation at a time: an edit awaits the GPU, and a second one interleaved would see half-installed weights */
   private busy = false;
+  private readonly damage: { ids: number[]; threshold: number; refuse: boolean } | null;
+  /** held-out perplexity of the original weights (id 0) and after each applied entry (its id), computed lazily */
+  private readonly perplexityAt = new Map<number, number>();
 
   constructor(opts: SessionOptions) {
     this.model = opts.model;
     this.tokenizer = opts.tokenizer;
     this.editors = { ...opts.editors };
+    const d = opts.damageCheck ?? {};
+    if (d === false) {
+      this.damage = null;
+    } else {
+      const threshold = d.maxPerplexityRatio ?? DEFAULT_MAX_PERPLEXITY_RATIO;
+      if (!(threshold > 1) || !Number.isFinite(threshold)) throw new Error(`maxPerplexityRatio must be a finite number above 1, got ${threshold}`);
+      const ids = heldOutIds(d.text ?? DEFAULT_HELDOUT_PROSE, this.tokenizer, this.model.config.nPositions);
+      this.damage = { ids, threshold, refuse: d.refuse ?? false };
+    }
   }
 
   /** Applied edits, oldest first. */
@@ -89,19 +114,60 @@ export class EditSession {
     const list = Array.isArray(facts) ? facts : [facts];
     const tokenized = this.tokenize(list);
     const editor = this.editorFor(method);
-    return this.exclusive(() => this.applyWith(editor, tokenized));
+    return this.exclusive(async () => {
+      const already: boolean[] = [];
+      for (const f of tokenized) already.push(await this.predictsTarget(f));
+      return this.applyWith(editor, tokenized, already);
+    });
   }
 
-  private async applyWith(editor: ModelEditor, facts: Array<Fact & TokenizedFact>): Promise<HistoryEntry> {
+  /** Whether the current model already produces the whole target after the prompt (teacher-forced argmax). */
+  private async predictsTarget(f: TokenizedFact): Promise<boolean> {
+    const V = this.model.config.vocabSize;
+    const logits = await this.model.logits([...f.promptIds, ...f.targetIds]);
+    return f.targetIds.every((t, j) => {
+      const row = logits.subarray((f.promptIds.length - 1 + j) * V, (f.promptIds.length + j) * V);
+      let best = 0;
+      for (let v = 1; v < V; v++) if (row[v] > row[best]) best = v;
+      return best === t;
+    });
+  }
+
+  /** Held-out perplexity of the weights now installed (cached per history position: undo/redo are bit-exact). */
+  private async currentPerplexity(): Promise<number> {
+    const key = this.appliedStack.length ? this.appliedStack[this.appliedStack.length - 1].id : 0;
+    let p = this.perplexityAt.get(key);
+    if (p === undefined) {
+      p = await perplexity(this.model, this.damage!.ids);
+      this.perplexityAt.set(key, p);
+    }
+    return p;
+  }
+
+  private async applyWith(editor: ModelEditor, facts: Array<Fact & TokenizedFact>, alreadyPredicted: boolean[] = []): Promise<HistoryEntry> {
+    const before = this.damage ? await this.currentPerplexity() : NaN;
     const result = await editor.edit(this.model, facts);
+    let damage: DamageReport | null = null;
+    if (this.damage) {
+      damage = damageReport(before, await perplexity(this.model, this.damage.ids), this.damage.threshold);
+      if (damage.flagged && this.damage.refuse) {
+        revertChanges(this.model, result.changes);
+        disposeChanges(result.changes);
+        throw new EditRefusedError(
+          `the edit was refused: perplexity on held-out text went from ${damage.perplexityBefore.toPrecision(4)} to ` +
+          `${damage.perplexityAfter.toPrecision(4)} (×${damage.ratio.toPrecision(3)}, limit ×${damage.threshold})`,
+        );
+      }
+    }
     this.clearRedo();
     const options: HistoryEntryJSON['options'] = { weights: [...editor.weightNames] };
     if (editor instanceof FinetuneEditor) Object.assign(options, { steps: editor.steps, learning_rate: editor.learningRate });
     const entry: HistoryEntry = {
       id: this.nextId++, method: editor.method, facts, options, timings: result.timings, stats: result.stats,
-      createdAt: new Date().toISOString(), result,
+      createdAt: new Date().toISOString(), damage, alreadyPredicted, result,
     };
     this.appliedStack.push(entry);
+    if (damage) this.perplexityAt.set(entry.id, damage.perplexityAfter);
     return entry;
   }
 
@@ -147,7 +213,10 @@ export class EditSession {
   }
 
   private clearRedo(): void {
-    for (const e of this.undoneStack) disposeChanges(e.result.changes);
+    for (const e of this.undoneStack) {
+      disposeChanges(e.result.changes);
+      this.perplexityAt.delete(e.id);
+    }
     this.undoneStack.length = 0;
   }
 
@@ -174,10 +243,17 @@ export class EditSession {
    * replays every entry in order and undoes the ones that were undone when it was exported.
    */
   async importHistory(json: unknown): Promise<void> {
-    const h = parseHistory(json, this.model.config);
+    // A file's text or bytes are size-checked before parsing (history.ts HISTORY_LIMITS); objects are validated as is.
+    const h = typeof json === 'string' || json instanceof Uint8Array ? parseHistoryText(json, this.model.config) : parseHistory(json, this.model.config);
     const plans = h.entries.map((e, i) => {
       const facts = e.facts.map((f, j) => {
-        const tok = tokenizeFact(f, this.tokenizer, this.model.config.nPositions);
+        let tok: TokenizedFact;
+        try {
+          tok = tokenizeFact(f, this.tokenizer, this.model.config.nPositions);
+        } catch (err) {
+          if (err instanceof EditInputError) throw new HistoryFormatError(`entries[${i}].facts[${j}]: ${err.message}`);
+          throw err;
+        }
         const same = (a: number[], b: number[]) => a.length === b.length && a.every((v, k) => v === b[k]);
         if (!same(tok.promptIds, f.prompt_ids) || !same(tok.targetIds, f.target_ids)) {
           throw new HistoryFormatError(`entries[${i}].facts[${j}] tokenises differently here: the history was made with another tokenizer`);
