@@ -120,4 +120,10 @@ test('a MEND edit: the weights panel and the lesson show its real numbers', asyn
   }
   await panel.scrollIntoViewIfNeeded();
   await shot('weights-phone');
+
+  // Undo: no MEND edit is applied any more, so the panel and the lesson empty out.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.getByTestId('undo').click();
+  await expect(rows).toHaveCount(0, { timeout: 60_000 });
+  await expect(lesson.getByTestId('lesson-step')).toHaveCount(0);
 });

@@ -1,8 +1,10 @@
-// The weights report on a real MEND edit of the tiny fixture model (synthetic editor, tfjs cpu backend): its
+// The weights report on a real MEND edit of the tiny fixture model (synthetic editor; WebGPU through Dawn, and cpu): its
 // numbers agree with the weights actually installed, the model is left exactly as it was, and a later edit does
 // not change what the report says about the MEND edit before it.
+import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, loadModel, localSource, type LoadedModel } from '../model';
+import { initBackend, loadModel, localSource, type BackendName, type LoadedModel } from '../model';
+import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
 import { FinetuneEditor } from '../editors/finetune';
 import { MendEditor } from '../editors/mend';
 import { syntheticEditorFiles } from '../editors/testing';
@@ -12,89 +14,99 @@ import { HEATMAP_SIZE, weightsReport, type WeightsContext } from './weights-host
 const FIXTURE = new URL('../../tests/fixtures/tiny-gpt2', import.meta.url).pathname;
 const WEIGHTS = ['transformer.h.0.mlp.c_fc.weight', 'transformer.h.0.mlp.c_proj.weight', 'transformer.h.1.mlp.c_fc.weight'];
 
-describe('weightsReport (cpu)', () => {
-  let m: LoadedModel;
-  let editor: MendEditor;
-  let session: EditSession;
-  let ctx: WeightsContext;
+function defineSuite(backend: BackendName, before: () => Promise<void>) {
+  describe(`weightsReport (${backend})`, () => {
+    let m: LoadedModel;
+    let editor: MendEditor;
+    let session: EditSession;
+    let ctx: WeightsContext;
 
-  beforeAll(async () => {
-    await initBackend('cpu');
-    m = await loadModel(localSource(FIXTURE));
-    const files = syntheticEditorFiles(m.model, WEIGHTS, { rank: 4, seed: 7, editLr: 0.05 });
-    editor = MendEditor.fromFiles(files.config, files.weights, m.model);
-    const ft = new FinetuneEditor({ weightNames: WEIGHTS.slice(0, 1), steps: 2, learningRate: 1e-2 });
-    session = new EditSession({ model: m.model, tokenizer: m.tokenizer, editors: { mend: editor, ft } });
-    ctx = { model: m.model, tokenizer: m.tokenizer, mend: editor, applied: session.applied };
-  });
-  afterAll(() => {
-    session?.dispose();
-    editor?.dispose();
-    m?.model.dispose();
-  });
-
-  it('is null before any MEND edit', async () => {
-    expect(await weightsReport(ctx)).toBeNull();
-    expect(await weightsReport(null)).toBeNull();
-  });
-
-  it('describes the applied edit with numbers that match the installed weights', async () => {
-    const entry = await session.apply({ prompt: 'The capital of France is', target: ' Paris' });
-    const sum = await weightsChecksum(m.model);
-    const r = (await weightsReport(ctx))!;
-    expect(await weightsChecksum(m.model)).toBe(sum); // the detour to the old weights left no trace
-    expect(r.entryId).toBe(entry.id);
-    const n = entry.facts[0].promptIds.length + entry.facts[0].targetIds.length;
-    expect(r.tokens).toHaveLength(n);
-    expect(r.tokens.filter((t) => t.role === 'target').map((t) => t.id)).toEqual(entry.facts[0].targetIds);
-    expect(r.loss).toBeCloseTo(entry.stats.lossBefore, 5);
-    expect(r.targetProbBefore!).toBeGreaterThan(0);
-    expect(r.weights.map((w) => w.name)).toEqual(WEIGHTS);
-    for (const w of r.weights) {
-      expect(w.updateNorm).toBeGreaterThan(0);
-      // From the rows (float64 Gram algebra) vs measured on the installed float32 buffers.
-      expect(Math.abs(w.measuredUpdateNorm - w.updateNorm) / w.updateNorm).toBeLessThan(1e-3);
-      expect(w.step).toBeCloseTo(editor.coefficient(w.name), 12);
-      expect(w.singularValues).toHaveLength(n);
-      expect(w.rank).toBeGreaterThan(0);
-      expect(w.rank).toBeLessThanOrEqual(n);
-      expect(Math.hypot(...w.singularValues)).toBeCloseTo(w.updateNorm, 6);
-      expect(w.relativeUpdate).toBeCloseTo(w.updateNorm / w.weightNorm, 12);
-      expect(w.rows).toHaveLength(n);
-      const kept = w.rows.filter((row) => row.kept);
-      expect(kept.reduce((s, row) => s + row.updateShare, 0)).toBeCloseTo(1, 6);
-      for (const row of w.rows) if (!row.kept) expect(row.updatePieceNorm).toBe(0);
-      expect(w.heatmap.values).toHaveLength(Math.min(HEATMAP_SIZE, w.shape[0]) * Math.min(HEATMAP_SIZE, w.shape[1]));
-      expect(Math.max(...w.heatmap.values.map(Math.abs))).toBeCloseTo(w.heatmap.maxAbs, 10);
-      // The heatmap holds entries of W' − W itself: same places, same signs.
-      const change = entry.result.changes.find((c) => c.name === w.name)!;
-      const [after, before] = [await change.after.data(), await change.before.data()];
-      const out = w.shape[1];
-      w.heatmap.rows.forEach((r, a) => w.heatmap.cols.forEach((c, b) => {
-        const installed = after[r * out + c] - before[r * out + c];
-        expect(Math.abs(w.heatmap.values[a * w.heatmap.cols.length + b] - installed)).toBeLessThan(1e-3 * w.heatmap.maxAbs + 1e-6);
-      }));
-      const [ar, ac] = w.heatmap.argmax;
-      expect(Math.abs(after[ar * out + ac] - before[ar * out + ac])).toBeCloseTo(w.heatmap.maxAbs, 4);
-      expect(w.gradient.norm).toBeGreaterThan(0);
-      expect(Math.abs(w.cosineWithDescent)).toBeLessThanOrEqual(1 + 1e-9);
-    }
-  });
-
-  it('still describes the MEND edit, unchanged, after a later fine-tuning edit', async () => {
-    const before = (await weightsReport(ctx))!;
-    await session.apply({ prompt: 'Water is made of', target: ' stone' }, 'ft');
-    const sum = await weightsChecksum(m.model);
-    const after = (await weightsReport(ctx))!;
-    expect(await weightsChecksum(m.model)).toBe(sum);
-    expect(after.entryId).toBe(before.entryId);
-    expect(after.loss).toBe(before.loss);
-    after.weights.forEach((w, k) => {
-      expect(w.updateNorm).toBe(before.weights[k].updateNorm);
-      expect(w.singularValues).toEqual(before.weights[k].singularValues);
+    beforeAll(async () => {
+      await before();
+      expect(await initBackend(backend)).toBe(backend);
+      m = await loadModel(localSource(FIXTURE));
+      const files = syntheticEditorFiles(m.model, WEIGHTS, { rank: 4, seed: 7, editLr: 0.05 });
+      editor = MendEditor.fromFiles(files.config, files.weights, m.model);
+      const ft = new FinetuneEditor({ weightNames: WEIGHTS.slice(0, 1), steps: 2, learningRate: 1e-2 });
+      session = new EditSession({ model: m.model, tokenizer: m.tokenizer, editors: { mend: editor, ft } });
+      ctx = { model: m.model, tokenizer: m.tokenizer, mend: editor, applied: session.applied };
     });
-    session.undo();
-    session.undo();
-    expect(await weightsReport(ctx)).toBeNull();
+    afterAll(() => {
+      session?.dispose();
+      editor?.dispose();
+      m?.model.dispose();
+    });
+
+    it('is null before any MEND edit', async () => {
+      expect(await weightsReport(ctx)).toBeNull();
+      expect(await weightsReport(null)).toBeNull();
+    });
+
+    it('describes the applied edit with numbers that match the installed weights', async () => {
+      const entry = await session.apply({ prompt: 'The capital of France is', target: ' Paris' });
+      const sum = await weightsChecksum(m.model);
+      const tensors = tf.memory().numTensors;
+      const r = (await weightsReport(ctx))!;
+      expect(tf.memory().numTensors).toBe(tensors); // nothing leaked
+      expect(await weightsChecksum(m.model)).toBe(sum); // the detour to the old weights left no trace
+      expect(r.entryId).toBe(entry.id);
+      const n = entry.facts[0].promptIds.length + entry.facts[0].targetIds.length;
+      expect(r.tokens).toHaveLength(n);
+      expect(r.tokens.filter((t) => t.role === 'target').map((t) => t.id)).toEqual(entry.facts[0].targetIds);
+      expect(r.loss).toBeCloseTo(entry.stats.lossBefore, 5);
+      expect(r.targetProbBefore!).toBeGreaterThan(0);
+      expect(r.weights.map((w) => w.name)).toEqual(WEIGHTS);
+      for (const w of r.weights) {
+        expect(w.updateNorm).toBeGreaterThan(0);
+        // From the rows (float64 Gram algebra) vs measured on the installed float32 buffers.
+        expect(Math.abs(w.measuredUpdateNorm - w.updateNorm) / w.updateNorm).toBeLessThan(1e-3);
+        expect(w.step).toBeCloseTo(editor.coefficient(w.name), 12);
+        expect(w.singularValues).toHaveLength(n);
+        expect(w.rank).toBeGreaterThan(0);
+        expect(w.rank).toBeLessThanOrEqual(n);
+        expect(Math.hypot(...w.singularValues)).toBeCloseTo(w.updateNorm, 6);
+        expect(w.relativeUpdate).toBeCloseTo(w.updateNorm / w.weightNorm, 12);
+        expect(w.rows).toHaveLength(n);
+        const kept = w.rows.filter((row) => row.kept);
+        expect(kept.reduce((s, row) => s + row.updateShare, 0)).toBeCloseTo(1, 6);
+        for (const row of w.rows) if (!row.kept) expect(row.updatePieceNorm).toBe(0);
+        expect(w.heatmap.values).toHaveLength(Math.min(HEATMAP_SIZE, w.shape[0]) * Math.min(HEATMAP_SIZE, w.shape[1]));
+        expect(Math.max(...w.heatmap.values.map(Math.abs))).toBeCloseTo(w.heatmap.maxAbs, 10);
+        // The heatmap holds entries of W' − W itself: same places, same signs.
+        const change = entry.result.changes.find((c) => c.name === w.name)!;
+        const [after, before] = [await change.after.data(), await change.before.data()];
+        const out = w.shape[1];
+        w.heatmap.rows.forEach((r, a) => w.heatmap.cols.forEach((c, b) => {
+          const installed = after[r * out + c] - before[r * out + c];
+          expect(Math.abs(w.heatmap.values[a * w.heatmap.cols.length + b] - installed)).toBeLessThan(1e-3 * w.heatmap.maxAbs + 1e-6);
+        }));
+        const [ar, ac] = w.heatmap.argmax;
+        expect(Math.abs(after[ar * out + ac] - before[ar * out + ac])).toBeCloseTo(w.heatmap.maxAbs, 4);
+        expect(w.gradient.norm).toBeGreaterThan(0);
+        expect(Math.abs(w.cosineWithDescent)).toBeLessThanOrEqual(1 + 1e-9);
+      }
+    });
+
+    it('still describes the MEND edit, unchanged, after a later fine-tuning edit', async () => {
+      const before = (await weightsReport(ctx))!;
+      await session.apply({ prompt: 'Water is made of', target: ' stone' }, 'ft');
+      const sum = await weightsChecksum(m.model);
+      const after = (await weightsReport(ctx))!;
+      expect(await weightsChecksum(m.model)).toBe(sum);
+      expect(after.entryId).toBe(before.entryId);
+      expect(before.editsAfter).toBe(0);
+      expect(after.editsAfter).toBe(1);
+      expect(after.loss).toBe(before.loss);
+      after.weights.forEach((w, k) => {
+        expect(w.updateNorm).toBe(before.weights[k].updateNorm);
+        expect(w.singularValues).toEqual(before.weights[k].singularValues);
+      });
+      session.undo();
+      session.undo();
+      expect(await weightsReport(ctx)).toBeNull();
+    });
   });
-});
+}
+
+defineSuite('webgpu', useNodeWebGPU);
+defineSuite('cpu', async () => {});

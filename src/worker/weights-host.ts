@@ -103,6 +103,7 @@ export async function weightsReport(ctx: WeightsContext | null): Promise<Weights
   const single = entry.facts.length === 1;
   return {
     entryId: entry.id,
+    editsAfter: later.length - 1,
     facts: entry.facts.map((f) => ({ prompt: f.prompt, target: f.target })),
     tokens,
     loss: captured.loss,

@@ -86,6 +86,8 @@ export interface WeightUpdateReport {
 export interface WeightsReport {
   /** the session history entry this describes */
   entryId: number;
+  /** edits applied after it (fine-tuning ones: a later MEND edit would be the one described) */
+  editsAfter: number;
   facts: Array<{ prompt: string; target: string }>;
   tokens: ReportToken[];
   /** the edit loss on the unedited model: Σ over facts of the mean NLL of the target tokens */

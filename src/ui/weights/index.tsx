@@ -45,6 +45,12 @@ function ReportView({ report }: { report: WeightsReport }) {
         one rank-1 piece per token ({n} tokens), so ΔW has rank at most {n}. <i>step</i> = sign · lr_scale · edit_lr is learned
         per weight. Norms are Frobenius norms.
       </p>
+      {report.editsAfter > 0 && (
+        <p className="note" data-testid="weights-later-edits">
+          {report.editsAfter === 1 ? 'One fine-tuning edit was' : `${report.editsAfter} fine-tuning edits were`} applied after it; fine-tuning
+          has no per-token pieces, so this panel keeps describing the latest MEND edit.
+        </p>
+      )}
       <div className="wt-scroll">
         <table className="wt-table" data-testid="weights-table">
           <caption><span className="wt-caption">Update per edited weight</span></caption>
