@@ -81,17 +81,45 @@ class EditSampler:
                 e.locality.append(self._prose_seq())
         return edits
 
-    def eval_edits(self, subjects, n, n_paraphrases=4, n_novel=2, n_same_relation=3):
+    def _balanced(self, subjects, n):
+        """(subject, relation, true, new) with relations in turn (each relation equally often); a subject may
+        recur under different relations, never the same (subject, relation) twice."""
+        kb, rng = self.kb, self.rng
+        rels = [r for r in kb.rel_names if len(kb.objects[r]) > 1]
+        pool = {r: [s for s in subjects if r in kb.by_subject[s]] for r in rels}
+        out, used = [], set()
+        while len(out) < n and any(pool.values()):
+            for r in rels:
+                cands = [s for s in pool[r] if (s, r) not in used]
+                if not cands or len(out) >= n:
+                    continue
+                s = rng.choice(cands)
+                used.add((s, r))
+                true = kb.by_subject[s][r]
+                out.append((s, r, true, rng.choice([o for o in kb.objects[r] if o != true])))
+            if all(not [s for s in pool[r] if (s, r) not in used] for r in rels):
+                break
+        return out
+
+    def eval_edits(self, subjects, n, n_paraphrases=4, n_novel=2, n_same_relation=3, balance_relations=False):
         """Evaluation edits on held-out subjects: edit prompt from a training template, paraphrases from
         held-out (core, wrapper) combinations, novel-phrasing prompts, and neighbours (same relation with
-        other subjects; every other relation of the same subject), all with distinct subjects."""
+        other subjects; every other relation of the same subject). By default a subject is drawn first (so
+        edits follow the subjects' mix, mostly cities) and all subjects are distinct; balance_relations
+        draws the relation first so every relation gets the same number of edits."""
         kb, rng = self.kb, self.rng
         subjects = [s for s in subjects if any(len(kb.objects[r]) > 1 for r in kb.by_subject[s])]
         edits, used = [], set()
+        planned = self._balanced(subjects, n) if balance_relations else None
         while len(edits) < n and len(used) < len(subjects):
-            s, r, true, new = self._counterfactual(subjects)
-            if s in used:
-                continue
+            if planned is not None:
+                if not planned:
+                    break
+                s, r, true, new = planned.pop(0)
+            else:
+                s, r, true, new = self._counterfactual(subjects)
+                if s in used:
+                    continue
             used.add(s)
             t_edit = rng.choice(kb.templates(r, "train"))
             e = Edit(s, r, true, new, fill(t_edit, s), self.enc.prompt(fill(t_edit, s)), self.enc.target(new))
