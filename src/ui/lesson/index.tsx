@@ -125,7 +125,8 @@ function StepBody({ step, report, w }: { step: number; report: WeightsReport; w:
           </p>
           <p>
             A cosine of 1 means the editor kept the direction and only rescaled it; lower values mean it turned the
-            vector, which is what lets a single gradient look generalise to paraphrases.
+            vector. The editor learned these turns in training, where it was rewarded when edits carried over to
+            paraphrases and left unrelated facts alone.
           </p>
           <RowTable report={report} w={w} caption={`What the editor did to each token row of ${name}`}
             columns={['‖xᵢ‖ → ‖x̃ᵢ‖', 'cos(xᵢ, x̃ᵢ)', '‖δᵢ‖ → ‖δ̃ᵢ‖', 'cos(δᵢ, δ̃ᵢ)']}

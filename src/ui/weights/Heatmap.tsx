@@ -26,7 +26,7 @@ export function Heatmap({ data, title, id }: { data: HeatmapData; title: string;
   const [ar, ac] = data.argmax;
   const negative = data.values.filter((v) => v < 0).length;
   const summary =
-    `${nr} rows (input dimensions ${data.rows[0]} to ${data.rows[nr - 1]}) by ${nc} columns (output dimensions ` +
+    `${nr} rows (chosen input dimensions from ${data.rows[0]} to ${data.rows[nr - 1]}) by ${nc} columns (chosen output dimensions ` +
     `${data.cols[0]} to ${data.cols[nc - 1]}). Colour runs from blue (−${sciSpoken(scale)}) through white (0) to red ` +
     `(+${sciSpoken(scale)}). The largest entry of the whole update is ${sciSpoken(data.maxAbs)}, at input ${ar}, output ${ac}.`;
   return (

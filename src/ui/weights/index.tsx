@@ -96,7 +96,7 @@ function ReportView({ report }: { report: WeightsReport }) {
         />
         <Heatmap
           id="wt-heat" data={w.heatmap}
-          title={`The ${w.heatmap.rows.length}×${w.heatmap.cols.length} corner of the update to ${shortWeightName(w.name)} where it is largest`}
+          title={`The update to ${shortWeightName(w.name)} where it is largest: its ${w.heatmap.rows.length} rows and ${w.heatmap.cols.length} columns of largest norm (axis labels are their indices)`}
         />
       </div>
 
