@@ -13,6 +13,8 @@ export interface WeightsState {
   error?: string;
   /** (re)load the report for history state `key`; no-op when it is already loaded or loading */
   ensure(key: string): Promise<void>;
+  /** forget the report (no model, or another one is loading); a pending answer is dropped */
+  clear(): void;
 }
 
 let ticket = 0;
@@ -21,6 +23,11 @@ export const useWeights = create<WeightsState>()((set, get) => ({
   phase: 'idle',
   key: null,
   report: null,
+  clear() {
+    if (get().key === null && get().report === null) return;
+    ticket++;
+    set({ phase: 'idle', key: null, report: null, error: undefined });
+  },
   async ensure(key) {
     if (get().key === key && get().phase !== 'error') return;
     const client = currentWorker();

@@ -14,10 +14,11 @@ export function useWeightsReport(historyKey?: string | null): WeightsState {
   const fromStore = useEdit(appliedKey);
   const key = historyKey !== undefined ? historyKey : fromStore;
   const state = useWeights();
-  const ensure = state.ensure;
+  const { ensure, clear } = state;
   useEffect(() => {
     if (key != null) void ensure(key);
-  }, [key, ensure]);
+    else clear();
+  }, [key, ensure, clear]);
   return state;
 }
 
