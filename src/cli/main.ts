@@ -5,9 +5,10 @@
 import type { Command } from './command';
 import { UsageError } from './errors';
 import { edit } from './edit';
+import { evaluate } from './eval';
 import { generate } from './generate';
 
-const COMMANDS: Record<string, Command> = { [generate.name]: generate, [edit.name]: edit };
+const COMMANDS: Record<string, Command> = { [generate.name]: generate, [edit.name]: edit, [evaluate.name]: evaluate };
 
 function help(): string {
   const lines = ['usage: npm run cli -- <command> [options]', '', 'commands:'];

@@ -1,0 +1,154 @@
+// `eval` (`npm run eval -- ...`): the training pipeline's held-out edit benchmark replayed through the TS engine and
+// editors (src/eval/benchmark*.ts, docs/eval.md): ES, PS, PS novel, NS and perplexity increase for MEND and the
+// fine-tuning baseline, single edits and batches of 10. The cases come from the model folder's benchmark.json
+// (training/export_benchmark.py), so both sides score the very same edits, prompts, groups and prose.
+//
+// Progress goes to stderr while it runs; stdout gets a table, or with --json one object:
+//   {"model", "backend", "seconds", "runs": {"mend.single": {"groups", "seconds", "ts": A, "python_same_groups": A|null,
+//    "eval_json": M, "cases": {"compared", "disagreements", "max_ppl_diff"}|null}, ...}}
+//   A = {"es", "ps", "ps_novel", "ns", "ppl_increase", "n_groups", "n_neighbour_prompts"}; M = eval.json's numbers
+//   (the run that produced the artifacts, over all its groups).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { BackendName } from '../model';
+import type { GroupOutcome, RunAggregate, RunName } from '../eval/benchmark';
+import type { Command } from './command';
+import { UsageError } from './errors';
+
+const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
+const USAGE = 'eval [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--mode single|batch10|both] [--limit N] [--backend wasm|cpu|webgpu] [--json]';
+
+/** The default entry of public/models/models.json (formats.md: an array of {id, path, default}). */
+function defaultModelFolder(): string {
+  const list = join('public', 'models', 'models.json');
+  if (!existsSync(list)) throw new UsageError('missing --model <folder> (and no public/models/models.json)');
+  const entries = JSON.parse(readFileSync(list, 'utf8')) as Array<{ path?: string; default?: boolean }>;
+  const entry = Array.isArray(entries) ? (entries.find((e) => e?.default === true) ?? entries[0]) : undefined;
+  const folder = entry?.path ? join('public', entry.path) : null;
+  if (!folder || !existsSync(join(folder, 'config.json'))) throw new UsageError('missing --model, and public/models/models.json names no usable default');
+  return folder;
+}
+
+function choice<T extends string>(name: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
+  const x = (v ?? dflt) as T;
+  if (!allowed.includes(x)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${v}"`);
+  return x;
+}
+
+const fmt = (v: number | null | undefined, digits = 4) => (v === null || v === undefined ? '—' : v.toFixed(digits));
+
+function progressLine(): (label: string, done: number, total: number) => void {
+  let t0 = performance.now();
+  let lastLabel = '';
+  let lastPrint = 0;
+  return (label, done, total) => {
+    const now = performance.now();
+    if (label !== lastLabel) { // a new phase starts its clock at its first report (done = 0)
+      lastLabel = label;
+      t0 = now;
+    }
+    if (done === 0 || (done < total && now - lastPrint < 2000)) return; // a line every 2 s at most
+    lastPrint = now;
+    const per = (now - t0) / 1000 / done;
+    const eta = per * (total - done);
+    process.stderr.write(`${label}: ${done}/${total}  ${per.toFixed(2)} s each${done < total ? `, ~${Math.ceil(eta)} s left` : ''}\n`);
+  };
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv, strict: true, allowPositionals: false,
+    options: {
+      model: { type: 'string' }, benchmark: { type: 'string' }, method: { type: 'string' }, mode: { type: 'string' },
+      limit: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' },
+    },
+  });
+  const method = choice('method', values.method, ['mend', 'ft', 'both'] as const, 'both');
+  const mode = choice('mode', values.mode, ['single', 'batch10', 'both'] as const, 'both');
+  const backend = choice('backend', values.backend, CLI_BACKENDS, 'wasm') as BackendName;
+  let limit = Infinity;
+  if (values.limit !== undefined) {
+    if (!/^\d+$/.test(values.limit) || Number(values.limit) < 1) throw new UsageError(`--limit must be an integer >= 1, got "${values.limit}"`);
+    limit = Number(values.limit);
+  }
+  const folder = values.model ?? defaultModelFolder();
+  if (!existsSync(join(folder, 'config.json'))) throw new UsageError(`--model ${folder}: not a model folder (no config.json)`);
+  const benchPath = values.benchmark ?? join(folder, 'benchmark.json');
+  if (!existsSync(benchPath)) {
+    throw new UsageError(`${benchPath} not found: write it with /usr/bin/python3 training/export_benchmark.py --model ${folder}`);
+  }
+
+  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, runner] = await Promise.all([
+    import('./backend'), import('../model/load'), import('../model/fetch'), import('../editors'),
+    import('../eval/benchmark'), import('../eval/benchmark_run'),
+  ]);
+  const bench = bm.parseBenchmark(JSON.parse(readFileSync(benchPath, 'utf8')));
+  const setup = await setupCliBackend(backend);
+  if ('rerunExit' in setup) return setup.rerunExit;
+
+  const t0 = performance.now();
+  const { model } = await loadModel(localSource(folder));
+  const runs = bm.RUNS.filter((r) => (method === 'both' || r.startsWith(method)) && (mode === 'both' || r.endsWith(mode)));
+  const groupsOf = (r: RunName) => bench.groups[r].slice(0, limit);
+
+  let mend = null;
+  if (runs.some((r) => r.startsWith('mend'))) {
+    mend = await editors.MendEditor.load(localSource(folder), model);
+    // The pipeline may pick a test-time step multiplier other than the file's (eval.json mend_lr_scale).
+    if (mend.config.lrScale !== bench.mend_lr_scale) {
+      throw new Error(`editor_config.json lr_scale ${mend.config.lrScale} differs from the benchmark's ${bench.mend_lr_scale}`);
+    }
+  }
+  const ftCfg = bench.ft_config;
+  if (ftCfg.optimizer !== 'Adam') throw new Error(`benchmark FT optimizer "${ftCfg.optimizer}" (only Adam is implemented)`);
+  const ft = new editors.FinetuneEditor({ weightNames: ftCfg.weights, steps: ftCfg.steps, learningRate: ftCfg.lr });
+
+  const progress = progressLine();
+  const used = new Set(runs.flatMap((r) => groupsOf(r).flat()));
+  progress('baseline (unedited model)', 0, 1);
+  const base = await runner.computeBaseline(model, bench, used, (d, n) => progress('baseline (unedited model)', d, n));
+
+  const report: Record<string, unknown> = {};
+  const rows: string[][] = [];
+  for (const r of runs) {
+    const groups = groupsOf(r);
+    const t = performance.now();
+    progress(r, 0, groups.length);
+    const editor = r.startsWith('mend') ? mend! : ft;
+    const outcomes: GroupOutcome[] = await runner.runGroups(model, editor, bench, groups, base, (d, n) => progress(r, d, n));
+    const seconds = (performance.now() - t) / 1000;
+    const ts = bm.aggregate(outcomes);
+    const py = bench.python_outcomes?.runs[r];
+    const pySame = py ? bm.aggregate(py.groups.slice(0, groups.length)) : null;
+    const cases = py ? bm.compareCases(outcomes, py.groups) : null;
+    const [m, k] = r.split('.') as ['mend' | 'ft', 'single' | 'batch10'];
+    const evalJson = bench.reference[m][k];
+    report[r] = {
+      groups: groups.length, seconds: Math.round(seconds * 10) / 10, ts, python_same_groups: pySame, eval_json: evalJson,
+      cases: cases && { compared: cases.compared, disagreements: cases.disagreements, max_ppl_diff: cases.maxPplDiff },
+    };
+    const line = (who: string, a: Partial<RunAggregate>, extra: string) =>
+      [r, who, fmt(a.es), fmt(a.ps), fmt(a.ps_novel), fmt(a.ns), fmt(a.ppl_increase, 5), extra];
+    rows.push(line('TS', ts, `${groups.length} groups, ${seconds.toFixed(0)} s`));
+    if (pySame && cases) {
+      rows.push(line(`Python ${bench.python_outcomes!.device}`, pySame, `${cases.compared - cases.disagreements.length}/${cases.compared} cases agree`));
+    }
+    rows.push(line('eval.json', evalJson, `all ${bench.groups[r].length} groups`));
+  }
+  const total = (performance.now() - t0) / 1000;
+  model.dispose();
+  mend?.dispose();
+
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ model: folder, backend: setup.backend, seconds: Math.round(total), runs: report }) + '\n');
+    return 0;
+  }
+  const head = ['run', 'by', 'ES', 'PS', 'PS novel', 'NS', 'ppl incr.', ''];
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const fmtRow = (row: string[]) => row.map((c, i) => c.padEnd(width[i])).join('  ').trimEnd();
+  process.stdout.write([fmtRow(head), ...rows.map(fmtRow), '', `${setup.backend}, ${total.toFixed(0)} s`].join('\n') + '\n');
+  return 0;
+}
+
+export const evaluate: Command = { name: 'eval', summary: 'the held-out edit benchmark (MEND and FT) through the TS engine', usage: USAGE, run };

@@ -1,0 +1,49 @@
+// The benchmark's bookkeeping: aggregation with evaluate_edits' means, case comparison, file validation.
+import { describe, expect, it } from 'vitest';
+import { aggregate, compareCases, parseBenchmark, type GroupOutcome } from '../../src/eval/benchmark';
+
+const groups: GroupOutcome[] = [
+  { edits: [{ es: 1, ps: [1, 0, 1, 1], psn: [0, 0], ns: [1, 1, 0] }], ppl_increase: 0.01 },
+  { edits: [{ es: 0, ps: [1, 1], psn: [1], ns: [1, null] }, { es: 1, ps: [0], psn: [], ns: [null] }], ppl_increase: -0.03 },
+];
+
+describe('benchmark aggregation and comparison', () => {
+  it('pools every prompt of a kind (not per-edit means), skips null neighbours, averages ppl over groups', () => {
+    const a = aggregate(groups);
+    expect(a.es).toBeCloseTo(2 / 3, 12);
+    expect(a.ps).toBeCloseTo(5 / 7, 12);
+    expect(a.ps_novel).toBeCloseTo(1 / 3, 12);
+    expect(a.ns).toBeCloseTo(3 / 4, 12);
+    expect(a.ppl_increase).toBeCloseTo(-0.01, 12);
+    expect(a.n_groups).toBe(2);
+    expect(a.n_neighbour_prompts).toBe(4);
+    expect(aggregate([]).es).toBeNull();
+  });
+
+  it('finds exactly the flipped flags', () => {
+    const other: GroupOutcome[] = structuredClone(groups);
+    other[1].edits[0].ps[1] = 0;
+    other[0].edits[0].ns[2] = 1;
+    other[1].ppl_increase = -0.025;
+    const c = compareCases(groups, other);
+    expect(c.compared).toBe(10 + 5 + 2); // every flag except the two neighbours both sides skip
+    expect(c.disagreements).toEqual([
+      { group: 0, edit: 0, kind: 'ns', index: 2, ts: 0, python: 1 },
+      { group: 1, edit: 0, kind: 'ps', index: 1, ts: 1, python: 0 },
+    ]);
+    expect(c.maxPplDiff).toBeCloseTo(0.005, 12);
+    expect(() => compareCases([...groups, ...groups], groups)).toThrow(/groups/);
+  });
+
+  it('refuses files that are not a benchmark or have out-of-range groups', () => {
+    expect(() => parseBenchmark({ format: 'x' })).toThrow(/not a mendlab-benchmark/);
+    const edit = { subject: 's', relation: 'r', true_object: 'a', new_object: 'b', prompt: 'p', prompt_ids: [1], target_ids: [2],
+      paraphrases: [], novel: [], neighbours: [] };
+    const file = { format: 'mendlab-benchmark', version: 1, model: 'm', mend_lr_scale: 1, edits: [edit], prose_ids: [[1, 2]],
+      ft_config: { steps: 1, lr: 1e-3, optimizer: 'Adam', weights: ['w'] }, reference: {},
+      groups: { 'mend.single': [[0]], 'mend.batch10': [[0]], 'ft.single': [[0]], 'ft.batch10': [[0]] } };
+    expect(parseBenchmark(file).edits).toHaveLength(1);
+    expect(() => parseBenchmark({ ...file, groups: { ...file.groups, 'ft.single': [[1]] } })).toThrow(/ft.single/);
+    expect(() => parseBenchmark({ ...file, edits: [{ ...edit, target_ids: [] }] })).toThrow(/edit 0/);
+  });
+});

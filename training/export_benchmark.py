@@ -1,0 +1,100 @@
+"""Write the held-out edit benchmark of a shipped model as benchmark.json (mendlab/benchmark_cases.py), from the
+shipped artifacts alone: no retraining. The TypeScript `npm run eval` replays it.
+
+    /usr/bin/python3 training/export_benchmark.py [--model public/models/facts-gpt] [--out FILE] [--no-outcomes]
+
+The pipeline's settings are read back from the model folder: the eval section and seed from
+editor_config.json "training.config", the evaluated group counts, FT settings and MEND lr_scale from eval.json.
+With outcomes (default), this Python implementation's per-case results (on CPU here) are stored too.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mendlab.benchmark_cases import RUNS, benchmark_groups, build_benchmark, neighbour_prompts  # noqa: E402
+from mendlab.corpus import KB, FactEncoder  # noqa: E402
+from mendlab.edits import EditSampler  # noqa: E402
+from mendlab.finetune import finetune_weights  # noqa: E402
+from mendlab.gpt import GPT, GPTConfig, load_hf_state_dict  # noqa: E402
+from mendlab.mend import MEND, capture_rows, edited_weights_from  # noqa: E402
+from mendlab.safetensors_io import load_file, load_model  # noqa: E402
+from mendlab.tokenizer import ByteBPETokenizer  # noqa: E402
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="public/models/facts-gpt")
+    ap.add_argument("--out", default=None, help="default: MODEL/benchmark.json")
+    ap.add_argument("--no-outcomes", action="store_true", help="cases only, without Python's per-case results")
+    ap.add_argument("--outcome-groups", default="10,2,5,1",
+                    help="per-case outcomes for the first N groups of mend.single, mend.batch10, ft.single, "
+                         "ft.batch10 ('all' = every group; each group re-scores the held-out prose)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    d = args.model
+    torch.set_num_threads(args.threads)
+    dev = torch.device("cpu")
+    with open(os.path.join(d, "editor_config.json")) as f:
+        ecfg = json.load(f)
+    with open(os.path.join(d, "eval.json")) as f:
+        ev_json = json.load(f)
+    tcfg = ecfg["training"]["config"]
+    seed = ecfg["training"]["seed"]
+    tok = ByteBPETokenizer.load(d)
+    with open(os.path.join(d, "config.json")) as f:
+        model = load_hf_state_dict(GPT(GPTConfig.from_hf(json.load(f))), load_model(d))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    mend = MEND.from_files(ecfg, load_file(os.path.join(d, "editor.safetensors")))
+    mend.lr_scale = ev_json.get("mend_lr_scale", mend.lr_scale)
+    ft = ev_json["ft_config"]
+    names = mend.edited_weights
+
+    # Exactly run_pipeline.py's draw (section 5 there).
+    kb = KB(max_subjects_per_type=tcfg["kb_max_subjects_per_type"], seed=seed)
+    enc = FactEncoder(tok)
+    ev = tcfg["eval"]
+    edits = EditSampler(kb, enc, tok, seed + 2).eval_edits(kb.subjects("test"), max(ev["n_single"], ev["n_batch_groups"] * 10))
+    groups = benchmark_groups(len(edits), ev, ev_json.get("counts"))
+    prose_ids = [tok.encode(p) for p in kb.prose["heldout"][:ev["n_prose"]]]
+
+    def mend_apply(batch):
+        rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids) for e in batch], names, dev, tok.eot_id)
+        with torch.no_grad():
+            return edited_weights_from(model, mend.weight_updates(rows))
+
+    def ft_apply(batch):
+        return finetune_weights(model, batch, ft["weights"], ft["steps"], ft["lr"], dev, tok.eot_id)
+
+    info = {"model": os.path.basename(os.path.normpath(d)), "seed": seed, "sampler_seed": seed + 2,
+            "mend_lr_scale": mend.lr_scale,
+            "ft_config": {k: ft[k] for k in ("steps", "lr", "optimizer", "weights")},
+            "eval_config": ev, "reference": {k: ev_json[k] for k in ("mend", "ft", "counts", "versions")}}
+    # The draw must be the one the pipeline evaluated: the neighbour-prompt counts are its fingerprint.
+    for run in RUNS:
+        m, k = run.split(".")
+        want = ev_json["counts"][m][k]["n_neighbour_prompts"]
+        got = neighbour_prompts(edits, groups[run])
+        print(f"{run}: {got} neighbour prompts (eval.json: {want}){'' if got == want else '  MISMATCH'}")
+        if got != want:
+            raise SystemExit("the reconstructed edits differ from the ones the pipeline evaluated")
+    outcome_groups = None
+    if args.outcome_groups != "all":
+        outcome_groups = dict(zip(RUNS, (int(n) for n in args.outcome_groups.split(","))))
+    t0 = time.time()
+    bench = build_benchmark(model, kb, enc, tok, edits, groups, prose_ids, mend_apply, ft_apply, info, dev,
+                            outcomes=not args.no_outcomes, outcome_groups=outcome_groups,
+                            log=lambda m: print(m, flush=True))
+    out = args.out or os.path.join(d, "benchmark.json")
+    with open(out, "w") as f:
+        json.dump(bench, f, separators=(",", ":"))
+    print(f"wrote {out} ({os.path.getsize(out) / 1e3:.0f} kB, {time.time() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
