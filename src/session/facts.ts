@@ -27,6 +27,9 @@ export function checkText(text: unknown, field: 'prompt' | 'target'): asserts te
   if (text.length > MAX_TEXT_CHARS) throw new EditInputError(`the ${field} is ${text.length} characters long; at most ${MAX_TEXT_CHARS} are allowed`);
   if (LONE_SURROGATE.test(text)) throw new EditInputError(`the ${field} is not valid Unicode (it has a lone surrogate half)`);
   const m = CONTROL.exec(text);
+  if (m && m[0] === '\uFFFD') {
+    throw new EditInputError(`the ${field} contains the replacement character U+FFFD at position ${m.index} (text damaged by a wrong encoding)`);
+  }
   if (m) {
     const code = m[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
     throw new EditInputError(`the ${field} contains the invisible control character U+${code} at position ${m.index}`);
