@@ -114,4 +114,11 @@ test('a damaged saved history is reported and reset, not a blank page', async ({
   await waitForModel(page);
   await expect(page.getByTestId('edit-notice')).toContainText('reset');
   await expect(page.getByTestId('history-empty')).toBeVisible();
+
+  // a damaged share link is refused with its reason and changes nothing
+  await page.goto(`${server.url}?edits=not*base64`);
+  await waitForModel(page);
+  await expect(page.getByTestId('edit-notice')).toContainText('share link');
+  await expect(page.getByTestId('history-empty')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Apply edit' })).toBeVisible();
 });

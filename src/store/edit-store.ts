@@ -75,17 +75,19 @@ export const useEdit = create<EditState>()((set, get) => {
     }
   }
 
-  async function historyAction(fn: () => Promise<HistoryView>, what: string): Promise<boolean> {
+  /** Runs a history request; returns null when it worked, else the reason (also shown as a notice unless quiet). */
+  async function historyAction(fn: () => Promise<HistoryView>, what: string, quiet = false): Promise<string | null> {
     set({ historyBusy: true });
     try {
       const history = await fn();
       set({ history, historyBusy: false });
       persist();
       void refreshNow();
-      return true;
+      return null;
     } catch (e) {
-      set({ historyBusy: false, notice: { kind: 'error', text: `${what}: ${message(e)}` } });
-      return false;
+      set({ historyBusy: false });
+      if (!quiet) set({ notice: { kind: 'error', text: `${what}: ${message(e)}` } });
+      return message(e);
     }
   }
 
@@ -126,18 +128,21 @@ export const useEdit = create<EditState>()((set, get) => {
       history.replaceState(null, '', url.href);
       try {
         const shared = decodeSharedEdits(param);
-        const ok = await historyAction(() => c.request({ type: 'importShared', shared }), 'The share link could not be replayed');
-        if (ok) set({ notice: { kind: 'info', text: `Replayed ${shared.edits.length} edit${shared.edits.length === 1 ? '' : 's'} from the share link.` } });
-        return;
+        const failed = await historyAction(() => c.request({ type: 'importShared', shared }), 'The share link could not be replayed');
+        if (!failed) {
+          set({ notice: { kind: 'info', text: `Replayed ${shared.edits.length} edit${shared.edits.length === 1 ? '' : 's'} from the share link.` } });
+          return;
+        }
       } catch (e) {
         set({ notice: { kind: 'error', text: message(e) } });
       }
+      // a link that cannot be replayed changes nothing: the saved history (if any) is restored as usual
     }
     if (saved?.history) {
-      const ok = await historyAction(() => c.request({ type: 'importHistory', json: saved!.history }), 'The saved history could not be restored');
-      if (!ok) {
+      const failed = await historyAction(() => c.request({ type: 'importHistory', json: saved!.history }), '', true);
+      if (failed) {
         await forget(key);
-        set({ notice: { kind: 'error', text: `The history saved in this browser could not be restored (${get().notice?.text ?? ''}); it has been reset.` } });
+        set({ notice: { kind: 'error', text: `The history saved in this browser could not be restored (${failed}); it has been reset.` } });
         await historyAction(() => c.request({ type: 'clearHistory' }), 'Reset');
       }
       return;
@@ -227,8 +232,8 @@ export const useEdit = create<EditState>()((set, get) => {
       } catch {
         return set({ notice: { kind: 'error', text: 'That file is not JSON: choose a history file exported from MEND Lab.' } });
       }
-      const ok = await historyAction(() => currentWorker()!.request({ type: 'importHistory', json }), 'The file could not be imported');
-      if (ok) set({ notice: { kind: 'info', text: `Imported ${get().history?.items.length ?? 0} edits.` } });
+      const failed = await historyAction(() => currentWorker()!.request({ type: 'importHistory', json }), 'The file could not be imported');
+      if (!failed) set({ notice: { kind: 'info', text: `Imported ${get().history?.items.length ?? 0} edits.` } });
     },
 
     shareLink() {

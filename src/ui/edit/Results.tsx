@@ -40,8 +40,8 @@ function ProbePanel({ title, state, report, testId }: { title: string; state: Pr
     <div className="probe" data-testid={testId}>
       <h4>{title}</h4>
       <p className="continuation"><span className="prompt-echo">{report.request.prompt}</span><strong data-testid={`${testId}-text`}>{state.text}</strong></p>
-      <Bar label={`new target “${report.request.target.trim()}”`} p={state.targetProb} kind="new" />
-      {report.originalAnswer && <Bar label={`original answer “${report.originalAnswer.trim()}”`} p={state.originalProb} kind="old" />}
+      <Bar label={`P(new “${report.request.target.trim()}”)`} p={state.targetProb} kind="new" />
+      {report.originalAnswer && <Bar label={`P(original “${report.originalAnswer.trim()}”)`} p={state.originalProb} kind="old" />}
     </div>
   );
 }
