@@ -84,7 +84,9 @@ describe('npm run cli -- edit', () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(Object.keys(out).sort()).toEqual(['edit', 'neighbours', 'paraphrases', 'timings_ms']);
+    expect(Object.keys(out).sort()).toEqual(['already_predicted', 'damage', 'edit', 'neighbours', 'paraphrases', 'timings_ms']);
+    expect(typeof out.already_predicted).toBe('boolean');
+    expect(Object.keys(out.damage).sort()).toEqual(['flagged', 'perplexity_after', 'perplexity_before', 'ratio', 'threshold']);
     for (const p of [out.edit, ...out.paraphrases]) {
       expect(Object.keys(p).sort()).toEqual(['after', 'before', 'prompt', 'success', 'target_prob_after', 'target_prob_before']);
       expect(typeof p.before).toBe('string');

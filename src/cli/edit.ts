@@ -4,7 +4,12 @@
 //
 // --json prints one object:
 //   {"edit": P, "paraphrases": [P...], "neighbours": [N...], "timings_ms": {"capture", "editor", "update", "total"}}
+//   {..., "already_predicted": bool, "damage": {"perplexity_before", "perplexity_after", "ratio", "flagged", "threshold"}}
 //   P = {"prompt", "before", "after", "target_prob_before", "target_prob_after", "success"}
+// already_predicted: the model gave the whole target before the edit (the edit is applied anyway and changes little);
+// damage: perplexity on a fixed held-out prose snippet before/after the edit (src/session/damage.ts); flagged when it
+// grew by more than --max-perplexity-ratio (default 1.5). Text with control characters, more than 16 target tokens
+// or beyond the context is refused with exit code 2 before anything is computed.
 //   N = {"prompt", "before", "after", "unchanged"}
 // before/after are greedy completions; target_prob_* the teacher-forced probability of the whole target
 // (product over its tokens); success = every target token is the argmax under teacher forcing after the edit;
@@ -20,7 +25,7 @@ import { resolveModelSource } from './model-source';
 const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
 const METHODS = ['mend', 'ft'] as const;
 
-const USAGE = `edit --prompt "..." --target "..." [--paraphrase "..."]... [--neighbour "..."]... [--method mend|ft] [--model <folder-or-hub-id>] [--backend wasm|cpu|webgpu] [--max-new-tokens N] [--ft-steps N] [--ft-lr X] [--hub-url URL] [--json]`;
+const USAGE = `edit --prompt "..." --target "..." [--paraphrase "..."]... [--neighbour "..."]... [--method mend|ft] [--model <folder-or-hub-id>] [--backend wasm|cpu|webgpu] [--max-new-tokens N] [--ft-steps N] [--ft-lr X] [--hub-url URL] [--max-perplexity-ratio X] [--json]`;
 
 /**
  * The model the app opens by default (public/models/models.json), used when --model is not given. Accepts the
@@ -92,6 +97,7 @@ async function run(argv: string[]): Promise<number> {
       'ft-steps': { type: 'string' },
       'ft-lr': { type: 'string' },
       'hub-url': { type: 'string' },
+      'max-perplexity-ratio': { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -109,12 +115,18 @@ async function run(argv: string[]): Promise<number> {
   if (values['ft-lr'] !== undefined && !(Number(values['ft-lr']) > 0 && Number.isFinite(Number(values['ft-lr'])))) {
     throw new UsageError(`--ft-lr must be a positive number, got "${values['ft-lr']}"`);
   }
+  const maxRatio = values['max-perplexity-ratio'] === undefined ? undefined : Number(values['max-perplexity-ratio']);
+  if (maxRatio !== undefined && !(maxRatio > 1 && Number.isFinite(maxRatio))) {
+    throw new UsageError(`--max-perplexity-ratio must be a number above 1, got "${values['max-perplexity-ratio']}"`);
+  }
   const source = resolveModelSource(values.model ?? defaultModel(), values['hub-url']);
 
   // tfjs loads only now, so argument errors are reported instantly.
-  const [{ setupCliBackend }, { loadModel }, { loadEditors, requireMend }, { EditSession, EditInputError }] = await Promise.all([
+  const [{ setupCliBackend }, { loadModel }, { loadEditors, requireMend }, sessionModule] = await Promise.all([
     import('./backend'), import('../model/load'), import('../editors/load'), import('../session'),
   ]);
+  const { EditSession, EditInputError } = sessionModule;
+  const checkText: (text: unknown, field: 'prompt' | 'target') => void = sessionModule.checkText;
   const setup = await setupCliBackend(backend);
   if ('rerunExit' in setup) return setup.rerunExit;
 
@@ -123,7 +135,7 @@ async function run(argv: string[]): Promise<number> {
   const fact = { prompt: values.prompt, target: values.target };
 
   // Check every input against the tokenizer and context before any work: bad input changes nothing.
-  const checkSession = new EditSession({ model, tokenizer, editors: {} });
+  const checkSession = new EditSession({ model, tokenizer, editors: {}, damageCheck: false });
   let edit;
   try {
     [edit] = checkSession.tokenize([fact]);
@@ -133,6 +145,11 @@ async function run(argv: string[]): Promise<number> {
     throw e;
   }
   for (const n of neighbours) {
+    try {
+      checkText(n, 'prompt');
+    } catch (e) {
+      throw new UsageError(`--neighbour: ${(e as Error).message}`);
+    }
     const len = tokenizer.encode(n).length;
     if (len === 0) throw new UsageError(`--neighbour "${n}" has no tokens`);
     if (len >= model.config.nPositions) throw new UsageError(`--neighbour is ${len} tokens, beyond the model's context of ${model.config.nPositions}`);
@@ -146,7 +163,7 @@ async function run(argv: string[]): Promise<number> {
     ftLearningRate: values['ft-lr'] === undefined ? undefined : Number(values['ft-lr']),
   });
   const editor = method === 'mend' ? requireMend(editors) : editors.ft;
-  const session = new EditSession({ model, tokenizer, editors: { [method]: editor } });
+  const session = new EditSession({ model, tokenizer, editors: { [method]: editor }, damageCheck: { maxPerplexityRatio: maxRatio } });
 
   const targetIds = edit!.targetIds;
   const editPrompts = [values.prompt, ...paraphrases];
@@ -177,8 +194,11 @@ async function run(argv: string[]): Promise<number> {
     target_prob_after: after.edits[i].targetProb,
     success: after.edits[i].targetIsArgmax,
   });
+  const d = entry.damage!;
   const out = {
     edit: report(0),
+    already_predicted: entry.alreadyPredicted[0],
+    damage: { perplexity_before: d.perplexityBefore, perplexity_after: d.perplexityAfter, ratio: d.ratio, flagged: d.flagged, threshold: d.threshold },
     paraphrases: paraphrases.map((_, i) => report(i + 1)),
     neighbours: neighbours.map((prompt, i): NeighbourReport => ({
       prompt,
@@ -222,9 +242,23 @@ async function sequential<T, R>(items: T[], fn: (t: T) => Promise<R>): Promise<R
 const sameIds = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 const round = (ms: number) => Math.round(ms * 10) / 10;
 
-function humanReport(out: { edit: PromptReport; paraphrases: PromptReport[]; neighbours: NeighbourReport[]; timings_ms: Record<string, number> }, method: string, target: string): string {
+interface Report {
+  edit: PromptReport;
+  paraphrases: PromptReport[];
+  neighbours: NeighbourReport[];
+  already_predicted: boolean;
+  damage: { perplexity_before: number; perplexity_after: number; ratio: number; flagged: boolean; threshold: number };
+  timings_ms: Record<string, number>;
+}
+
+function humanReport(out: Report, method: string, target: string): string {
   const pct = (p: number) => `${(100 * p).toFixed(2)}%`;
   const lines = [`${method.toUpperCase()} edit: ${JSON.stringify(out.edit.prompt)} → ${JSON.stringify(target)}`, ''];
+  if (out.already_predicted) lines.push('note: the model already answered this target before the edit; the edit changes little', '');
+  const d = out.damage;
+  if (d.flagged) {
+    lines.push(`WARNING: perplexity on held-out text rose from ${d.perplexity_before.toPrecision(4)} to ${d.perplexity_after.toPrecision(4)} (×${d.ratio.toPrecision(3)}, limit ×${d.threshold}); this edit may have damaged the model`, '');
+  }
   const prompt = (kind: string, r: PromptReport) => {
     lines.push(`${kind} ${JSON.stringify(r.prompt)}  ${r.success ? 'SUCCESS' : 'not the argmax'}`);
     lines.push(`  before: ${JSON.stringify(r.before)}   p(target) ${pct(r.target_prob_before)}`);
