@@ -16,7 +16,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mendlab.benchmark_cases import RUNS, benchmark_groups, build_benchmark, neighbour_prompts  # noqa: E402
+from mendlab.benchmark_cases import RUNS, benchmark_groups, benchmark_info, build_benchmark, neighbour_prompts  # noqa: E402
 from mendlab.corpus import KB, FactEncoder  # noqa: E402
 from mendlab.edits import EditSampler  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
@@ -51,7 +51,7 @@ def main(argv=None):
     for p in model.parameters():
         p.requires_grad_(False)
     mend = MEND.from_files(ecfg, load_file(os.path.join(d, "editor.safetensors")))
-    mend.lr_scale = ev_json.get("mend_lr_scale", mend.lr_scale)
+    mend.lr_scale = ev_json["mend_lr_scale"]
     ft = ev_json["ft_config"]
     names = mend.edited_weights
 
@@ -71,10 +71,7 @@ def main(argv=None):
     def ft_apply(batch):
         return finetune_weights(model, batch, ft["weights"], ft["steps"], ft["lr"], dev, tok.eot_id)
 
-    info = {"model": os.path.basename(os.path.normpath(d)), "seed": seed, "sampler_seed": seed + 2,
-            "mend_lr_scale": mend.lr_scale,
-            "ft_config": {k: ft[k] for k in ("steps", "lr", "optimizer", "weights")},
-            "eval_config": ev, "reference": {k: ev_json[k] for k in ("mend", "ft", "counts", "versions")}}
+    info = benchmark_info(d, seed, ev, ev_json)
     # The draw must be the one the pipeline evaluated: the neighbour-prompt counts are its fingerprint.
     for run in RUNS:
         m, k = run.split(".")

@@ -146,6 +146,16 @@ def build_benchmark(model, kb, enc, tok, edits, groups, prose_ids, mend_apply, f
     return bench
 
 
+def benchmark_info(model_dir, seed, eval_cfg, eval_json):
+    """The settings the benchmark was run with: MEND lr_scale and FT config as eval.json records them."""
+    import os
+    ft = eval_json["ft_config"]
+    return {"model": os.path.basename(os.path.normpath(model_dir)), "seed": seed, "sampler_seed": seed + 2,
+            "mend_lr_scale": eval_json["mend_lr_scale"],
+            "ft_config": {k: ft[k] for k in ("steps", "lr", "optimizer", "weights")},
+            "eval_config": eval_cfg, "reference": {k: eval_json[k] for k in ("mend", "ft", "counts", "versions")}}
+
+
 def write_from_pipeline(model_dir, model, kb, enc, tok, edits, eval_cfg, eval_json, prose_ids, mend_apply, ft_apply,
                         device, seed, outcome_groups=None):
     """run_pipeline.py's hook: benchmark.json beside eval.json, from the objects the pipeline just evaluated
@@ -153,11 +163,7 @@ def write_from_pipeline(model_dir, model, kb, enc, tok, edits, eval_cfg, eval_js
     import json
     import os
     groups = benchmark_groups(len(edits), eval_cfg, eval_json["counts"])
-    ft = eval_json["ft_config"]
-    info = {"model": os.path.basename(os.path.normpath(model_dir)), "seed": seed, "sampler_seed": seed + 2,
-            "mend_lr_scale": eval_json["mend_lr_scale"],
-            "ft_config": {k: ft[k] for k in ("steps", "lr", "optimizer", "weights")},
-            "eval_config": eval_cfg, "reference": {k: eval_json[k] for k in ("mend", "ft", "counts", "versions")}}
+    info = benchmark_info(model_dir, seed, eval_cfg, eval_json)
     bench = build_benchmark(model, kb, enc, tok, edits, groups, prose_ids, mend_apply, ft_apply, info, device,
                             outcome_groups=outcome_groups, log=lambda m: None)
     with open(os.path.join(model_dir, "benchmark.json"), "w") as f:
