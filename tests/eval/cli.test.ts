@@ -1,0 +1,38 @@
+// `npm run eval` argument handling, in a child process: bad options fail fast with one "error:" line and exit 2,
+// before any model or tfjs work. (The benchmark itself is exercised in benchmark.test.ts.)
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+function evalCli(args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'eval', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr.trim() };
+}
+
+describe('npm run eval: arguments', () => {
+  it('rejects an unknown method, mode or limit with one error line', () => {
+    for (const [args, pattern] of [
+      [['--method', 'rome'], /--method must be one of mend, ft, both/],
+      [['--mode', 'batch5'], /--mode must be one of single, batch10, both/],
+      [['--limit', '0'], /--limit must be an integer >= 1/],
+    ] as const) {
+      const r = evalCli([...args]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/^error: /);
+      expect(r.stderr.split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('says how to write benchmark.json when the model folder has none', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mendlab-eval-'));
+    const r = evalCli(['--model', join(ROOT, 'tests/fixtures/tiny-gpt2'), '--benchmark', join(dir, 'benchmark.json')]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/benchmark\.json not found: write it with .*training\/export_benchmark\.py/);
+  });
+});
