@@ -180,6 +180,10 @@ export class EditSession {
   /** Re-applies the most recently undone edit (the very same weights). Returns it, or null if none. */
   redo(): HistoryEntry | null {
     this.assertIdle();
+    return this.redoOne();
+  }
+
+  private redoOne(): HistoryEntry | null {
     const entry = this.undoneStack.pop();
     if (!entry) return null;
     reapplyChanges(this.model, entry.result.changes);
@@ -263,12 +267,22 @@ export class EditSession {
       return { facts, editor: this.editorForEntry(e, i) };
     });
     await this.exclusive(async () => {
-      this.resetAll();
+      // Keep the current history aside (its buffers intact) until the replay has succeeded: a replayed edit can still
+      // be refused (NaN weights, the damage check), and then the session must be exactly as it was before the import.
+      const wasApplied = this.appliedStack.length;
+      while (this.undoOne());
+      const saved = this.undoneStack.splice(0);
       try {
         for (const p of plans) await this.applyWith(p.editor, p.facts);
       } catch (e) {
         this.resetAll();
+        this.undoneStack.push(...saved);
+        for (let k = 0; k < wasApplied; k++) this.redoOne();
         throw e;
+      }
+      for (const old of saved) {
+        disposeChanges(old.result.changes);
+        this.perplexityAt.delete(old.id);
       }
       while (this.appliedStack.length > h.position) this.undoOne();
     });

@@ -115,3 +115,45 @@ describe('edits that go wrong', () => {
     }
   });
 });
+
+describe('a history import whose replay is refused', () => {
+  it('leaves the session and its edits exactly as they were', async () => {
+    await initBackend('cpu');
+    const m = await loadModel(localSource(FIXTURE));
+    const f = syntheticEditorFiles(m.model, WEIGHTS, { rank: 4, seed: 3, editLr: 1e-3 });
+    const editor = MendEditor.fromFiles(f.config, f.weights, m.model);
+    const ft = new FinetuneEditor({ weightNames: WEIGHTS, steps: 3, learningRate: 1e-3 });
+    const session = new EditSession({ model: m.model, tokenizer: m.tokenizer, editors: { mend: editor, ft }, damageCheck: { refuse: true } });
+    const original = await weightsChecksum(m.model);
+    const a = await session.apply(FACT);
+    const b = await session.apply({ prompt: 'Water is made of', target: ' stone' });
+    session.undo(); // one applied, one waiting to be redone
+    const edited = await weightsChecksum(m.model);
+    const tensors = tf.memory().numTensors;
+
+    // valid, but its second entry (fine-tuning the embeddings with a huge learning rate) wrecks the model: the damage
+    // check refuses it during the replay
+    const h = session.exportHistory();
+    const wrecking = {
+      ...h, position: 2,
+      entries: [h.entries[0], { ...h.entries[0], method: 'ft', options: { weights: ['transformer.wte.weight'], steps: 3, learning_rate: 900 } }],
+    };
+    const err = await session.importHistory(JSON.stringify(wrecking)).then(() => null, (e) => e);
+    expect(err).toBeInstanceOf(EditRefusedError);
+    expect(session.applied).toEqual([a]);
+    expect(session.undone).toEqual([b]);
+    expect(await weightsChecksum(m.model)).toBe(edited);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(session.redo()).toBe(b);
+    session.revert();
+    expect(await weightsChecksum(m.model)).toBe(original);
+
+    // and a good import still replaces the history
+    await session.importHistory(h);
+    expect(session.applied).toHaveLength(1);
+    expect(session.undone).toHaveLength(1);
+    session.dispose();
+    editor.dispose();
+    m.model.dispose();
+  });
+});
