@@ -28,5 +28,6 @@ test('edit a fact: the new target after it, a paraphrase follows, a neighbour do
 
   await page.setViewportSize({ width: 390, height: 844 });
   await expect(page.getByRole('button', { name: 'Apply edit' })).toBeVisible();
+  expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
   await shot('phone-width');
 });

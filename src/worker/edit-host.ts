@@ -10,7 +10,7 @@
 // Only the MEND edit stays in the history; the fine-tuning run is a comparison, and applying MEND discards it
 // (the session drops the redo stack on every new edit). With a single method, that method's edit is kept.
 import type { LoadedModel } from '../model';
-import { fetchOptionalFile, parseJsonFile, ProgressTracker, sourceName, type ModelSource as EngineSource } from '../model/fetch';
+import { fetchOptionalFile, listCachedFiles, parseJsonFile, ProgressTracker, sourceName, type ModelSource as EngineSource } from '../model/fetch';
 import { FinetuneEditor, finetuneDefaultsFromEval } from '../editors/finetune';
 import { MendEditor } from '../editors/mend';
 import type { ModelEditor } from '../editors/types';
@@ -43,7 +43,19 @@ export function detach(): void {
   current = null;
 }
 
-async function optionalJson(source: EngineSource, file: string): Promise<unknown | null> {
+/**
+ * Which optional files may be fetched. A Hub model that came from the browser cache must not touch the network (a
+ * second visit works offline, and the Hub is not asked again): then only the optional files cached with it are read.
+ */
+async function optionalFilter(source: EngineSource): Promise<(file: string) => boolean> {
+  if (source.kind !== 'hub') return () => true;
+  const cached = await listCachedFiles(source).catch(() => [] as string[]);
+  if (!cached.some((u) => u.endsWith('/config.json'))) return () => true;
+  return (file) => cached.some((u) => u.endsWith(`/${file}`));
+}
+
+async function optionalJson(source: EngineSource, file: string, allowed: (file: string) => boolean): Promise<unknown | null> {
+  if (!allowed(file)) return null;
   const bytes = await fetchOptionalFile(source, file, new ProgressTracker(sourceName(source)), { useCache: source.kind === 'hub' }).catch(() => null);
   if (!bytes) return null;
   try {
@@ -66,7 +78,8 @@ export async function attach(loaded: LoadedModel, emit: Emit): Promise<EditingIn
   emit({ stage: 'status', message: 'Loading the editor…' });
   const editors: Partial<Record<EditMethod, ModelEditor>> = {};
   let mendNote: string | undefined;
-  const editorConfig = await optionalJson(source, 'editor_config.json');
+  const allowed = await optionalFilter(source);
+  const editorConfig = await optionalJson(source, 'editor_config.json', allowed);
   if (editorConfig) {
     try {
       editors.mend = await MendEditor.load(source, loaded.model, { useCache: source.kind === 'hub' });
@@ -76,7 +89,7 @@ export async function attach(loaded: LoadedModel, emit: Emit): Promise<EditingIn
   } else {
     mendNote = 'This model has no MEND editor (editor_config.json); only fine-tuning is available.';
   }
-  const [evalJson, facts] = await Promise.all([optionalJson(source, 'eval.json'), optionalJson(source, 'facts.json')]);
+  const [evalJson, facts] = await Promise.all([optionalJson(source, 'eval.json', allowed), optionalJson(source, 'facts.json', allowed)]);
   const has = (n: string) => loaded.model.weightNames().includes(n) || loaded.model.weightNames().includes(`transformer.${n}`);
   const ftWeights = (evalJson as { ft_config?: { weights?: unknown } } | null)?.ft_config?.weights;
   const weights = Array.isArray(ftWeights) && ftWeights.length && ftWeights.every((w) => typeof w === 'string' && has(w))
