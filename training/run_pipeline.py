@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mendlab import export as ex  # noqa: E402
 from mendlab.corpus import KB, FactEncoder, PackedStream, fill, pretraining_items  # noqa: E402
 from mendlab.edits import EditSampler  # noqa: E402
+from mendlab.benchmark_cases import write_from_pipeline as write_benchmark  # noqa: E402
 from mendlab.evaluate import base_quality, evaluate_edits, neighbour_baseline, prose_nll  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.fixtures import mend_golden, write_golden  # noqa: E402
@@ -304,6 +305,7 @@ def main(argv=None):
         "command": command, "versions": versions, "timings_s": timings,
     }
     timings["export_s"] = round(time.time() - t, 1)
+    write_benchmark(model_dir, model, kb, enc, tok, edits, ev, eval_json, prose_ids, mend_apply, ft_apply, device, SEED)  # benchmark.json for npm run eval (docs/eval.md)
     if args.fixtures:
         t = time.time()
         os.makedirs(args.fixtures, exist_ok=True)

@@ -10,7 +10,9 @@ kept beside them for people (and so the TS tokenizer can be checked against them
 Optionally, per-case outcomes of *this* Python implementation (on whatever device runs the export) are stored
 too, so any subset of the benchmark can be compared case by case, not only in aggregate.
 """
+import json
 import math
+import os
 import time
 
 import torch
@@ -148,7 +150,6 @@ def build_benchmark(model, kb, enc, tok, edits, groups, prose_ids, mend_apply, f
 
 def benchmark_info(model_dir, seed, eval_cfg, eval_json):
     """The settings the benchmark was run with: MEND lr_scale and FT config as eval.json records them."""
-    import os
     ft = eval_json["ft_config"]
     return {"model": os.path.basename(os.path.normpath(model_dir)), "seed": seed, "sampler_seed": seed + 2,
             "mend_lr_scale": eval_json["mend_lr_scale"],
@@ -160,8 +161,6 @@ def write_from_pipeline(model_dir, model, kb, enc, tok, edits, eval_cfg, eval_js
                         device, seed, outcome_groups=None):
     """run_pipeline.py's hook: benchmark.json beside eval.json, from the objects the pipeline just evaluated
     (on its device, per-case outcomes for every group are as cheap as the evaluation itself)."""
-    import json
-    import os
     groups = benchmark_groups(len(edits), eval_cfg, eval_json["counts"])
     info = benchmark_info(model_dir, seed, eval_cfg, eval_json)
     bench = build_benchmark(model, kb, enc, tok, edits, groups, prose_ids, mend_apply, ft_apply, info, device,
