@@ -56,7 +56,8 @@ export class FinetuneEditor implements ModelEditor {
     const t0 = performance.now();
     const vars = this.weightNames.map((n) => model.getWeight(n));
     const befores = this.weightNames.map((n) => holdWeight(model, n));
-    const optimizer = tf.train.adam(this.learningRate);
+    // PyTorch's Adam defaults (β 0.9/0.999, ε 1e-8), as the training pipeline's FT baseline; tfjs's own ε is 1e-7.
+    const optimizer = tf.train.adam(this.learningRate, 0.9, 0.999, 1e-8);
     let lossBefore = NaN;
     let lossAfter = NaN;
     try {
