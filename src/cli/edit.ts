@@ -14,11 +14,10 @@
 // before/after are greedy completions; target_prob_* the teacher-forced probability of the whole target
 // (product over its tokens); success = every target token is the argmax under teacher forcing after the edit;
 // unchanged = the greedy completion's tokens are identical before and after.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BackendName, GPT2 } from '../model';
 import type { Command } from './command';
+import { defaultModelFolder, intArg } from './args';
 import { UsageError } from './errors';
 import { resolveModelSource } from './model-source';
 
@@ -26,35 +25,6 @@ const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
 const METHODS = ['mend', 'ft'] as const;
 
 const USAGE = `edit --prompt "..." --target "..." [--paraphrase "..."]... [--neighbour "..."]... [--method mend|ft] [--model <folder-or-hub-id>] [--backend wasm|cpu|webgpu] [--max-new-tokens N] [--ft-steps N] [--ft-lr X] [--hub-url URL] [--max-perplexity-ratio X] [--json]`;
-
-/**
- * The model the app opens by default (public/models/models.json), used when --model is not given. Accepts the
- * documented {"default": name, "models": [...]} object and a plain list with "default": true; paths are tried
- * relative to public/models/ and to public/.
- */
-function defaultModel(): string {
-  const list = join('public', 'models', 'models.json');
-  if (!existsSync(list)) throw new UsageError('missing --model <folder-or-hub-id> (and no public/models/models.json to take a default from)');
-  let entry: { name?: string; id?: string; path?: string; default?: boolean } | undefined;
-  try {
-    const json = JSON.parse(readFileSync(list, 'utf8'));
-    const models: Array<typeof entry> = Array.isArray(json) ? json : json.models ?? [];
-    entry = models.find((m) => m?.default === true || (m?.name !== undefined && m.name === json.default)) ?? models[0];
-  } catch (e) {
-    throw new UsageError(`missing --model, and public/models/models.json is unreadable (${(e as Error).message})`);
-  }
-  const path = entry?.path;
-  if (!path) throw new UsageError('missing --model, and public/models/models.json lists no model');
-  const folder = [join('public', 'models', path), join('public', path)].find((p) => existsSync(join(p, 'config.json')));
-  if (!folder) throw new UsageError(`missing --model, and the default model "${path}" from public/models/models.json is not there`);
-  return folder;
-}
-
-function intArg(name: string, v: string | undefined, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`);
-  return Number(v);
-}
 
 interface PromptReport {
   prompt: string;
@@ -119,7 +89,7 @@ async function run(argv: string[]): Promise<number> {
   if (maxRatio !== undefined && !(maxRatio > 1 && Number.isFinite(maxRatio))) {
     throw new UsageError(`--max-perplexity-ratio must be a number above 1, got "${values['max-perplexity-ratio']}"`);
   }
-  const source = resolveModelSource(values.model ?? defaultModel(), values['hub-url']);
+  const source = resolveModelSource(values.model ?? defaultModelFolder(), values['hub-url']);
 
   // tfjs loads only now, so argument errors are reported instantly.
   const [{ setupCliBackend }, { loadModel }, { loadEditors, requireMend }, sessionModule] = await Promise.all([

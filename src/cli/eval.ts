@@ -14,21 +14,11 @@ import { parseArgs } from 'node:util';
 import type { BackendName } from '../model';
 import type { GroupOutcome, RunAggregate, RunName } from '../eval/benchmark';
 import type { Command } from './command';
+import { defaultModelFolder } from './args';
 import { UsageError } from './errors';
 
 const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
 const USAGE = 'eval [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--mode single|batch10|both] [--limit N] [--backend wasm|cpu|webgpu] [--json]';
-
-/** The default entry of public/models/models.json (formats.md: an array of {id, path, default}). */
-function defaultModelFolder(): string {
-  const list = join('public', 'models', 'models.json');
-  if (!existsSync(list)) throw new UsageError('missing --model <folder> (and no public/models/models.json)');
-  const entries = JSON.parse(readFileSync(list, 'utf8')) as Array<{ path?: string; default?: boolean }>;
-  const entry = Array.isArray(entries) ? (entries.find((e) => e?.default === true) ?? entries[0]) : undefined;
-  const folder = entry?.path ? join('public', entry.path) : null;
-  if (!folder || !existsSync(join(folder, 'config.json'))) throw new UsageError('missing --model, and public/models/models.json names no usable default');
-  return folder;
-}
 
 function choice<T extends string>(name: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
   const x = (v ?? dflt) as T;

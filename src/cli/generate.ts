@@ -4,18 +4,13 @@ import { parseArgs } from 'node:util';
 import type { BackendName } from '../model';
 import { sourceName } from '../model/fetch';
 import type { Command } from './command';
+import { intArg } from './args';
 import { UsageError } from './errors';
 import { resolveModelSource } from './model-source';
 
 const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
 
 const USAGE = `generate --model <folder-or-hub-id> --prompt "..." [--max-new-tokens N] [--temperature T --top-k K --seed S] [--backend wasm|cpu|webgpu] [--hub-url URL] [--json]`;
-
-function intArg(name: string, v: string | undefined, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  if (!/^-?\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`);
-  return Number(v);
-}
 
 function numArg(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
