@@ -1,41 +1,19 @@
 // `npm run cli -- edit` in a child process, on a copy of the tiny fixture model with an editor written here.
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, loadModel, localSource, parseSafetensors, writeSafetensors } from '../model';
 import { syntheticEditorFiles } from '../editors/testing';
+import { ROOT, expectOneLineError, runCli } from '../../tests/helpers/run-node';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const FIXTURE = join(ROOT, 'tests/fixtures/tiny-gpt2');
 const WEIGHTS = [
   'transformer.h.0.mlp.c_fc.weight', 'transformer.h.0.mlp.c_proj.weight',
   'transformer.h.1.mlp.c_fc.weight', 'transformer.h.1.mlp.c_proj.weight',
 ];
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'edit', ...args], { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function expectOneLineError(r: Run, code: number, pattern: RegExp) {
-  expect(r.code, r.stderr).toBe(code);
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^error: /);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.stdout).toBe('');
-}
+const cli = (args: string[]) => runCli(['edit', ...args]);
 
 describe('npm run cli -- edit', () => {
   let dir: string;

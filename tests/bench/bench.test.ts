@@ -1,30 +1,17 @@
 // `npm run bench` in a child process on a tiny random model: the entry runs end to end and its --json report has
 // every field, with values of the right kind (finite, positive, consistent with each other). Not a timing test:
 // on SwiftShader the absolute numbers mean nothing.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchReport } from '../../bench/main';
 import { formatReport } from '../../bench/report';
+import { runEntry } from '../helpers/run-node';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const SWIFTSHADER = { VK_ICD_FILENAMES: '/usr/lib/chromium/vk_swiftshader_icd.json', LD_LIBRARY_PATH: '/usr/lib/chromium' };
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function bench(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/main.ts', ...args], { cwd: ROOT, env: { ...process.env, ...SWIFTSHADER } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const bench = (args: string[]) => runEntry('bench/main.ts', args, SWIFTSHADER);
 
 const positive = (v: unknown) => {
   expect(typeof v).toBe('number');

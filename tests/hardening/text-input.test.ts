@@ -1,14 +1,13 @@
 // Text a curious user types, through the edit session (what the app and the CLI both use) and the CLI itself:
 // each input gets a clear one-line refusal or a well-defined result, never a crash, a NaN or a silent wrong edit.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, loadModel, localSource, type LoadedModel } from '../../src/model';
 import { loadEditors, type LoadedEditors } from '../../src/editors';
 import { EditInputError, EditSession, MAX_TARGET_TOKENS, weightsChecksum } from '../../src/session';
+import { ROOT, runCli } from '../helpers/run-node';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const MEND = join(ROOT, 'tests/fixtures/mend-tiny');
 
 /** Inputs the session must refuse, with the message each must give. */
@@ -115,19 +114,7 @@ describe('text input through the edit session', () => {
   });
 });
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'edit', '--backend', 'cpu', '--model', MEND, ...args], { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli(['edit', '--backend', 'cpu', '--model', MEND, ...args]);
 
 describe('text input through the CLI', () => {
   it('refuses bad text with exit code 2 and one line on stderr', async () => {

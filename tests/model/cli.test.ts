@@ -1,44 +1,16 @@
 // The real CLI in a child process: `node --import tsx src/cli/main.ts ...` (what `npm run cli` runs).
 
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHubServer, type HubServer } from '../helpers/hub-server';
+import { expectOneLineError, runCli } from '../helpers/run-node';
 import { FIXTURES, golden } from './parity-suite';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const TINY = `${FIXTURES}tiny-gpt2`;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** A failed run: non-zero code and exactly one "error: ..." line on stderr, no stack trace. */
-function expectOneLineError(r: Run, code: number, pattern: RegExp) {
-  expect(r.code).toBe(code);
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^error: /);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-  expect(r.stdout).toBe('');
-}
+const cli = runCli;
 
 const g = golden.greedy[0];
 
