@@ -2,7 +2,7 @@
 // history, and what is kept across reloads (persist.ts) or shared by link (share-link.ts). Requests go to the same
 // model worker as the rest of the page (app-store.ts owns it).
 import { create } from 'zustand';
-import { parseFactsIndex, type FactsIndex } from '../eval/suggest';
+import { parseBenchmarkCases, parseFactsIndex, parseRelationRates, type EditEvidence, type FactsIndex } from '../eval/suggest';
 import { WorkerRequestError } from '../worker/client';
 import type { EditingInfo, EditMethodChoice, EditReport, HistoryView, ModelSummary } from '../worker/protocol';
 import { currentWorker, useApp } from './app-store';
@@ -16,6 +16,8 @@ export interface EditState {
   modelKey: string | null;
   editing: EditingInfo | null;
   facts: FactsIndex | null;
+  /** how MEND did on the model's held-out benchmark (eval.json, benchmark.json beside it); null when unknown */
+  evidence: EditEvidence | null;
   prompt: string;
   target: string;
   method: EditMethodChoice;
@@ -91,6 +93,30 @@ export const useEdit = create<EditState>()((set, get) => {
     }
   }
 
+  /**
+   * The model's held-out evaluation, read beside a same-origin model folder (both files optional): which example
+   * edits MEND is known to pass or miss, and its success rate per relation. Hub models go without: the worker's
+   * rules for what may be read from the Hub are not repeated here.
+   */
+  async function loadEvidence(ticket: number): Promise<void> {
+    const source = useApp.getState().model.source;
+    if (source?.kind !== 'url') return;
+    const base = new URL(source.url, location.href);
+    if (base.origin !== location.origin) return;
+    const read = async (name: string): Promise<unknown> => {
+      try {
+        const r = await fetch(new URL(name, base));
+        return r.ok ? await r.json() : null;
+      } catch {
+        return null; // missing or not JSON: the page simply has no evidence to show
+      }
+    };
+    const [evalJson, benchmark] = await Promise.all([read('eval.json'), read('benchmark.json')]);
+    if (ticket !== modelTicket) return;
+    const evidence = { relationRates: parseRelationRates(evalJson), cases: parseBenchmarkCases(benchmark) };
+    set({ evidence: Object.keys(evidence.relationRates).length || evidence.cases.length ? evidence : null });
+  }
+
   /** A model became ready: take its editing info, then restore the link's or the saved edits. */
   async function onModelReady(summary: ModelSummary): Promise<void> {
     const ticket = ++modelTicket;
@@ -103,10 +129,11 @@ export const useEdit = create<EditState>()((set, get) => {
       factsNote = `${message(e)} — suggestions are off for this model.`;
     }
     set({
-      modelKey: key, editing: summary.editing ?? null, facts, history: null, now: undefined, run: { phase: 'idle' },
+      modelKey: key, editing: summary.editing ?? null, facts, evidence: null, history: null, now: undefined, run: { phase: 'idle' },
       notice: factsNote ? { kind: 'error', text: factsNote } : undefined,
     });
     if (!summary.editing) return;
+    if (facts) void loadEvidence(ticket);
     const c = currentWorker()!;
     let saved = null;
     try {
@@ -158,7 +185,7 @@ export const useEdit = create<EditState>()((set, get) => {
     if (summary) void onModelReady(summary);
     else {
       modelTicket++;
-      set({ modelKey: null, editing: null, facts: null, history: null, now: undefined, run: { phase: 'idle' } });
+      set({ modelKey: null, editing: null, facts: null, evidence: null, history: null, now: undefined, run: { phase: 'idle' } });
     }
   });
 
@@ -166,6 +193,7 @@ export const useEdit = create<EditState>()((set, get) => {
     modelKey: null,
     editing: null,
     facts: null,
+    evidence: null,
     prompt: '',
     target: '',
     method: 'mend',

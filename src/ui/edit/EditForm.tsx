@@ -1,7 +1,7 @@
 // The edit form: an example to start from, the prompt and the new target, the method, and the checks that will
 // judge the edit (paraphrases and neighbours, proposed from the model's facts index plus the user's own).
 import { useId, useMemo, useState, type FormEvent } from 'react';
-import { exampleEdits, recognise, SPLIT_LABEL, suggestNeighbours, suggestParaphrases, wordingOf } from '../../eval/suggest';
+import { exampleEdits, recognise, relationOutlook, SPLIT_LABEL, suggestNeighbours, suggestParaphrases, wordingOf } from '../../eval/suggest';
 import { useEdit } from '../../store/edit-store';
 import type { EditMethodChoice } from '../../worker/protocol';
 
@@ -30,8 +30,9 @@ export function useChecks() {
 export function EditForm() {
   const s = useEdit();
   const checks = useChecks();
-  const ids = { prompt: useId(), target: useId(), example: useId(), tokens: useId(), recog: useId() };
-  const examples = useMemo(() => (s.facts ? exampleEdits(s.facts) : []), [s.facts]);
+  const ids = { prompt: useId(), target: useId(), example: useId(), exampleNote: useId(), tokens: useId(), recog: useId() };
+  const examples = useMemo(() => (s.facts ? exampleEdits(s.facts, { evidence: s.evidence }) : []), [s.facts, s.evidence]);
+  const outlook = checks.rec ? relationOutlook(s.evidence, checks.rec.relation) : null;
   const running = s.run.phase === 'running';
   const methods = s.editing?.methods ?? [];
   const available: EditMethodChoice[] = methods.length === 2 ? ['mend', 'ft', 'both'] : methods;
@@ -51,15 +52,23 @@ export function EditForm() {
         {examples.length > 0 && (
           <div className="row">
             <label htmlFor={ids.example}>Example edit</label>
-            <select id={ids.example} data-testid="example-edit" value=""
+            <select id={ids.example} data-testid="example-edit" value="" aria-describedby={s.evidence ? ids.exampleNote : undefined}
               onChange={(e) => {
                 const ex = examples[Number(e.target.value)];
                 if (ex) s.setForm({ prompt: ex.prompt, target: ex.target });
               }}>
               <option value="">Choose an example…</option>
-              {examples.map((ex, i) => <option key={ex.prompt} value={i}>{ex.label}</option>)}
+              {examples.map((ex, i) => (
+                <option key={ex.prompt} value={i} data-outlook={ex.outlook.kind} data-expected-to-fail={ex.expectedToFail}>{ex.label}</option>
+              ))}
             </select>
           </div>
+        )}
+        {examples.length > 0 && s.evidence && (
+          <p className="hint" id={ids.exampleNote} data-testid="example-note">
+            Examples are marked with how this model’s MEND editor did in its held-out benchmark.
+            {examples.some((e) => e.expectedToFail) && ' Not every edit works: the one marked “expected to fail” is a kind of edit MEND usually misses.'}
+          </p>
         )}
         <div className="row">
           <label htmlFor={ids.prompt}>Prompt</label>
@@ -74,7 +83,8 @@ export function EditForm() {
         <p className="hint" id={ids.recog} data-testid="recognised">
           {checks.rec
             ? <>Recognised: <strong>{checks.rec.subject}</strong>, relation <strong>{checks.rec.relation}</strong>; the model was taught
-              “{checks.rec.answer.trim()}”. This wording is a {SPLIT_LABEL[checks.rec.split]}.</>
+              “{checks.rec.answer.trim()}”. This wording is a {SPLIT_LABEL[checks.rec.split]}.
+              {outlook && <> <span data-testid="relation-outlook">{outlook}</span></>}</>
             : s.facts && s.prompt.trim() ? 'This prompt is not one of the model’s known facts: add your own paraphrases and neighbours below.' : 'Targets usually start with a space, as in “ Rome”.'}
         </p>
         <fieldset className="methods">
