@@ -1,7 +1,9 @@
-"""A relation-balanced evaluation of a shipped model + editor (supplements eval.json, whose edits follow the test
-subjects' mix and are therefore ~90 % city -> country). Runs on CPU in a few minutes.
+"""A relation-balanced evaluation of a model folder's editor (the same evaluation run_pipeline.py writes into
+eval.json "balanced"; this script runs it on an already exported model, e.g. the shipped one). Its edits draw the
+relation first, whereas eval.json's own edits follow the test subjects' mix and are ~90 % city -> country.
 
-    /usr/bin/python3 training/evaluate_balanced.py [--model public/models/facts-gpt] [--per-relation 10]
+    /usr/bin/python3 training/evaluate_balanced.py [--model public/models/facts-gpt] [--per-relation 8]
+        [--ft-per-relation 3] [--device cpu|cuda] [--out training/results/balanced-eval.json]
 """
 import argparse
 import json
@@ -13,8 +15,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mendlab.corpus import KB, FactEncoder  # noqa: E402
-from mendlab.edits import EditSampler  # noqa: E402
-from mendlab.evaluate import evaluate_edits, neighbour_baseline, prose_nll  # noqa: E402
+from mendlab.evaluate import balanced_plan, prose_nll, relation_balanced_edits, run_balanced  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.gpt import GPT, GPTConfig, load_hf_state_dict  # noqa: E402
 from mendlab.mend import MEND, capture_rows, edited_weights_from  # noqa: E402
@@ -22,58 +23,40 @@ from mendlab.safetensors_io import load_file, load_model  # noqa: E402
 from mendlab.tokenizer import ByteBPETokenizer  # noqa: E402
 
 
-def batch_groups(edits, size=10):
-    """Greedy groups of `size` edits with distinct subjects."""
-    left, groups = list(range(len(edits))), []
-    while True:
-        g, subs = [], set()
-        for i in left:
-            if edits[i].subject not in subs:
-                g.append(i)
-                subs.add(edits[i].subject)
-            if len(g) == size:
-                break
-        if len(g) < size:
-            return groups
-        groups.append(g)
-        left = [i for i in left if i not in g]
-
-
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="public/models/facts-gpt")
     ap.add_argument("--per-relation", type=int, default=8)
-    ap.add_argument("--ft-per-relation", type=int, default=3, help="FT is 20x slower: evaluate it on fewer edits")
+    ap.add_argument("--ft-per-relation", type=int, default=3, help="FT is 20x slower: evaluate it on fewer edits "
+                    "(0: no FT)")
     ap.add_argument("--n-prose", type=int, default=16)
     ap.add_argument("--ft-steps", type=int, default=20)
     ap.add_argument("--ft-lr", type=float, default=None, help="default: the lr eval.json's FT used")
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="training/results/balanced-eval.json")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.manual_seed(0)
-    torch.set_num_threads(2)
-    dev = torch.device("cpu")
+    dev = torch.device(args.device)
+    if dev.type == "cpu":
+        torch.set_num_threads(2)
     d = args.model
     tok = ByteBPETokenizer.load(d)
     with open(os.path.join(d, "config.json")) as f:
-        model = load_hf_state_dict(GPT(GPTConfig.from_hf(json.load(f))), load_model(d))
+        model = load_hf_state_dict(GPT(GPTConfig.from_hf(json.load(f))), load_model(d)).to(dev)
     for p in model.parameters():
         p.requires_grad_(False)
     with open(os.path.join(d, "editor_config.json")) as f:
         ecfg = json.load(f)
-    mend = MEND.from_files(ecfg, load_file(os.path.join(d, "editor.safetensors")))
+    mend = MEND.from_files(ecfg, load_file(os.path.join(d, "editor.safetensors"))).to(dev)
     ft_lr = args.ft_lr
     if ft_lr is None:
         with open(os.path.join(d, "eval.json")) as f:
             ft_lr = json.load(f)["ft_config"]["lr"]
     kb = KB()
     enc = FactEncoder(tok)
-    n = args.per_relation * len(kb.rel_names)
-    edits = EditSampler(kb, enc, tok, 7).eval_edits(kb.subjects("test"), n, balance_relations=True)
-    pre = neighbour_baseline(model, edits, dev, tok.eot_id)
+    edits = relation_balanced_edits(kb, enc, tok, kb.subjects("test"), args.per_relation)
     prose = [tok.encode(p) for p in kb.prose["heldout"][:args.n_prose]]
     base_nll = prose_nll(model, prose, dev)
-    single = [[i] for i in range(len(edits))]
-    groups = batch_groups(edits)
     names = mend.edited_weights
 
     def mend_apply(batch):
@@ -84,20 +67,24 @@ def main():
     def ft_apply(batch):
         return finetune_weights(model, batch, names, args.ft_steps, ft_lr, dev, tok.eot_id)
 
-    res = {"model": d, "edits": len(edits), "per_relation_requested": args.per_relation, "ft": {"steps": args.ft_steps,
-           "lr": ft_lr}, "relations": sorted({e.relation for e in edits})}
-    # FT subset: the first ft_per_relation edits of every relation (edits come in relation order, round robin)
-    ft_single = single[:args.ft_per_relation * len(res["relations"])]
-    ft_groups = batch_groups([edits[i[0]] for i in ft_single])
-    plan = (("mend", "single", mend_apply, single), ("mend", "batch10", mend_apply, groups),
-            ("ft", "single", ft_apply, ft_single), ("ft", "batch10", ft_apply, [[ft_single[j][0] for j in g] for g in ft_groups]))
-    for name, kind, fn, gs in plan:
-        t = time.time()
-        r = evaluate_edits(model, edits, gs, fn, pre, prose, base_nll, dev, tok.eot_id)
-        res[f"{name}_{kind}"] = r
-        print(name, kind, {k: v for k, v in r.items() if k != "per_relation"}, f"{time.time() - t:.0f}s", flush=True)
-        with open(args.out, "w") as f:  # after every stage, so a partial run still leaves its numbers
+    res = {"model": d, "edits": len(edits), "per_relation_requested": args.per_relation,
+           "ft": {"steps": args.ft_steps, "lr": ft_lr}, "relations": sorted({e.relation for e in edits}),
+           "device": str(dev), "torch": torch.__version__}
+    plan = balanced_plan(edits, len(res["relations"]), args.ft_per_relation)
+    if args.ft_per_relation <= 0:
+        plan = {k: v for k, v in plan.items() if k[0] != "ft"}
+    t = [time.time()]
+
+    def save(key, r):  # after every stage, so a partial run still leaves its numbers
+        res[key] = r
+        print(key, {k: v for k, v in r.items() if k != "per_relation"}, f"{time.time() - t[0]:.0f}s", flush=True)
+        t[0] = time.time()
+        with open(args.out, "w") as f:
             json.dump(res, f, indent=1)
+
+    run_balanced(model, edits, plan, {"mend": mend_apply, "ft": ft_apply}, prose, base_nll, dev, tok.eot_id,
+                 on_result=save)
+    return res
 
 
 if __name__ == "__main__":

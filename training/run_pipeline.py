@@ -22,7 +22,8 @@ from mendlab import export as ex  # noqa: E402
 from mendlab.corpus import KB, FactEncoder, PackedStream, fill, pretraining_items  # noqa: E402
 from mendlab.edits import EditSampler  # noqa: E402
 from mendlab.benchmark_cases import write_from_pipeline as write_benchmark  # noqa: E402
-from mendlab.evaluate import base_quality, evaluate_edits, neighbour_baseline, prose_nll  # noqa: E402
+from mendlab.evaluate import (balanced_plan, balanced_section, base_quality, evaluate_edits,  # noqa: E402
+                              neighbour_baseline, prose_nll, relation_balanced_edits, run_balanced)
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.fixtures import mend_golden, write_golden  # noqa: E402
 from mendlab.gpt import GPT, GPTConfig, load_hf_state_dict  # noqa: E402
@@ -43,10 +44,12 @@ FULL = {
                  "max_steps": 100000, "time_budget_s": 130, "weight_decay": 0.05, "log_every": 200},
     "editor": {"rank": 256, "edit_lr_init": 1e-4, "sign": -1, "steps": 100000, "time_budget_s": 100,
                "lr": 1e-4, "lr_lr": 1e-5, "c_edit": 0.1, "c_loc": 1.0, "max_batch": 10, "warmup_steps": 100,
-               "grad_clip": 100.0, "log_every": 200, "edit_loss_on_edit_prompt": True, "n_edited_blocks": 3},
+               "grad_clip": 100.0, "log_every": 200, "edit_loss_on_edit_prompt": True, "n_edited_blocks": 3,
+               "sampling": "subject", "batch_share": 0.5, "p_max_batch": 0.0},
     "eval": {"base_max_facts": None, "n_single": 300, "n_batch_groups": 30, "ft_single": 150,
              "ft_batch_groups": 10, "ft_steps": 20, "ft_lrs": [1e-4, 3e-4, 1e-3], "n_prose": 64,
-             "time_budget_s": 15, "n_val": 60, "n_val_ft": 15, "lr_scales": [0.5, 0.75, 1.0, 1.5]},
+             "time_budget_s": 15, "n_val": 60, "n_val_ft": 15, "lr_scales": [0.5, 0.75, 1.0, 1.5],
+             "balanced_per_relation": 8, "balanced_ft_per_relation": 8},
 }
 
 TINY = {
@@ -58,10 +61,12 @@ TINY = {
                  "max_steps": 150, "time_budget_s": 1e9, "weight_decay": 0.0, "log_every": 50},
     "editor": {"rank": 16, "edit_lr_init": 1e-4, "sign": -1, "steps": 100, "time_budget_s": 1e9,
                "lr": 1e-3, "lr_lr": 1e-5, "c_edit": 0.1, "c_loc": 1.0, "max_batch": 10, "warmup_steps": 20,
-               "grad_clip": 100.0, "log_every": 50, "edit_loss_on_edit_prompt": True, "n_edited_blocks": 3},
+               "grad_clip": 100.0, "log_every": 50, "edit_loss_on_edit_prompt": True, "n_edited_blocks": 3,
+               "sampling": "subject", "batch_share": 0.5, "p_max_batch": 0.0},
     "eval": {"base_max_facts": 120, "n_single": 10, "n_batch_groups": 1, "ft_single": 5,
              "ft_batch_groups": 1, "ft_steps": 5, "ft_lrs": [1e-3], "n_prose": 8, "time_budget_s": 1e9,
-             "n_val": 10, "n_val_ft": 3, "lr_scales": [0.5, 1.0, 2.0]},
+             "n_val": 10, "n_val_ft": 3, "lr_scales": [0.5, 1.0, 2.0],
+             "balanced_per_relation": 2, "balanced_ft_per_relation": 2},
 }
 
 
@@ -195,6 +200,8 @@ def main(argv=None):
     sampler = EditSampler(kb, enc, tok, SEED + 1 if not args.editor else SEED + 11)
     ed_info = train_editor(model, mend, sampler, kb.subjects("train"), {**ec, "seed": SEED}, device, tok.eot_id, log)
     timings["editor_train_s"] = round(time.time() - t, 1)
+    log(f"editor: {ed_info['steps']} steps ({ec['sampling']} sampling); edits per relation "
+        f"{ed_info['edits_per_relation']}; steps per batch size {ed_info['steps_per_batch_size']}")
 
     # 5. evaluation of MEND and FT on held-out test subjects
     t = time.time()
@@ -265,10 +272,22 @@ def main(argv=None):
     results["ft"]["batch10"] = evaluate_edits(model, edits, batch_groups[:ev["ft_batch_groups"]], ft_apply,
                                               pre_answers, prose_ids, base_nll, device, tok.eot_id, budget)
     timings["ft_eval_s"] = round(time.time() - t, 1)
+
+    # Relation-balanced test edits (eval.json "balanced"): the same metrics where every relation counts equally.
+    t = time.time()
+    bal_edits = relation_balanced_edits(kb, enc, tok, test_subjects, ev["balanced_per_relation"])
+    bal_plan = balanced_plan(bal_edits, len(kb.rel_names), ev["balanced_ft_per_relation"])
+    if args.skip_ft:
+        bal_plan[("ft", "single")], bal_plan[("ft", "batch10")] = [], []
+    bal = run_balanced(model, bal_edits, bal_plan, {"mend": mend_apply, "ft": ft_apply}, prose_ids, base_nll,
+                       device, tok.eot_id, budget)
+    timings["balanced_eval_s"] = round(time.time() - t, 1)
     for m in ("mend", "ft"):
         for k in ("single", "batch10"):
             r = {a: b for a, b in results[m][k].items() if a != "per_relation"}
             log(f"{m} {k}: {json.dumps(r)}")
+            r = {a: b for a, b in bal[f"{m}_{k}"].items() if a != "per_relation"}
+            log(f"balanced {m} {k}: {json.dumps(r)}")
 
     # 6. export
     t = time.time()
@@ -278,7 +297,9 @@ def main(argv=None):
     training_info = {"command": command, "seed": SEED, "versions": versions, "config": cfg,
                      "pretrain": {k: v for k, v in pre_info.items() if k != "loss_curve"},
                      "editor": {"steps": ed_info["steps"], "seconds": ed_info["seconds"],
-                                "last": ed_info["history"][-1] if ed_info["history"] else None},
+                                "last": ed_info["history"][-1] if ed_info["history"] else None,
+                                "edits_per_relation": ed_info["edits_per_relation"],
+                                "steps_per_batch_size": ed_info["steps_per_batch_size"]},
                      "lr_scale_calibration": calibration, "data_sources": kb.sources, "continued": continued}
     ex.export_editor(model_dir, mend.cpu(), mc, training_info)
     mend.to(device)
@@ -301,6 +322,7 @@ def main(argv=None):
                        for k in ("single", "batch10")} for m in ("mend", "ft")},
         "ft_config": {"steps": ev["ft_steps"], "lr": ft_lr["lr"], "optimizer": "Adam", "weights": names,
                       "lr_calibration": ft_calibration},
+        "balanced": balanced_section(bal_edits, bal, ev["balanced_per_relation"]),
         "mend_lr_scale": mend.lr_scale, "mend_lr_scale_calibration": calibration,
         "command": command, "versions": versions, "timings_s": timings,
     }

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 from .corpus import fill
 
+SAMPLINGS = ("subject", "relation", "sqrt")  # how training edits are drawn (editor.sampling)
+
 
 @dataclass
 class Edit:
@@ -27,6 +29,7 @@ class EditSampler:
         self.rng = random.Random(seed)
         self.all_facts = kb.facts
         self.prose_ids = None
+        self._pools = (None, None)  # (subjects list, {relation: its subjects}) for relation-first sampling
 
     def _counterfactual(self, subjects):
         rng, kb = self.rng, self.kb
@@ -38,6 +41,52 @@ class EditSampler:
         true = kb.by_subject[s][r]
         new = rng.choice([o for o in kb.objects[r] if o != true])
         return s, r, true, new
+
+    def _relation_pools(self, subjects):
+        if self._pools[0] is not subjects:
+            kb = self.kb
+            pools = {r: [s for s in subjects if r in kb.by_subject[s]] for r in kb.rel_names if len(kb.objects[r]) > 1}
+            self._pools = (subjects, {r: v for r, v in pools.items() if v})
+        return self._pools[1]
+
+    def _relation_first(self, subjects, used, sampling):
+        """(subject, relation, true, new) with the relation drawn first -- uniformly ("relation") or in proportion
+        to the square root of how many of `subjects` have it ("sqrt") -- then a subject that has it and is not in
+        `used`. Relations whose subjects are all used are left out of the draw."""
+        rng, kb = self.rng, self.kb
+        pools = self._relation_pools(subjects)
+        rels = [r for r in pools if any(s not in used for s in pools[r])]
+        if not rels:
+            raise ValueError("no relation has an unused subject left")
+        weights = [len(pools[r]) ** 0.5 if sampling == "sqrt" else 1.0 for r in rels]
+        r = rng.choices(rels, weights)[0]
+        s = rng.choice([s for s in pools[r] if s not in used])
+        true = kb.by_subject[s][r]
+        new = rng.choice([o for o in kb.objects[r] if o != true])
+        return s, r, true, new
+
+    def draw_edits(self, subjects, n_edits, sampling="subject"):
+        """n_edits (subject, relation, true, new) with distinct subjects. sampling: "subject" draws a subject, then
+        one of its relations (edits follow the subjects' mix: ~90 % city -> country on the full KB); "relation"
+        draws the relation uniformly first; "sqrt" draws it in proportion to sqrt(number of subjects having it)."""
+        out, used = [], set()
+        while len(out) < n_edits:
+            out.append(self._draw_one(subjects, used, sampling))
+        return out
+
+    def _draw_one(self, subjects, used, sampling):
+        """One edit key whose subject is not in `used` (which it joins)."""
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"unknown edit sampling {sampling!r} (one of {SAMPLINGS})")
+        while True:
+            if sampling == "subject":
+                s, r, true, new = self._counterfactual(subjects)
+                if s in used:
+                    continue
+            else:
+                s, r, true, new = self._relation_first(subjects, used, sampling)
+            used.add(s)
+            return s, r, true, new
 
     def _fact_seq(self, s, r, split):
         """A locality sequence for a true fact: KL is taken at the positions that predict the object."""
@@ -53,15 +102,14 @@ class EditSampler:
         return ids, [1] * (len(ids) - 1) + [0]
 
     def training_batch(self, subjects, n_edits, n_paraphrases=2, n_same_subject=2, n_same_relation=1, n_random=1,
-                       n_prose=1):
-        """n_edits edits with distinct (subject) and their locality sequences, all from training templates."""
+                       n_prose=1, sampling="subject"):
+        """n_edits edits with distinct subjects (drawn as draw_edits' `sampling` says) and their locality
+        sequences, all from training templates."""
         kb, rng = self.kb, self.rng
         edits, used = [], set()
         while len(edits) < n_edits:
-            s, r, true, new = self._counterfactual(subjects)
-            if s in used:
-                continue
-            used.add(s)
+            # one draw, then its templates, in this order: the "subject" stream is the one the shipped editor saw
+            s, r, true, new = self._draw_one(subjects, used, sampling)
             t_edit, *t_para = rng.sample(kb.templates(r, "train"), 1 + n_paraphrases)
             e = Edit(s, r, true, new, fill(t_edit, s), self.enc.prompt(fill(t_edit, s)), self.enc.target(new))
             e.paraphrases = [(fill(t, s), self.enc.prompt(fill(t, s))) for t in t_para]

@@ -152,3 +152,85 @@ def harmonic(vals):
     if any(v is None or v <= 0 for v in vals):
         return 0.0
     return round(len(vals) / sum(1.0 / v for v in vals), 4)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Relation-balanced evaluation (eval.json "balanced"; training/evaluate_balanced.py). The issue's evaluation draws
+# a test subject first, so ~90 % of its edits are city -> country; this one draws the relation first, so every
+# relation gets the same number of edits and the rare, multi-token ones (currency, calling_code, ...) count.
+
+BALANCED_SAMPLER_SEED = 7  # training/results/balanced-eval.json (the shipped editor) used the same edits
+
+
+def relation_balanced_edits(kb, enc, tok, subjects, per_relation, seed=BALANCED_SAMPLER_SEED):
+    """per_relation edits of every relation, in relation order round robin (fewer where a relation runs out of
+    subjects); paraphrases, novel phrasings and neighbours as in the issue's evaluation."""
+    from .edits import EditSampler
+    return EditSampler(kb, enc, tok, seed).eval_edits(subjects, per_relation * len(kb.rel_names),
+                                                      balance_relations=True)
+
+
+def distinct_subject_groups(edits, size=10, indices=None):
+    """Greedy groups of `size` edits (indices into edits, in order) with distinct subjects; a balanced draw may
+    edit one subject under two relations, and a batch edits each subject once. Leftovers are dropped."""
+    left, groups = list(range(len(edits)) if indices is None else indices), []
+    while True:
+        g, subs = [], set()
+        for i in left:
+            if edits[i].subject not in subs:
+                g.append(i)
+                subs.add(edits[i].subject)
+            if len(g) == size:
+                break
+        if len(g) < size:
+            return groups
+        groups.append(g)
+        taken = set(g)
+        left = [i for i in left if i not in taken]
+
+
+def balanced_plan(edits, n_relations, ft_per_relation):
+    """Groups per (method, kind): MEND on every edit, singly and in batches of 10; FT (20x slower per edit) on the
+    first ft_per_relation edits of every relation (the edits come round robin, so that is a prefix)."""
+    single = [[i] for i in range(len(edits))]
+    ft_single = single[:ft_per_relation * n_relations]
+    return {("mend", "single"): single, ("mend", "batch10"): distinct_subject_groups(edits),
+            ("ft", "single"): ft_single,
+            ("ft", "batch10"): distinct_subject_groups(edits, indices=[g[0] for g in ft_single])}
+
+
+def run_balanced(model, edits, plan, apply_fns, prose_ids, base_prose_nll, device, pad_id, time_budget_s=None,
+                 on_result=None):
+    """evaluate_edits for every entry of the plan -> {"mend_single": result, ...}; on_result(key, result) after
+    each (evaluate_balanced.py saves partial results with it)."""
+    pre = neighbour_baseline(model, edits, device, pad_id)
+    results = {}
+    for (method, kind), groups in plan.items():
+        r = evaluate_edits(model, edits, groups, apply_fns[method], pre, prose_ids, base_prose_nll, device, pad_id,
+                           time_budget_s)
+        results[f"{method}_{kind}"] = r
+        if on_result:
+            on_result(f"{method}_{kind}", r)
+    return results
+
+
+def balanced_section(edits, results, per_relation, seed=BALANCED_SAMPLER_SEED):
+    """eval.json "balanced": the relation-balanced results shaped like eval.json's own top-level keys."""
+    relations = defaultdict(int)
+    for e in edits:
+        relations[e.relation] += 1
+    runs = [(m, k) for m in ("mend", "ft") for k in ("single", "batch10")]
+    metric = ("es", "ps", "ps_novel", "ns", "ppl_increase")
+    return {
+        "about": "Relation-balanced test edits (relation drawn first, per_relation_requested edits each; "
+                 "eval.json's own edits follow the test subjects' mix, ~90 % city -> country). null = not evaluated.",
+        "sampler_seed": seed, "per_relation_requested": per_relation, "n_edits": len(edits),
+        "edits_per_relation": dict(sorted(relations.items())),
+        "mend": {k: {c: results[f"mend_{k}"].get(c) for c in metric} for k in ("single", "batch10")},
+        "ft": {k: {c: results[f"ft_{k}"].get(c) for c in metric} for k in ("single", "batch10")},
+        "harmonic_es_ps_ns": {f"{m}_{k}": results[f"{m}_{k}"]["harmonic_es_ps_ns"] if results[f"{m}_{k}"]["n_groups"]
+                              else None for m, k in runs},
+        "per_relation": {f"{m}_{k}": results[f"{m}_{k}"]["per_relation"] for m, k in runs},
+        "counts": {m: {k: {c: results[f"{m}_{k}"][c] for c in ("n_edits", "n_groups", "n_neighbour_prompts", "seconds")}
+                       for k in ("single", "batch10")} for m in ("mend", "ft")},
+    }

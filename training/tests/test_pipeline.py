@@ -95,6 +95,54 @@ class TinyPipelineTest(unittest.TestCase):
             self.assertIn(k, ev["ft"]["single"])
         self.assertGreater(ev["counts"]["mend"]["batch10"]["n_groups"], 0)
 
+    def test_eval_json_balanced_section(self):
+        """eval.json "balanced": relation-balanced test edits, every relation equally often, sane metrics."""
+        ev = self.load_json("eval.json")
+        b = ev["balanced"]
+        per = b["per_relation_requested"]
+        self.assertGreater(per, 0)
+        counts = b["edits_per_relation"]
+        self.assertEqual(sum(counts.values()), b["n_edits"])
+        self.assertEqual(set(counts), set(ev["base"]["per_relation"]))  # every relation of the (tiny) KB
+        self.assertLessEqual(max(counts.values()) - min(counts.values()), 1)  # balanced, unlike eval.json's edits
+        self.assertEqual(b["counts"]["mend"]["single"]["n_edits"], b["n_edits"])
+        for m in ("mend", "ft"):
+            for k in ("single", "batch10"):
+                c = b["counts"][m][k]
+                self.assertGreater(c["n_groups"], 0, (m, k))
+                self.assertEqual(c["n_edits"], c["n_groups"] * (1 if k == "single" else 10))
+                for metric in ("es", "ps", "ns"):
+                    self.assertTrue(0 <= b[m][k][metric] <= 1, (m, k, metric))
+                self.assertGreater(b[m][k]["ppl_increase"], -1)
+                self.assertTrue(0 <= b["harmonic_es_ps_ns"][f"{m}_{k}"] <= 1)
+                self.assertEqual(set(b["per_relation"][f"{m}_{k}"]) <= set(counts), True)
+        self.assertEqual(set(b["per_relation"]["mend_single"]), set(counts))
+        # the issue's keys are unchanged beside it
+        self.assertEqual(set(ev) - {"balanced"}, {"base", "mend", "ft", "harmonic_es_ps_ns", "per_relation", "counts",
+                                                  "ft_config", "mend_lr_scale", "mend_lr_scale_calibration",
+                                                  "command", "versions", "timings_s"})
+
+    def test_editor_training_with_relation_sampling_and_batch_options(self):
+        """train_editor with editor.sampling=relation, batch_share and p_max_batch (a few steps of a fresh editor)."""
+        from mendlab.corpus import KB, FactEncoder
+        from mendlab.edits import EditSampler
+        from mendlab.train_editor import train_editor
+        cfg = {**run_pipeline.TINY["editor"], "steps": 8, "time_budget_s": 1e9, "log_every": 4, "seed": 0,
+               "sampling": "relation", "batch_share": 0.75, "p_max_batch": 1.0}
+        kb = KB(max_subjects_per_type=run_pipeline.TINY["kb_max_subjects_per_type"], seed=0)
+        names = self.mend.edited_weights
+        params = dict(self.model.named_parameters())
+        torch.manual_seed(0)
+        mend = MEND(names, [tuple(params[n].shape) for n in names], cfg["rank"], cfg["edit_lr_init"], cfg["sign"])
+        info = train_editor(self.model, mend, EditSampler(kb, FactEncoder(self.tok), self.tok, 1), kb.subjects("train"),
+                            cfg, torch.device("cpu"), self.tok.eot_id, lambda m: None)
+        self.assertEqual(info["steps"], 8)
+        self.assertEqual(info["steps_per_batch_size"], {1: 2, 10: 6})  # 3 of 4 steps are batches, all of 10
+        self.assertEqual(sum(info["edits_per_relation"].values()), 2 + 60)
+        self.assertGreaterEqual(len(info["edits_per_relation"]), 8)  # 62 draws spread over the 12 relations
+        self.assertLess(info["edits_per_relation"].get("city_country", 0), 20)
+        self.assertGreater(mend.editors[next(iter(mend.editors))].layers[0].U.abs().max().item(), 0)
+
     def test_facts_json(self):
         f = self.load_json("facts.json")
         self.assertGreaterEqual(len(f["relations"]), 10)
