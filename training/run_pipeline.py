@@ -202,6 +202,12 @@ def main(argv=None):
     timings["editor_train_s"] = round(time.time() - t, 1)
     log(f"editor: {ed_info['steps']} steps ({ec['sampling']} sampling); edits per relation "
         f"{ed_info['edits_per_relation']}; steps per batch size {ed_info['steps_per_batch_size']}")
+    # Checkpoint (lr_scale 1, before calibration and evaluation), so a GPU run cut short still returns the editor.
+    ckpt = os.path.join(out, "editor-checkpoint")
+    os.makedirs(ckpt, exist_ok=True)
+    ex.export_editor(ckpt, mend.cpu(), mc, {"checkpoint": "after editor training, before lr_scale calibration",
+                                            "config": cfg, "steps": ed_info["steps"], "seconds": ed_info["seconds"]})
+    mend.to(device)
 
     # 5. evaluation of MEND and FT on held-out test subjects
     t = time.time()
