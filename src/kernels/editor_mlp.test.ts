@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
 import {
-  disposePackedEditorParams, editorMLP, editorMLPReference, packEditorParams, splitEditorOutput,
+  disposePackedEditorParams, editorMLP, editorMLPReference, packEditorParams, splitEditorOutput, splitK,
   type EditorParams, type PackedEditorParams,
 } from './editor_mlp';
 import { relativeError, seededTensor } from './testing';
@@ -34,10 +34,17 @@ function randomEditor(xDim: number, deltaDim: number, rank: number, nModes: numb
 }
 
 const ROWS = [1, 7, 64];
-// D = 50 and 97 (not multiples of the 64-wide workgroup); rank 5 (< workgroup) and 70 (> workgroup).
+// The kernel tiles 64 output columns × 16 rows per workgroup and stages K in blocks of 128, split over
+// workgroups. D = 50 and 97 are not multiples of 64; rank 5 (< one tile) and 70 (> one tile, not a multiple of
+// 4: the unrolled k loop's tail); rows 1/7 (a partial row block) and 64 (several row blocks).
 const SHAPES: Array<{ xDim: number; deltaDim: number; rank: number }> = [
   { xDim: 13, deltaDim: 37, rank: 5 },
   { xDim: 40, deltaDim: 57, rank: 70 },
+];
+// Shapes where K is split across workgroups (several partial sums), with a short last split and K not a
+// multiple of the 128-wide stage: D = 331 (h·Vᵀ: K = 331 → 3 splits) and rank 259 (t·Uᵀ: K = 259 → 3 splits).
+const SPLIT_SHAPES: Array<{ xDim: number; deltaDim: number; rank: number; rows: number[] }> = [
+  { xDim: 150, deltaDim: 181, rank: 259, rows: [1, 7, 33] },
 ];
 
 describe('editor_mlp kernel on webgpu (Dawn)', () => {
@@ -66,6 +73,56 @@ describe('editor_mlp kernel on webgpu (Dawn)', () => {
       });
     }
   }
+
+  for (const { xDim, deltaDim, rank, rows } of SPLIT_SHAPES) {
+    it(`agrees with the tfjs reference when K is split across workgroups (in=${xDim}, out=${deltaDim}, rank=${rank}, N=${rows})`, async () => {
+      // The test is only meaningful if both products really are split.
+      expect(splitK(xDim + deltaDim, rank, 16).splits).toBeGreaterThan(1);
+      expect(splitK(rank, xDim + deltaDim, 16).splits).toBeGreaterThan(1);
+      const editor = randomEditor(xDim, deltaDim, rank, 3, 77);
+      for (const n of rows) {
+        const x = seededTensor([n, xDim], n + 5, 2) as tf.Tensor2D;
+        const delta = seededTensor([n, deltaDim], n + 6, 0.01) as tf.Tensor2D;
+        const out = editorMLP(x, delta, editor, 1);
+        const ref = editorMLPReference(x, delta, editor, 1);
+        expect(await relativeError(out, ref)).toBeLessThanOrEqual(1e-5);
+        tf.dispose([x, delta, out, ref]);
+      }
+      disposePackedEditorParams(editor);
+    });
+  }
+
+  it('applies the clamp: rows driven negative keep only the residual', async () => {
+    // Bias −100 in both blocks makes pre < 0 everywhere, so each block adds exactly 0 and the output is h_0.
+    const D = 9;
+    const editor = packOwned({
+      xMean: tf.zeros([4]) as tf.Tensor1D, xStd: tf.ones([4]) as tf.Tensor1D,
+      deltaMean: tf.zeros([5]) as tf.Tensor1D, deltaStd: tf.ones([5]) as tf.Tensor1D, eps: 0,
+      layers: [0, 1].map((l) => ({
+        u: seededTensor([D, 3], 30 + l, 0.1) as tf.Tensor2D, v: seededTensor([3, D], 40 + l, 0.1) as tf.Tensor2D,
+        bias: tf.fill([D], -100) as tf.Tensor1D, modeScale: tf.ones([1, D]) as tf.Tensor2D, modeShift: tf.zeros([1, D]) as tf.Tensor2D,
+      })),
+    });
+    const x = seededTensor([2, 4], 1) as tf.Tensor2D;
+    const delta = seededTensor([2, 5], 2) as tf.Tensor2D;
+    const out = editorMLP(x, delta, editor, 0);
+    const h0 = tf.concat([x, delta], 1);
+    expect(await relativeError(out, h0)).toBe(0);
+    tf.dispose([x, delta, out, h0]);
+    disposePackedEditorParams(editor);
+  });
+
+  it('splits K only as far as the stage size allows, and always covers K', () => {
+    for (const [k, cols, rows] of [[50, 5, 1], [3840, 1920, 16], [1920, 3840, 16], [331, 259, 7], [128, 64, 1], [5120, 1920, 160]]) {
+      const { splits, kPerGroup } = splitK(k, cols, rows);
+      expect(kPerGroup % 128).toBe(0);
+      expect(splits * kPerGroup).toBeGreaterThanOrEqual(k);
+      expect((splits - 1) * kPerGroup).toBeLessThan(k); // no empty split
+    }
+    // distilgpt2's h·Vᵀ (K = D = 3840, r = 1920 columns, 16 rows): several hundred workgroups.
+    const { splits } = splitK(3840, 1920, 16);
+    expect(30 * splits).toBeGreaterThanOrEqual(256);
+  });
 
   it('uses the FiLM mode, the clamp and the normalisation (the output is not the identity)', async () => {
     const editor = randomEditor(13, 37, 5, 3, 9);

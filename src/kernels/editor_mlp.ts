@@ -1,27 +1,34 @@
 // Kernel (a): the MEND editor network over the token rows of one edited weight, normalisation fused in.
 //
 //   h_0     = concat((x − x_mean) / (x_std + eps), (δ − δ_mean) / (δ_std + eps))          [N, D], D = in + out
-//   pre_l   = ((h_l · V_lᵀ) · U_lᵀ + bias_l) ⊙ mode_scale_l[m] + mode_shift_l[m]
+//   t_l     = h_l · V_lᵀ                                                                   [N, r]
+//   pre_l   = (t_l · U_lᵀ + bias_l) ⊙ mode_scale_l[m] + mode_shift_l[m]
 //   h_{l+1} = h_l + max(pre_l, 0)                                                          l = 0 .. L−1 (L = 2)
 //
 // (docs/formats.md, "Editor forward"). The output h_L holds x̃ in its first `in` columns and δ̃ in the rest.
 //
-// One workgroup owns one row for the whole network, which is what lets everything run in a single dispatch:
-// the row's h lives in the output buffer, t = h·Vᵀ (length r) lives in workgroup memory, and a barrier between
-// the two half-steps is all the synchronisation needed. Rows are independent, so nothing crosses workgroups.
-// N is small (the tokens of one edit), D·r is the work per row.
+// The cost is reading U and V: at MEND's default shape (distilgpt2, D = 3840, r = 1920) each is 29.5 MB, while
+// the rows are tiny (N ≈ 16 tokens). So the design goal is to read every weight once per call, with enough
+// workgroups in flight to use the whole GPU's memory bandwidth. Per layer, the two low-rank products are skinny
+// matmuls [N, K] · [K, C], done by one program (LowRankPartialProgram) in a split-K layout:
+//
+//   workgroup (c, s, b): COLS = 64 output columns c·64 …, the K range of split s, ROW_BLOCK = 16 rows of block b.
+//     The 16 rows' K-slice is staged in workgroup memory (STAGE_K at a time); each invocation owns one column,
+//     streams its weights W[k, col] (neighbouring invocations read neighbouring addresses: coalesced) and keeps
+//     16 accumulators, so each weight is read once per row block, i.e. once for an edit of ≤ 16 tokens.
+//   output: partial sums [splits, N, C]; a small elementwise pass (CombineProgram) adds the splits up, and for
+//     U it also applies bias, FiLM scale/shift, the clamp and the residual.
+//
+// Splitting K is what gives the GPU enough workgroups (distilgpt2: 30 column tiles × 15 splits for h·Vᵀ), at the
+// price of partial sums of splits·N·C floats (1.8 MB there, against 29.5 MB of weights). Per call that is
+// 1 + 4·L dispatches (9), each with a fixed shader whatever the shape, so pipelines compile once.
 //
 // WebGPU guarantees only 8 storage buffers per shader stage, and tfjs asks for no more, so the editor's
 // parameters are packed once at load time (packEditorParams) into 4 tensors instead of 4 + 5·L. U and V are
-// stored transposed: then at every step of both half-steps, neighbouring invocations read neighbouring addresses
-// (k in t = h·Vᵀ, d in h·Uᵀ) while the shared operand (h[d] or t[k]) is one broadcast value, so every global
-// read is coalesced on a real GPU.
+// stored transposed ([L, D, r] and [L, r, D]), so that in both products the weight is read row by row of K with
+// the C output columns contiguous.
 import * as tf from '@tensorflow/tfjs';
-import { activeWebGPUBackend, checkFloat, runProgram, type WebGPUProgram } from './webgpu';
-
-const WORKGROUP = 64;
-/** t = h·Vᵀ must fit in workgroup memory (16 KiB guaranteed = 4096 f32). MEND's default rank is 1920. */
-export const MAX_EDITOR_RANK = 4096;
+import { activeWebGPUBackend, checkFloat, groupsFor, runProgram, type WebGPUBackend, type WebGPUProgram } from './webgpu';
 
 /** One editor (one weight shape), packed for the kernel. All float32. */
 export interface PackedEditorParams {
@@ -91,67 +98,199 @@ export function disposePackedEditorParams(p: PackedEditorParams): void {
   tf.dispose([p.norm, p.vT, p.uT, p.affine]);
 }
 
-class EditorMLPProgram implements WebGPUProgram {
-  outputShape: number[];
-  variableNames = ['X', 'Delta', 'Norm', 'VT', 'UT', 'Affine'];
-  shaderKey: string;
-  workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
-  dispatchLayout = { x: [1], y: [0] }; // not flat: main() works from workgroupId/localIndex
-  dispatch: [number, number, number];
-  uniforms = 'mode : i32, eps : f32,';
+/** Output columns per workgroup (one per invocation). */
+const COLS = 64;
+/** Rows per workgroup: the accumulators each invocation keeps (a multiple of 4: they are vec4s). */
+const ROW_BLOCK = 16;
+const ROW_VECS = ROW_BLOCK / 4;
+/** K values of the row block staged in workgroup memory at a time: ROW_BLOCK · STAGE_K · 4 B = 8 KiB. */
+const STAGE_K = 128;
+/**
+ * Workgroups one low-rank product aims for (by splitting K): enough to cover a large GPU (an H100 has 132 SMs)
+ * several times over, while the partial sums stay small next to the weights.
+ */
+const TARGET_GROUPS = 512;
 
-  constructor(rows: number, dim: number, private rank: number) {
+/** How K is split for C output columns and N rows: splits × kPerGroup ≥ K, kPerGroup a multiple of STAGE_K. */
+export function splitK(k: number, cols: number, rows: number): { splits: number; kPerGroup: number } {
+  const tiles = Math.ceil(cols / COLS) * Math.ceil(rows / ROW_BLOCK);
+  const want = Math.min(Math.max(1, Math.ceil(TARGET_GROUPS / tiles)), Math.ceil(k / STAGE_K));
+  const kPerGroup = Math.ceil(Math.ceil(k / want) / STAGE_K) * STAGE_K;
+  return { splits: Math.ceil(k / kPerGroup), kPerGroup };
+}
+
+/** h_0 = (concat(x, δ) − mean) / (std + eps), one invocation per element. */
+class NormaliseProgram implements WebGPUProgram {
+  outputShape: number[];
+  variableNames = ['X', 'Delta', 'Norm'];
+  shaderKey = 'mendEditorMLP_normalise';
+  workgroupSize: [number, number, number] = [64, 1, 1];
+  dispatchLayout = { x: [0, 1] };
+  dispatch: [number, number, number];
+  size = true;
+  uniforms = 'eps : f32,';
+
+  constructor(rows: number, dim: number) {
     this.outputShape = [rows, dim];
-    this.dispatch = [rows, 1, 1];
-    // The rank sizes the workgroup array, so it is compiled in and must be part of the key.
-    this.shaderKey = `mendEditorMLP_t_${WORKGROUP}_${rank}`;
+    this.dispatch = [groupsFor(rows * dim, 64), 1, 1];
   }
 
   getUserCode(): string {
     return `
-      var<workgroup> t : array<f32, ${this.rank}>;
-
-      fn main() {
-        let n = i32(workgroupId.x);
-        let lid = i32(localIndex);
+      fn main(index : i32) {
+        if (index >= uniforms.size) { return; }
         let inDim = uniforms.xShape.y;
         let outDim = uniforms.deltaShape.y;
         let D = inDim + outDim;
-        let L = uniforms.vTShape.x;
-        let r = uniforms.vTShape.z;
-        let M = (uniforms.affineShape.y - 1) / 2;
-        let row = n * D;
+        let n = index / D;
+        let d = index - n * D;
+        var raw : f32;
+        if (d < inDim) { raw = X[n * inDim + d]; } else { raw = Delta[n * outDim + d - inDim]; }
+        result[index] = (raw - Norm[d]) / (Norm[D + d] + uniforms.eps);
+      }
+    `;
+  }
+}
 
-        // h_0: the normalised row, concat(x̄, δ̄).
-        for (var d = lid; d < D; d = d + ${WORKGROUP}) {
-          var raw : f32;
-          if (d < inDim) { raw = X[n * inDim + d]; } else { raw = Delta[n * outDim + d - inDim]; }
-          result[row + d] = (raw - Norm[d]) / (Norm[D + d] + uniforms.eps);
+/**
+ * Partial sums of Rows · W[layer] over one K range per workgroup: result[s, n, c] = Σ_{k in split s} Rows[n, k] ·
+ * W[layer, k, c], with Rows [N, K] and W [L, K, C] (V_lᵀ or U_lᵀ). See the header for the layout.
+ */
+class LowRankPartialProgram implements WebGPUProgram {
+  outputShape: number[];
+  variableNames = ['Rows', 'W'];
+  shaderKey = `mendEditorMLP_lowRank_${COLS}_${ROW_BLOCK}_${STAGE_K}`;
+  workgroupSize: [number, number, number] = [COLS, 1, 1];
+  // Not flat (main() works from workgroupId/localIndex); dispatch = [column tiles, K splits, row blocks].
+  dispatchLayout = { x: [2], y: [0], z: [1] };
+  dispatch: [number, number, number];
+  uniforms = 'layer : i32, kPerGroup : i32,';
+
+  constructor(rows: number, cols: number, splits: number) {
+    this.outputShape = [splits, rows, cols];
+    this.dispatch = [groupsFor(cols, COLS), splits, groupsFor(rows, ROW_BLOCK)];
+  }
+
+  getUserCode(): string {
+    const vecs = [...Array(ROW_VECS).keys()];
+    // acc_q += staged[k·ROW_VECS + q] · w_j for the 4 unrolled k (independent weight loads in flight).
+    const fma4 = vecs.map((q) => `acc${q} = acc${q} + staged[i0 + ${q}] * w0 + staged[i0 + ${ROW_VECS + q}] * w1`
+      + ` + staged[i0 + ${2 * ROW_VECS + q}] * w2 + staged[i0 + ${3 * ROW_VECS + q}] * w3;`).join('\n            ');
+    const fma1 = vecs.map((q) => `acc${q} = acc${q} + staged[i0 + ${q}] * w0;`).join('\n            ');
+    const store = vecs.map((q) => [0, 1, 2, 3].map((j) =>
+      `if (n0 + ${4 * q + j} < N) { result[(split * N + n0 + ${4 * q + j}) * C + c] = acc${q}[${j}]; }`).join('\n          ')).join('\n          ');
+    return `
+      // staged[k · ${ROW_VECS} + q][j] = Rows[n0 + 4q + j, k0 + k]: the rows of one k side by side, so each k
+      // is ${ROW_VECS} vec4 reads (broadcast: every invocation reads the same address).
+      var<workgroup> staged : array<vec4<f32>, ${STAGE_K * ROW_VECS}>;
+
+      fn main() {
+        let N = uniforms.rowsShape.x;
+        let K = uniforms.rowsShape.y;
+        let C = uniforms.wShape.z;
+        let lid = i32(localIndex);
+        let c = i32(workgroupId.x) * ${COLS} + lid;
+        let split = i32(workgroupId.y);
+        let n0 = i32(workgroupId.z) * ${ROW_BLOCK};
+        let kBegin = split * uniforms.kPerGroup;
+        // Invocations past the last column compute a copy of it and do not store it: no out-of-range reads, and
+        // every invocation reaches every barrier.
+        let col = min(c, C - 1);
+        let wLayer = uniforms.layer * K * C;
+        ${vecs.map((q) => `var acc${q} = vec4<f32>(0.0);`).join('\n        ')}
+        // The trip count depends on uniforms only (barriers need uniform control flow); a short last split simply
+        // has stages with kn <= 0.
+        let stages = uniforms.kPerGroup / ${STAGE_K};
+        for (var stage = 0; stage < stages; stage = stage + 1) {
+          let k0 = kBegin + stage * ${STAGE_K};
+          let kn = min(${STAGE_K}, K - k0);
+          workgroupBarrier();  // the previous stage's reads of staged[] are done
+          for (var i = lid; i < ${STAGE_K * ROW_BLOCK}; i = i + ${COLS}) {
+            let kk = i % ${STAGE_K};  // k fastest: neighbouring invocations read neighbouring addresses of a row
+            let n = i / ${STAGE_K};
+            var v = 0.0;
+            if (kk < kn && n0 + n < N) { v = Rows[(n0 + n) * K + k0 + kk]; }
+            staged[kk * ${ROW_VECS} + n / 4][n % 4] = v;
+          }
+          workgroupBarrier();
+          var w = wLayer + k0 * C + col;
+          var kk = 0;
+          for (; kk + 4 <= kn; kk = kk + 4) {
+            let w0 = W[w];
+            let w1 = W[w + C];
+            let w2 = W[w + 2 * C];
+            let w3 = W[w + 3 * C];
+            let i0 = kk * ${ROW_VECS};
+            ${fma4}
+            w = w + 4 * C;
+          }
+          for (; kk < kn; kk = kk + 1) {
+            let w0 = W[w];
+            let i0 = kk * ${ROW_VECS};
+            ${fma1}
+            w = w + C;
+          }
         }
-
-        for (var l = 0; l < L; l = l + 1) {
-          // h_l (written by other invocations of this workgroup) must be visible before it is read.
-          storageBarrier();
-          workgroupBarrier();
-          for (var k = lid; k < r; k = k + ${WORKGROUP}) {
-            var s = 0.0;
-            for (var d = 0; d < D; d = d + 1) { s = s + result[row + d] * VT[(l * D + d) * r + k]; }
-            t[k] = s;
-          }
-          workgroupBarrier();
-          let a = l * (1 + 2 * M) * D;
-          for (var d = lid; d < D; d = d + ${WORKGROUP}) {
-            var s = 0.0;
-            for (var k = 0; k < r; k = k + 1) { s = s + t[k] * UT[(l * r + k) * D + d]; }
-            let pre = (s + Affine[a + d]) * Affine[a + (1 + uniforms.mode) * D + d]
-                      + Affine[a + (1 + M + uniforms.mode) * D + d];
-            // Each invocation reads and writes only its own d here, so this in-place residual update is safe.
-            result[row + d] = result[row + d] + max(pre, 0.0);
-          }
+        if (c < C) {
+          ${store}
         }
       }
     `;
   }
+}
+
+/**
+ * Adds up the split-K partial sums P [splits, N, C]. Plain: the sum itself (t = h·Vᵀ). Residual: the end of an
+ * editor block, h_next = H + max((Σ + bias) ⊙ scale[mode] + shift[mode], 0), with the layer's row of Affine.
+ */
+class CombineProgram implements WebGPUProgram {
+  outputShape: number[];
+  variableNames: string[];
+  shaderKey: string;
+  workgroupSize: [number, number, number] = [64, 1, 1];
+  dispatchLayout = { x: [0, 1] };
+  dispatch: [number, number, number];
+  size = true;
+  uniforms?: string;
+
+  constructor(rows: number, cols: number, private residual: boolean) {
+    this.outputShape = [rows, cols];
+    this.dispatch = [groupsFor(rows * cols, 64), 1, 1];
+    this.variableNames = residual ? ['P', 'H', 'Affine'] : ['P'];
+    this.shaderKey = `mendEditorMLP_combine_${residual ? 'residual' : 'sum'}`;
+    if (residual) this.uniforms = 'layer : i32, mode : i32,';
+  }
+
+  getUserCode(): string {
+    const epilogue = this.residual
+      ? `let D = uniforms.hShape.y;
+        let d = index % D;
+        let M = (uniforms.affineShape.y - 1) / 2;
+        let a = uniforms.layer * (1 + 2 * M) * D;
+        let pre = (s + Affine[a + d]) * Affine[a + (1 + uniforms.mode) * D + d] + Affine[a + (1 + M + uniforms.mode) * D + d];
+        result[index] = H[index] + max(pre, 0.0);`
+      : 'result[index] = s;';
+    return `
+      fn main(index : i32) {
+        if (index >= uniforms.size) { return; }
+        let splits = uniforms.pShape.x;
+        var s = 0.0;
+        for (var i = 0; i < splits; i = i + 1) { s = s + P[i * uniforms.size + index]; }
+        ${epilogue}
+      }
+    `;
+  }
+}
+
+/** Rows [N, K] · W[layer] ([L, K, C] → [N, C]) as split-K partial sums [splits, N, C]. */
+function lowRankPartials(backend: WebGPUBackend, rows: tf.Tensor, w: tf.Tensor, layer: number): tf.Tensor {
+  const [n, k] = rows.shape;
+  const cols = w.shape[2]!;
+  const { splits, kPerGroup } = splitK(k, cols, n);
+  return runProgram(backend, new LowRankPartialProgram(n, cols, splits), [rows, w], [
+    { type: 'int32', data: [layer] },
+    { type: 'int32', data: [kPerGroup] },
+  ]);
 }
 
 function checkInputs(x: tf.Tensor, delta: tf.Tensor, p: PackedEditorParams, mode: number): void {
@@ -189,13 +328,27 @@ export function editorMLPReference(x: tf.Tensor2D, delta: tf.Tensor2D, p: Packed
 export function editorMLP(x: tf.Tensor2D, delta: tf.Tensor2D, p: PackedEditorParams, mode: number): tf.Tensor2D {
   checkInputs(x, delta, p, mode);
   const backend = activeWebGPUBackend();
-  // Zero rows: nothing to bind. A rank beyond workgroup memory: the tfjs ops give the same result, just unfused.
-  if (!backend || x.shape[0] === 0 || p.rank > MAX_EDITOR_RANK) return editorMLPReference(x, delta, p, mode);
-  const program = new EditorMLPProgram(x.shape[0], p.xDim + p.deltaDim, p.rank);
-  return runProgram(backend, program, [x, delta, p.norm, p.vT, p.uT, p.affine], [
-    { type: 'int32', data: [mode] },
-    { type: 'float32', data: [p.eps] },
-  ]) as tf.Tensor2D;
+  // Zero rows: nothing to bind; the tfjs ops give the (empty) result.
+  if (!backend || x.shape[0] === 0) return editorMLPReference(x, delta, p, mode);
+  const rows = x.shape[0];
+  const D = p.xDim + p.deltaDim;
+  let h = runProgram(backend, new NormaliseProgram(rows, D), [x, delta, p.norm], [{ type: 'float32', data: [p.eps] }]);
+  for (let l = 0; l < p.nLayers; l++) {
+    // Intermediates are disposed as soon as the next dispatch is queued: tfjs keeps a buffer alive until the
+    // commands that use it have been submitted.
+    const tParts = lowRankPartials(backend, h, p.vT, l);
+    const t = runProgram(backend, new CombineProgram(rows, p.rank, false), [tParts]);
+    tParts.dispose();
+    const uParts = lowRankPartials(backend, t, p.uT, l);
+    t.dispose();
+    const next = runProgram(backend, new CombineProgram(rows, D, true), [uParts, h, p.affine], [
+      { type: 'int32', data: [l] },
+      { type: 'int32', data: [mode] },
+    ]);
+    tf.dispose([uParts, h]);
+    h = next;
+  }
+  return h as tf.Tensor2D;
 }
 
 /** Splits h_L into (x̃ [N, in], δ̃ [N, out]). */
