@@ -23,7 +23,8 @@ from mendlab.corpus import KB, FactEncoder, PackedStream, fill, pretraining_item
 from mendlab.edits import EditSampler  # noqa: E402
 from mendlab.benchmark_cases import write_from_pipeline as write_benchmark  # noqa: E402
 from mendlab.evaluate import (balanced_plan, balanced_section, base_quality, evaluate_edits,  # noqa: E402
-                              neighbour_baseline, prose_nll, relation_balanced_edits, run_balanced)
+                              neighbour_baseline, prose_nll, relation_balanced_edits, run_balanced,
+                              validation_summary)
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.fixtures import mend_golden, write_golden  # noqa: E402
 from mendlab.gpt import GPT, GPTConfig, load_hf_state_dict  # noqa: E402
@@ -244,8 +245,14 @@ def main(argv=None):
                             "single": {k: rs[k] for k in ("es", "ps", "ns")}, "batch10": {k: rb[k] for k in ("es", "ps", "ns")}})
         log(f"calibration {calibration[-1]}")
     mend.lr_scale = max(calibration, key=lambda c: c["score"])["lr_scale"]
+    # Relation-balanced validation edits at the chosen lr_scale: with the score above, what decides between two
+    # editors (docs/training.md, "Next GPU run"); training/evaluate_balanced.py --split val gives it for another.
+    val_bal = relation_balanced_edits(kb, enc, tok, kb.subjects("val"), ev["balanced_per_relation"])
+    val_bal_plan = {k: g for k, g in balanced_plan(val_bal, len(kb.rel_names), 0).items() if k[0] == "mend"}
+    val_bal_summary = validation_summary(run_balanced(model, val_bal, val_bal_plan, {"mend": mend_apply}, None, 0.0,
+                                                      device, tok.eot_id))
     timings["calibration_s"] = round(time.time() - t_cal, 1)
-    log(f"lr_scale = {mend.lr_scale}")
+    log(f"lr_scale = {mend.lr_scale}; relation-balanced validation {json.dumps(val_bal_summary)}")
 
     ft_lr = {"lr": ev["ft_lrs"][0]}
 
@@ -328,7 +335,7 @@ def main(argv=None):
                        for k in ("single", "batch10")} for m in ("mend", "ft")},
         "ft_config": {"steps": ev["ft_steps"], "lr": ft_lr["lr"], "optimizer": "Adam", "weights": names,
                       "lr_calibration": ft_calibration},
-        "balanced": balanced_section(bal_edits, bal, ev["balanced_per_relation"]),
+        "balanced": balanced_section(bal_edits, bal, ev["balanced_per_relation"], validation=val_bal_summary),
         "mend_lr_scale": mend.lr_scale, "mend_lr_scale_calibration": calibration,
         "command": command, "versions": versions, "timings_s": timings,
     }

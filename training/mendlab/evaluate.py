@@ -214,8 +214,20 @@ def run_balanced(model, edits, plan, apply_fns, prose_ids, base_prose_nll, devic
     return results
 
 
-def balanced_section(edits, results, per_relation, seed=BALANCED_SAMPLER_SEED):
-    """eval.json "balanced": the relation-balanced results shaped like eval.json's own top-level keys."""
+def validation_summary(results):
+    """MEND on relation-balanced *validation* edits -> {"mend_single": {es, ps, ns, harmonic_es_ps_ns, n_edits},
+    "mend_batch10": {...}, "score": mean of the two harmonic means} (the score the selection rule in
+    docs/training.md uses next to the lr_scale calibration score)."""
+    out = {k: {c: results[k][c] for c in ("es", "ps", "ns", "harmonic_es_ps_ns", "n_edits", "n_groups")}
+           for k in ("mend_single", "mend_batch10")}
+    h = [out[k]["harmonic_es_ps_ns"] if out[k]["n_groups"] else None for k in ("mend_single", "mend_batch10")]
+    out["score"] = round(sum(h) / 2, 4) if None not in h else None  # None: too few subjects for a batch of 10
+    return out
+
+
+def balanced_section(edits, results, per_relation, seed=BALANCED_SAMPLER_SEED, validation=None):
+    """eval.json "balanced": the relation-balanced results shaped like eval.json's own top-level keys (plus the
+    validation summary, if given)."""
     relations = defaultdict(int)
     for e in edits:
         relations[e.relation] += 1
@@ -233,4 +245,5 @@ def balanced_section(edits, results, per_relation, seed=BALANCED_SAMPLER_SEED):
         "per_relation": {f"{m}_{k}": results[f"{m}_{k}"]["per_relation"] for m, k in runs},
         "counts": {m: {k: {c: results[f"{m}_{k}"][c] for c in ("n_edits", "n_groups", "n_neighbour_prompts", "seconds")}
                        for k in ("single", "batch10")} for m in ("mend", "ft")},
+        "validation": validation,
     }

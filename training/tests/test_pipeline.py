@@ -117,6 +117,14 @@ class TinyPipelineTest(unittest.TestCase):
                 self.assertTrue(0 <= b["harmonic_es_ps_ns"][f"{m}_{k}"] <= 1)
                 self.assertEqual(set(b["per_relation"][f"{m}_{k}"]) <= set(counts), True)
         self.assertEqual(set(b["per_relation"]["mend_single"]), set(counts))
+        v = b["validation"]  # MEND on relation-balanced validation edits (the selection score)
+        self.assertGreater(v["mend_single"]["n_edits"], 0)
+        self.assertTrue(0 <= v["mend_single"]["harmonic_es_ps_ns"] <= 1)
+        if v["mend_batch10"]["n_groups"]:
+            self.assertAlmostEqual(v["score"], (v["mend_single"]["harmonic_es_ps_ns"]
+                                                + v["mend_batch10"]["harmonic_es_ps_ns"]) / 2, places=3)
+        else:
+            self.assertIsNone(v["score"])
         # the keys are unchanged beside it
         self.assertEqual(set(ev) - {"balanced"}, {"base", "mend", "ft", "harmonic_es_ps_ns", "per_relation", "counts",
                                                   "ft_config", "mend_lr_scale", "mend_lr_scale_calibration",
