@@ -1,5 +1,5 @@
 // npm run bench -- [--shapes shipped,distilgpt2,gpt2-medium,tiny] [--reps N] [--warmup N] [--inner N]
-//                  [--rank R] [--large-mib M] [--new-tokens N] [--shipped DIR] [--json] [--out FILE]
+//                  [--rank R] [--large-mib M] [--new-tokens N] [--shipped DIR] [--rowwise-baseline] [--json] [--out FILE]
 //        npm run bench -- --show FILE          (a saved --json report as the table; needs no GPU)
 //
 // Benchmarks the MEND edit, generation and the WGSL kernels on tfjs-webgpu in Node (Dawn: a real GPU when there
@@ -38,7 +38,7 @@ export interface BenchReport {
   models: ModelReport[];
 }
 
-const USAGE = `usage: npm run bench -- [--shapes ${['shipped', ...Object.keys(SHAPES)].join(',')}] [--reps N] [--warmup N] [--inner N] [--rank R] [--large-mib M] [--new-tokens N] [--shipped DIR] [--json] [--out FILE] | --show FILE`;
+const USAGE = `usage: npm run bench -- [--shapes ${['shipped', ...Object.keys(SHAPES)].join(',')}] [--reps N] [--warmup N] [--inner N] [--rank R] [--large-mib M] [--new-tokens N] [--shipped DIR] [--rowwise-baseline] [--json] [--out FILE] | --show FILE`;
 
 function intOpt(v: string | undefined, name: string, dflt: number, min: number): number {
   if (v === undefined) return dflt;
@@ -63,7 +63,7 @@ async function main(): Promise<number> {
     options: {
       shapes: { type: 'string' }, reps: { type: 'string' }, warmup: { type: 'string' }, inner: { type: 'string' },
       rank: { type: 'string' }, 'large-mib': { type: 'string' }, 'new-tokens': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' },
-      out: { type: 'string' }, show: { type: 'string' }, shipped: { type: 'string' },
+      out: { type: 'string' }, show: { type: 'string' }, shipped: { type: 'string' }, 'rowwise-baseline': { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -91,6 +91,7 @@ async function main(): Promise<number> {
     inner: intOpt(values.inner, 'inner', sw ? 1 : 20, 1),
     editTokens: 16, targetTokens: 3, promptTokens: 16, newTokens: intOpt(values['new-tokens'], 'new-tokens', 32, 1),
     rank: intOpt(values.rank, 'rank', 1920, 1),
+    rowwiseBaseline: values['rowwise-baseline'] === true,
     shapes,
   };
   const largeMiB = intOpt(values['large-mib'], 'large-mib', sw ? 0 : 128, 0);

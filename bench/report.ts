@@ -42,6 +42,13 @@ export function formatReport(r: BenchReport): string {
       ['kernel vs tfjs reference', 'shape', 'kernel ms', 'ref ms', 'ratio', 'GPU ratio'],
       m.kernels.map((k) => [k.kernel, k.shape, ms(k.kernelMs), ms(k.referenceMs), k.ratio.toFixed(2), opt(k.gpuRatio, (v) => v.toFixed(2))]),
     ));
+    // --rowwise-baseline: the tiled editor kernel against the old row-per-workgroup one, same inputs, same run.
+    for (const old of m.kernels.filter((k) => k.kernel === 'editorMLPRowwise')) {
+      const tiled = m.kernels.find((k) => k.kernel === 'editorMLP' && k.shape === old.shape);
+      if (!tiled) continue;
+      const gpu = tiled.kernelGpuMs !== null && old.kernelGpuMs ? `, GPU ${(tiled.kernelGpuMs / old.kernelGpuMs).toFixed(3)}` : '';
+      out.push(`tiled / row-per-workgroup editor kernel at ${old.shape}: ${(tiled.kernelMs / old.kernelMs).toFixed(3)}${gpu}`);
+    }
   }
   return out.join('\n');
 }

@@ -16,6 +16,7 @@ import { outerProductSum, outerProductSumReference, rankUpdate, rankUpdateRefere
 import { disposeChanges, revertChanges } from '../src/editors/changes';
 import type { TokenizedFact } from '../src/editors/types';
 import { copyKernel } from './copy_kernel';
+import { editorMLPRowwise } from './editor_mlp_rowwise';
 import { GpuMemoryWatch, median, syncAll, timeOp, type OpTiming, type Repetitions } from './measure';
 import type { BenchModel } from './models';
 
@@ -26,6 +27,12 @@ export interface BenchSettings extends Repetitions {
   targetTokens: number;
   promptTokens: number;
   newTokens: number;
+  /**
+   * Also time the old row-per-workgroup editor kernel (bench/editor_mlp_rowwise.ts) against the same reference,
+   * as kernel "editorMLPRowwise", to compare it with the tiled editorMLP in the same run. It streams U and V once
+   * per row, so it is timed with at most 1 warm-up, 3 repetitions and 2 calls per sample.
+   */
+  rowwiseBaseline: boolean;
 }
 
 export interface EditTimes {
@@ -116,7 +123,7 @@ export async function bandwidth(inDim: number, outDim: number, rows: number, rep
 }
 
 /** Each WGSL kernel against its tfjs-op reference at this model's editor shapes, N = edit rows. */
-async function kernelRatios(bm: BenchModel, rows: number, reps: Repetitions): Promise<{ kernels: KernelReport[]; updates: Map<string, OpTiming> }> {
+async function kernelRatios(bm: BenchModel, rows: number, reps: Repetitions, rowwiseBaseline: boolean): Promise<{ kernels: KernelReport[]; updates: Map<string, OpTiming> }> {
   const kernels: KernelReport[] = [];
   const updates = new Map<string, OpTiming>();
   let seed = 100;
@@ -141,6 +148,11 @@ async function kernelRatios(bm: BenchModel, rows: number, reps: Repetitions): Pr
       const k1 = await timeOp(() => editorMLP(x, delta, packed, 0), reps);
       const r1 = await timeOp(() => editorMLPReference(x, delta, packed, 0), reps);
       kernels.push(kernelReport('editorMLP', 'editorMLPReference', `${shape}, rank ${e.rank}`, k1, r1));
+      if (rowwiseBaseline) {
+        const few = { warmup: Math.min(reps.warmup, 1), reps: Math.min(reps.reps, 3), inner: Math.min(reps.inner, 2) };
+        const k0 = await timeOp(() => editorMLPRowwise(x, delta, packed, 0), few);
+        kernels.push(kernelReport('editorMLPRowwise', 'editorMLPReference', `${shape}, rank ${e.rank}`, k0, r1));
+      }
       const k2 = await timeOp(() => rankUpdate(w, x, delta, -1e-4), reps);
       const r2 = await timeOp(() => rankUpdateReference(w, x, delta, -1e-4), reps);
       kernels.push(kernelReport('rankUpdate', 'rankUpdateReference', shape, k2, r2));
@@ -205,7 +217,7 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
   const peakGen = watch.peak;
 
   log(`${bm.name}: kernels vs tfjs-op references`);
-  const { kernels, updates } = await kernelRatios(bm, s.editTokens, s);
+  const { kernels, updates } = await kernelRatios(bm, s.editTokens, s, s.rowwiseBaseline);
 
   // Bandwidth at the largest edited weight (c_fc and c_proj move the same bytes; take the first editor).
   const e0 = bm.editor.config.editors[0];

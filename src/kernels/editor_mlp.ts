@@ -1,4 +1,4 @@
-// Kernel (a): the MEND editor network over the token rows of one edited weight, normalisation fused in.
+// Kernel (a): the MEND editor network over the token rows of one edited weight.
 //
 //   h_0     = concat((x − x_mean) / (x_std + eps), (δ − δ_mean) / (δ_std + eps))          [N, D], D = in + out
 //   t_l     = h_l · V_lᵀ                                                                   [N, r]
@@ -14,14 +14,18 @@
 //
 //   workgroup (c, s, b): COLS = 64 output columns c·64 …, the K range of split s, ROW_BLOCK = 16 rows of block b.
 //     The 16 rows' K-slice is staged in workgroup memory (STAGE_K at a time); each invocation owns one column,
-//     streams its weights W[k, col] (neighbouring invocations read neighbouring addresses: coalesced) and keeps
-//     16 accumulators, so each weight is read once per row block, i.e. once for an edit of ≤ 16 tokens.
+//     streams its weights W[k, col] (neighbouring invocations read neighbouring addresses: coalesced; UNROLL = 8
+//     independent loads in flight) and keeps 16 accumulators, so each weight is read once per row block, i.e.
+//     once for an edit of ≤ 16 tokens.
 //   output: partial sums [splits, N, C]; a small elementwise pass (CombineProgram) adds the splits up, and for
 //     U it also applies bias, FiLM scale/shift, the clamp and the residual.
 //
-// Splitting K is what gives the GPU enough workgroups (distilgpt2: 30 column tiles × 15 splits for h·Vᵀ), at the
-// price of partial sums of splits·N·C floats (1.8 MB there, against 29.5 MB of weights). Per call that is
-// 1 + 4·L dispatches (9), each with a fixed shader whatever the shape, so pipelines compile once.
+// Splitting K is what gives the GPU enough workgroups to keep its memory busy (distilgpt2: 30 column tiles × 30
+// splits for h·Vᵀ, 60 × 15 for t·Uᵀ: 900 workgroups each), at the price of partial sums of splits·N·C floats
+// (3.7 MB each there, written and read once, against 29.5 MB of weights). Per call that is 1 + 4·L dispatches (9):
+// normalise, then per layer h·Vᵀ partials, their sum t, t·Uᵀ partials, and their sum with the block's epilogue.
+// Each program's shader is fixed whatever the shape (sizes come in as uniforms), so pipelines compile once.
+// COLS, ROW_BLOCK, STAGE_K, UNROLL and TARGET_GROUPS are chosen from first principles, not tuned on a GPU yet.
 //
 // WebGPU guarantees only 8 storage buffers per shader stage, and tfjs asks for no more, so the editor's
 // parameters are packed once at load time (packEditorParams) into 4 tensors instead of 4 + 5·L. U and V are
@@ -109,7 +113,9 @@ const STAGE_K = 128;
  * Workgroups one low-rank product aims for (by splitting K): enough to cover a large GPU (an H100 has 132 SMs)
  * several times over, while the partial sums stay small next to the weights.
  */
-const TARGET_GROUPS = 512;
+const TARGET_GROUPS = 1024;
+/** k values per step of the main loop: UNROLL independent weight loads in flight per invocation. */
+const UNROLL = 8;
 
 /** How K is split for C output columns and N rows: splits × kPerGroup ≥ K, kPerGroup a multiple of STAGE_K. */
 export function splitK(k: number, cols: number, rows: number): { splits: number; kPerGroup: number } {
@@ -159,7 +165,7 @@ class NormaliseProgram implements WebGPUProgram {
 class LowRankPartialProgram implements WebGPUProgram {
   outputShape: number[];
   variableNames = ['Rows', 'W'];
-  shaderKey = `mendEditorMLP_lowRank_${COLS}_${ROW_BLOCK}_${STAGE_K}`;
+  shaderKey = `mendEditorMLP_lowRank_${COLS}_${ROW_BLOCK}_${STAGE_K}_${UNROLL}`;
   workgroupSize: [number, number, number] = [COLS, 1, 1];
   // Not flat (main() works from workgroupId/localIndex); dispatch = [column tiles, K splits, row blocks].
   dispatchLayout = { x: [2], y: [0], z: [1] };
@@ -173,9 +179,12 @@ class LowRankPartialProgram implements WebGPUProgram {
 
   getUserCode(): string {
     const vecs = [...Array(ROW_VECS).keys()];
-    // acc_q += staged[k·ROW_VECS + q] · w_j for the 4 unrolled k (independent weight loads in flight).
-    const fma4 = vecs.map((q) => `acc${q} = acc${q} + staged[i0 + ${q}] * w0 + staged[i0 + ${ROW_VECS + q}] * w1`
-      + ` + staged[i0 + ${2 * ROW_VECS + q}] * w2 + staged[i0 + ${3 * ROW_VECS + q}] * w3;`).join('\n            ');
+    const steps = [...Array(UNROLL).keys()];
+    // The UNROLL weight loads of one step are independent, so they are all in flight at once; then
+    // acc_q += staged[(kk + j)·ROW_VECS + q] · w_j for each of them.
+    const loads = steps.map((j) => `let w${j} = W[w + ${j} * C];`).join('\n            ');
+    const fmaN = vecs.map((q) => `acc${q} = acc${q}${steps.map((j) => ` + staged[i0 + ${j * ROW_VECS + q}] * w${j}`).join('')};`)
+      .join('\n            ');
     const fma1 = vecs.map((q) => `acc${q} = acc${q} + staged[i0 + ${q}] * w0;`).join('\n            ');
     const store = vecs.map((q) => [0, 1, 2, 3].map((j) =>
       `if (n0 + ${4 * q + j} < N) { result[(split * N + n0 + ${4 * q + j}) * C + c] = acc${q}[${j}]; }`).join('\n          ')).join('\n          ');
@@ -215,14 +224,11 @@ class LowRankPartialProgram implements WebGPUProgram {
           workgroupBarrier();
           var w = wLayer + k0 * C + col;
           var kk = 0;
-          for (; kk + 4 <= kn; kk = kk + 4) {
-            let w0 = W[w];
-            let w1 = W[w + C];
-            let w2 = W[w + 2 * C];
-            let w3 = W[w + 3 * C];
+          for (; kk + ${UNROLL} <= kn; kk = kk + ${UNROLL}) {
+            ${loads}
             let i0 = kk * ${ROW_VECS};
-            ${fma4}
-            w = w + 4 * C;
+            ${fmaN}
+            w = w + ${UNROLL} * C;
           }
           for (; kk < kn; kk = kk + 1) {
             let w0 = W[w];

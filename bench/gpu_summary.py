@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Issue 6's targets from one gpu.sh run: `python3 bench/gpu_summary.py OUT_DIR` reads OUT_DIR/webgpu.json and
+OUT_DIR/torch.json (either may be missing or cut short) and prints each target with its measured value.
+
+  whole MEND edit <= 30 ms                 webgpu distilgpt2 edit.totalMs
+  WebGPU / PyTorch-eager <= 1.0            that / the faster torch eager variant's totalMs for distilgpt2
+  fused update >= 70 % of copy bandwidth   distilgpt2 bandwidth.ratio (and the DRAM yardstick's)
+  generation >= 150 tokens/s               distilgpt2 generation.tokensPerSecond
+"""
+import json
+import os
+import sys
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"{os.path.basename(path)}: not read ({type(e).__name__}: {e})")
+        return None
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "."
+    web = load(os.path.join(out, "webgpu.json"))
+    torch = load(os.path.join(out, "torch.json"))
+    if torch:
+        print(f"torch {torch.get('torch')} on {torch.get('device')}, complete={torch.get('complete')}")
+        for r in torch.get("results", []):
+            print(f"  {r['shape']:<12} {r['variant']:<12} total {r['totalMs']:9.3f} ms = capture {r['captureMs']:.3f}"
+                  f" + editor {r['editorMs']:.3f} + update {r['updateMs']:.3f}")
+        for n in torch.get("notes", []):
+            print(f"  note: {n}")
+    if not web:
+        return 0
+    a = web.get("adapter", {})
+    print(f"webgpu on {a.get('vendor')} / {a.get('architecture')} / {a.get('description')}"
+          f"{' [software: only ratios count]' if a.get('software') else ''}, complete={web.get('complete')}")
+    for m in web.get("models", []):
+        eager = [r["totalMs"] for r in (torch or {}).get("results", []) if r["shape"] == m["name"] and r["variant"].startswith("eager")]
+        e, g, b = m["edit"], m["generation"], m["bandwidth"]
+        ratio = f"{e['totalMs'] / min(eager):.2f}" if eager else "n/a (no torch result for this shape)"
+        print(f"  {m['name']}: edit {e['totalMs']:.2f} ms (capture {e['captureMs']:.2f}, editor {e['editorMs']:.2f}, "
+              f"update {e['updateMs']:.2f}); WebGPU/PyTorch-eager {ratio}; update/copy bandwidth {100 * b['ratio']:.0f}% "
+              f"({b['timing']}); generation {g['tokensPerSecond']:.1f} tokens/s")
+    lb = web.get("largeBandwidth")
+    if lb:
+        print(f"  DRAM yardstick: update {lb['updateGBs']:.0f} GB/s vs copy {lb['copyGBs']:.0f} GB/s = {100 * lb['ratio']:.0f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
