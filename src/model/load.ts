@@ -25,14 +25,23 @@ export interface ModelFiles {
   files: string[];
 }
 
+export interface LoadOptions extends FetchOptions {
+  /**
+   * Called with the parsed config before anything else is downloaded; throw to refuse the model (the worker checks
+   * that its weights fit the device's buffer limits, so a model too large is refused before a multi-GB download).
+   */
+  beforeWeights?: (config: GPT2Config) => void;
+}
+
 /** Downloads (or reads) and validates every file of a model folder; no tfjs involved. */
-export async function loadModelFiles(source: ModelSource, opts: FetchOptions = {}): Promise<ModelFiles> {
+export async function loadModelFiles(source: ModelSource, opts: LoadOptions = {}): Promise<ModelFiles> {
   const tracker = new ProgressTracker(sourceName(source), opts.onProgress);
   const files: string[] = [];
   const get = (f: string) => fetchModelFile(source, f, tracker, opts).then((b) => (files.push(f), b));
   const getOptional = (f: string) => fetchOptionalFile(source, f, tracker, opts).then((b) => (b && files.push(f), b));
 
   const config = parseGPT2Config(parseJsonFile(await get('config.json'), 'config.json'));
+  opts.beforeWeights?.(config);
 
   const [single, tokJson, tokConfig, genConfig] = await Promise.all([
     getOptional('model.safetensors'),
@@ -91,7 +100,7 @@ export interface LoadedModel {
  * Loads a model onto the active tfjs backend (call initBackend first). Emits the transformers.js
  * progress events and finally {status: 'ready'}.
  */
-export async function loadModel(source: ModelSource, opts: FetchOptions = {}): Promise<LoadedModel> {
+export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Promise<LoadedModel> {
   const f = await loadModelFiles(source, opts);
   const tokenizer = Tokenizer.fromObjects(f.tokenizerJson, f.tokenizerConfig);
   if (tokenizer.vocabSize > f.config.vocabSize) {

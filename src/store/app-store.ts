@@ -3,7 +3,7 @@
 import { create } from 'zustand';
 import { ModelWorkerClient, WorkerRequestError } from '../worker/client';
 import type {
-  BackendChoice, BackendInfo, FileProgress, GenerateOptions, GenerateResult, ModelSource, ModelSummary, TopToken, WorkerErrorInfo,
+  BackendChoice, BackendInfo, FileProgress, GenerateOptions, GenerateResult, ModelSource, ModelSummary, TopToken, WorkerErrorInfo, WorkerEvent,
 } from '../worker/protocol';
 import { fetchCatalog, type Catalog } from './catalog';
 import { readLaunchOptions, writeLaunchOptions, type LaunchOptions } from './launch-options';
@@ -56,6 +56,11 @@ export interface AppState {
   clearCache(): Promise<void>;
   /** Files of a Hub model already in the browser cache (0 when unknown or none). */
   cachedFileCount(source: ModelSource): Promise<number>;
+  /**
+   * After a fault (a lost GPU device): a fresh worker on `choice`, and the current model loaded again. Resolves to
+   * whether the model is ready; the backend it ended up on is in `backend.info`. See src/store/recovery.ts.
+   */
+  restartAfterFault(choice: BackendChoice, opts?: { testFailWebgpu?: boolean }): Promise<boolean>;
 }
 
 const asInfo = (e: unknown): WorkerErrorInfo =>
@@ -69,6 +74,12 @@ let client: ModelWorkerClient | null = null;
 export function currentWorker(): ModelWorkerClient | null {
   return client;
 }
+
+let workerEventListener: ((event: WorkerEvent, from: ModelWorkerClient) => void) | null = null;
+/** Who handles what the worker reports outside requests (src/store/recovery.ts registers itself). */
+export function onWorkerEvent(fn: (event: WorkerEvent, from: ModelWorkerClient) => void): void {
+  workerEventListener = fn;
+}
 let appStarted = false;
 // Each load/generate gets a ticket; results for a superseded ticket are dropped so a slow, older request
 // can never overwrite what a newer one showed.
@@ -76,10 +87,13 @@ let loadTicket = 0;
 let generateTicket = 0;
 
 export const useApp = create<AppState>()((set, get) => {
-  async function startWorker(choice: BackendChoice): Promise<boolean> {
+  async function startWorker(choice: BackendChoice, testFailWebgpu?: boolean): Promise<boolean> {
     client?.terminate();
     const c = new ModelWorkerClient();
     client = c;
+    c.onEvent = (event) => {
+      if (client === c) workerEventListener?.(event, c);
+    };
     set({ backend: { phase: 'running', choice } });
     try {
       const info = await c.request({
@@ -87,6 +101,7 @@ export const useApp = create<AppState>()((set, get) => {
         backend: choice,
         wasmBaseUrl: new URL('tfjs-wasm/', document.baseURI).href,
         hubBaseUrl: get().launch.hubBaseUrl,
+        ...(testFailWebgpu && { testFailWebgpu }),
       });
       if (client === c) set({ backend: { phase: 'ready', choice, info } });
       return client === c;
@@ -200,6 +215,17 @@ export const useApp = create<AppState>()((set, get) => {
       } catch {
         return 0; // only a hint in the form; a real problem shows when loading
       }
+    },
+
+    async restartAfterFault(choice, opts = {}) {
+      const source = get().model.source;
+      loadTicket++; // whatever the old worker was loading is gone with it
+      generateTicket++;
+      set({ model: { phase: 'idle', files: [], source }, generation: emptyGeneration });
+      if (!(await startWorker(choice, opts.testFailWebgpu))) return false;
+      if (!source) return true;
+      await get().loadModel(source, { remember: false });
+      return get().model.phase === 'ready';
     },
 
     async clearCache() {

@@ -6,6 +6,7 @@ import { BackendBadge, BackendControls } from './BackendBadge';
 import { Playground } from './edit/Playground';
 import { ModelPicker } from './ModelPicker';
 import { PromptPanel } from './PromptPanel';
+import { SystemNotice } from './SystemNotice';
 import { TopKChart } from './TopKChart';
 
 export function App() {
@@ -23,6 +24,7 @@ export function App() {
           <span className="muted">Backend</span> <BackendBadge />
         </div>
       </header>
+      <SystemNotice />
       <main className="layout">
         <div className="column">
           <ModelPicker />

@@ -1,5 +1,6 @@
 // The page-side client against a scripted stand-in for the Worker: ids route answers to the right promise,
 // progress arrives before the result, errors keep their details, and a dying worker fails every caller.
+import { resolveObjectURL } from 'node:buffer';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ModelWorkerClient, WorkerRequestError } from './client';
 import type { WorkerRequest, WorkerResponse } from './protocol';
@@ -9,7 +10,7 @@ class FakeWorker {
   readonly sent: WorkerRequest[] = [];
   terminated = false;
   private listeners: Record<string, ((e: unknown) => void)[]> = {};
-  constructor(readonly url: URL, readonly options: WorkerOptions) {
+  constructor(readonly url: string, readonly options: WorkerOptions) {
     FakeWorker.last = this;
   }
   addEventListener(type: string, fn: (e: unknown) => void) {
@@ -38,13 +39,16 @@ afterEach(() => {
 });
 
 describe('ModelWorkerClient', () => {
-  it('starts the model worker as a module and tags each request with a fresh id', () => {
+  it('starts the model worker as a module and tags each request with a fresh id', async () => {
     const c = new ModelWorkerClient();
     void c.request({ type: 'topk', prompt: 'a', k: 3 });
     void c.request({ type: 'clearCache' });
     const w = FakeWorker.last;
     expect(w.options.type).toBe('module');
-    expect(w.url.pathname.endsWith('/model.worker.ts')).toBe(true);
+    // a blob: module that only imports the real worker script, so the worker inherits the page's CSP
+    expect(w.url.startsWith('blob:')).toBe(true);
+    const boot = await resolveObjectURL(w.url)!.text();
+    expect(boot).toMatch(/^import "[^"]*\/model\.worker\.ts[^"]*";\n$/);
     expect(w.sent.map((m) => [m.id, m.type])).toEqual([[1, 'topk'], [2, 'clearCache']]);
   });
 
@@ -81,6 +85,17 @@ describe('ModelWorkerClient', () => {
     await expect(p1).rejects.toThrow('The model worker stopped: out of memory');
     await expect(p2).rejects.toThrow('out of memory');
     await expect(c.request({ type: 'clearCache' })).rejects.toThrow('out of memory');
+  });
+
+  it('hands what the worker reports outside any request (id 0) to onEvent, not to a pending request', async () => {
+    const c = new ModelWorkerClient();
+    const events: unknown[] = [];
+    c.onEvent = (e) => events.push(e);
+    const p = c.request({ type: 'topk', prompt: 'a', k: 1 });
+    FakeWorker.last.reply({ id: 0, type: 'event', event: { kind: 'gpuLost', reason: 'destroyed', message: 'Device was destroyed.' } });
+    FakeWorker.last.reply({ id: 1, type: 'result', result: [] });
+    await expect(p).resolves.toEqual([]);
+    expect(events).toEqual([{ kind: 'gpuLost', reason: 'destroyed', message: 'Device was destroyed.' }]);
   });
 
   it('terminate() stops the worker and fails what was pending', async () => {

@@ -1,6 +1,24 @@
+/// <reference types="vite/client" />
 // The page's handle on the model worker: turns the id-tagged message protocol into promises.
 // Nothing here knows about tfjs; it only starts the worker and routes its messages.
-import type { ProgressEvent, RequestBody, ResultOf, WorkerErrorInfo, WorkerRequest, WorkerResponse } from './protocol';
+//
+// The worker is started through a one-line blob: module that imports the real (bundled, same-origin) worker script.
+// Why: a worker loaded from a URL gets its Content-Security-Policy from that script's HTTP response headers, which a
+// static host does not send, so the page's <meta> CSP (vite.config.ts) would not cover the worker, and the worker
+// is what downloads models. A worker from a blob: URL inherits the page's policy (checked in
+// e2e/hardening-security.spec.ts), so the fetch allow-list applies to it too.
+import modelWorkerUrl from './model.worker.ts?worker&url';
+import type { ProgressEvent, RequestBody, ResultOf, WorkerErrorInfo, WorkerEvent, WorkerRequest, WorkerResponse } from './protocol';
+
+/** Starts the model worker under the page's CSP (see above). */
+export function spawnModelWorker(): Worker {
+  const script = new URL(modelWorkerUrl, globalThis.location?.href ?? import.meta.url).href;
+  const boot = URL.createObjectURL(new Blob([`import ${JSON.stringify(script)};\n`], { type: 'text/javascript' }));
+  const worker = new Worker(boot, { type: 'module', name: 'mendlab-model' });
+  // The blob is fetched when the worker starts; by its first message it is no longer needed.
+  worker.addEventListener('message', () => URL.revokeObjectURL(boot), { once: true });
+  return worker;
+}
 
 /** A failure reported by the worker (or the worker itself dying), carrying the structured details. */
 export class WorkerRequestError extends Error {
@@ -23,9 +41,11 @@ export class ModelWorkerClient {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private dead: WorkerErrorInfo | null = null;
+  /** Called with what the worker reports outside any request (a lost GPU device, a stray GPU error). */
+  onEvent: ((event: WorkerEvent) => void) | null = null;
 
   constructor() {
-    this.worker = new Worker(new URL('./model.worker.ts', import.meta.url), { type: 'module', name: 'mendlab-model' });
+    this.worker = spawnModelWorker();
     this.worker.addEventListener('message', (e: MessageEvent<WorkerResponse>) => this.onMessage(e.data));
     // A worker that fails to load or throws outside a request would otherwise leave every promise hanging
     // and the page spinning forever; fail them all with the reason instead.
@@ -54,6 +74,10 @@ export class ModelWorkerClient {
   }
 
   private onMessage(msg: WorkerResponse): void {
+    if (msg.type === 'event') {
+      this.onEvent?.(msg.event);
+      return;
+    }
     const pending = this.pending.get(msg.id);
     if (!pending) return;
     if (msg.type === 'progress') {

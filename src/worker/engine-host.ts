@@ -4,7 +4,11 @@ import {
   clearModelCache, DEFAULT_HUB_URL, hubSource, initBackend, listCachedFiles, loadModel, setWasmPath, urlSource, webgpuAvailable,
   type LoadedModel, type ProgressEvent as EngineProgress,
 } from '../model';
-import type { BackendChoice, BackendInfo, BackendName, GenerateOptions, GenerateResult, ModelSource, ModelSummary, ProgressEvent, TopToken } from './protocol';
+import { watchDevice } from './gpu';
+import { checkModelFits } from './memory-check';
+import type {
+  BackendChoice, BackendInfo, BackendName, GenerateOptions, GenerateResult, GpuLimits, ModelSource, ModelSummary, ProgressEvent, TopToken, WorkerEvent,
+} from './protocol';
 
 type Emit = (event: ProgressEvent) => void;
 
@@ -21,15 +25,35 @@ const CHOSE_WASM_NOTE = 'WASM was chosen on purpose; untick “Use WASM” to ru
 
 let hubBaseUrl = DEFAULT_HUB_URL;
 let loaded: LoadedModel | null = null;
+let backendName: BackendName = 'cpu';
+let gpuLimits: GpuLimits | null = null;
 
-export async function init(choice: BackendChoice, wasmBaseUrl: string, hubOverride?: string): Promise<BackendInfo> {
+export interface InitOptions {
+  hubOverride?: string;
+  /** e2e build only: behave as if WebGPU could not start (tests the fallback after a GPU that does not come back) */
+  testFailWebgpu?: boolean;
+  /** where device loss and stray GPU errors are reported (the worker posts them to the page) */
+  onEvent?: (event: WorkerEvent) => void;
+}
+
+export async function init(choice: BackendChoice, wasmBaseUrl: string, opts: InitOptions = {}): Promise<BackendInfo> {
   // A different Hub base URL is only ever honoured in the e2e test build (see vite.config.ts);
   // production builds cannot be pointed anywhere but huggingface.co.
-  hubBaseUrl = import.meta.env.MODE === 'e2e' && hubOverride ? hubOverride : DEFAULT_HUB_URL;
+  const e2e = import.meta.env.MODE === 'e2e';
+  hubBaseUrl = e2e && opts.hubOverride ? opts.hubOverride : DEFAULT_HUB_URL;
   setWasmPath(wasmBaseUrl);
   const gpu = await webgpuAvailable();
-  const backend = await initBackend(choice);
-  return { backend, requested: choice, webgpuAvailable: gpu, fallbackReason: fallbackReason(backend, choice, gpu) };
+  let backend: BackendName;
+  if (e2e && opts.testFailWebgpu && choice !== 'wasm') {
+    if (choice === 'webgpu') throw new Error('tfjs could not initialise the webgpu backend (simulated by the e2e test hook)');
+    backend = await initBackend('wasm');
+  } else {
+    backend = await initBackend(choice);
+  }
+  backendName = backend;
+  gpuLimits = watchDevice(opts.onEvent ?? (() => {}));
+  const reason = fallbackReason(backend, choice, gpu);
+  return { backend, requested: choice, webgpuAvailable: gpu, fallbackReason: reason, ...(gpuLimits && { gpuLimits }) };
 }
 
 /** Why the model is not on WebGPU, in words a user can act on (undefined when it is). */
@@ -71,6 +95,8 @@ export async function load(source: ModelSource, emit: Emit): Promise<ModelSummar
   const relay = progressRelay(emit);
   emit({ stage: 'status', message: 'Fetching files…' });
   const m = await loadModel(engineSource, {
+    // Refuse a model this backend cannot hold as soon as config.json is read, before any weights are downloaded.
+    beforeWeights: (config) => void checkModelFits(config, backendName, gpuLimits),
     // Only Hub downloads go into the Cache API. A same-origin folder is part of this deployment: caching it
     // forever would keep serving old weights after the app (and its shipped model) is updated.
     useCache: source.kind === 'hub',

@@ -4,8 +4,9 @@
 // (a generate sent during a load waits for it); each ends with exactly one result or error message.
 import * as editHost from './edit-host';
 import * as host from './engine-host';
+import { destroyDeviceForTest, guardGpuMemory } from './gpu';
 import { weightsReport } from './weights-host';
-import type { ProgressEvent, WorkerErrorInfo, WorkerRequest, WorkerResponse } from './protocol';
+import type { ProgressEvent, WorkerErrorInfo, WorkerEvent, WorkerRequest, WorkerResponse } from './protocol';
 
 const scope = self as unknown as { postMessage(msg: WorkerResponse): void; onmessage: ((e: MessageEvent<WorkerRequest>) => void) | null };
 
@@ -17,26 +18,29 @@ function errorInfo(e: unknown): WorkerErrorInfo {
   return { message: String(e), kind: 'Error' };
 }
 
+const postEvent = (event: WorkerEvent) => scope.postMessage({ id: 0, type: 'event', event });
+
 async function handle(req: WorkerRequest, emit: (p: ProgressEvent) => void): Promise<unknown> {
   switch (req.type) {
     case 'init':
-      return host.init(req.backend, req.wasmBaseUrl, req.hubBaseUrl);
-    case 'load': {
-      editHost.detach(); // the session's buffers belong to the model about to be replaced
-      const summary = await host.load(req.source, emit);
-      summary.editing = await editHost.attach(host.loadedModel()!, emit);
-      return summary;
-    }
+      return host.init(req.backend, req.wasmBaseUrl, { hubOverride: req.hubBaseUrl, testFailWebgpu: req.testFailWebgpu, onEvent: postEvent });
+    case 'load':
+      return guardGpuMemory('while loading the model', async () => {
+        editHost.detach(); // the session's buffers belong to the model about to be replaced
+        const summary = await host.load(req.source, emit);
+        summary.editing = await editHost.attach(host.loadedModel()!, emit);
+        return summary;
+      });
     case 'generate':
-      return host.generate(req.prompt, req.options, emit);
+      return guardGpuMemory('while generating', () => host.generate(req.prompt, req.options, emit));
     case 'topk':
-      return host.topk(req.prompt, req.k);
+      return guardGpuMemory('while scoring the next token', () => host.topk(req.prompt, req.k));
     case 'cacheStatus':
       return host.cacheStatus(req.source);
     case 'clearCache':
       return host.clearCache();
     case 'edit':
-      return editHost.edit(req.request, emit);
+      return guardGpuMemory('during the edit', () => editHost.edit(req.request, emit));
     case 'undo':
       return editHost.undo();
     case 'redo':
@@ -46,11 +50,16 @@ async function handle(req: WorkerRequest, emit: (p: ProgressEvent) => void): Pro
     case 'clearHistory':
       return editHost.clearHistory();
     case 'importHistory':
-      return editHost.importHistory(req.json, emit);
+      return guardGpuMemory('while replaying the edit history', () => editHost.importHistory(req.json, emit));
     case 'importShared':
-      return editHost.importShared(req.shared, emit);
+      return guardGpuMemory('while replaying the share link', () => editHost.importShared(req.shared, emit));
     case 'weightsReport':
-      return weightsReport(editHost.editingContext());
+      return guardGpuMemory('while analysing the edit', () => weightsReport(editHost.editingContext()));
+    case 'testHook':
+      // Only the e2e build (vite --mode e2e) can be told to break; `import.meta.env.MODE` is a build-time constant,
+      // so production bundles contain only the refusal.
+      if (import.meta.env.MODE !== 'e2e') throw new Error('test hooks exist only in the e2e build');
+      return { done: destroyDeviceForTest() };
   }
 }
 

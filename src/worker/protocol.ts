@@ -24,7 +24,23 @@ export interface BackendInfo {
   webgpuAvailable: boolean;
   /** Why WebGPU is not in use, in words a user can act on; absent when it is. */
   fallbackReason?: string;
+  /** The WebGPU device's buffer limits (bytes) when on WebGPU: a model's largest tensor must fit in one buffer. */
+  gpuLimits?: GpuLimits;
 }
+
+export interface GpuLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+/**
+ * Something that happened in the worker outside any request (hardening, issue 7): the WebGPU device was lost (its
+ * GPU memory is gone; the page restarts the worker, reloads the model and replays the history), or the device
+ * reported an error no request was waiting for (e.g. out of memory while nothing was being loaded or edited).
+ */
+export type WorkerEvent =
+  | { kind: 'gpuLost'; reason: string; message: string }
+  | { kind: 'gpuError'; message: string };
 
 export interface ModelSummary {
   label: string;
@@ -187,7 +203,8 @@ export interface WorkerErrorInfo {
 }
 
 export type WorkerRequest =
-  | { id: number; type: 'init'; backend: BackendChoice; wasmBaseUrl: string; hubBaseUrl?: string }
+  /** testFailWebgpu: e2e build only, WebGPU start-up fails as on a GPU that cannot come back (ignored in production) */
+  | { id: number; type: 'init'; backend: BackendChoice; wasmBaseUrl: string; hubBaseUrl?: string; testFailWebgpu?: boolean }
   | { id: number; type: 'load'; source: ModelSource }
   | { id: number; type: 'generate'; prompt: string; options: GenerateOptions }
   | { id: number; type: 'topk'; prompt: string; k: number }
@@ -200,6 +217,11 @@ export type WorkerRequest =
   | { id: number; type: 'clearHistory' }
   | { id: number; type: 'importHistory'; json: unknown }
   | { id: number; type: 'importShared'; shared: SharedEdits }
+  /**
+   * Fault injection for the e2e build only (vite --mode e2e): destroy the WebGPU device as a driver reset would.
+   * Production workers refuse it with an error and change nothing.
+   */
+  | { id: number; type: 'testHook'; action: 'destroyGpuDevice' }
   | WeightsRequest;
 
 /** The result type of each request type. */
@@ -218,6 +240,7 @@ export interface ResultOf extends WeightsResultOf {
   clearHistory: HistoryView;
   importHistory: HistoryView;
   importShared: HistoryView;
+  testHook: { done: boolean };
 }
 
 export type ProgressEvent =
@@ -230,7 +253,9 @@ export type ProgressEvent =
 export type WorkerResponse =
   | { id: number; type: 'progress'; progress: ProgressEvent }
   | { id: number; type: 'result'; result: ResultOf[keyof ResultOf] }
-  | { id: number; type: 'error'; error: WorkerErrorInfo };
+  | { id: number; type: 'error'; error: WorkerErrorInfo }
+  /** not an answer to a request (id 0): see WorkerEvent */
+  | { id: 0; type: 'event'; event: WorkerEvent };
 
 export type RequestType = WorkerRequest['type'];
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
