@@ -1,9 +1,8 @@
-// Shared steps of the editing playground's e2e specs (edit.spec.ts runs on WebGPU and WASM, edit-history.spec.ts on
-// WASM only). The edit (France's capital → Rome) was checked first with the CLI (`npm run cli -- edit`): MEND reaches
+// Shared steps of the editing playground's e2e specs (edit.spec.ts and edit-history.spec.ts, on WebGPU and WASM). The edit (France's capital → Rome) was checked first with the CLI (`npm run cli -- edit`): MEND reaches
 // the target on the prompt and on the paraphrase used here and leaves the neighbour's greedy answer unchanged.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Page } from '@playwright/test';
+import type { Locator, Page } from '@playwright/test';
 import { expect, waitForModel } from './fixtures';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -24,19 +23,15 @@ export async function historyReady(page: Page, count: number): Promise<void> {
 
 export const savesOf = async (page: Page) => Number(await page.getByTestId('history').getAttribute('data-saves'));
 
-/**
- * Opens the page, fills the edit form, checks that facts.json proposals appear, then keeps only our own paraphrase
- * and neighbour (every probe costs seconds on SwiftShader) and applies the edit with MEND.
- */
-export async function applyEdit(page: Page, url: string): Promise<void> {
+/** Opens the page on the shipped model and waits until it is ready and the playground has restored its (empty) history. */
+export async function openPlayground(page: Page, url: string): Promise<void> {
   await page.goto(url);
   await waitForModel(page);
   await expect(page.getByTestId('history-empty')).toBeVisible();
-  const form = page.getByTestId('edit-panel');
-  await form.getByLabel('Prompt', { exact: true }).fill(EDIT.prompt);
-  await form.getByLabel('New target').fill(EDIT.target);
-  await form.getByLabel('Tokens to generate').fill(String(TOKENS));
-  // the prompt is recognised in facts.json and checks are proposed, labelled by how well the model knows the wording
+}
+
+/** The prompt is recognised in facts.json and checks are proposed, labelled by how well the model knows the wording. */
+export async function expectProposals(page: Page): Promise<void> {
   await expect(page.getByTestId('recognised')).toContainText('France');
   const paraphrases = page.getByTestId('paraphrase-list');
   await expect(paraphrases).toContainText('known wording');
@@ -44,22 +39,89 @@ export async function applyEdit(page: Page, url: string): Promise<void> {
   await expect(paraphrases).toContainText('novel wording');
   await expect(page.getByTestId('neighbour-list')).toContainText('same subject');
   await expect(page.getByTestId('neighbour-list')).toContainText('same relation');
-  for (const list of ['paraphrase-list', 'neighbour-list']) {
-    const boxes = page.getByTestId(list).getByRole('checkbox');
-    for (let i = (await boxes.count()) - 1; i >= 0; i--) await boxes.nth(i).uncheck();
-  }
-  await page.getByTestId('add-paraphrase').fill(PARAPHRASE);
-  await page.getByTestId('add-paraphrase').press('Enter');
-  await page.getByTestId('add-neighbour').fill(NEIGHBOUR);
-  await page.getByTestId('add-neighbour-button').click();
-  await expect(page.getByTestId('method-mend')).toBeChecked();
+}
 
-  const saves = await savesOf(page);
-  await page.getByRole('button', { name: 'Apply edit' }).click();
-  await expect(page.getByTestId('edit-status')).toHaveAttribute('data-phase', 'ready', { timeout: 400_000 });
+/** After Apply: the edit ran, the prompt now gives the new target, and the history reached IndexedDB. */
+export async function expectApplied(page: Page, savesBefore: number): Promise<void> {
+  await expect(page.getByTestId('edit-status')).toHaveAttribute('data-phase', 'ready', { timeout: 600_000 });
+  // one Before (the same weights for every method); an After and a summary per method, marked with data-method
   await expect(page.getByTestId('before-text')).toHaveText(new RegExp(`^${ORIGINAL}`));
-  await expect(page.getByTestId('after-text')).toHaveText(new RegExp(`^${EDIT.target}`));
-  await expect(page.getByTestId('summary-edit')).toHaveAttribute('data-ok', 'true');
+  await expect(page.locator('[data-testid="after-text"][data-method="mend"]')).toHaveText(new RegExp(`^${EDIT.target}`));
+  await expect(page.locator('[data-testid="summary-edit"][data-method="mend"]')).toHaveAttribute('data-ok', 'true');
   await expect(page.getByTestId('history-item')).toHaveCount(1);
-  await expect.poll(() => savesOf(page)).toBeGreaterThan(saves); // the new history reached IndexedDB
+  await expect.poll(() => savesOf(page)).toBeGreaterThan(savesBefore); // the new history reached IndexedDB
+}
+
+/** What has keyboard focus now, and whether it shows a focus indicator (an outline or a box shadow). */
+async function focused(page: Page): Promise<{ what: string; shown: boolean; checkbox: boolean; checked: boolean } | null> {
+  return page.evaluate(() => {
+    const el = document.activeElement as HTMLElement | null;
+    if (!el || el === document.body) return null;
+    const cs = getComputedStyle(el);
+    const shown = el.matches(':focus-visible') && ((cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0) || cs.boxShadow !== 'none');
+    const input = el as HTMLInputElement;
+    const what = `${el.tagName.toLowerCase()}${el.dataset.testid ? `[${el.dataset.testid}]` : ''} “${(el.getAttribute('aria-label') ?? el.textContent ?? '').trim().slice(0, 40)}”`;
+    return { what, shown, checkbox: input.type === 'checkbox', checked: !!input.checked };
+  });
+}
+
+/**
+ * Presses Tab until `target` has focus, asserting that every element focused on the way shows a visible focus
+ * indicator. `onStop` may act on each stop with the keyboard. Returns how many Tabs it took.
+ */
+export async function tabTo(page: Page, target: Locator, onStop?: (f: NonNullable<Awaited<ReturnType<typeof focused>>>) => Promise<void>, max = 80): Promise<number> {
+  for (let i = 1; i <= max; i++) {
+    await page.keyboard.press('Tab');
+    const f = await focused(page);
+    if (f) {
+      expect(f.shown, `focus indicator on ${f.what}`).toBe(true);
+      if (await target.evaluate((el) => el === document.activeElement)) return i;
+      if (onStop) await onStop(f);
+    }
+  }
+  throw new Error(`${max} Tabs did not reach ${target}`);
+}
+
+/**
+ * Applies EDIT with the keyboard only: Tab to the form, type Prompt and New target, switch off the
+ * proposed checks with Space, add our own with Enter, and press Enter on "Apply edit". Every focus stop must show a
+ * focus indicator.
+ */
+export async function applyEditWithKeyboard(page: Page, opts: { method?: 'mend' | 'both' } = {}): Promise<void> {
+  const form = page.getByTestId('edit-panel');
+  await tabTo(page, form.getByLabel('Prompt', { exact: true }));
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type(EDIT.prompt);
+  await page.keyboard.press('Tab');
+  await expect(form.getByLabel('New target')).toBeFocused();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type(EDIT.target);
+  await expectProposals(page);
+  // the method radios are one Tab stop; the arrow keys move from MEND to fine-tuning to both
+  await tabTo(page, page.getByTestId('method-mend'));
+  if (opts.method === 'both') {
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
+    await expect(page.getByTestId('method-both')).toBeChecked();
+  }
+  await tabTo(page, form.getByLabel('Tokens to generate'));
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type(String(TOKENS));
+  // every proposed check is ticked: Space unticks it on the way to our own paraphrase
+  const uncheck = async (f: { checkbox: boolean; checked: boolean }) => {
+    if (f.checkbox && f.checked) await page.keyboard.press('Space');
+  };
+  await tabTo(page, page.getByTestId('add-paraphrase'), uncheck);
+  await page.keyboard.type(PARAPHRASE);
+  await page.keyboard.press('Enter');
+  await tabTo(page, page.getByTestId('add-neighbour'), uncheck);
+  await page.keyboard.type(NEIGHBOUR);
+  await page.keyboard.press('Enter');
+  for (const list of ['paraphrase-list', 'neighbour-list']) {
+    await expect(page.getByTestId(list).getByRole('checkbox', { checked: true })).toHaveCount(1); // only our own
+  }
+  const saves = await savesOf(page);
+  await tabTo(page, page.getByRole('button', { name: 'Apply edit' }));
+  await page.keyboard.press('Enter');
+  await expectApplied(page, saves);
 }

@@ -1,9 +1,15 @@
-// The editing playground on the shipped model (facts-gpt with its trained MEND editor), on WebGPU and on WASM:
-// apply an edit and see the new target after it, a paraphrase succeeds, a neighbour is unchanged, and undo restores
-// the original output. (History across reloads, share links, files and a damaged store: edit-history.spec.ts.)
-import { APP_DIR, expect, test } from './fixtures';
-import { applyEdit, NEIGHBOUR, ORIGINAL, PARAPHRASE } from './edit-steps';
+// The editing playground on the shipped model (facts-gpt with its trained MEND editor), on WebGPU and on WASM, as
+// one journey around a single edit, because every edit and probe costs minutes on SwiftShader:
+//   the form with its example edits → the edit applied with the keyboard only, MEND and fine-tuning side by side
+//   (the new target after it, a paraphrase succeeds, a neighbour is unchanged) → the weights panel and the lesson →
+//   a reload keeps the history → a share link opened in a fresh browser context reproduces the edit → export, undo
+//   (the original output is back), clear, import (the same history, applied again) → phone width.
+// Each state is saved under test-results/screens/ and audited with axe-core (serious or critical findings fail).
+import { readFileSync } from 'node:fs';
+import { APP_DIR, expect, test, waitForModel } from './fixtures';
+import { applyEditWithKeyboard, EDIT, historyReady, NEIGHBOUR, openPlayground, ORIGINAL, PARAPHRASE, tabTo } from './edit-steps';
 import { startStaticServer, type StaticServer } from './static-server';
+import { checkWeightsAndLesson, checkWeightsAtPhoneWidth, checkWeightsEmpty } from './weights-steps';
 
 let server: StaticServer;
 test.beforeAll(async () => {
@@ -11,23 +17,111 @@ test.beforeAll(async () => {
 });
 test.afterAll(async () => server.close());
 
-test('edit a fact: the new target after it, a paraphrase follows, a neighbour does not, undo restores', async ({ page, shot }) => {
-  test.setTimeout(540_000); // one MEND edit with its measurements takes minutes on SwiftShader on a busy machine
-  await applyEdit(page, server.url);
-  await expect(page.getByTestId('paraphrase-row').filter({ hasText: PARAPHRASE })).toHaveAttribute('data-success', 'true');
-  await expect(page.getByTestId('neighbour-row').filter({ hasText: NEIGHBOUR })).toHaveAttribute('data-unchanged', 'true');
-  await expect(page.getByTestId('summary-neighbourhood')).toContainText('100%');
-  await shot('edit-applied');
+test('one edit: keyboard apply, MEND vs fine-tuning, weights, lesson, reload, share link, export/import, undo', async ({ page, browser, shot, audit }, testInfo) => {
+  test.setTimeout(900_000); // one edit with both methods and three replays take minutes on SwiftShader on a busy machine
 
-  await page.getByRole('button', { name: 'Undo' }).click();
-  await expect(page.getByTestId('history-item')).toHaveAttribute('data-applied', 'false');
-  await expect(page.getByTestId('now')).toHaveAttribute('data-pending', 'false');
-  await expect(page.getByTestId('now-text')).toHaveText(new RegExp(`^${ORIGINAL}`));
-  await expect(page.getByRole('button', { name: 'Redo' })).toBeEnabled();
-  await shot('after-undo');
+  await test.step('the form offers example edits, marked by how MEND did on the benchmark', async () => {
+    await openPlayground(page, server.url);
+    const examples = page.getByTestId('example-edit');
+    await expect(examples.locator('option[data-outlook="case"][data-expected-to-fail="false"]').first()).toContainText('MEND succeeded on this exact edit');
+    await expect(examples.locator('option[data-expected-to-fail="true"]')).toHaveCount(1);
+    await expect(examples.locator('option[data-expected-to-fail="true"]')).toContainText('expected to fail');
+    await expect(page.getByTestId('example-note')).toContainText('expected to fail');
+    // choosing the first example with the keyboard fills the form; the hint says how MEND does on its relation
+    await tabTo(page, examples);
+    await page.keyboard.press('ArrowDown');
+    await expect(page.getByTestId('edit-prompt')).not.toHaveValue('');
+    await expect(page.getByTestId('edit-target')).not.toHaveValue('');
+    await expect(page.getByTestId('example-outlook')).toContainText('MEND succeeded on this exact edit in the benchmark');
+    await expect(page.getByTestId('relation-outlook')).toContainText('held-out benchmark');
+    await shot('form-examples');
+    await audit('form');
+  });
 
-  await page.setViewportSize({ width: 390, height: 844 });
-  await expect(page.getByRole('button', { name: 'Apply edit' })).toBeVisible();
-  expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
-  await shot('phone-width');
+  await test.step('apply the edit with the keyboard only, MEND and fine-tuning side by side', async () => {
+    await applyEditWithKeyboard(page, { method: 'both' });
+    // one table per measure, a column per method
+    await expect(page.getByTestId('paraphrase-row').filter({ hasText: PARAPHRASE })).toHaveAttribute('data-success-mend', 'true');
+    await expect(page.getByTestId('neighbour-row').filter({ hasText: NEIGHBOUR })).toHaveAttribute('data-unchanged-mend', 'true');
+    await expect(page.locator('[data-testid="summary-neighbourhood"][data-method="mend"]')).toContainText('100%');
+    await expect(page.locator('[data-testid="summary-edit"][data-method="ft"]')).toHaveAttribute('data-ok', /^(true|false)$/);
+    await expect(page.locator('[data-testid="after-text"][data-method="ft"]')).not.toBeEmpty();
+    await expect(page.getByTestId('history-item')).toContainText('MEND'); // only the MEND edit is kept
+    await page.getByTestId('edit-results').scrollIntoViewIfNeeded();
+    await shot('edit-both');
+    await audit('edit-applied');
+  });
+
+  await test.step('the weights panel and the lesson show the MEND edit’s numbers', async () => {
+    await checkWeightsAndLesson(page, shot);
+    await audit('weights-lesson');
+  });
+
+  await test.step('a reload keeps the history (the edit is replayed)', async () => {
+    await page.reload();
+    await waitForModel(page);
+    await historyReady(page, 1);
+    await expect(page.getByTestId('now-text')).toHaveText(new RegExp(`^${EDIT.target}`));
+    await expect(page.getByTestId('paraphrase-list')).toContainText(PARAPHRASE);
+    await expect(page.getByTestId('neighbour-list')).toContainText(NEIGHBOUR);
+    await page.getByTestId('history').scrollIntoViewIfNeeded();
+    await shot('history-after-reload');
+    await audit('history');
+  });
+
+  await test.step('a share link opened in a fresh browser context reproduces the edit', async () => {
+    await page.getByTestId('share-link').click();
+    const link = await page.getByTestId('share-url').inputValue();
+    expect(link.length).toBeLessThan(2000);
+    const other = await browser.newContext();
+    try {
+      const page2 = await other.newPage();
+      await page2.goto(link);
+      await waitForModel(page2);
+      await historyReady(page2, 1);
+      await expect(page2.getByTestId('history-item')).toContainText(EDIT.target.trim());
+      await expect(page2.getByTestId('now-text')).toHaveText(new RegExp(`^${EDIT.target}`));
+      await expect(page2.getByTestId('edit-notice')).toContainText('share link');
+      expect(new URL(page2.url()).searchParams.has('edits')).toBe(false); // a reload will not replay it again
+    } finally {
+      await other.close();
+    }
+  });
+
+  await test.step('export, undo with the keyboard (the original output is back), clear, import (applied again)', async () => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-history').click()]);
+    const file = testInfo.outputPath('history.json');
+    await download.saveAs(file);
+    expect(JSON.parse(readFileSync(file, 'utf8')).entries[0].facts[0].target).toBe(EDIT.target);
+
+    await page.getByTestId('edit-prompt').focus(); // from the form, Tab on to the history's Undo and press Enter
+    await tabTo(page, page.getByRole('button', { name: 'Undo' }));
+    await page.keyboard.press('Enter');
+    await expect(page.getByTestId('history-item')).toHaveAttribute('data-applied', 'false');
+    await expect(page.getByTestId('now')).toHaveAttribute('data-pending', 'false');
+    await expect(page.getByTestId('now-text')).toHaveText(new RegExp(`^${ORIGINAL}`));
+    await expect(page.getByRole('button', { name: 'Redo' })).toBeEnabled();
+    await checkWeightsEmpty(page);
+    await shot('after-undo');
+    await audit('after-undo');
+
+    await page.getByTestId('clear-history').click();
+    await expect(page.getByTestId('history-empty')).toBeVisible();
+    await page.getByTestId('import-file').setInputFiles(file);
+    await historyReady(page, 1);
+    // exported while the edit was applied, so it is applied again
+    await expect(page.getByTestId('history-item')).toHaveAttribute('data-applied', 'true');
+    await expect(page.getByTestId('now-text')).toHaveText(new RegExp(`^${EDIT.target}`));
+    await page.getByTestId('history').scrollIntoViewIfNeeded();
+    await shot('after-import');
+  });
+
+  await test.step('phone width: nothing sticks out, the panels stack', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await expect(page.getByRole('button', { name: 'Apply edit' })).toBeVisible();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
+    await checkWeightsAtPhoneWidth(page, 390);
+    await shot('phone-width');
+    await audit('phone-width');
+  });
 });

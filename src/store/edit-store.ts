@@ -261,7 +261,10 @@ export const useEdit = create<EditState>()((set, get) => {
         return set({ notice: { kind: 'error', text: 'That file is not JSON: choose a history file exported from MEND Lab.' } });
       }
       const failed = await historyAction(() => currentWorker()!.request({ type: 'importHistory', json }), 'The file could not be imported');
-      if (!failed) set({ notice: { kind: 'info', text: `Imported ${get().history?.items.length ?? 0} edits.` } });
+      if (!failed) {
+        const n = get().history?.items.length ?? 0;
+        set({ notice: { kind: 'info', text: `Imported ${n} edit${n === 1 ? '' : 's'}.` } });
+      }
     },
 
     shareLink() {

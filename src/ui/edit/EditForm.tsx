@@ -1,7 +1,7 @@
 // The edit form: an example to start from, the prompt and the new target, the method, and the checks that will
 // judge the edit (paraphrases and neighbours, proposed from the model's facts index plus the user's own).
 import { useId, useMemo, useState, type FormEvent } from 'react';
-import { exampleEdits, recognise, relationOutlook, SPLIT_LABEL, suggestNeighbours, suggestParaphrases, wordingOf } from '../../eval/suggest';
+import { exampleEdits, type ExampleEdit, recognise, relationOutlook, SPLIT_LABEL, suggestNeighbours, suggestParaphrases, wordingOf } from '../../eval/suggest';
 import { useEdit } from '../../store/edit-store';
 import type { EditMethodChoice } from '../../worker/protocol';
 
@@ -33,6 +33,9 @@ export function EditForm() {
   const ids = { prompt: useId(), target: useId(), example: useId(), exampleNote: useId(), tokens: useId(), recog: useId() };
   const examples = useMemo(() => (s.facts ? exampleEdits(s.facts, { evidence: s.evidence }) : []), [s.facts, s.evidence]);
   const outlook = checks.rec ? relationOutlook(s.evidence, checks.rec.relation) : null;
+  // the example last chosen, while the form still holds it: its label says how MEND did on it
+  const [picked, setPicked] = useState<ExampleEdit | null>(null);
+  const shownExample = picked && picked.prompt === s.prompt && picked.target === s.target ? picked : null;
   const running = s.run.phase === 'running';
   const methods = s.editing?.methods ?? [];
   const available: EditMethodChoice[] = methods.length === 2 ? ['mend', 'ft', 'both'] : methods;
@@ -56,6 +59,7 @@ export function EditForm() {
               onChange={(e) => {
                 const ex = examples[Number(e.target.value)];
                 if (ex) s.setForm({ prompt: ex.prompt, target: ex.target });
+                setPicked(ex ?? null);
               }}>
               <option value="">Choose an example…</option>
               {examples.map((ex, i) => (
@@ -63,6 +67,11 @@ export function EditForm() {
               ))}
             </select>
           </div>
+        )}
+        {shownExample && (
+          <p className={`hint example-outlook ${shownExample.expectedToFail ? 'bad' : 'ok'}`} data-testid="example-outlook">
+            Example: {shownExample.label}
+          </p>
         )}
         {examples.length > 0 && s.evidence && (
           <p className="hint" id={ids.exampleNote} data-testid="example-note">

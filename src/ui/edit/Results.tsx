@@ -1,12 +1,21 @@
 // What the edit did: the summary (efficacy never without generalisation and locality next to it), the Before and
-// After panels for the edit prompt, and the paraphrase and neighbour checks. With "both methods" every part shows
-// the two methods side by side.
+// After panels for the edit prompt, and the paraphrase and neighbour checks. With "both methods" the two are compared
+// in shared tables (one column per method) rather than two half-width copies of everything, which did not fit a
+// 1280-pixel screen.
 import type { ReactNode } from 'react';
 import { METRIC_DEFINITIONS } from '../../eval/metrics';
 import { useEdit } from '../../store/edit-store';
 import type { EditReport, MethodEval, ProbeState } from '../../worker/protocol';
 
 const METHOD_NAME = { mend: 'MEND', ft: 'Fine-tuning' } as const;
+const METHOD_ORDER = { mend: 0, ft: 1 } as const;
+
+/** A table that may scroll sideways on a narrow screen: focusable and named, so keyboard users can scroll it too. */
+function ScrollRegion({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <div className="table-wrap" role="region" aria-label={label} tabIndex={0}>{children}</div>
+  );
+}
 
 export function pct(p: number | null): string {
   if (p === null || Number.isNaN(p)) return '—';
@@ -35,11 +44,14 @@ function Bar({ label, p, kind }: { label: string; p: number; kind: 'new' | 'old'
   );
 }
 
-function ProbePanel({ title, state, report, testId }: { title: string; state: ProbeState; report: EditReport; testId: string }) {
+function ProbePanel({ title, state, report, testId, method, level = 4 }: {
+  title: string; state: ProbeState; report: EditReport; testId: string; method?: string; level?: 3 | 4;
+}) {
+  const Heading = level === 3 ? 'h3' : 'h4';
   return (
-    <div className="probe" data-testid={testId}>
-      <h4>{title}</h4>
-      <p className="continuation"><span className="prompt-echo">{report.request.prompt}</span><strong data-testid={`${testId}-text`}>{state.text}</strong></p>
+    <div className="probe" data-testid={testId} data-method={method}>
+      <Heading>{title}</Heading>
+      <p className="continuation"><span className="prompt-echo">{report.request.prompt}</span><strong data-testid={`${testId}-text`} data-method={method}>{state.text}</strong></p>
       <Bar label={`P(new “${report.request.target.trim()}”)`} p={state.targetProb} kind="new" />
       {report.originalAnswer && <Bar label={`P(original “${report.originalAnswer.trim()}”)`} p={state.originalProb} kind="old" />}
     </div>
@@ -50,7 +62,7 @@ function Summary({ r }: { r: MethodEval }) {
   const s = r.summary;
   return (
     <dl className="summary" data-testid={`summary-${r.method}`}>
-      <div data-testid="summary-edit" data-ok={s.editSuccess}>
+      <div data-testid="summary-edit" data-method={r.method} data-ok={s.editSuccess}>
         <dt><Definition text={METRIC_DEFINITIONS.editSuccess}>Edit success</Definition></dt>
         <dd className={s.editSuccess ? 'ok' : 'bad'}>{s.editSuccess ? 'yes' : 'no'}</dd>
       </div>
@@ -81,12 +93,12 @@ function MethodResult({ r, report }: { r: MethodEval; report: EditReport }) {
       <Summary r={r} />
       <div className="before-after">
         <section aria-label={`Before (${METHOD_NAME[r.method]})`}><ProbePanel title="Before" state={r.edit.before} report={report} testId="before" /></section>
-        <section aria-label={`After (${METHOD_NAME[r.method]})`}><ProbePanel title="After" state={r.edit.after} report={report} testId="after" /></section>
+        <section aria-label={`After (${METHOD_NAME[r.method]})`}><ProbePanel title="After" state={r.edit.after} report={report} testId="after" method={r.method} /></section>
       </div>
 
       <h4>Paraphrases</h4>
       {r.paraphrases.length === 0 ? <p className="muted">None checked.</p> : (
-        <div className="table-wrap">
+        <ScrollRegion label="Paraphrases before and after the edit">
           <table data-testid="paraphrase-results">
             <caption className="visually-hidden">Paraphrases before and after the edit</caption>
             <thead><tr><th scope="col">Prompt</th><th scope="col">Before</th><th scope="col">After</th><th scope="col">P(new target)</th><th scope="col">Success</th></tr></thead>
@@ -102,12 +114,12 @@ function MethodResult({ r, report }: { r: MethodEval; report: EditReport }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </ScrollRegion>
       )}
 
       <h4>Neighbours</h4>
       {r.neighbours.length === 0 ? <p className="muted">None checked.</p> : (
-        <div className="table-wrap">
+        <ScrollRegion label="Neighbours before and after the edit">
           <table data-testid="neighbour-results">
             <caption className="visually-hidden">Neighbours before and after the edit</caption>
             <thead><tr><th scope="col">Prompt</th><th scope="col">Before</th><th scope="col">After</th><th scope="col">KL (nats)</th><th scope="col">Unchanged</th></tr></thead>
@@ -123,7 +135,101 @@ function MethodResult({ r, report }: { r: MethodEval; report: EditReport }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </ScrollRegion>
+      )}
+    </div>
+  );
+}
+
+const yesNo = (ok: boolean, yes: string, no: string) => <span className={ok ? 'ok' : 'bad'}>{ok ? `✓ ${yes}` : `✗ ${no}`}</span>;
+
+/** "Both": MEND and fine-tuning on the same edit, one column per method in every table (MEND first). */
+function Comparison({ report }: { report: EditReport }) {
+  const rs = [...report.results].sort((a, b) => METHOD_ORDER[a.method] - METHOD_ORDER[b.method]);
+  const cols = rs.map((r) => <th scope="col" key={r.method}>{METHOD_NAME[r.method]}</th>);
+  const row = (label: ReactNode, cell: (r: MethodEval) => ReactNode, testId?: string, ok?: (r: MethodEval) => boolean) => (
+    <tr>
+      <th scope="row">{label}</th>
+      {rs.map((r) => (
+        <td key={r.method} data-testid={testId} data-method={r.method} data-ok={ok?.(r)} className={ok ? (ok(r) ? 'ok' : 'bad') : undefined}>{cell(r)}</td>
+      ))}
+    </tr>
+  );
+  const paraphrases = rs[0].paraphrases;
+  const neighbours = rs[0].neighbours;
+  return (
+    <div className="comparison" data-testid="comparison">
+      <ScrollRegion label="MEND and fine-tuning compared">
+        <table className="compare-summary" data-testid="compare-summary">
+          <caption className="visually-hidden">MEND and fine-tuning on the same edit</caption>
+          <thead><tr><th scope="col">Measure</th>{cols}</tr></thead>
+          <tbody>
+            {row(<Definition text={METRIC_DEFINITIONS.editSuccess}>Edit success</Definition>, (r) => (r.summary.editSuccess ? 'yes' : 'no'), 'summary-edit', (r) => r.summary.editSuccess)}
+            {row(<Definition text={METRIC_DEFINITIONS.paraphraseSuccess}>Paraphrase success</Definition>,
+              (r) => (r.summary.paraphraseSuccess === null ? 'none checked' : `${pct(r.summary.paraphraseSuccess)} of ${r.paraphrases.length}`), 'summary-paraphrase')}
+            {row(<Definition text={METRIC_DEFINITIONS.neighbourhoodScore}>Neighbourhood score</Definition>,
+              (r) => (r.summary.neighbourhoodScore === null ? 'none checked' : `${pct(r.summary.neighbourhoodScore)} of ${r.neighbours.length} unchanged`), 'summary-neighbourhood')}
+            {row(<Definition text={METRIC_DEFINITIONS.kl}>Mean neighbour KL</Definition>, (r) => (r.summary.meanKl === null ? '—' : `${r.summary.meanKl.toFixed(4)} nats`))}
+            {row('Time', (r) => `${(r.timingsMs.total / 1000).toFixed(2)} s`)}
+          </tbody>
+        </table>
+      </ScrollRegion>
+
+      <section aria-label="Before the edit"><ProbePanel title="Before" state={rs[0].edit.before} report={report} testId="before" level={3} /></section>
+      <div className="after-pair">
+        {rs.map((r) => (
+          <section key={r.method} aria-label={`After (${METHOD_NAME[r.method]})`}>
+            <ProbePanel title={`After ${METHOD_NAME[r.method]}`} state={r.edit.after} report={report} testId="after" method={r.method} level={3} />
+          </section>
+        ))}
+      </div>
+
+      <h3>Paraphrases</h3>
+      {paraphrases.length === 0 ? <p className="muted">None checked.</p> : (
+        <ScrollRegion label="Paraphrases after each method">
+          <table data-testid="paraphrase-results">
+            <caption className="visually-hidden">Paraphrases before the edit and after each method</caption>
+            <thead><tr><th scope="col">Prompt</th><th scope="col">Before</th>{cols}</tr></thead>
+            <tbody>
+              {paraphrases.map((p) => (
+                <tr key={p.prompt} data-testid="paraphrase-row"
+                  {...Object.fromEntries(rs.map((r) => [`data-success-${r.method}`, r.paraphrases.find((x) => x.prompt === p.prompt)?.success]))}>
+                  <th scope="row">{p.prompt}</th>
+                  <td>{p.before.text}</td>
+                  {rs.map((r) => {
+                    const x = r.paraphrases.find((y) => y.prompt === p.prompt);
+                    if (!x) return <td key={r.method}>—</td>;
+                    return <td key={r.method}>{x.after.text}<br />{yesNo(x.success, 'success', 'not the argmax')} <span className="muted nowrap">P(new) {pct(x.after.targetProb)}</span></td>;
+                  })}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </ScrollRegion>
+      )}
+
+      <h3>Neighbours</h3>
+      {neighbours.length === 0 ? <p className="muted">None checked.</p> : (
+        <ScrollRegion label="Neighbours after each method">
+          <table data-testid="neighbour-results">
+            <caption className="visually-hidden">Neighbours before the edit and after each method</caption>
+            <thead><tr><th scope="col">Prompt</th><th scope="col">Before</th>{cols}</tr></thead>
+            <tbody>
+              {neighbours.map((n) => (
+                <tr key={n.prompt} data-testid="neighbour-row"
+                  {...Object.fromEntries(rs.map((r) => [`data-unchanged-${r.method}`, r.neighbours.find((x) => x.prompt === n.prompt)?.unchanged]))}>
+                  <th scope="row">{n.prompt}</th>
+                  <td>{n.before.text}</td>
+                  {rs.map((r) => {
+                    const x = r.neighbours.find((y) => y.prompt === n.prompt);
+                    if (!x) return <td key={r.method}>—</td>;
+                    return <td key={r.method}>{x.after.text}<br />{yesNo(x.unchanged, 'unchanged', 'changed')} <span className="muted nowrap">KL {x.kl.toFixed(4)}</span></td>;
+                  })}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </ScrollRegion>
       )}
     </div>
   );
@@ -131,21 +237,27 @@ function MethodResult({ r, report }: { r: MethodEval; report: EditReport }) {
 
 export function Results({ children }: { children?: ReactNode }) {
   const report = useEdit((s) => s.run.report);
+  const earlier = useEdit((s) => (s.history?.items.length ?? 0) > 0);
   return (
     <section className="panel" aria-labelledby="results-heading" data-testid="edit-results">
       <h2 id="results-heading">What changed, and what did not</h2>
       {!report ? (
-        <p className="muted">Apply an edit to see the model before and after it, on the prompt, its paraphrases and its neighbours.</p>
+        <p className="muted">
+          Apply an edit to see the model before and after it, on the prompt, its paraphrases and its neighbours.
+          {earlier && ' The measurements of the edits in the history are not kept after a reload or an import; the edits themselves are.'}
+        </p>
       ) : (
         <>
           <p className="edit-line">
             “{report.request.prompt}” → “{report.request.target}”
             <Definition text={`${METRIC_DEFINITIONS.targetProbability} ${METRIC_DEFINITIONS.originalAnswer}`}>What the bars show</Definition>
           </p>
-          <div className={report.results.length > 1 ? 'side-by-side' : ''}>
-            {report.results.map((r) => <MethodResult key={r.method} r={r} report={report} />)}
-          </div>
-          {report.results.length > 1 && <p className="hint">Only the MEND edit was kept; the fine-tuning run was undone after it was measured.</p>}
+          {report.results.length > 1 ? (
+            <>
+              <Comparison report={report} />
+              <p className="hint">Only the MEND edit was kept; the fine-tuning run was undone after it was measured.</p>
+            </>
+          ) : report.results.map((r) => <MethodResult key={r.method} r={r} report={report} />)}
         </>
       )}
       {children}

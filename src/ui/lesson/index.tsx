@@ -141,7 +141,7 @@ function StepBody({ step, report, w }: { step: number; report: WeightsReport; w:
             {' '}<span className="wt-formula">step = sign · lr_scale · edit_lr</span>. For {name}:
             {' '}step = ({report.sign}) · {sci(report.lrScale)} · {sci(w.editLr)} = <Num testId="lesson-step-size">{sci(w.step)}</Num>.
           </p>
-          <div className="wt-scroll">
+          <div className="wt-scroll" role="region" aria-label="The learned step of every edited weight" tabIndex={0}>
             <table className="wt-table">
               <caption>The learned step of every edited weight</caption>
               <thead><tr><th scope="col">Weight</th><th scope="col">edit_lr</th><th scope="col">step</th><th scope="col">‖ΔW‖</th></tr></thead>
@@ -205,7 +205,7 @@ function RowTable({ report, w, caption, columns, cells }: {
   cells: (r: WeightUpdateReport['rows'][number]) => string[];
 }) {
   return (
-    <div className="wt-scroll">
+    <div className="wt-scroll" role="region" aria-label={caption} tabIndex={0}>
       <table className="wt-table" data-testid="lesson-table">
         <caption>{caption}</caption>
         <thead>

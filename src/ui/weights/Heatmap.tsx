@@ -84,7 +84,7 @@ export function Heatmap({ data, title, id }: { data: HeatmapData; title: string;
       </figcaption>
       <details>
         <summary>The {nr}×{nc} values as a table</summary>
-        <div className="wt-scroll">
+        <div className="wt-scroll" role="region" aria-label={`${title}: the values`} tabIndex={0}>
           <table className="wt-table wt-values">
             <caption className="visually-hidden">{title}: rows are input dimensions, columns output dimensions</caption>
             <thead>

@@ -51,7 +51,7 @@ function ReportView({ report }: { report: WeightsReport }) {
           has no per-token pieces, so this panel keeps describing the latest MEND edit.
         </p>
       )}
-      <div className="wt-scroll">
+      <div className="wt-scroll" role="region" aria-label="Update per edited weight" tabIndex={0}>
         <table className="wt-table" data-testid="weights-table">
           <caption><span className="wt-caption">Update per edited weight</span></caption>
           <thead>
@@ -114,7 +114,7 @@ function TokenTable({ report, weight }: { report: WeightsReport; weight: number 
       A piece’s size is |step|·‖x̃ᵢ‖·‖δ̃ᵢ‖; its share is ⟨pieceᵢ, ΔW⟩/‖ΔW‖², the part of the update it accounts for
       (shares add up to 100%; a negative share partly cancels the others). Rows with an all-zero x or δ are dropped.
     </p>
-    <div className="wt-scroll">
+    <div className="wt-scroll" role="region" aria-label="Each token’s piece of the update" tabIndex={0}>
       <table className="wt-table" data-testid="weights-tokens" aria-describedby="wt-tokens-note">
         <caption><span className="wt-caption">Each token’s rank-1 piece of the update to {shortWeightName(w.name)}</span></caption>
         <thead>

@@ -1,30 +1,16 @@
-// "What the edit did to the weights" and the guided lesson, on the shipped model with a real MEND edit (runs in the
-// wasm project only: nothing here depends on the backend). The numbers come from the worker; the test checks what
-// must hold for any edit: one row per edited weight with a positive update, at most one nonzero singular value
+// Checks of "What the edit did to the weights" and the guided lesson after a real MEND edit on the shipped model
+// (used by edit.spec.ts, on WebGPU and WASM, after its one edit). The numbers come from the worker; the checks are
+// what must hold for any edit: one row per edited weight with a positive update, at most one nonzero singular value
 // per token, and a lesson that steps forward and back through the edit's own numbers.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { APP_DIR, expect, test, waitForModel } from './fixtures';
-import { startStaticServer, type StaticServer } from './static-server';
+import type { Page } from '@playwright/test';
+import { expect } from './fixtures';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const catalog = JSON.parse(readFileSync(join(ROOT, 'public/models/models.json'), 'utf8')) as { id: string; path: string; default?: boolean }[];
 const shipped = catalog.find((m) => m.default) ?? catalog[0];
 const editorConfig = JSON.parse(readFileSync(join(ROOT, 'public', shipped.path, 'editor_config.json'), 'utf8')) as { edited_weights: string[] };
-const facts = JSON.parse(readFileSync(join(ROOT, 'public', shipped.path, 'facts.json'), 'utf8')) as {
-  relations: Record<string, { objects: string[]; templates: { template: string; split: string }[] }>;
-  subjects: Record<string, { split: string; facts: Record<string, string> }>;
-  target_prefix: string;
-};
-
-/** A trained fact of `relation`, asked with a training template, and a different object of the relation as the new target. */
-function counterfactual(relation: string): { prompt: string; target: string } {
-  const rel = facts.relations[relation];
-  const template = rel.templates.find((t) => t.split === 'train')!.template;
-  const [subject, info] = Object.entries(facts.subjects).find(([, s]) => s.split === 'train' && s.facts[relation])!;
-  const other = rel.objects.find((o) => o !== info.facts[relation])!;
-  return { prompt: template.replace('{s}', subject), target: facts.target_prefix + other };
-}
 
 /** "1.23×10⁻⁴" / "-0.5" / "12.3%" → number. */
 function parseShown(text: string): number {
@@ -35,30 +21,16 @@ function parseShown(text: string): number {
   return Number(m[1]) * 10 ** exp;
 }
 
-let server: StaticServer;
-test.beforeAll(async () => {
-  server = await startStaticServer({ '/': APP_DIR });
-});
-test.afterAll(async () => server.close());
-
-test('a MEND edit: the weights panel and the lesson show its real numbers', async ({ page, shot }) => {
-  test.setTimeout(300_000);
-  await page.goto(server.url);
-  await waitForModel(page);
-
-  const edit = counterfactual('capital');
-  await page.getByTestId('edit-prompt').fill(edit.prompt);
-  await page.getByTestId('edit-target').fill(edit.target);
-  await page.getByTestId('method-mend').check();
-  await page.getByTestId('apply-edit').click();
-  await expect(page.getByTestId('edit-status')).toHaveAttribute('data-phase', /ready|error/, { timeout: 240_000 });
-  await expect(page.getByTestId('edit-error')).toHaveCount(0);
-
+/**
+ * The weights panel and the lesson for the applied MEND edit: real numbers in every row, the detail view, and the
+ * lesson forward through its five steps and one back. Saves the screenshots `weights-panel` and `lesson`.
+ */
+export async function checkWeightsAndLesson(page: Page, shot: (name: string) => Promise<void>): Promise<void> {
   // The panel: one row per edited weight, each with a positive update norm and rank ≤ tokens.
   const panel = page.getByTestId('weights-panel');
   await expect(panel).toHaveAttribute('aria-busy', 'false', { timeout: 120_000 });
   const rows = panel.getByTestId('weights-row');
-  await expect(rows).toHaveCount(editorConfig.edited_weights.length);
+  await expect(rows).toHaveCount(editorConfig.edited_weights.length, { timeout: 180_000 }); // the report is computed after the edit
   const tokens = await panel.getByTestId('weights-token-row').count();
   expect(tokens).toBeGreaterThan(1);
   for (let i = 0; i < editorConfig.edited_weights.length; i++) {
@@ -84,6 +56,7 @@ test('a MEND edit: the weights panel and the lesson show its real numbers', asyn
   await expect(lesson.getByTestId('lesson-prev')).toBeDisabled();
   const loss = parseShown(await lesson.getByTestId('lesson-loss').innerText());
   expect(loss).toBeGreaterThan(0);
+  await panel.scrollIntoViewIfNeeded();
   await shot('weights-panel');
 
   await lesson.getByTestId('lesson-next').click();
@@ -107,23 +80,25 @@ test('a MEND edit: the weights panel and the lesson show its real numbers', asyn
   expect(cosine).toBeGreaterThanOrEqual(-1);
   expect(cosine).toBeLessThanOrEqual(1);
   await lesson.scrollIntoViewIfNeeded();
-  await shot('lesson-step-5');
+  await shot('lesson');
 
   await lesson.getByTestId('lesson-prev').click();
   await expect(step).toHaveAttribute('data-step', '4');
 
-  // Phone width: the panel and the lesson stay inside the screen (tables scroll on their own).
-  await page.setViewportSize({ width: 390, height: 844 });
+}
+
+/** At phone width the panel and the lesson stay inside the screen (their tables scroll on their own). */
+export async function checkWeightsAtPhoneWidth(page: Page, width: number): Promise<void> {
+  const panel = page.getByTestId('weights-panel');
+  const lesson = page.getByTestId('lesson');
   for (const box of [await panel.boundingBox(), await lesson.boundingBox()]) {
     expect(box!.x).toBeGreaterThanOrEqual(0);
-    expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+    expect(box!.x + box!.width).toBeLessThanOrEqual(width);
   }
-  await panel.scrollIntoViewIfNeeded();
-  await shot('weights-phone');
+}
 
-  // Undo: no MEND edit is applied any more, so the panel and the lesson empty out.
-  await page.setViewportSize({ width: 1280, height: 800 });
-  await page.getByTestId('undo').click();
-  await expect(rows).toHaveCount(0, { timeout: 60_000 });
-  await expect(lesson.getByTestId('lesson-step')).toHaveCount(0);
-});
+/** After undo no MEND edit is applied any more, so the panel and the lesson empty out. */
+export async function checkWeightsEmpty(page: Page): Promise<void> {
+  await expect(page.getByTestId('weights-panel').getByTestId('weights-row')).toHaveCount(0, { timeout: 60_000 });
+  await expect(page.getByTestId('lesson').getByTestId('lesson-step')).toHaveCount(0);
+}
