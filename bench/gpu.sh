@@ -60,7 +60,7 @@ gl_libs >> "$ENV_TXT"
 #    libGLdispatch and the EGL/GLX dispatchers; a machine may have libvulkan and still lack those).
 missing=
 for lib in libvulkan.so.1 libGLdispatch.so.0 libEGL.so.1 libGLX.so.0 libOpenGL.so.0 libGL.so.1 libGLESv2.so.2; do
-  ldconfig -p | grep -q "$lib" || missing="$missing $lib"
+  ldconfig -p | grep -qF "$lib" || missing="$missing $lib"
 done
 section "loader debs"
 if [ -n "$missing" ]; then
@@ -73,7 +73,9 @@ else
   echo "all present, nothing unpacked" >> "$ENV_TXT"
 fi
 
-# 2. Node, the Dawn addon and main.mjs travel compressed (the 64 MiB transfer limit).
+# 2. Node, the Dawn addon and main.mjs travel compressed (the 64 MiB transfer limit). The unpacked copies are
+#    removed on exit, so that a local test run does not leave bench/portable too big to carry.
+trap 'rm -f "$P/node" "$P/main.mjs" "$P/node_modules/webgpu/dist/linux-x64/dawn.node"' EXIT
 [ -x "$P/node" ] || { xz -dc "$P/node.xz" > "$P/node" && chmod +x "$P/node"; }
 addon=$P/node_modules/webgpu/dist/linux-x64/dawn.node
 [ -f "$addon" ] || xz -dc "$addon.xz" > "$addon"
@@ -132,7 +134,7 @@ for c in "${candidates[@]}"; do
   e=$(with_nvlib "$c")
   echo "-- env $e" >> "$ENV_TXT"
   # shellcheck disable=SC2086
-  (cd "$P" && env $e VK_LOADER_DEBUG=error,warn timeout 15 ./node "$ROOT/bench/gpu_probe.mjs" "$P") >> "$ENV_TXT" 2>&1
+  (cd "$P" && env $e VK_LOADER_DEBUG=error,warn,driver timeout 15 ./node "$ROOT/bench/gpu_probe.mjs" "$P") >> "$ENV_TXT" 2>&1
   rc=$?
   echo "exit $rc" >> "$ENV_TXT"
   if [ $rc = 0 ]; then chosen=$e; break; fi
