@@ -83,3 +83,24 @@ test('prompts, targets, paraphrases and neighbours containing HTML are shown lit
   expect(await page.locator('img[src="x"], svg[onload]').count()).toBe(0);
   expect(await page.evaluate(() => (window as unknown as { xss?: number }).xss)).toBeUndefined();
 });
+
+test('oversized history files and share links are refused on the page with a clear message, changing nothing', async ({ page, server }) => {
+  await openTiny(page, server.url);
+  await expect(page.getByTestId('history-empty')).toBeVisible();
+  // a history file of 1001 (empty) edits: refused before it reaches the worker
+  const many = { format: 'mendlab-history', version: 1, position: 0, entries: Array.from({ length: 1001 }, () => ({})) };
+  await page.getByTestId('import-file').setInputFiles({ name: 'many.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(many)) });
+  await expect(page.getByTestId('edit-notice')).toContainText('the edit history has 1001 edits; at most 1000 can be imported');
+  // a 4.2 MB file
+  const big = { format: 'mendlab-history', version: 1, position: 0, entries: [], padding: 'x'.repeat(4 * 1024 * 1024) };
+  await page.getByTestId('import-file').setInputFiles({ name: 'big.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(big)) });
+  await expect(page.getByTestId('edit-notice')).toContainText('the edit history is 4.2 MB; at most 4 MiB can be imported');
+  await expect(page.getByTestId('history-empty')).toBeVisible();
+
+  // a share link of 21 edits (src/store/share-link.ts's bound)
+  const e = Array.from({ length: 21 }, (_, i) => ['m', `The symbol for element ${i} is`, ' X']);
+  const param = Buffer.from(JSON.stringify({ v: 1, p: 21, e })).toString('base64url');
+  await openTiny(page, server.url, { edits: param });
+  await expect(page.getByTestId('edit-notice')).toContainText('share link: at most 20 edits fit in a link');
+  await expect(page.getByTestId('history-empty')).toBeVisible();
+});

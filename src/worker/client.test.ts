@@ -98,6 +98,13 @@ describe('ModelWorkerClient', () => {
     expect(events).toEqual([{ kind: 'gpuLost', reason: 'destroyed', message: 'Device was destroyed.' }]);
   });
 
+  it('refuses an oversized history import without sending it to the worker', async () => {
+    const c = new ModelWorkerClient();
+    const json = { format: 'mendlab-history', version: 1, entries: Array.from({ length: 1001 }, () => ({})) };
+    await expect(c.request({ type: 'importHistory', json })).rejects.toThrow('the edit history has 1001 edits; at most 1000 can be imported');
+    expect(FakeWorker.last.sent).toEqual([]);
+  });
+
   it('terminate() stops the worker and fails what was pending', async () => {
     const c = new ModelWorkerClient();
     const p = c.request({ type: 'topk', prompt: 'a', k: 1 });

@@ -8,6 +8,7 @@
 // is what downloads models. A worker from a blob: URL inherits the page's policy (checked in
 // e2e/hardening-security.spec.ts), so the fetch allow-list applies to it too.
 import modelWorkerUrl from './model.worker.ts?worker&url';
+import { requestRefusal } from './request-bounds';
 import type { ProgressEvent, RequestBody, ResultOf, WorkerErrorInfo, WorkerEvent, WorkerRequest, WorkerResponse } from './protocol';
 
 /** Starts the model worker under the page's CSP (see above). */
@@ -60,6 +61,8 @@ export class ModelWorkerClient {
 
   request<B extends RequestBody>(body: B, onProgress?: (event: ProgressEvent) => void): Promise<ResultOf[B['type']]> {
     if (this.dead) return Promise.reject(new WorkerRequestError(this.dead));
+    const refusal = requestRefusal(body);
+    if (refusal) return Promise.reject(new WorkerRequestError({ kind: 'RequestTooLarge', message: refusal }));
     const id = this.nextId++;
     return new Promise<ResultOf[B['type']]>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (value: never) => void, reject, onProgress });

@@ -13,7 +13,7 @@ import type { GpuLimits, WorkerEvent } from './protocol';
 import { formatBytes } from './memory-check';
 
 /** The parts of GPUDevice used here (structural, so the worker does not need @webgpu/types). */
-interface Device {
+export interface Device {
   lost: Promise<{ reason: string; message: string }>;
   limits: { maxBufferSize: number; maxStorageBufferBindingSize: number };
   destroy(): void;
@@ -37,8 +37,7 @@ let watched: Device | null = null;
  * Starts watching the current WebGPU device: `report` is called once if it is lost, and for device errors that no
  * request's error scope caught. Returns the device's buffer limits, or null off WebGPU.
  */
-export function watchDevice(report: (event: WorkerEvent) => void): GpuLimits | null {
-  const device = currentDevice();
+export function watchDevice(report: (event: WorkerEvent) => void, device: Device | null = currentDevice()): GpuLimits | null {
   if (!device) return null;
   if (watched !== device) {
     watched = device;
@@ -75,10 +74,9 @@ export class GpuMemoryError extends Error {
  * GpuMemoryError naming what was being done and the sizes being allocated, even when `fn` itself "succeeded" (the
  * failed buffer would otherwise surface later as garbage or a lost device). Off WebGPU it just runs `fn`.
  */
-export async function guardGpuMemory<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  const device = currentDevice();
+export async function guardGpuMemory<T>(what: string, fn: () => Promise<T>, device: Device | null = currentDevice()): Promise<T> {
   if (!device) return fn();
-  allocations = { largest: 0, total: 0, count: 0 };
+  allocations = { largest: 0, total: 0, count: 0 }; // only counted on a watched device (all of tfjs's are)
   device.pushErrorScope('out-of-memory');
   let result: T | undefined;
   let thrown: unknown = null;
