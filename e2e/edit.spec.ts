@@ -2,8 +2,9 @@
 // one journey around a single edit, because every edit and probe costs minutes on SwiftShader:
 //   the form with its example edits → the edit applied with the keyboard only, MEND and fine-tuning side by side
 //   (the new target after it, a paraphrase succeeds, a neighbour is unchanged) → the weights panel and the lesson →
-//   a reload keeps the history → a share link opened in a fresh browser context reproduces the edit → export, undo
-//   (the original output is back), clear, import (the same history, applied again) → phone width.
+//   all of it at phone width → a reload keeps the history → a share link opened in a fresh browser context
+//   reproduces the edit → export, undo with the keyboard (the original output is back), clear, import (the same
+//   history, applied again).
 // Each state is saved under test-results/screens/ and audited with axe-core (serious or critical findings fail).
 import { readFileSync } from 'node:fs';
 import { APP_DIR, expect, test, waitForModel } from './fixtures';
@@ -55,6 +56,16 @@ test('one edit: keyboard apply, MEND vs fine-tuning, weights, lesson, reload, sh
   await test.step('the weights panel and the lesson show the MEND edit’s numbers', async () => {
     await checkWeightsAndLesson(page, shot);
     await audit('weights-lesson');
+  });
+
+  await test.step('phone width: nothing sticks out, the results, weights and lesson stack', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await expect(page.getByRole('button', { name: 'Apply edit' })).toBeVisible();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
+    await checkWeightsAtPhoneWidth(page, 390);
+    await shot('phone-width');
+    await audit('phone-width');
+    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   await test.step('a reload keeps the history (the edit is replayed)', async () => {
@@ -114,14 +125,5 @@ test('one edit: keyboard apply, MEND vs fine-tuning, weights, lesson, reload, sh
     await expect(page.getByTestId('now-text')).toHaveText(new RegExp(`^${EDIT.target}`));
     await page.getByTestId('history').scrollIntoViewIfNeeded();
     await shot('after-import');
-  });
-
-  await test.step('phone width: nothing sticks out, the panels stack', async () => {
-    await page.setViewportSize({ width: 390, height: 844 });
-    await expect(page.getByRole('button', { name: 'Apply edit' })).toBeVisible();
-    expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
-    await checkWeightsAtPhoneWidth(page, 390);
-    await shot('phone-width');
-    await audit('phone-width');
   });
 });

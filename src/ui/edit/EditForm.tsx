@@ -36,6 +36,7 @@ export function EditForm() {
   // the example last chosen, while the form still holds it: its label says how MEND did on it
   const [picked, setPicked] = useState<ExampleEdit | null>(null);
   const shownExample = picked && picked.prompt === s.prompt && picked.target === s.target ? picked : null;
+  const exampleIndex = shownExample ? examples.findIndex((e) => e.prompt === shownExample.prompt && e.target === shownExample.target) : -1;
   const running = s.run.phase === 'running';
   const methods = s.editing?.methods ?? [];
   const available: EditMethodChoice[] = methods.length === 2 ? ['mend', 'ft', 'both'] : methods;
@@ -55,7 +56,7 @@ export function EditForm() {
         {examples.length > 0 && (
           <div className="row">
             <label htmlFor={ids.example}>Example edit</label>
-            <select id={ids.example} data-testid="example-edit" value="" aria-describedby={s.evidence ? ids.exampleNote : undefined}
+            <select id={ids.example} data-testid="example-edit" value={exampleIndex >= 0 ? String(exampleIndex) : ''} aria-describedby={s.evidence ? ids.exampleNote : undefined}
               onChange={(e) => {
                 const ex = examples[Number(e.target.value)];
                 if (ex) s.setForm({ prompt: ex.prompt, target: ex.target });

@@ -24,7 +24,7 @@ export function Lesson({ historyKey }: LessonProps) {
       <h2 id="lesson-heading">Lesson: one edit, step by step</h2>
       {phase === 'error' && <p className="error" role="alert">Could not prepare the lesson: {error}</p>}
       {!report ? (
-        <p className="muted">{phase === 'running' ? 'Preparing the lesson…' : 'Apply a MEND edit to walk through it here, with its own numbers.'}</p>
+        <p className="muted" role="status">{phase === 'running' ? 'Preparing the lesson…' : 'Apply a MEND edit to walk through it here, with its own numbers.'}</p>
       ) : (
         <>
           <ol className="lesson-progress" aria-label="Lesson steps">

@@ -23,7 +23,7 @@ export function WeightsPanel({ historyKey }: WeightsPanelProps) {
     <section className="panel wt-panel" aria-labelledby="weights-heading" data-testid="weights-panel" aria-busy={phase === 'running'}>
       <h2 id="weights-heading">What the edit did to the weights</h2>
       {phase === 'error' && <p className="error" role="alert">Could not analyse the edit: {error}</p>}
-      {phase === 'running' && !report && <p className="muted">Analysing the edit…</p>}
+      {phase === 'running' && !report && <p className="muted" role="status">Analysing the edit…</p>}
       {phase !== 'error' && !report && phase !== 'running' && (
         <p className="muted">After a MEND edit, this shows how much each edited weight changed and which tokens changed it.</p>
       )}
