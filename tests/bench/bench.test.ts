@@ -25,7 +25,7 @@ describe('npm run bench', () => {
   const outFile = join(dir, 'report.json');
 
   beforeAll(async () => {
-    const r = await bench(['--shapes', 'tiny', '--json', '--out', outFile, '--reps', '2', '--warmup', '0', '--inner', '1', '--large-mib', '1', '--new-tokens', '4', '--rank', '8']);
+    const r = await bench(['--shapes', 'tiny', '--json', '--out', outFile, '--reps', '2', '--warmup', '0', '--inner', '1', '--large-mib', '1', '--new-tokens', '4', '--rank', '8', '--rowwise-baseline']);
     expect(r.code, r.stderr).toBe(0);
     report = JSON.parse(r.stdout) as BenchReport;
   });
@@ -42,7 +42,7 @@ describe('npm run bench', () => {
     expect(Number.isNaN(Date.parse(report.date))).toBe(false);
     expect(report.adapter.software).toBe(true); // SwiftShader here
     expect(typeof report.adapter.timestampQuery).toBe('boolean');
-    expect(report.settings).toMatchObject({ reps: 2, warmup: 0, inner: 1, editTokens: 16, promptTokens: 16, newTokens: 4, rank: 8, shapes: ['tiny'] });
+    expect(report.settings).toMatchObject({ reps: 2, warmup: 0, inner: 1, editTokens: 16, promptTokens: 16, newTokens: 4, rank: 8, shapes: ['tiny'], rowwiseBaseline: true });
   });
 
   it('reports the DRAM yardstick: update vs copy kernel on the same bytes', () => {
@@ -76,12 +76,14 @@ describe('npm run bench', () => {
     positive(m.generation.tokensPerSecond);
     expect(m.generation.tokensPerSecond).toBeCloseTo(4 / (m.generation.ms / 1000), 6);
 
-    // Three kernels (editor MLP, fused update, outer-product sum) at each of the two editor shapes.
-    expect(m.kernels.map((k) => `${k.kernel}@${k.shape.split(',')[0]}`).sort()).toEqual(
-      ['editorMLP@256x64', 'editorMLP@64x256', 'outerProductSum@256x64', 'outerProductSum@64x256', 'rankUpdate@256x64', 'rankUpdate@64x256'],
-    );
+    // Three kernels (editor MLP, fused update, outer-product sum) at each of the two editor shapes, plus the old
+    // row-per-workgroup editor kernel (--rowwise-baseline), timed against the same reference as editorMLP.
+    expect(m.kernels.map((k) => `${k.kernel}@${k.shape.split(',')[0]}`).sort()).toEqual([
+      'editorMLP@256x64', 'editorMLP@64x256', 'editorMLPRowwise@256x64', 'editorMLPRowwise@64x256',
+      'outerProductSum@256x64', 'outerProductSum@64x256', 'rankUpdate@256x64', 'rankUpdate@64x256',
+    ]);
     for (const k of m.kernels) {
-      expect(k.reference).toBe(`${k.kernel}Reference`);
+      expect(k.reference).toBe(k.kernel === 'editorMLPRowwise' ? 'editorMLPReference' : `${k.kernel}Reference`);
       positive(k.kernelMs);
       positive(k.referenceMs);
       expect(k.ratio).toBeCloseTo(k.kernelMs / k.referenceMs, 6);
@@ -107,7 +109,8 @@ describe('npm run bench', () => {
     expect(text).toMatch(/== tiny \(random\): 2 layers, 64 wide, 4 heads, vocab 1000/);
     expect(text).toMatch(/MEND edit: total [\d.]+ ms = capture [\d.]+ \+ editor [\d.]+ \+ update [\d.]+ ms/);
     expect(text).toMatch(/generation: [\d.]+ tokens\/s \(4 new tokens after 16/);
-    expect(text.match(/^(editorMLP|rankUpdate|outerProductSum) /gm)).toHaveLength(6);
+    expect(text.match(/^(editorMLP|editorMLPRowwise|rankUpdate|outerProductSum) /gm)).toHaveLength(8);
+    expect(text.match(/^tiled \/ row-per-workgroup editor kernel at (64x256|256x64), 16 rows, rank 8: [\d.]+/gm)).toHaveLength(2);
   });
 
   it('refuses a --shipped folder without a model and an editor', async () => {
