@@ -43,8 +43,12 @@ export function watchDevice(report: (event: WorkerEvent) => void, device: Device
     watched = device;
     void device.lost.then((info) => report({ kind: 'gpuLost', reason: info.reason, message: info.message }));
     device.addEventListener('uncapturederror', (e) => {
-      const what = e.error.constructor.name === 'GPUOutOfMemoryError' ? 'ran out of memory' : 'reported an error';
-      report({ kind: 'gpuError', message: `The GPU ${what}${sizeNote()}: ${e.error.message}` });
+      // Out-of-memory and internal errors are the user's business (something did not run); a validation error is a
+      // bug in a shader or a call, for the console, not for a banner over the page.
+      const kind = e.error.constructor.name;
+      if (kind === 'GPUOutOfMemoryError') report({ kind: 'gpuError', message: `The GPU ran out of memory${sizeNote()}: ${e.error.message}` });
+      else if (kind === 'GPUInternalError') report({ kind: 'gpuError', message: `The GPU reported an internal error${sizeNote()}: ${e.error.message}` });
+      else console.warn(`WebGPU ${kind}: ${e.error.message}`);
     });
     const create = device.createBuffer.bind(device);
     device.createBuffer = (descriptor) => {
