@@ -25,19 +25,31 @@ function appliedCount(h: HistoryView | null): number {
   return h ? h.items.filter((i) => i.applied).length : 0;
 }
 
-/** Resolves once the editing store has finished restoring the history after a load (null: the model has no editing). */
-function historySettled(): Promise<HistoryView | null> {
+/**
+ * Resolves once the editing store has finished restoring the history after a load (null: the model has no editing),
+ * or after `timeoutMs` with whatever it shows then, so the notice can never stay on "Reloading…" forever.
+ */
+function historySettled(timeoutMs = 300_000): Promise<HistoryView | null> {
   return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      stop?.();
+      resolve(useEdit.getState().history);
+    }, timeoutMs);
+    let stop: (() => void) | undefined;
+    const done = (v: HistoryView | null) => {
+      clearTimeout(timer);
+      resolve(v);
+    };
     const check = (): boolean => {
       const s = useEdit.getState();
       if (useApp.getState().model.phase !== 'ready') return false;
-      if (!s.editing) return resolve(null), true;
-      if (s.history && !s.historyBusy) return resolve(s.history), true;
+      if (!s.editing) return done(null), true;
+      if (s.history && !s.historyBusy) return done(s.history), true;
       return false;
     };
     if (check()) return;
-    const stop = useEdit.subscribe(() => {
-      if (check()) stop();
+    stop = useEdit.subscribe(() => {
+      if (check()) stop!();
     });
   });
 }
