@@ -153,3 +153,30 @@ test('a damaged store is reset with a message, keeping a download of what could 
   await expect(page.getByTestId('neighbour-list')).toContainText(MY_NEIGHBOUR);
   await expect(page.getByTestId('edit-notice')).toHaveCount(0);
 });
+
+test('a model worker that dies mid-edit is restarted: the history is re-applied and the interrupted edit reported', async ({ page, server }) => {
+  test.setTimeout(480_000);
+  await openTiny(page, server.url);
+  await applyEdit(page, { prompt: 'The symbol for Chlorine is', target: ' Cl' }, 'mend', { tokens: 1 });
+  await page.evaluate(() => ((window as unknown as { pageMarker: number }).pageMarker = 7)); // gone if the page reloads
+  await startEdit(page, FT_EDIT, 'ft');
+  await expect(page.getByTestId('edit-status')).toHaveAttribute('data-phase', 'running');
+
+  // an error escapes the worker (thrown from a timer, outside its request handling), as a crash inside it would
+  const worker = page.workers().find((w) => w.url().startsWith('blob:'))!;
+  await worker.evaluate(() => void setTimeout(() => {
+    throw new Error('simulated crash');
+  }, 0));
+  // The error lands when the worker's event loop is next free: mid-edit on SwiftShader; on WASM the fine-tuning can
+  // finish first. Either way the notice must say which, and the history must hold exactly the completed edits.
+  const notice = page.getByTestId('system-notice');
+  await expect(notice).toHaveAttribute('data-kind', 'info');
+  await expect(notice).toContainText(/The model worker stopped; the model was reloaded and your (1 edit re-applied\. The edit that was running did not complete; apply it again\.|2 edits re-applied\.)/);
+  const completed = (await notice.textContent())!.includes('1 edit re-applied') ? 1 : 2;
+  await expect(page.getByTestId('history-item')).toHaveCount(completed);
+  await expect(page.getByTestId('history-item').first()).toContainText('“The symbol for Chlorine is” → “ Cl”');
+  expect(await page.evaluate(() => (window as unknown as { pageMarker?: number }).pageMarker)).toBe(7);
+  // the restarted worker edits again
+  await applyEdit(page, FT_EDIT, 'ft', { tokens: 1 });
+  await expect(page.getByTestId('history-item')).toHaveCount(completed + 1);
+});

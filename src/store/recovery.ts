@@ -9,6 +9,7 @@
 //   4. the user is told what happened and whether all N edits were re-applied (src/ui/SystemNotice.tsx).
 // An edit that was running when the device went is not in the history: its request fails with "the model worker
 // was restarted before this finished", shown where the edit's result would have been.
+// A worker that dies of an error that escaped it (the client sees an `error` event) is recovered the same way.
 import type { HistoryView } from '../worker/protocol';
 import { currentWorker, onWorkerEvent, useApp } from './app-store';
 import { useEdit } from './edit-store';
@@ -54,49 +55,55 @@ function historySettled(timeoutMs = 300_000): Promise<HistoryView | null> {
   });
 }
 
-export async function recoverFromDeviceLoss(reason: string, message: string): Promise<void> {
+/**
+ * The recovery for both faults: 'gpu' (GPUDevice.lost) and 'worker' (an error escaped the model worker, which the
+ * client turned into failed requests). `why` is the browser's message.
+ */
+export async function recoverFromFault(cause: 'gpu' | 'worker', why: string): Promise<void> {
   if (recovering) return;
   recovering = true;
   const notify = useSystem.getState().setNotice;
+  const headline = cause === 'gpu' ? 'The GPU was reset' : 'The model worker stopped';
   try {
     const app = useApp.getState();
     const edit = useEdit.getState();
     const choice = app.backend.choice;
+    const wasOnGpu = cause === 'gpu' || app.backend.info?.backend === 'webgpu';
     const hadModel = !!app.model.source;
     const applied = appliedCount(edit.history);
-    const why = message || reason || 'no reason given';
+    // an edit still running now will fail with the old worker; it is not in the history and must be said so
+    const interrupted = edit.run.phase === 'running' ? ' The edit that was running did not complete; apply it again.' : '';
     if (edit.modelKey && edit.history) {
       const { modelKey, history, ownParaphrases, ownNeighbours } = edit;
       await save(modelKey, { history: history.items.length ? history.json : null, ownParaphrases, ownNeighbours }).catch(() => undefined);
     }
     notify({
       kind: 'working',
-      text: `The GPU was reset (${why}). ${hadModel ? `Reloading the model${applied ? ` and re-applying your ${plural(applied, 'edit')}` : ''}…` : 'Restarting…'}`,
+      text: `${headline} (${why || 'no reason given'}). ${hadModel ? `Reloading the model${applied ? ` and re-applying your ${plural(applied, 'edit')}` : ''}…` : 'Restarting…'}`,
     });
 
     let ready = await app.restartAfterFault(choice, { testFailWebgpu: failWebgpuOnRecovery });
     if (!ready && choice !== 'wasm') ready = await useApp.getState().restartAfterFault('wasm');
     const after = useApp.getState();
-    // a device can only be lost on WebGPU, so anything else now is the fallback
-    const fellBackToWasm = after.backend.info?.backend !== 'webgpu';
+    const fellBackToWasm = wasOnGpu && after.backend.info?.backend !== 'webgpu';
     const backendNote = fellBackToWasm ? `WebGPU could not be restarted, so the model now runs on the CPU through ${after.backend.info?.backend === 'cpu' ? 'plain JavaScript' : 'WASM'} (slower); ` : '';
     if (!ready) {
       const err = after.model.error?.message ?? after.backend.error?.message ?? 'unknown error';
-      notify({ kind: 'error', text: `The GPU was reset and the model could not be reloaded: ${err}. Your edits are saved in this browser; reload the page to try again.` });
+      notify({ kind: 'error', text: `${headline} and the model could not be reloaded: ${err}. Your edits are saved in this browser; reload the page to try again.` });
       return;
     }
     if (!hadModel) {
-      notify({ kind: fellBackToWasm ? 'error' : 'info', text: `The GPU was reset; ${backendNote}the app was restarted.` });
+      notify({ kind: fellBackToWasm ? 'error' : 'info', text: `${headline}; ${backendNote}the app was restarted.` });
       return;
     }
     const restored = appliedCount(await historySettled());
     if (restored === applied) {
       const edits = applied ? ` and your ${plural(applied, 'edit')} re-applied` : '';
-      notify({ kind: fellBackToWasm ? 'error' : 'info', text: `The GPU was reset; ${backendNote}the model was reloaded${edits}.` });
+      notify({ kind: fellBackToWasm ? 'error' : 'info', text: `${headline}; ${backendNote}the model was reloaded${edits}.${interrupted}` });
     } else {
       notify({
         kind: 'error',
-        text: `The GPU was reset; ${backendNote}the model was reloaded, but only ${restored} of your ${plural(applied, 'edit')} could be re-applied (see the message below).`,
+        text: `${headline}; ${backendNote}the model was reloaded, but only ${restored} of your ${plural(applied, 'edit')} could be re-applied (see the message below).${interrupted}`,
       });
     }
   } finally {
@@ -105,7 +112,8 @@ export async function recoverFromDeviceLoss(reason: string, message: string): Pr
 }
 
 onWorkerEvent((event) => {
-  if (event.kind === 'gpuLost') void recoverFromDeviceLoss(event.reason, event.message);
+  if (event.kind === 'gpuLost') void recoverFromFault('gpu', event.message || event.reason);
+  else if (event.kind === 'workerStopped') void recoverFromFault('worker', event.message);
   else if (!recovering) useSystem.getState().setNotice({ kind: 'error', text: event.message });
 });
 

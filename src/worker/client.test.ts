@@ -87,6 +87,16 @@ describe('ModelWorkerClient', () => {
     await expect(c.request({ type: 'clearCache' })).rejects.toThrow('out of memory');
   });
 
+  it('tells onEvent when the worker died, after failing what was pending', async () => {
+    const c = new ModelWorkerClient();
+    const events: unknown[] = [];
+    c.onEvent = (e) => events.push(e);
+    const p = c.request({ type: 'topk', prompt: 'a', k: 1 });
+    FakeWorker.last.fail('Uncaught Error: simulated crash');
+    await expect(p).rejects.toThrow('The model worker stopped: Uncaught Error: simulated crash');
+    expect(events).toEqual([{ kind: 'workerStopped', message: 'Uncaught Error: simulated crash' }]);
+  });
+
   it('hands what the worker reports outside any request (id 0) to onEvent, not to a pending request', async () => {
     const c = new ModelWorkerClient();
     const events: unknown[] = [];

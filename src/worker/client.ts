@@ -52,7 +52,9 @@ export class ModelWorkerClient {
     // and the page spinning forever; fail them all with the reason instead.
     this.worker.addEventListener('error', (e: ErrorEvent) => {
       e.preventDefault();
-      this.failAll({ kind: 'WorkerError', message: `The model worker stopped: ${e.message || 'it could not be started (see the browser console)'}` });
+      const why = e.message || 'it could not be started (see the browser console)';
+      this.failAll({ kind: 'WorkerError', message: `The model worker stopped: ${why}` });
+      this.onEvent?.({ kind: 'workerStopped', message: why });
     });
     this.worker.addEventListener('messageerror', () => {
       this.failAll({ kind: 'WorkerError', message: 'The model worker sent a message the page could not read.' });

@@ -40,7 +40,9 @@ export interface GpuLimits {
  */
 export type WorkerEvent =
   | { kind: 'gpuLost'; reason: string; message: string }
-  | { kind: 'gpuError'; message: string };
+  | { kind: 'gpuError'; message: string }
+  /** made by the page's client, not sent by the worker: the worker died (an error escaped it); requests were failed */
+  | { kind: 'workerStopped'; message: string };
 
 export interface ModelSummary {
   label: string;
