@@ -91,10 +91,10 @@ test('oversized history files and share links are refused on the page with a cle
   const many = { format: 'mendlab-history', version: 1, position: 0, entries: Array.from({ length: 1001 }, () => ({})) };
   await page.getByTestId('import-file').setInputFiles({ name: 'many.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(many)) });
   await expect(page.getByTestId('edit-notice')).toContainText('the edit history has 1001 edits; at most 1000 can be imported');
-  // a 4.2 MB file
+  // a 4.2 MB file: refused from its size, before it is read
   const big = { format: 'mendlab-history', version: 1, position: 0, entries: [], padding: 'x'.repeat(4 * 1024 * 1024) };
   await page.getByTestId('import-file').setInputFiles({ name: 'big.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(big)) });
-  await expect(page.getByTestId('edit-notice')).toContainText('the edit history is 4.2 MB; at most 4 MiB can be imported');
+  await expect(page.getByTestId('edit-notice')).toContainText('it is 4.2 MB; at most 4 MiB can be imported');
   await expect(page.getByTestId('history-empty')).toBeVisible();
 
   // a share link of 21 edits (src/store/share-link.ts's bound)

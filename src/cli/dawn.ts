@@ -13,11 +13,21 @@ const REEXEC_MARK = 'MENDLAB_DAWN_REEXEC';
 
 let gpuRef: unknown = null; // Dawn's GPU object; the process stays alive while it is referenced
 
+/**
+ * Dawn options from MENDLAB_DAWN_FLAGS (comma-separated `key=value` items; toggles joined with `+`), e.g.
+ * `backend=null` (no GPU work at all: measures the JavaScript and Dawn cost of dispatching) or
+ * `disable-dawn-features=timestamp_quantization` (exact GPU timestamps; the bench sets this itself).
+ */
+export function dawnFlags(extra: string[] = []): string[] {
+  const env = (process.env.MENDLAB_DAWN_FLAGS ?? '').split(',').map((s) => s.trim().replace(/\+/g, ',')).filter(Boolean);
+  return [...extra, ...env];
+}
+
 /** Installs Dawn's navigator.gpu and returns true if it offers an adapter. */
-export async function installDawn(): Promise<boolean> {
+export async function installDawn(extraFlags: string[] = []): Promise<boolean> {
   const { create, globals } = await import('webgpu');
   Object.assign(globalThis, globals);
-  const gpu = create([]);
+  const gpu = create(dawnFlags(extraFlags));
   if (!(await gpu.requestAdapter())) return false;
   gpuRef = gpu;
   const nav = (globalThis as { navigator?: object }).navigator;

@@ -8,6 +8,8 @@ import type { EditingInfo, EditMethodChoice, EditReport, HistoryView, ModelSumma
 import { currentWorker, useApp } from './app-store';
 import { DamagedStoreError, forget, loadSaved, save } from './persist';
 import { decodeSharedEdits, SHARE_PARAM, sharedFromHistory, shareUrl } from './share-link';
+import { HISTORY_LIMITS } from '../session/history';
+import { formatBytes } from '../worker/memory-check';
 
 export type RunPhase = 'idle' | 'running' | 'ready' | 'error';
 
@@ -45,7 +47,8 @@ export interface EditState {
   redo(): Promise<void>;
   revertAll(): Promise<void>;
   clearHistory(): Promise<void>;
-  importFile(text: string): Promise<void>;
+  /** A history file the user chose (a Blob is size-checked before it is read: a huge file is never loaded). */
+  importFile(file: string | Blob): Promise<void>;
   shareLink(): string | null;
   dismissNotice(): void;
 }
@@ -253,7 +256,12 @@ export const useEdit = create<EditState>()((set, get) => {
     revertAll: async () => void (await historyAction(() => currentWorker()!.request({ type: 'revertAll' }), 'Revert failed')),
     clearHistory: async () => void (await historyAction(() => currentWorker()!.request({ type: 'clearHistory' }), 'Clearing failed')),
 
-    async importFile(text) {
+    async importFile(file) {
+      if (typeof file !== 'string' && file.size > HISTORY_LIMITS.bytes) {
+        const text = `The file could not be imported: it is ${formatBytes(file.size)}; at most ${formatBytes(HISTORY_LIMITS.bytes)} can be imported.`;
+        return set({ notice: { kind: 'error', text } });
+      }
+      const text = typeof file === 'string' ? file : await file.text();
       let json: unknown;
       try {
         json = JSON.parse(text);

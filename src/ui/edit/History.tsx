@@ -63,7 +63,7 @@ export function History() {
           onChange={async (e) => {
             const f = e.target.files?.[0];
             e.target.value = '';
-            if (f) await s.importFile(await f.text());
+            if (f) await s.importFile(f);
           }} />
         <button type="button" onClick={() => void makeLink()} disabled={busy || items.length === 0} data-testid="share-link">Share link</button>
       </div>
