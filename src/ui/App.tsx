@@ -25,17 +25,20 @@ export function App() {
         </div>
       </header>
       <SystemNotice />
-      <main className="layout">
-        <div className="column">
-          <ModelPicker />
-          <BackendControls />
+      {/* one main landmark for the whole working area (model, prompt, and the editing playground) */}
+      <main>
+        <div className="layout">
+          <div className="column">
+            <ModelPicker />
+            <BackendControls />
+          </div>
+          <div className="column">
+            <PromptPanel />
+            <TopKChart />
+          </div>
         </div>
-        <div className="column">
-          <PromptPanel />
-          <TopKChart />
-        </div>
+        <Playground />
       </main>
-      <Playground />
     </>
   );
 }
