@@ -75,7 +75,7 @@ fi
 
 # 2. Node, the Dawn addon and main.mjs travel compressed (the 64 MiB transfer limit). The unpacked copies are
 #    removed on exit, so that a local test run does not leave bench/portable too big to carry.
-trap 'rm -f "$P/node" "$P/main.mjs" "$P/node_modules/webgpu/dist/linux-x64/dawn.node"' EXIT
+trap 'rm -f "$P/node" "$P/main.mjs" "$P/baseline.mjs" "$P/node_modules/webgpu/dist/linux-x64/dawn.node"' EXIT
 [ -x "$P/node" ] || { xz -dc "$P/node.xz" > "$P/node" && chmod +x "$P/node"; }
 addon=$P/node_modules/webgpu/dist/linux-x64/dawn.node
 [ -f "$addon" ] || xz -dc "$addon.xz" > "$addon"
@@ -161,8 +161,23 @@ else
   say "gpu.sh: $msg"
 fi
 
-# 6. The PyTorch half, in the time left.
+# 5b. A side-by-side baseline, when bench/portable/baseline.mjs.xz exists: the main.mjs of an earlier commit (its
+#     commit in baseline.txt), run right after, with the same arguments and adapter, so that before/after is a
+#     ratio from one machine (docs/benchmarks.md). Copy main.mjs.xz to baseline.mjs.xz before re-packing to make one.
+if [ -n "$chosen" ] && [ -f "$P/baseline.mjs.xz" ]; then
+  left=$((TOTAL - (SECONDS - start)))
+  if [ "$left" -gt 20 ]; then
+    xz -dc "$P/baseline.mjs.xz" > "$P/baseline.mjs"
+    say "gpu.sh: baseline $(cat "$P/baseline.txt" 2>/dev/null) with the same arguments"
+    # shellcheck disable=SC2086
+    (cd "$P" && env $chosen timeout "$((left < WEBGPU_SECONDS ? left : WEBGPU_SECONDS))" ./node baseline.mjs --json --out "$OUT/webgpu-baseline.json" ${shipped:+--shipped "$shipped"} ${BASELINE_ARGS:-$BENCH_ARGS}) > /dev/null 2> "$OUT/webgpu-baseline.log"
+    echo "exit $? after $((SECONDS - start)) s" >> "$OUT/webgpu-baseline.log"
+  fi
+fi
+
+# 6. The PyTorch half, in the time left (SKIP_TORCH=1: not at all, e.g. when only a before/after is wanted).
 left=$((TOTAL - (SECONDS - start)))
+[ "${SKIP_TORCH:-0}" = 1 ] && left=0
 if [ "$left" -gt 10 ]; then
   PYTHONUNBUFFERED=1 timeout "$left" "$PY" bench/torch_edit.py --out "$OUT/torch.json" $TORCH_ARGS > /dev/null 2> "$OUT/torch.log"
   echo "exit $? after $((SECONDS - start)) s" >> "$OUT/torch.log"
@@ -175,5 +190,9 @@ ls -la "$OUT"
 tail -n 3 "$OUT/webgpu.log" "$OUT/torch.log"
 if [ -f "$OUT/webgpu.json" ]; then
   echo; (cd "$P" && ./node main.mjs --show "$OUT/webgpu.json") 2>&1 | head -n 80
+fi
+if [ -f "$OUT/webgpu-baseline.json" ]; then
+  echo; echo "== baseline ($(cat "$P/baseline.txt" 2>/dev/null))"; tail -n 2 "$OUT/webgpu-baseline.log"
+  (cd "$P" && ./node main.mjs --show "$OUT/webgpu-baseline.json") 2>&1 | head -n 40
 fi
 echo; "$PY" bench/gpu_summary.py "$OUT" 2>&1 | head -n 40
