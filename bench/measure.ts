@@ -123,3 +123,49 @@ export class GpuMemoryWatch {
     this.manager.acquireBuffer = this.original;
   }
 }
+
+/**
+ * Counts what JavaScript hands to the GPU while it is running: tfjs kernels (every engine.runKernelFunc call, the
+ * kernels run by gradients and inside customGrad functions included; by name) and WGSL dispatches (every
+ * runWebGPUProgram call: kernels that only reshape or that ran on the CPU dispatch nothing, a few dispatch two).
+ * On a real GPU the H100 run showed per-dispatch overhead, not GPU work, setting the time of small models, so
+ * these counts say where the milliseconds go. Install, run the code to count, then stop().
+ */
+export class DispatchCounter {
+  kernels = 0;
+  dispatches = 0;
+  readonly byKernel = new Map<string, number>();
+  private readonly restore: Array<() => void> = [];
+
+  constructor() {
+    const engine = tf.engine() as unknown as { runKernelFunc: (p: { kernelName?: string }) => unknown };
+    const run = engine.runKernelFunc;
+    const self = this;
+    engine.runKernelFunc = function (this: unknown, params: { kernelName?: string }) {
+      self.kernels++;
+      const name = params.kernelName ?? 'customGrad';
+      self.byKernel.set(name, (self.byKernel.get(name) ?? 0) + 1);
+      return run.call(this, params);
+    };
+    this.restore.push(() => (engine.runKernelFunc = run));
+    const be = activeWebGPUBackend() as unknown as { runWebGPUProgram: (...a: unknown[]) => unknown } | null;
+    if (be) {
+      const prog = be.runWebGPUProgram;
+      be.runWebGPUProgram = function (this: unknown, ...args: unknown[]) {
+        self.dispatches++;
+        return prog.apply(this, args);
+      };
+      this.restore.push(() => (be.runWebGPUProgram = prog));
+    }
+  }
+
+  /** The most frequent kernel names, most frequent first, as counts divided by `per`. */
+  top(n: number, per = 1): Record<string, number> {
+    return Object.fromEntries([...this.byKernel].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => [k, v / per]));
+  }
+
+  stop(): void {
+    for (const r of this.restore.reverse()) r();
+    this.restore.length = 0;
+  }
+}

@@ -1,6 +1,6 @@
 // The human-readable form of a bench report: one block per model, plain text tables.
 import type { BenchReport } from './main';
-import type { BandwidthReport } from './suite';
+import type { BandwidthReport, DispatchPhase } from './suite';
 
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 0.1 ? v.toFixed(2) : v.toFixed(4));
 const opt = (v: number | null, f: (x: number) => string) => (v === null ? '-' : f(v));
@@ -10,6 +10,12 @@ function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function dispatchLine(what: string, d: DispatchPhase): string {
+  const top = Object.entries(d.topKernels).slice(0, 8).map(([k, v]) => `${k} ${+v.toFixed(1)}`).join(', ');
+  return `${what}: ${+d.kernels.toFixed(1)} tfjs kernels, ${+d.dispatches.toFixed(1)} GPU dispatches; ` +
+    `enqueue ${ms(d.enqueueMs)} ms (JavaScript) + read-back wait ${ms(d.waitMs)} ms  [${top}]`;
 }
 
 function bandwidthLine(b: BandwidthReport): string {
@@ -32,9 +38,14 @@ export function formatReport(r: BenchReport): string {
     out.push(`== ${m.name} (${m.source}): ${c.nLayer} layers, ${c.nEmbd} wide, ${c.nHead} heads, vocab ${c.vocabSize}; ` +
       `${(m.params / 1e6).toFixed(1)} M params, editor ${(m.editor.params / 1e6).toFixed(1)} M (${Object.entries(m.editor.shapes).map(([k, v]) => `${k} r${v.rank}`).join(', ')})`);
     const e = m.edit;
+    if (r.settings.captureOnly) out.push('MEND edit: capture only (Dawn null backend: read-backs are garbage, so the finite check would refuse the edit)');
     out.push(`MEND edit: total ${ms(e.totalMs)} ms = capture ${ms(e.captureMs)} + editor ${ms(e.editorMs)} + update ${ms(e.updateMs)} ms  (${e.rows} rows, ${e.rowsKept} kept)`);
     const g = m.generation;
     out.push(`generation: ${g.tokensPerSecond.toFixed(1)} tokens/s (${g.newTokens} new tokens after ${g.promptTokens} in ${ms(g.ms)} ms)`);
+    if (m.dispatch) {
+      out.push(dispatchLine('per decode token', m.dispatch.token));
+      out.push(dispatchLine('per edit capture', m.dispatch.capture));
+    }
     out.push(`bandwidth: ${bandwidthLine(m.bandwidth)}`);
     const mem = m.memory;
     out.push(`GPU memory: resident ${mib(mem.residentBytes)}, peak ${mib(mem.peakBytes)} (edit ${mib(mem.peakEditBytes)}, generation ${mib(mem.peakGenerationBytes)}), tfjs pool ${mib(mem.allocatedBytes)}`);

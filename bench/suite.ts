@@ -10,6 +10,10 @@
 //   bandwidth   the fused update kernel's bytes of W read + written per second, against the copy kernel
 //               moving the same number of bytes.
 //   memory      tfjs's GPU bytes in use: after loading, and the high-water mark during edits and generation.
+//   dispatch    where the time of a decode step and of the edit's capture goes: tfjs kernels and WGSL dispatches
+//               issued, the synchronous JavaScript time that issues them (enqueue), and the wait for the read-back
+//               after it (GPU work not yet done + the round trip). The H100 run of 2026-11-27 took ~100 ms per token
+//               for both model sizes: per-dispatch cost, not GPU work.
 import * as tf from '@tensorflow/tfjs';
 import { disposePackedEditorParams, editorMLP, editorMLPReference, packEditorParams } from '../src/kernels/editor_mlp';
 import { outerProductSum, outerProductSumReference, rankUpdate, rankUpdateReference } from '../src/kernels/rank_update';
@@ -17,7 +21,7 @@ import { disposeChanges, revertChanges } from '../src/editors/changes';
 import type { TokenizedFact } from '../src/editors/types';
 import { copyKernel } from './copy_kernel';
 import { editorMLPRowwise } from './editor_mlp_rowwise';
-import { GpuMemoryWatch, median, syncAll, timeOp, type OpTiming, type Repetitions } from './measure';
+import { DispatchCounter, GpuMemoryWatch, median, syncAll, timeOp, type OpTiming, type Repetitions } from './measure';
 import type { BenchModel } from './models';
 
 export interface BenchSettings extends Repetitions {
@@ -33,6 +37,11 @@ export interface BenchSettings extends Repetitions {
    * per row, so it is timed with at most 1 warm-up, 2 repetitions and 1 call per sample.
    */
   rowwiseBaseline: boolean;
+  /**
+   * Dawn's null backend (MENDLAB_DAWN_FLAGS=backend=null) runs no GPU work, so read-backs are garbage and the
+   * edit's finite check refuses every edit: the edit is then timed as its capture only (editor and update 0).
+   */
+  captureOnly?: boolean;
 }
 
 export interface EditTimes {
@@ -71,6 +80,27 @@ export interface BandwidthReport {
   ratio: number;
 }
 
+/** One phase's dispatch diagnostics (medians over the samples; counts per token for decode steps). */
+export interface DispatchPhase {
+  /** tfjs kernels run (engine.runKernelFunc calls, gradients' and customGrad's included) */
+  kernels: number;
+  /** WGSL programs dispatched (runWebGPUProgram calls) */
+  dispatches: number;
+  /** synchronous JavaScript time that issues the work (ms) */
+  enqueueMs: number;
+  /** then the wait until the result is read back (ms) */
+  waitMs: number;
+  /** the most frequent kernels and how many of each */
+  topKernels: Record<string, number>;
+}
+
+export interface DispatchReport {
+  /** one greedy decode step with the KV cache (forward of 1 token + argMax), not pipelined with the next */
+  token: DispatchPhase & { samples: number };
+  /** captureGradientRows on the edit's fact: forward + backward for the x/δ rows of the edited weights */
+  capture: DispatchPhase & { samples: number };
+}
+
 export interface ModelReport {
   name: string;
   source: string;
@@ -82,6 +112,8 @@ export interface ModelReport {
   kernels: KernelReport[];
   bandwidth: BandwidthReport;
   memory: { residentBytes: number; peakEditBytes: number; peakGenerationBytes: number; peakBytes: number; allocatedBytes: number };
+  /** absent in reports written before 2026-11-27 */
+  dispatch?: DispatchReport;
 }
 
 /** Deterministic token ids (a fixed LCG) so every run edits and generates the same sequence. */
@@ -170,6 +202,72 @@ async function kernelRatios(bm: BenchModel, rows: number, reps: Repetitions, row
   return { kernels, updates };
 }
 
+function phase(c: DispatchCounter, per: number, enqueue: number[], wait: number[]): DispatchPhase {
+  return { kernels: c.kernels / per, dispatches: c.dispatches / per, enqueueMs: median(enqueue), waitMs: median(wait), topKernels: c.top(16, per) };
+}
+
+/** Kernels, dispatches, enqueue and read-back wait of a decode step and of the edit's capture. */
+async function dispatchReport(bm: BenchModel, fact: TokenizedFact, prompt: number[], s: BenchSettings): Promise<DispatchReport> {
+  const { model, editor } = bm;
+  await syncAll();
+  // Decode steps: the same work as generate's greedy loop, but each step is waited for before the next is issued,
+  // so enqueue and wait separate. The argMax stays on the device and is fed back (readbacks may be garbage on
+  // Dawn's null backend; the ids never matter).
+  const steps = Math.max(1, Math.min(s.newTokens, model.config.nPositions - prompt.length - 1));
+  const first = model.forward(prompt);
+  let cache = first.cache;
+  let next = tf.tidy(() => tf.argMax(tf.slice(first.logits, [prompt.length - 1, 0], [1, -1]), 1)) as tf.Tensor1D;
+  first.logits.dispose();
+  await next.data();
+  const enq: number[] = [];
+  const wait: number[] = [];
+  const tokenCounter = new DispatchCounter();
+  try {
+    for (let i = 0; i < steps; i++) {
+      const t0 = performance.now();
+      const r = model.forward(next, cache);
+      const following = tf.tidy(() => tf.argMax(r.logits, 1)) as tf.Tensor1D;
+      const t1 = performance.now();
+      await following.data();
+      const t2 = performance.now();
+      enq.push(t1 - t0);
+      wait.push(t2 - t1);
+      r.logits.dispose();
+      next.dispose();
+      cache.dispose();
+      next = following;
+      cache = r.cache;
+    }
+  } finally {
+    tokenCounter.stop();
+    next.dispose();
+    cache.dispose();
+  }
+  const token = { ...phase(tokenCounter, steps, enq, wait), samples: steps };
+
+  // Capture: captureGradientRows runs synchronously up to its first await (the loss read-back), so the time to
+  // the returned promise is the enqueue time of forward + backward.
+  const capEnq: number[] = [];
+  const capWait: number[] = [];
+  const reps = Math.max(1, s.reps);
+  const capCounter = new DispatchCounter();
+  try {
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      const p = model.captureGradientRows(fact.promptIds, fact.targetIds, [...editor.weightNames]);
+      const t1 = performance.now();
+      const r = await p;
+      const t2 = performance.now();
+      capEnq.push(t1 - t0);
+      capWait.push(t2 - t1);
+      for (const rows of Object.values(r.rows)) tf.dispose([rows.x, rows.delta]);
+    }
+  } finally {
+    capCounter.stop();
+  }
+  return { token, capture: { ...phase(capCounter, reps, capEnq, capWait), samples: reps } };
+}
+
 export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMemoryWatch, log: (m: string) => void): Promise<ModelReport> {
   const { model, editor } = bm;
   const c = model.config;
@@ -190,6 +288,17 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
     if (i === s.warmup) {
       await syncAll();
       watch.reset();
+    }
+    if (s.captureOnly) {
+      const t0 = performance.now();
+      const { rows: captured } = await editor.captureRows(model, [fact]);
+      const captureMs = performance.now() - t0;
+      for (const c of captured.values()) tf.dispose([c.x, c.delta, c.keep]);
+      if (i >= s.warmup) {
+        samples.push({ captureMs, editorMs: 0, updateMs: 0, totalMs: captureMs });
+        rows = s.editTokens;
+      }
+      continue;
     }
     const r = await editor.edit(model, [fact]);
     revertChanges(model, r.changes);
@@ -218,6 +327,9 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
   }
   const peakGen = watch.peak;
 
+  log(`${bm.name}: dispatch diagnostics (kernels, enqueue vs read-back wait)`);
+  const dispatch = await dispatchReport(bm, fact, prompt, s);
+
   log(`${bm.name}: kernels vs tfjs-op references`);
   const { kernels, updates } = await kernelRatios(bm, s.editTokens, s, s.rowwiseBaseline);
 
@@ -240,5 +352,6 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
     kernels,
     bandwidth: bw,
     memory: { residentBytes: resident, peakEditBytes: peakEdit, peakGenerationBytes: peakGen, peakBytes: Math.max(peakEdit, peakGen), allocatedBytes: watch.allocated },
+    dispatch,
   };
 }

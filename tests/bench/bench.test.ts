@@ -94,6 +94,20 @@ describe('npm run bench', () => {
     expect(m.bandwidth.bytes).toBe(2 * 64 * 256 * 4);
     for (const v of [m.bandwidth.updateGBs, m.bandwidth.copyGBs, m.bandwidth.ratio]) positive(v);
 
+    // Dispatch diagnostics: kernels and WGSL dispatches per decode token and per capture, enqueue vs read-back wait.
+    const d = m.dispatch!;
+    expect(d.token.samples).toBe(4);
+    expect(d.capture.samples).toBe(2);
+    for (const p of [d.token, d.capture]) {
+      for (const v of [p.kernels, p.dispatches, p.enqueueMs]) positive(v);
+      expect(p.waitMs).toBeGreaterThanOrEqual(0);
+      expect(p.dispatches).toBeLessThanOrEqual(p.kernels + 4); // a few kernels dispatch twice; most one or none
+      expect(Object.keys(p.topKernels).length).toBeGreaterThan(0);
+    }
+    // A decode step of a 2-layer model: per layer 4 linears, 2 LayerNorms, attention; the backward makes capture larger.
+    expect(d.token.topKernels).toHaveProperty('BatchMatMul');
+    expect(d.capture.dispatches).toBeGreaterThan(d.token.dispatches);
+
     const mem = m.memory;
     positive(mem.residentBytes);
     // The weights alone (fp32) are resident; the peaks include them plus the edit's / generation's temporaries.
@@ -109,6 +123,8 @@ describe('npm run bench', () => {
     expect(text).toMatch(/== tiny \(random\): 2 layers, 64 wide, 4 heads, vocab 1000/);
     expect(text).toMatch(/MEND edit: total [\d.]+ ms = capture [\d.]+ \+ editor [\d.]+ \+ update [\d.]+ ms/);
     expect(text).toMatch(/generation: [\d.]+ tokens\/s \(4 new tokens after 16/);
+    expect(text).toMatch(/per decode token: [\d.]+ tfjs kernels, [\d.]+ GPU dispatches; enqueue [\d.]+ ms \(JavaScript\) \+ read-back wait [\d.]+ ms/);
+    expect(text).toMatch(/per edit capture: [\d.]+ tfjs kernels, [\d.]+ GPU dispatches/);
     expect(text.match(/^(editorMLP|editorMLPRowwise|rankUpdate|outerProductSum) /gm)).toHaveLength(8);
     expect(text.match(/^tiled \/ row-per-workgroup editor kernel at (64x256|256x64), 16 rows, rank 8: [\d.]+/gm)).toHaveLength(2);
   });
