@@ -12,6 +12,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GPT2Config } from './config';
 import { writeSafetensors, type FloatDtype } from './safetensors';
+import { geluNew } from '../kernels/gelu';
+import { layerNorm } from '../kernels/layer_norm';
 
 /** Keys and values of one layer for the positions seen so far: [n_head, T, head_dim]. */
 interface LayerKV {
@@ -157,22 +159,27 @@ export class GPT2 {
 
   // ---- the forward pass ----
 
+  // LayerNorm and gelu_new are one WGSL dispatch each on webgpu (src/kernels/layer_norm.ts, gelu.ts) and the same
+  // tfjs ops as before elsewhere: decoding is bound by per-dispatch cost on a GPU, not by GPU work.
   private layerNorm(x: tf.Tensor2D, prefix: string): tf.Tensor2D {
-    const { mean, variance } = tf.moments(x, -1, true);
-    const xhat = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.config.layerNormEpsilon)));
-    return tf.add(tf.mul(xhat, this.w(prefix + '.weight')), this.w(prefix + '.bias')) as tf.Tensor2D;
+    return layerNorm(x, this.w(prefix + '.weight') as tf.Tensor1D, this.w(prefix + '.bias') as tf.Tensor1D, this.config.layerNormEpsilon);
   }
 
   private gelu(x: tf.Tensor2D): tf.Tensor2D {
     if (this.config.activation === 'gelu') return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))) as tf.Tensor2D;
-    // gelu_new: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-    const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
-    return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner))) as tf.Tensor2D;
+    return geluNew(x); // gelu_new: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
   }
 
-  /** Conv1D: x @ W + b; with a tap, reports x and adds the zero probe whose gradient is δ. */
+  /**
+   * Conv1D: x @ W + b; with a tap, reports x and adds the zero probe whose gradient is δ.
+   * Without taps the bias add is fused into the matMul (one dispatch instead of two). Under capture (taps given)
+   * it is not: tf.fused.matMul's gradient is a customGrad that computes ∂W and ∂b eagerly, two more kernels per
+   * linear that capture never uses, while the separate ops' lazy gradients compute only ∂x.
+   */
   private linear(x: tf.Tensor2D, prefix: string, taps?: Map<string, Tap>): tf.Tensor2D {
-    let y = tf.add(tf.matMul(x, this.w(prefix + '.weight')), this.w(prefix + '.bias')) as tf.Tensor2D;
+    const w = this.w(prefix + '.weight') as tf.Tensor2D;
+    const b = this.w(prefix + '.bias');
+    let y = (taps ? tf.add(tf.matMul(x, w), b) : tf.fused.matMul({ a: x, b: w, bias: b })) as tf.Tensor2D;
     const tap = taps?.get(prefix + '.weight');
     if (tap) {
       tap.onInput(x);
