@@ -89,6 +89,10 @@ async function run(argv: string[]): Promise<number> {
     if (mend.config.lrScale !== bench.mend_lr_scale) {
       throw new Error(`editor_config.json lr_scale ${mend.config.lrScale} differs from the benchmark's ${bench.mend_lr_scale}`);
     }
+    const batchScale = bench.mend_lr_scale_batch ?? bench.mend_lr_scale;
+    if (mend.config.lrScaleBatch !== batchScale) {
+      throw new Error(`editor_config.json lr_scale_batch ${mend.config.lrScaleBatch} differs from the benchmark's ${batchScale}`);
+    }
   }
   const ftCfg = bench.ft_config;
   if (ftCfg.optimizer !== 'Adam') throw new Error(`benchmark FT optimizer "${ftCfg.optimizer}" (only Adam is implemented)`);

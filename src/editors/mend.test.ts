@@ -152,6 +152,45 @@ function defineMendSuite(backend: BackendName, before: () => Promise<void>) {
       }
     });
 
+    it('uses lr_scale_batch for an edit of more than one fact and lr_scale for one fact', async () => {
+      const cfg = { ...files.config, lr_scale_batch: 0.375 };
+      const batchEditor = MendEditor.fromFiles(cfg, files.weights, m.model);
+      const deltas = async (ed: MendEditor, facts: TokenizedFact[]) => {
+        const r = await ed.edit(m.model, facts);
+        try {
+          return await Promise.all(r.changes.map(async (c) => tf.sub(c.after, c.before).data() as Promise<Float32Array>));
+        } finally {
+          revertChanges(m.model, r.changes);
+          disposeChanges(r.changes);
+        }
+      };
+      try {
+        expect(batchEditor.config.lrScale).toBe(1);
+        expect(batchEditor.config.lrScaleBatch).toBe(0.375);
+        expect(editor.config.lrScaleBatch).toBe(editor.config.lrScale); // absent: lr_scale for every edit
+        for (const w of WEIGHTS) {
+          expect(batchEditor.coefficient(w)).toBe(editor.coefficient(w));
+          expect(batchEditor.coefficient(w, 1)).toBe(editor.coefficient(w, 1));
+          expect(batchEditor.coefficient(w, 2)).toBeCloseTo(0.375 * editor.coefficient(w, 2), 15);
+        }
+        expect(() => batchEditor.coefficient(WEIGHTS[0], 0)).toThrow(/at least one fact/);
+        // one fact: the single-edit scale, bit for bit the update of the editor without the key
+        const one = await deltas(batchEditor, [FACT_A]);
+        const oneRef = await deltas(editor, [FACT_A]);
+        one.forEach((d, k) => expect(Array.from(d)).toEqual(Array.from(oneRef[k])));
+        // two facts: the batch scale (0.375 × the lr_scale update)
+        const two = await deltas(batchEditor, [FACT_A, FACT_B]);
+        const twoRef = await deltas(editor, [FACT_A, FACT_B]);
+        two.forEach((d, k) => {
+          const want = Array.from(twoRef[k], (v) => 0.375 * v);
+          expect(Math.max(...want.map(Math.abs))).toBeGreaterThan(0);
+          expect(relErr(d, [want])).toBeLessThan(1e-5);
+        });
+      } finally {
+        batchEditor.dispose();
+      }
+    });
+
     it('makes the new target more likely with a sign that descends the loss', async () => {
       // An identity-initialised editor (U = 0: x̃ = x̄, δ̃ = δ̄ up to bias/shift 0) with sign −1 is a normalised
       // gradient step, so the target's log-probability must go up.
@@ -239,6 +278,13 @@ describe('MEND editor artifacts are validated against the model', () => {
       c.editors['32x129'] = c.editors['32x128'];
       delete c.editors['32x128'];
     })).toThrow(/editor key "32x129" does not match/);
+  });
+  it('reads lr_scale_batch and refuses a non-positive or non-finite one', () => {
+    expect(load((c) => (c.lr_scale_batch = 1.1))).not.toThrow();
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '1.1', null]) {
+      expect(load((c) => (c.lr_scale_batch = bad)), String(bad))
+        .toThrow(/editor_config.json: "lr_scale_batch" must be a positive finite number/);
+    }
   });
   it('refuses missing or misshapen editor tensors', () => {
     const f = syntheticEditorFiles(m.model, WEIGHTS.slice(2), { rank: 2 });

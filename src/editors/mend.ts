@@ -6,7 +6,9 @@
 //   2. drop      rows where all of x or all of δ are zero do not take part.
 //   3. editor    h = g_K(normalise(concat(x, δ)); mode m) — the shared low-rank editor of W_k's shape K, with
 //                W_k's FiLM scale/shift (WGSL kernel editor_mlp); x̃ = h[:, :in], δ̃ = h[:, in:].
-//   4. update    W_k' = W_k + c_k · Σ_i x̃_iᵀ δ̃_i, c_k = sign · lr_scale · edit_lrs[k] (WGSL kernel rank_update).
+//   4. update    W_k' = W_k + c_k · Σ_i x̃_iᵀ δ̃_i, c_k = sign · lr_scale · edit_lrs[k] (WGSL kernel rank_update);
+//                an edit of more than one fact uses lr_scale_batch instead of lr_scale where the config has it (a
+//                summed update of several facts is larger than one fact's; docs/formats.md).
 //
 // Dropping rows (2) is done without reading the rows back to the CPU: the editor treats rows independently, so it
 // can run on all of them, and the update multiplies δ̃ by a 0/1 keep mask. A kept row is multiplied by 1 and a
@@ -98,10 +100,16 @@ export class MendEditor implements ModelEditor {
     return MendEditor.fromFiles(configJson, weights, model);
   }
 
-  /** c_k = sign · lr_scale · edit_lrs[k] for an edited weight. */
-  coefficient(name: string): number {
+  /** The test-time step multiplier for an edit of `facts` facts: lr_scale for one, lr_scale_batch for more. */
+  lrScaleFor(facts: number): number {
+    if (!Number.isInteger(facts) || facts < 1) throw new Error(`an edit holds at least one fact, got ${facts}`);
+    return facts > 1 ? this.config.lrScaleBatch : this.config.lrScale;
+  }
+
+  /** c_k = sign · lr_scale · edit_lrs[k] for an edited weight, in an edit of `facts` facts (lr_scale_batch if > 1). */
+  coefficient(name: string, facts = 1): number {
     const r = this.routeOf(name);
-    return this.config.sign * this.config.lrScale * this.editLrs[r.k];
+    return this.config.sign * this.lrScaleFor(facts) * this.editLrs[r.k];
   }
 
   private routeOf(name: string) {
@@ -163,7 +171,7 @@ export class MendEditor implements ModelEditor {
     const { rows, loss } = await this.captureRows(model, facts);
     const captureMs = performance.now() - t0;
     try {
-      const result = await this.editFromRows(model, rows);
+      const result = await this.editFromRows(model, rows, facts.length);
       result.timings.captureMs = captureMs;
       result.timings.totalMs += captureMs;
       result.stats.facts = facts.length;
@@ -176,9 +184,11 @@ export class MendEditor implements ModelEditor {
 
   /**
    * Steps 3–4 on rows already captured (the caller keeps ownership of `rows`): editor, fused update, install.
-   * All or nothing: if anything fails, the model is left exactly as it was.
+   * `facts`: how many facts the rows come from (it picks lr_scale or lr_scale_batch). All or nothing: if anything
+   * fails, the model is left exactly as it was.
    */
-  async editFromRows(model: GPT2, rows: Map<string, CapturedRows>): Promise<EditResult> {
+  async editFromRows(model: GPT2, rows: Map<string, CapturedRows>, facts = 1): Promise<EditResult> {
+    this.lrScaleFor(facts); // refuses a bad count before anything runs
     const t1 = performance.now();
     const outputs = new Map<string, EditorOutput>();
     const changes: WeightChange[] = [];
@@ -194,7 +204,7 @@ export class MendEditor implements ModelEditor {
       for (const name of this.weightNames) {
         const o = outputs.get(name)!;
         const before = holdWeight(model, name);
-        const after = rankUpdate(before, o.xTilde, o.deltaTilde, this.coefficient(name));
+        const after = rankUpdate(before, o.xTilde, o.deltaTilde, this.coefficient(name, facts));
         changes.push({ name, before, after });
       }
       // Nothing is installed before every new value is known to be finite (the catch below disposes them).

@@ -25,7 +25,10 @@ export interface MendEditorConfig {
   weightShapes: Array<[number, number]>;
   editors: MendShapeEditorConfig[];
   sign: 1 | -1;
+  /** test-time step multiplier for an edit of one fact */
   lrScale: number;
+  /** the multiplier for an edit of more than one fact (editor_config.json "lr_scale_batch"; absent = lrScale) */
+  lrScaleBatch: number;
   normEps: number;
   model: { modelType: string; nEmbd: number; nInner: number; nLayer: number; vocabSize: number };
   /** the JSON as read (training provenance etc.) */
@@ -103,11 +106,16 @@ export function parseMendEditorConfig(json: unknown, file = EDITOR_CONFIG_FILE):
   if (raw.sign !== 1 && raw.sign !== -1) fail(`"sign" must be 1 or -1, got ${JSON.stringify(raw.sign)}`);
   const lrScale = raw.lr_scale ?? 1;
   if (typeof lrScale !== 'number' || !Number.isFinite(lrScale)) fail(`"lr_scale" must be a finite number, got ${JSON.stringify(raw.lr_scale)}`);
+  const lrScaleBatch = raw.lr_scale_batch === undefined ? lrScale : raw.lr_scale_batch;
+  if (typeof lrScaleBatch !== 'number' || !Number.isFinite(lrScaleBatch) || !(lrScaleBatch > 0)) {
+    fail(`"lr_scale_batch" must be a positive finite number (the lr_scale of an edit of several facts), got ${JSON.stringify(raw.lr_scale_batch)}`);
+  }
   const normEps = raw.norm_eps ?? 1e-7;
   if (typeof normEps !== 'number' || !(normEps >= 0)) fail(`"norm_eps" must be a non-negative number, got ${JSON.stringify(raw.norm_eps)}`);
 
   return {
-    editedWeights, weightShapes, editors, sign: raw.sign as 1 | -1, lrScale: lrScale as number, normEps: normEps as number,
+    editedWeights, weightShapes, editors, sign: raw.sign as 1 | -1, lrScale: lrScale as number,
+    lrScaleBatch: lrScaleBatch as number, normEps: normEps as number,
     model: {
       modelType: 'gpt2', nEmbd: model.n_embd as number, nInner: model.n_inner as number,
       nLayer: model.n_layer as number, vocabSize: model.vocab_size as number,

@@ -75,6 +75,8 @@ export interface BenchmarkFile {
   version: 1;
   model: string;
   mend_lr_scale: number;
+  /** MEND's lr_scale for groups of more than one fact (editor_config.json lr_scale_batch); absent = mend_lr_scale */
+  mend_lr_scale_batch?: number;
   ft_config: { steps: number; lr: number; optimizer: string; weights: string[] };
   /** eval.json numbers of the run that produced the artifacts (H100), for the report */
   reference: { mend: Record<'single' | 'batch10', Metrics>; ft: Record<'single' | 'batch10', Metrics>; versions?: Record<string, string> };
@@ -108,6 +110,9 @@ export function parseBenchmark(json: unknown): BenchmarkFile {
   }
   if (!Array.isArray(b.prose_ids) || !b.prose_ids.every(isIds)) fail('prose_ids malformed');
   if (!(b.mend_lr_scale > 0)) fail('mend_lr_scale missing');
+  if (b.mend_lr_scale_batch !== undefined && !(b.mend_lr_scale_batch > 0 && Number.isFinite(b.mend_lr_scale_batch))) {
+    fail(`mend_lr_scale_batch must be a positive finite number, got ${JSON.stringify(b.mend_lr_scale_batch)}`);
+  }
   const ft = b.ft_config;
   if (!ft || !Number.isInteger(ft.steps) || !(ft.lr > 0) || !Array.isArray(ft.weights)) fail('ft_config malformed');
   return b;

@@ -91,7 +91,8 @@ export async function weightsReport(ctx: WeightsContext | null): Promise<Weights
           readRows(rows.x), readRows(rows.delta), readRows(out.xTilde), readRows(out.deltaTilde),
           rows.keep.data(), xNormW.data(), measured.data(),
         ]);
-        weights.push(describeWeight(mend, name, { x, delta }, { x: xTilde, delta: deltaTilde }, keep, wNorm[0], mNorm[0]));
+        weights.push(describeWeight(mend, name, { x, delta }, { x: xTilde, delta: deltaTilde }, keep, wNorm[0], mNorm[0],
+          entry.facts.length));
       } finally {
         tf.dispose([out.xTilde, out.deltaTilde, xNormW, measured]);
       }
@@ -109,19 +110,20 @@ export async function weightsReport(ctx: WeightsContext | null): Promise<Weights
     loss: captured.loss,
     targetProbBefore: single ? Math.exp(-captured.loss * entry.facts[0].targetIds.length) : null,
     sign: mend.config.sign,
-    lrScale: mend.config.lrScale,
+    lrScale: mend.lrScaleFor(entry.facts.length), // lr_scale_batch for an edit of several facts
     rankTolerance: RANK_TOLERANCE,
     weights,
     ms: performance.now() - t0,
   };
 }
 
-/** All numbers for one weight, from its raw rows (gradient) and the editor's rows (update). */
+/** All numbers for one weight, from its raw rows (gradient) and the editor's rows (update); `facts` picks the
+ * step's lr_scale (lr_scale_batch for an edit of several facts). */
 export function describeWeight(
   mend: MendEditor, name: string, raw: UpdateRows, edited: UpdateRows, keep: ArrayLike<number>, weightNorm: number,
-  measuredUpdateNorm: number,
+  measuredUpdateNorm: number, facts = 1,
 ): WeightUpdateReport {
-  const step = mend.coefficient(name);
+  const step = mend.coefficient(name, facts);
   const cfg = mend.config;
   const shapeEditor = cfg.editors.find((e) => e.weights.includes(name))!;
   const k = cfg.editedWeights.indexOf(name);
@@ -146,7 +148,7 @@ export function describeWeight(
     editorKey: shapeEditor.key,
     editorRank: shapeEditor.rank,
     mode: shapeEditor.weights.indexOf(name),
-    editLr: step / (cfg.sign * cfg.lrScale),
+    editLr: step / (cfg.sign * mend.lrScaleFor(facts)),
     step,
     weightNorm,
     deltaWNorm,

@@ -35,6 +35,8 @@ describe('the held-out edit benchmark through the TS engine', () => {
 
   it('holds the pipeline settings and Python outcomes for the compared subset', () => {
     expect(mend.config.lrScale).toBe(bench.mend_lr_scale);
+    // batch groups are edited with lr_scale_batch (editor_config.json), and Python's outcomes used the same
+    expect(mend.config.lrScaleBatch).toBe(bench.mend_lr_scale_batch ?? bench.mend_lr_scale);
     expect(bench.ft_config.optimizer).toBe('Adam');
     const py = bench.python_outcomes!;
     expect(py).toBeDefined();
