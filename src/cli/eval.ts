@@ -119,16 +119,23 @@ async function run(argv: string[]): Promise<number> {
     const [m, k] = r.split('.') as ['mend' | 'ft', 'single' | 'batch10'];
     const evalJson = bench.reference[m][k];
     report[r] = {
-      groups: groups.length, seconds: Math.round(seconds * 10) / 10, ts, python_same_groups: pySame, eval_json: evalJson,
+      groups: groups.length, seconds: Math.round(seconds * 10) / 10, ts, python_same_groups: pySame, python_all_groups: py?.aggregate ?? null, eval_json: evalJson,
       cases: cases && { compared: cases.compared, disagreements: cases.disagreements, max_ppl_diff: cases.maxPplDiff },
     };
     const line = (who: string, a: Partial<RunAggregate>, extra: string) =>
       [r, who, fmt(a.es), fmt(a.ps), fmt(a.ps_novel), fmt(a.ns), fmt(a.ppl_increase, 5), extra];
     rows.push(line('TS', ts, `${groups.length} groups, ${seconds.toFixed(0)} s`));
+    const pyDevice = py?.device ?? bench.python_outcomes?.device;
     if (pySame && cases) {
-      rows.push(line(`Python ${bench.python_outcomes!.device}`, pySame, `${cases.compared - cases.disagreements.length}/${cases.compared} cases agree`));
+      rows.push(line(`Python ${pyDevice}`, pySame, `${cases.compared - cases.disagreements.length}/${cases.compared} cases agree`));
     }
-    rows.push(line('eval.json', evalJson, `all ${bench.groups[r].length} groups`));
+    // The whole run as Python scored it with the stored outcomes' settings; eval.json's own numbers can differ from
+    // these when a run was recomputed later with other settings (e.g. MEND batch-10 with lr_scale_batch).
+    if (py?.aggregate && py.groups.length === bench.groups[r].length) {
+      rows.push(line(`Python ${pyDevice}`, py.aggregate, `all ${bench.groups[r].length} groups`));
+    } else {
+      rows.push(line('eval.json', evalJson, `all ${bench.groups[r].length} groups`));
+    }
   }
   const total = (performance.now() - t0) / 1000;
   model.dispose();

@@ -65,7 +65,8 @@ export interface PythonOutcomes {
   base_prose_nll: number;
   /** the unedited model's greedy answer per neighbour prompt, by edit index (the edits of the stored groups) */
   neighbour_answers: Record<string, number[][]>;
-  runs: Record<RunName, { aggregate: RunAggregate; groups: GroupOutcome[]; seconds: number }>;
+  /** `device`/`torch` on a run: it was recomputed apart from the others (export_benchmark.py --only-runs) */
+  runs: Record<RunName, { aggregate: RunAggregate; groups: GroupOutcome[]; seconds: number; device?: string; torch?: string }>;
 }
 
 type Metrics = { es?: number; ps?: number; ps_novel?: number; ns?: number; ppl_increase?: number };

@@ -1,5 +1,5 @@
 // `npm run eval` argument handling, in a child process: bad options fail fast with one "error:" line and exit 2,
-// before any model or tfjs work. (The benchmark itself is exercised in benchmark.test.ts.)
+// before any model or tfjs work; and one real replay of a batch-10 group (benchmark.test.ts covers more groups).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +28,20 @@ describe('npm run eval: arguments', () => {
       expect(r.stdout).toBe('');
     }
   });
+
+  it('replays one MEND batch-10 group of the shipped benchmark and agrees with Python case by case (--json)', () => {
+    const r = evalCli(['--method', 'mend', '--mode', 'batch10', '--limit', '1', '--backend', 'wasm', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    const run = out.runs['mend.batch10'];
+    expect(out.backend).toBe('wasm');
+    expect(run.groups).toBe(1);
+    expect(run.cases.compared).toBeGreaterThan(50);
+    expect(run.cases.disagreements).toEqual([]);
+    for (const k of ['es', 'ps', 'ns']) expect(Math.abs(run.ts[k] - run.python_same_groups[k])).toBeLessThanOrEqual(0.02);
+    // the whole-run reference is Python's stored aggregate over all 30 groups (the settings the app uses)
+    expect(run.python_all_groups.n_groups).toBe(30);
+  }, 300_000);
 
   it('says how to write benchmark.json when the model folder has none', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mendlab-eval-'));
