@@ -194,7 +194,10 @@ export class GPT2 {
     const hd = C / nHead;
     const qkv = this.linear(x, `transformer.h.${i}.attn.c_attn`, taps);
     const [q, k, v] = tf.split(qkv, 3, 1) as tf.Tensor2D[];
-    const heads = (t: tf.Tensor2D) => tf.transpose(tf.reshape(t, [T, nHead, hd]), [1, 0, 2]) as tf.Tensor3D;
+    // [T, C] -> [nh, T, hd]. With one new token (every decode step) the transpose moves no data, so it is a reshape:
+    // tfjs would still dispatch a transpose kernel, 24 per token for 6 layers (dispatches are what cost, docs/benchmarks.md).
+    const heads = (t: tf.Tensor2D) =>
+      (T === 1 ? tf.reshape(t, [nHead, 1, hd]) : tf.transpose(tf.reshape(t, [T, nHead, hd]), [1, 0, 2])) as tf.Tensor3D;
     let K = heads(k);
     let V = heads(v);
     if (past) {
@@ -204,7 +207,7 @@ export class GPT2 {
     let att = tf.mul(tf.matMul(heads(q), K, false, true), 1 / Math.sqrt(hd)); // [nh, T, T_total]
     if (mask) att = tf.add(att, mask);
     const y = tf.matMul(tf.softmax(att), V); // [nh, T, hd]
-    const merged = tf.reshape(tf.transpose(y, [1, 0, 2]), [T, C]) as tf.Tensor2D;
+    const merged = (T === 1 ? tf.reshape(y, [1, C]) : tf.reshape(tf.transpose(y, [1, 0, 2]), [T, C])) as tf.Tensor2D;
     return { y: this.linear(merged, `transformer.h.${i}.attn.c_proj`, taps), kv: { k: K, v: V } };
   }
 
