@@ -35,10 +35,8 @@ from mendlab.corpus import KB, FactEncoder  # noqa: E402
 from mendlab.edits import EditSampler  # noqa: E402
 from mendlab.evaluate import (distinct_subject_groups, evaluate_edits, neighbour_baseline, prose_nll,  # noqa: E402
                               relation_balanced_edits)
-from mendlab.gpt import GPT, GPTConfig, load_hf_state_dict  # noqa: E402
-from mendlab.mend import MEND, capture_rows, edited_weights_from  # noqa: E402
-from mendlab.safetensors_io import load_file, load_model  # noqa: E402
-from mendlab.tokenizer import ByteBPETokenizer  # noqa: E402
+from mendlab.mend import mend_edit  # noqa: E402
+from mendlab.model_folder import load_model_folder  # noqa: E402
 
 NS_TARGET = 0.90
 KEYS = ("es", "ps", "ps_novel", "ns", "harmonic_es_ps_ns", "n_groups", "n_neighbour_prompts")
@@ -105,27 +103,17 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     dev = torch.device("cpu")
     d = args.model
-    with open(os.path.join(d, "editor_config.json")) as f:
-        ecfg = json.load(f)
+    tok, model, ecfg, mend = load_model_folder(d, dev)
     with open(os.path.join(d, "eval.json")) as f:
         ev_json = json.load(f)
     tcfg, seed = ecfg["training"]["config"], ecfg["training"]["seed"]
     ev = tcfg["eval"]
-    tok = ByteBPETokenizer.load(d)
-    with open(os.path.join(d, "config.json")) as f:
-        model = load_hf_state_dict(GPT(GPTConfig.from_hf(json.load(f))), load_model(d))
-    for p in model.parameters():
-        p.requires_grad_(False)
-    mend = MEND.from_files(ecfg, load_file(os.path.join(d, "editor.safetensors")))
     single_scale = ev_json["mend_lr_scale"]
-    names = mend.edited_weights
     kb = KB(max_subjects_per_type=tcfg["kb_max_subjects_per_type"], seed=seed)
     enc = FactEncoder(tok)
 
     def mend_apply(batch):
-        rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids) for e in batch], names, dev, tok.eot_id)
-        with torch.no_grad():
-            return edited_weights_from(model, mend.weight_updates(rows))
+        return mend_edit(model, mend, batch, dev, tok.eot_id)
 
     out = {"about": "Validation grid for the batch (more than one fact per edit) lr_scale of the shipped editor, "
                     "and test batch-10 at the chosen scale; training/calibrate_batch_scale.py, docs/training.md.",

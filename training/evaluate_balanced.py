@@ -18,10 +18,8 @@ from mendlab.corpus import KB, FactEncoder  # noqa: E402
 from mendlab.evaluate import (balanced_plan, prose_nll, relation_balanced_edits, run_balanced,  # noqa: E402
                               validation_summary)
 from mendlab.finetune import finetune_weights  # noqa: E402
-from mendlab.gpt import GPT, GPTConfig, load_hf_state_dict  # noqa: E402
-from mendlab.mend import MEND, capture_rows, edited_weights_from  # noqa: E402
-from mendlab.safetensors_io import load_file, load_model  # noqa: E402
-from mendlab.tokenizer import ByteBPETokenizer  # noqa: E402
+from mendlab.mend import mend_edit  # noqa: E402
+from mendlab.model_folder import load_model_folder  # noqa: E402
 
 
 def main(argv=None):
@@ -43,14 +41,7 @@ def main(argv=None):
     if dev.type == "cpu":
         torch.set_num_threads(2)
     d = args.model
-    tok = ByteBPETokenizer.load(d)
-    with open(os.path.join(d, "config.json")) as f:
-        model = load_hf_state_dict(GPT(GPTConfig.from_hf(json.load(f))), load_model(d)).to(dev)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    with open(os.path.join(d, "editor_config.json")) as f:
-        ecfg = json.load(f)
-    mend = MEND.from_files(ecfg, load_file(os.path.join(d, "editor.safetensors"))).to(dev)
+    tok, model, ecfg, mend = load_model_folder(d, dev)
     ft_lr = args.ft_lr
     if ft_lr is None:
         with open(os.path.join(d, "eval.json")) as f:
@@ -62,9 +53,7 @@ def main(argv=None):
     names = mend.edited_weights
 
     def mend_apply(batch):
-        rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids) for e in batch], names, dev, tok.eot_id)
-        with torch.no_grad():
-            return edited_weights_from(model, mend.weight_updates(rows))
+        return mend_edit(model, mend, batch, dev, tok.eot_id)
 
     def ft_apply(batch):
         return finetune_weights(model, batch, names, args.ft_steps, ft_lr, dev, tok.eot_id)

@@ -27,10 +27,8 @@ from mendlab.evaluate import neighbour_baseline, prose_nll  # noqa: E402
 from mendlab.corpus import KB, FactEncoder  # noqa: E402
 from mendlab.edits import EditSampler  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
-from mendlab.gpt import GPT, GPTConfig, load_hf_state_dict  # noqa: E402
-from mendlab.mend import MEND, capture_rows, edited_weights_from  # noqa: E402
-from mendlab.safetensors_io import load_file, load_model  # noqa: E402
-from mendlab.tokenizer import ByteBPETokenizer  # noqa: E402
+from mendlab.mend import mend_edit  # noqa: E402
+from mendlab.model_folder import load_model_folder  # noqa: E402
 
 
 def main(argv=None):
@@ -48,24 +46,16 @@ def main(argv=None):
     d = args.model
     torch.set_num_threads(args.threads)
     dev = torch.device("cpu")
-    with open(os.path.join(d, "editor_config.json")) as f:
-        ecfg = json.load(f)
+    tok, model, ecfg, mend = load_model_folder(d, dev)
     with open(os.path.join(d, "eval.json")) as f:
         ev_json = json.load(f)
     tcfg = ecfg["training"]["config"]
     seed = ecfg["training"]["seed"]
-    tok = ByteBPETokenizer.load(d)
-    with open(os.path.join(d, "config.json")) as f:
-        model = load_hf_state_dict(GPT(GPTConfig.from_hf(json.load(f))), load_model(d))
-    for p in model.parameters():
-        p.requires_grad_(False)
-    mend = MEND.from_files(ecfg, load_file(os.path.join(d, "editor.safetensors")))
     single_scale = ev_json["mend_lr_scale"]
     batch_scale = ev_json.get("mend_lr_scale_batch", single_scale)
     if ecfg.get("lr_scale_batch", ecfg["lr_scale"]) != batch_scale or ecfg["lr_scale"] != single_scale:
         raise SystemExit("editor_config.json lr_scale / lr_scale_batch differ from eval.json's mend_lr_scale(_batch)")
     ft = ev_json["ft_config"]
-    names = mend.edited_weights
 
     # Exactly run_pipeline.py's draw (section 5 there).
     kb = KB(max_subjects_per_type=tcfg["kb_max_subjects_per_type"], seed=seed)
@@ -77,9 +67,7 @@ def main(argv=None):
 
     def mend_apply(batch):
         mend.lr_scale = batch_scale if len(batch) > 1 else single_scale  # as the TS editor (lr_scale_batch)
-        rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids) for e in batch], names, dev, tok.eot_id)
-        with torch.no_grad():
-            return edited_weights_from(model, mend.weight_updates(rows))
+        return mend_edit(model, mend, batch, dev, tok.eot_id)
 
     def ft_apply(batch):
         return finetune_weights(model, batch, ft["weights"], ft["steps"], ft["lr"], dev, tok.eot_id)

@@ -28,7 +28,7 @@ from mendlab.evaluate import (balanced_plan, balanced_section, base_quality, eva
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.fixtures import mend_golden, write_golden  # noqa: E402
 from mendlab.gpt import GPT, GPTConfig, load_hf_state_dict  # noqa: E402
-from mendlab.mend import MEND, capture_rows, edited_weights_from  # noqa: E402
+from mendlab.mend import MEND, mend_edit  # noqa: E402
 from mendlab.pretrain import pretrain  # noqa: E402
 from mendlab.safetensors_io import load_file, load_model  # noqa: E402
 from mendlab.tokenizer import ByteBPETokenizer, train_bpe  # noqa: E402
@@ -224,9 +224,7 @@ def main(argv=None):
     batch_groups = [list(range(i, i + 10)) for i in range(0, min(n_batch, len(edits)) - 9, 10)]
 
     def mend_apply(batch):
-        rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids) for e in batch], names, device, tok.eot_id)
-        with torch.no_grad():
-            return edited_weights_from(model, mend.weight_updates(rows))
+        return mend_edit(model, mend, batch, device, tok.eot_id)
 
     # Test-time step multiplier (lr_scale in editor_config, as in ROME/EasyEdit's MEND): chosen on *validation*
     # subjects by the mean of the single-edit and batch-10 harmonic means of ES, PS and NS.

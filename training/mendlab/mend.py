@@ -228,3 +228,11 @@ def kl_loc(pre_logits, post_logits, mask):
 def edited_weights_from(model, updates):
     params = dict(model.named_parameters())
     return {n: params[n] + u for n, u in updates.items()}
+
+
+def mend_edit(model, mend, batch, device, pad_id):
+    """The weights after one MEND edit of all facts in `batch` (rows captured together, one summed update at
+    mend.lr_scale), as a name -> tensor dict for a functional forward; the model itself is not changed."""
+    rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids) for e in batch], mend.edited_weights, device, pad_id)
+    with torch.no_grad():
+        return edited_weights_from(model, mend.weight_updates(rows))
