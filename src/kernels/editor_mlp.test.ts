@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
+import { describe, expect, it } from 'vitest';
 import {
   disposePackedEditorParams, editorMLP, editorMLPReference, packEditorParams, splitEditorOutput, splitK,
   type EditorParams, type PackedEditorParams,
 } from './editor_mlp';
-import { relativeError, seededTensor } from './testing';
+import { kernelTestsOnWebGPU, relativeError, seededTensor } from './testing';
 
 /** Packs and then frees the unpacked tensors (packEditorParams copies them). */
 function packOwned(p: EditorParams): PackedEditorParams {
@@ -48,11 +47,7 @@ const SPLIT_SHAPES: Array<{ xDim: number; deltaDim: number; rank: number; rows: 
 ];
 
 describe('editor_mlp kernel on webgpu (Dawn)', () => {
-  beforeAll(async () => {
-    await useNodeWebGPU();
-    tf.env().set('WEBGPU_CPU_FORWARD', false);
-  });
-  afterAll(() => { tf.env().set('WEBGPU_CPU_FORWARD', true); });
+  kernelTestsOnWebGPU();
 
   for (const { xDim, deltaDim, rank } of SHAPES) {
     for (const n of ROWS) {

@@ -1,18 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
+import { describe, expect, it } from 'vitest';
 import { geluNew, geluNewReference } from './gelu';
-import { relativeError, seededTensor } from './testing';
+import { kernelTestsOnWebGPU, onCpuBackend, relativeError, seededTensor } from './testing';
 
 // Sizes below and above one 64-thread workgroup and not multiples of it; 16×3072 is distilgpt2's MLP at 16 tokens.
 const SHAPES = [[5], [7, 37], [16, 3072]];
 
 describe('geluNew kernel on webgpu (Dawn)', () => {
-  beforeAll(async () => {
-    await useNodeWebGPU();
-    tf.env().set('WEBGPU_CPU_FORWARD', false);
-  });
-  afterAll(() => { tf.env().set('WEBGPU_CPU_FORWARD', true); });
+  kernelTestsOnWebGPU();
 
   for (const shape of SHAPES) {
     it(`agrees with the tfjs reference, values and gradient, for [${shape}]`, async () => {
@@ -47,15 +42,11 @@ describe('geluNew kernel on webgpu (Dawn)', () => {
 
 describe('geluNew on the cpu backend uses the reference path', () => {
   it('computes gelu_new', async () => {
-    const previous = tf.getBackend();
-    await tf.setBackend('cpu');
-    try {
+    await onCpuBackend(async () => {
       const y = await geluNew(tf.tensor1d([0, 1, -1])).data();
       expect(y[0]).toBe(0);
       expect(y[1]).toBeCloseTo(0.841192, 5);
       expect(y[2]).toBeCloseTo(-0.158808, 5);
-    } finally {
-      await tf.setBackend(previous);
-    }
+    });
   });
 });

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
+import { describe, expect, it } from 'vitest';
 import { layerNorm, layerNormReference } from './layer_norm';
-import { relativeError, seededTensor } from './testing';
+import { kernelTestsOnWebGPU, onCpuBackend, relativeError, seededTensor } from './testing';
 
 // Widths below, at and above the 64-thread workgroup, not multiples of it; GPT-2 widths 768 and 1024 too.
 const SHAPES: Array<[number, number]> = [[1, 5], [7, 64], [3, 100], [16, 768], [2, 1024]];
@@ -17,11 +16,7 @@ function inputs(rows: number, cols: number, seed: number) {
 }
 
 describe('layerNorm kernel on webgpu (Dawn)', () => {
-  beforeAll(async () => {
-    await useNodeWebGPU();
-    tf.env().set('WEBGPU_CPU_FORWARD', false); // small tensors would otherwise run on the CPU, not the kernel
-  });
-  afterAll(() => { tf.env().set('WEBGPU_CPU_FORWARD', true); });
+  kernelTestsOnWebGPU();
 
   for (const [rows, cols] of SHAPES) {
     it(`agrees with the tfjs reference, values and gradients, for [${rows}, ${cols}]`, async () => {
@@ -59,13 +54,9 @@ describe('layerNorm kernel on webgpu (Dawn)', () => {
 
 describe('layerNorm on the cpu backend uses the reference path', () => {
   it('normalises each row', async () => {
-    const previous = tf.getBackend();
-    await tf.setBackend('cpu');
-    try {
+    await onCpuBackend(async () => {
       const y = layerNorm(tf.tensor2d([[1, 3], [5, 7]]), tf.tensor1d([1, 2]), tf.tensor1d([0, 1]), 0);
       expect(Array.from(await y.data())).toEqual([-1, 3, -1, 3]);
-    } finally {
-      await tf.setBackend(previous);
-    }
+    });
   });
 });

@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
+import { describe, expect, it } from 'vitest';
 import {
   outerProductSum, outerProductSumReference, rankUpdate, rankUpdateInPlace, rankUpdateReference,
 } from './rank_update';
-import { relativeError, seededTensor } from './testing';
+import { kernelTestsOnWebGPU, onCpuBackend, relativeError, seededTensor } from './testing';
 
 // Dimensions deliberately not multiples of the 16×16 tile; row counts 1, 7, 64 per the kernel contract.
 const ROWS = [1, 7, 64];
@@ -12,12 +11,7 @@ const DIMS: Array<[number, number]> = [[13, 37], [40, 17]];
 const C = -3.7e-2;
 
 describe('rank_update kernel on webgpu (Dawn)', () => {
-  beforeAll(async () => {
-    await useNodeWebGPU();
-    // Small tensors would otherwise be computed on the CPU by tfjs, and the kernel would never be exercised.
-    tf.env().set('WEBGPU_CPU_FORWARD', false);
-  });
-  afterAll(() => { tf.env().set('WEBGPU_CPU_FORWARD', true); });
+  kernelTestsOnWebGPU();
 
   for (const n of ROWS) {
     for (const [inDim, outDim] of DIMS) {
@@ -108,17 +102,13 @@ describe('rank_update kernel on webgpu (Dawn)', () => {
 
 describe('rank_update on the cpu backend uses the reference path', () => {
   it('computes the same update without WebGPU', async () => {
-    const previous = tf.getBackend();
-    await tf.setBackend('cpu');
-    try {
+    await onCpuBackend(async () => {
       const x = tf.tensor2d([[1, 2], [3, 4]]);
       const d = tf.tensor2d([[1, 0, -1], [2, 1, 0]]);
       const w = tf.zeros([2, 3]) as tf.Tensor2D;
       // X̃ᵀΔ̃ = [[1+6, 3, -1], [2+8, 4, -2]]
       expect(Array.from(await rankUpdate(w, x, d, 2).data())).toEqual([14, 6, -2, 20, 8, -4]);
       expect(() => rankUpdateInPlace(w, x, d, 1)).toThrow(/needs the webgpu backend/);
-    } finally {
-      await tf.setBackend(previous);
-    }
+    });
   });
 });

@@ -1,5 +1,7 @@
 // Helpers shared by the kernel tests (not part of the app bundle: only *.test.ts files import this).
 import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll } from 'vitest';
+import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
 
 /** Deterministic uniform(-1, 1) values (mulberry32), so a failing shape can be reproduced exactly. */
 export function seededValues(n: number, seed: number, scale = 1): Float32Array {
@@ -36,4 +38,27 @@ export async function relativeError(actual: tf.Tensor, expected: tf.Tensor): Pro
     scale = Math.max(scale, Math.abs(b[i]));
   }
   return scale === 0 ? diff : diff / scale;
+}
+
+/**
+ * Call inside a describe block: its tests run on Dawn's WebGPU with tfjs' CPU forwarding of small tensors off (it
+ * would otherwise compute the tiny test shapes on the CPU, and the kernel under test would never run).
+ */
+export function kernelTestsOnWebGPU(): void {
+  beforeAll(async () => {
+    await useNodeWebGPU();
+    tf.env().set('WEBGPU_CPU_FORWARD', false);
+  });
+  afterAll(() => void tf.env().set('WEBGPU_CPU_FORWARD', true));
+}
+
+/** Runs `fn` on the cpu backend (the kernels' reference path) and switches back to the previous backend. */
+export async function onCpuBackend(fn: () => Promise<void>): Promise<void> {
+  const previous = tf.getBackend();
+  await tf.setBackend('cpu');
+  try {
+    await fn();
+  } finally {
+    await tf.setBackend(previous);
+  }
 }
