@@ -8,7 +8,7 @@
 // which cannot overflow (WGSL gives no guarantees for infinities). Only the forward runs in WGSL; the gradient
 // (tf.customGrad) uses tfjs ops, so autodiff works unchanged. Other backends use the tfjs-op reference.
 import * as tf from '@tensorflow/tfjs';
-import { activeWebGPUBackend, checkFloat, runProgram, type WebGPUProgram } from './webgpu';
+import { activeWebGPUBackend, checkFloat, groupsFor, runProgram, type WebGPUProgram } from './webgpu';
 
 const K = Math.sqrt(2 / Math.PI);
 const A = 0.044715;
@@ -27,7 +27,7 @@ class GeluNewProgram implements WebGPUProgram {
     this.outputShape = shape;
     this.dispatchLayout = { x: shape.map((_, i) => i) }; // flat: main(index) over every element
     // Up to 65535·64 elements in one dimension; tfjs's runWebGPUProgram reshapes larger flat dispatches itself.
-    this.dispatch = [Math.ceil(shape.reduce((a, b) => a * b, 1) / WG), 1, 1];
+    this.dispatch = [groupsFor(tf.util.sizeFromShape(shape), WG), 1, 1];
   }
 
   getUserCode(): string {
