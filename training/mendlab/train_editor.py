@@ -8,7 +8,9 @@ Which steps are batch steps and how big they are (config, defaults = the shipped
 - p_max_batch (0.0): the probability that a batch step has exactly max_batch edits, else 2..max_batch uniformly
   (the issue's batch target is 10 edits at once);
 - sampling ("subject"): how the edits are drawn, see EditSampler.draw_edits ("relation" / "sqrt" draw the
-  relation first, so rare relations such as currency or calling_code are trained on as often as city -> country)."""
+  relation first, so rare relations such as currency or calling_code are trained on as often as city -> country);
+- n_same_relation (1): locality facts per edit from other subjects of the edited relation (the evaluation's
+  neighbours are 3 of them; in a batch of 10 city edits they are where the summed update does its damage)."""
 import math
 import random
 import time
@@ -92,7 +94,8 @@ def train_editor(model, mend, sampler, subjects, cfg, device, pad_id, log):
         for g, lr in zip(opt.param_groups, base_lrs):
             g["lr"] = lr * warm * decay
         n = batch_size(rng, step, cfg)
-        edits = sampler.training_batch(subjects, n, sampling=cfg.get("sampling", "subject"))
+        edits = sampler.training_batch(subjects, n, sampling=cfg.get("sampling", "subject"),
+                                       n_same_relation=cfg.get("n_same_relation", 1))
         for e in edits:
             relations[e.relation] = relations.get(e.relation, 0) + 1
         sizes[n] = sizes.get(n, 0) + 1
