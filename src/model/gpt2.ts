@@ -14,6 +14,7 @@ import type { GPT2Config } from './config';
 import { writeSafetensors, type FloatDtype } from './safetensors';
 import { geluNew } from '../kernels/gelu';
 import { layerNorm } from '../kernels/layer_norm';
+import { fastCaptureGradientRows, releaseFastCapture } from './fast_capture';
 
 /** Keys and values of one layer for the positions seen so far: [n_head, T, head_dim]. */
 interface LayerKV {
@@ -412,6 +413,9 @@ export class GPT2 {
       if (!CONV1D.test(n) || !this.params.has(n)) throw new Error(`captureGradientRows: "${n}" is not a Conv1D weight of this model`);
     }
     if (new Set(names).size !== names.length) throw new Error('captureGradientRows: duplicate weight names');
+    // WebGPU: the whole capture as one command encoder of our own kernels (fast_capture.ts); null = not applicable.
+    const fast = fastCaptureGradientRows(this, promptIds, targetIds, names);
+    if (fast) return fast;
     const ids = [...promptIds, ...targetIds];
     const T = ids.length;
     const probes = names.map((n) => tf.zeros([T, this.getWeight(n).shape[1]!]) as tf.Tensor2D);
@@ -439,6 +443,7 @@ export class GPT2 {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    releaseFastCapture(this);
     for (const v of this.params.values()) v.dispose();
     this.params.clear();
   }

@@ -1,0 +1,438 @@
+// MEND's capture (GPT2.captureGradientRows) on the WebGPU backend without tfjs's per-op machinery.
+//
+// Why: on the H100 run of 2026-11-27 a distilgpt2 capture was 384 tfjs dispatches, 89.5 ms of JavaScript + tfjs +
+// Dawn enqueue and only 6.6 ms of GPU wait (docs/benchmarks.md "Dispatch overhead"). Here the whole forward +
+// backward is recorded into ONE command encoder, one compute pass, on tfjs's own GPUDevice, reading the model's
+// weight buffers in place (tfjs-webgpu.md §4.2), with the WGSL of src/kernels/capture_kernels.ts. Per dispatch
+// that is a bind group and three pass calls instead of a tfjs kernel (~100 dispatches instead of 384 for the
+// editor's six MLP weights of a 6-layer model).
+//
+// What runs (T = prompt + target tokens, NT = target tokens, rows = token positions):
+//   forward   embed; per block: LN1, c_attn, attention, c_proj + residual, LN2, c_fc + gelu, c_proj + residual;
+//             everything the backward needs is kept (LN stats, attention probabilities, pre-activations).
+//   loss      ln_f, logits of the NT target rows only (position p predicts token p+1), loss rows, and their
+//             gradient (softmax − onehot) / NT in place.
+//   backward  through the tied head (dlogits · wte) and ln_f, then block by block down to the lowest requested
+//             weight only: blocks below it need no backward, and in the lowest block it stops at that weight.
+//   outputs   per requested Conv1D weight: x (its input rows) and δ (∂loss/∂its output), copied into fresh tfjs
+//             tensors the caller owns (tfjs pool buffers, so dispose() works as for any tensor); the NT loss
+//             values are the only read-back.
+// Anything else (another backend, a sequence longer than the attention kernel holds, ids outside the
+// vocabulary, or `fastCapture.enabled = false`) returns null and GPT2 runs its tfjs-autodiff path.
+//
+// Buffers: the model's weight buffers are looked up and bound at every call (an edit's setWeight gives a variable
+// a new buffer, tfjs-webgpu.md pitfall 5); scratch buffers are ours, kept per (model, T, NT) and reused, and freed
+// by releaseFastCapture (GPT2.dispose). Pipelines are compiled once per (device, model config).
+import * as tf from '@tensorflow/tfjs';
+import { activeWebGPUBackend, type WebGPUBackend } from '../kernels/webgpu';
+import {
+  kernelSource, MM_ROWS, PARAM_FIELDS, WG, type CaptureDims, type Epilogue, type Params,
+} from '../kernels/capture_kernels';
+import type { CaptureResult, GPT2, GradientRows } from './gpt2';
+
+/** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
+export const fastCapture = {
+  enabled: true,
+  /** captures that took the fast path */
+  captures: 0,
+  /** compute dispatches recorded by them */
+  dispatches: 0,
+};
+
+/** The longest sequence the attention kernels hold in workgroup memory (4 KiB of scores). */
+const T_LIMIT = 1024;
+/** Cap on split-K partial sums per matmul (floats): bounds the scratch for long sequences. */
+const PART_CAP = 1 << 22;
+/** Uniform blocks are bound at offsets that are multiples of this (WebGPU's minUniformBufferOffsetAlignment). */
+const SLOT = 256;
+/** Scratch sets kept per model (different (T, NT) pairs: facts of different lengths). */
+const KEEP_SCRATCH = 4;
+
+const KIND = /^transformer\.h\.(\d+)\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$/;
+/** How far into a block the backward must go to reach a weight's δ (0: the block's output gradient is enough). */
+const STAGE: Record<string, number> = { 'mlp.c_proj': 0, 'mlp.c_fc': 1, 'attn.c_proj': 2, 'attn.c_attn': 3 };
+const FULL_BLOCK = 4;
+
+// ---- pipelines, per device and model config ----
+
+const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+function pipeline(device: GPUDevice, dims: CaptureDims, name: string): GPUComputePipeline {
+  let cache = pipelineCache.get(device);
+  if (!cache) pipelineCache.set(device, (cache = new Map()));
+  const key = `${name}|${dims.C},${dims.F},${dims.H},${dims.V},${dims.eps},${dims.activation},${dims.tMax}`;
+  let p = cache.get(key);
+  if (!p) {
+    const code = kernelSource(name, dims);
+    // An explicit layout from the declared bindings ('auto' would drop a binding a kernel declares but never reads).
+    const entries: GPUBindGroupLayoutEntry[] = [...code.matchAll(/@binding\((\d+)\) var<(uniform|storage, read_write|storage, read)>/g)].map((m) => ({
+      binding: Number(m[1]),
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: m[2] === 'uniform' ? 'uniform' : m[2] === 'storage, read' ? 'read-only-storage' : 'storage' },
+    }));
+    const layout = device.createPipelineLayout({ bindGroupLayouts: [device.createBindGroupLayout({ entries })] });
+    const module = device.createShaderModule({ code, label: `mendlab capture ${name}` });
+    p = device.createComputePipeline({ layout, compute: { module, entryPoint: 'main' }, label: `mendlab capture ${name}` });
+    cache.set(key, p);
+  }
+  return p;
+}
+
+// ---- scratch buffers, per model and (T, NT) ----
+
+interface LayerBuffers {
+  xres: GPUBuffer; // block input (residual stream), LN1 input
+  ln1: GPUBuffer; // LN1 mean, rstd per row
+  h1: GPUBuffer; // LN1 output: c_attn's x rows
+  qkv: GPUBuffer;
+  probs: GPUBuffer; // [H, T, T]
+  yatt: GPUBuffer; // merged heads: attn.c_proj's x rows
+  xmid: GPUBuffer; // after attention's residual add, LN2 input
+  ln2: GPUBuffer;
+  h2: GPUBuffer; // LN2 output: c_fc's x rows
+  f: GPUBuffer; // c_fc output (pre-activation)
+  g: GPUBuffer; // activation: mlp.c_proj's x rows
+  dxOut: GPUBuffer; // ∂loss/∂(block output): mlp.c_proj's δ
+  df: GPUBuffer; // c_fc's δ
+  dxMid: GPUBuffer; // ∂loss/∂xmid: attn.c_proj's δ
+  dqkv: GPUBuffer; // c_attn's δ
+}
+
+interface Scratch {
+  T: number;
+  NT: number;
+  all: GPUBuffer[];
+  ids: GPUBuffer;
+  params: GPUBuffer;
+  paramSlots: number;
+  layers: LayerBuffers[];
+  xFinal: GPUBuffer;
+  lnf: GPUBuffer;
+  hf: GPUBuffer;
+  logits: GPUBuffer;
+  loss: GPUBuffer;
+  dhf: GPUBuffer;
+  tmp: GPUBuffer; // [T, C]: dh2, then dy of attention, then dh1 (used one after the other)
+  ds: GPUBuffer; // [H, T, T]
+  part: GPUBuffer;
+}
+
+interface ModelState {
+  device: GPUDevice;
+  scratch: Map<string, Scratch>;
+}
+
+const states = new WeakMap<GPT2, ModelState>();
+
+/** Split-K factor of an M×K by K×N product: chunks of ≥ 64 k, at most 64 chunks, partials ≤ PART_CAP floats. */
+function splitK(M: number, N: number, K: number): { S: number; KC: number } {
+  let S = Math.max(1, Math.min(64, Math.ceil(K / 64)));
+  if (S * M * N > PART_CAP) S = Math.max(1, Math.floor(PART_CAP / (M * N)));
+  const KC = Math.ceil(K / S);
+  return { S: Math.ceil(K / KC), KC };
+}
+
+function createScratch(device: GPUDevice, dims: CaptureDims, L: number, T: number, NT: number): Scratch {
+  const { C, F, H, V } = dims;
+  const all: GPUBuffer[] = [];
+  const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  const buf = (floats: number, usage = STORAGE) => {
+    const b = device.createBuffer({ size: Math.max(16, Math.ceil((floats * 4) / 16) * 16), usage, label: 'mendlab capture scratch' });
+    all.push(b);
+    return b;
+  };
+  const layers: LayerBuffers[] = [];
+  for (let l = 0; l < L; l++) {
+    layers.push({
+      xres: buf(T * C), ln1: buf(2 * T), h1: buf(T * C), qkv: buf(T * 3 * C), probs: buf(H * T * T), yatt: buf(T * C),
+      xmid: buf(T * C), ln2: buf(2 * T), h2: buf(T * C), f: buf(T * F), g: buf(T * F),
+      dxOut: buf(T * C), df: buf(T * F), dxMid: buf(T * C), dqkv: buf(T * 3 * C),
+    });
+  }
+  const shapes: Array<[number, number, number]> = [
+    [T, 3 * C, C], [T, C, C], [T, F, C], [T, C, F], [NT, V, C], [NT, C, V], [T, C, 3 * C],
+  ];
+  const part = Math.max(...shapes.map(([M, N, K]) => splitK(M, N, K).S * M * N));
+  const paramSlots = 32 * L + 32;
+  return {
+    T, NT, all, layers,
+    ids: buf(T), params: buf((paramSlots * SLOT) / 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST), paramSlots,
+    xFinal: buf(T * C), lnf: buf(2 * T), hf: buf(T * C), logits: buf(NT * V), loss: buf(NT), dhf: buf(NT * C),
+    tmp: buf(T * C), ds: buf(H * T * T), part: buf(part),
+  };
+}
+
+function destroyScratch(s: Scratch): void {
+  for (const b of s.all) b.destroy();
+  s.all.length = 0;
+}
+
+function scratchFor(model: GPT2, device: GPUDevice, dims: CaptureDims, T: number, NT: number): Scratch {
+  let st = states.get(model);
+  if (!st || st.device !== device) {
+    if (st) for (const s of st.scratch.values()) destroyScratch(s);
+    st = { device, scratch: new Map() };
+    states.set(model, st);
+  }
+  const key = `${T}:${NT}`;
+  let s = st.scratch.get(key);
+  if (s) {
+    st.scratch.delete(key); // re-inserted below: the Map's order is the least recently used first
+  } else {
+    if (st.scratch.size >= KEEP_SCRATCH) {
+      const [oldKey, old] = st.scratch.entries().next().value as [string, Scratch];
+      st.scratch.delete(oldKey);
+      destroyScratch(old); // work already submitted with it still completes (WebGPU defers the free)
+    }
+    s = createScratch(device, dims, model.config.nLayer, T, NT);
+  }
+  st.scratch.set(key, s);
+  return s;
+}
+
+/** Frees a model's capture buffers (GPT2.dispose calls it). */
+export function releaseFastCapture(model: GPT2): void {
+  const st = states.get(model);
+  if (!st) return;
+  for (const s of st.scratch.values()) destroyScratch(s);
+  states.delete(model);
+}
+
+// ---- recording ----
+
+interface Dispatch {
+  kernel: string;
+  slot: number;
+  buffers: GPUBuffer[];
+  grid: [number, number, number];
+}
+
+/** Workgroups covering n items of a flat kernel (64 per group), as a 2-D grid when one dimension is not enough. */
+function flatGrid(n: number): [number, number, number] {
+  const groups = Math.max(1, Math.ceil(n / WG));
+  const x = Math.min(groups, 32768);
+  return [x, Math.ceil(groups / x), 1];
+}
+
+class Recorder {
+  readonly dispatches: Dispatch[] = [];
+  readonly params: Uint32Array;
+
+  constructor(private readonly capacity: number) {
+    this.params = new Uint32Array((capacity * SLOT) / 4);
+  }
+
+  add(kernel: string, p: Params, buffers: GPUBuffer[], grid: [number, number, number]): void {
+    const slot = this.dispatches.length;
+    if (slot >= this.capacity) throw new Error('fast capture: more dispatches than planned');
+    const base = (slot * SLOT) / 4;
+    PARAM_FIELDS.forEach((name, i) => (this.params[base + i] = p[name] ?? 0));
+    this.dispatches.push({ kernel, slot, buffers, grid });
+  }
+
+  /**
+   * out = a·b (or a·bᵀ) over M rows: split-K partials, then the reduction with the linear's epilogue.
+   * `a` rows start at row aRow; the result is written from row outRow of `out`.
+   */
+  matmul(o: {
+    a: GPUBuffer; aRow?: number; b: GPUBuffer; transB: boolean; M: number; N: number; K: number; part: GPUBuffer;
+    out: GPUBuffer; outRow?: number; bias?: GPUBuffer; addend?: GPUBuffer; epi?: Epilogue; pre?: GPUBuffer; out2?: GPUBuffer;
+  }): void {
+    const { S, KC } = splitK(o.M, o.N, o.K);
+    this.add(o.transB ? 'mmT' : 'mmN', { m: o.M, n: o.N, k: o.K, kc: KC, s: S, a_off: (o.aRow ?? 0) * o.K }, [o.a, o.b, o.part],
+      [Math.ceil(o.N / WG), Math.ceil(o.M / MM_ROWS), S]);
+    const epi = o.epi ?? 'none';
+    const bufs = [o.part];
+    if (o.bias) bufs.push(o.bias);
+    if (o.addend) bufs.push(o.addend);
+    if (epi === 'actGrad') bufs.push(o.pre!);
+    bufs.push(o.out);
+    if (epi === 'act') bufs.push(o.out2!);
+    this.add(`reduce:b${o.bias ? 1 : 0}:a${o.addend ? 1 : 0}:${epi}`, { m: o.M, n: o.N, s: S, out_off: (o.outRow ?? 0) * o.N }, bufs, flatGrid(o.M * o.N));
+  }
+}
+
+// ---- the capture ----
+
+interface Request {
+  name: string;
+  layer: number;
+  kind: string;
+}
+
+function dimsOf(model: GPT2): CaptureDims {
+  const c = model.config;
+  return { C: c.nEmbd, F: c.nInner, H: c.nHead, V: c.vocabSize, eps: c.layerNormEpsilon, activation: c.activation, tMax: Math.min(c.nPositions, T_LIMIT) };
+}
+
+/**
+ * The fast capture, or null when it does not apply (then the caller runs the tfjs path). `names` are canonical,
+ * validated Conv1D weight names without duplicates (GPT2.captureGradientRows checks them first). Not async: the
+ * whole capture is recorded and submitted before this returns, and only the loss read-back is awaited.
+ */
+export function fastCaptureGradientRows(model: GPT2, promptIds: number[], targetIds: number[], names: string[]): Promise<CaptureResult> | null {
+  if (!fastCapture.enabled) return null;
+  const be = activeWebGPUBackend();
+  if (!be) return null;
+  const cfg = model.config;
+  const dims = dimsOf(model);
+  const ids = [...promptIds, ...targetIds];
+  const T = ids.length;
+  const NT = targetIds.length;
+  const P = promptIds.length;
+  if (T > dims.tMax || T > cfg.nPositions || P < 1 || NT < 1) return null;
+  if (cfg.activation !== 'gelu_new' && cfg.activation !== 'gelu') return null;
+  if (cfg.nEmbd % cfg.nHead !== 0) return null;
+  for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize) return null;
+  const requests: Request[] = [];
+  for (const name of names) {
+    const m = KIND.exec(name);
+    if (!m) return null;
+    requests.push({ name, layer: Number(m[1]), kind: m[2] });
+  }
+  if (requests.length === 0) return null;
+  const device = be.device;
+  const limit = device.limits.maxStorageBufferBindingSize;
+  if (4 * Math.max(NT * dims.V, dims.H * T * T, dims.V * dims.C) > limit) return null;
+  return run(be, model, dims, ids, P, NT, requests);
+}
+
+async function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: number[], P: number, NT: number, requests: Request[]): Promise<CaptureResult> {
+  const device = be.device;
+  const { C, F, H } = dims;
+  const L = model.config.nLayer;
+  const T = ids.length;
+  const s = scratchFor(model, device, dims, T, NT);
+
+  // The weights' current buffers (never cached: setWeight/assign gives a variable a new one). A weight that still
+  // sits on the CPU is uploaded first; tfjs records that upload in its own encoder, flushed below before our submit.
+  const weight = (name: string): GPUBuffer => {
+    const v = model.getWeight(name);
+    be.uploadToGPU(v.dataId);
+    return be.tensorMap.get(v.dataId)!.resource as GPUBuffer;
+  };
+  const h = (l: number, n: string) => weight(`transformer.h.${l}.${n}`);
+  const wte = weight('transformer.wte.weight');
+
+  const rec = new Recorder(s.paramSlots);
+  const part = s.part;
+
+  // Forward over all T rows.
+  const blockIn = (l: number) => s.layers[l].xres;
+  rec.add('embed', { t: T }, [s.ids, wte, weight('transformer.wpe.weight'), blockIn(0)], flatGrid(T * C));
+  for (let l = 0; l < L; l++) {
+    const b = s.layers[l];
+    const out = l + 1 < L ? s.layers[l + 1].xres : s.xFinal;
+    rec.add('lnFwd', {}, [b.xres, h(l, 'ln_1.weight'), h(l, 'ln_1.bias'), b.h1, b.ln1], [T, 1, 1]);
+    rec.matmul({ a: b.h1, b: h(l, 'attn.c_attn.weight'), transB: false, M: T, N: 3 * C, K: C, part, bias: h(l, 'attn.c_attn.bias'), out: b.qkv });
+    rec.add('attnFwd', { t: T }, [b.qkv, b.probs, b.yatt], [T, H, 1]);
+    rec.matmul({ a: b.yatt, b: h(l, 'attn.c_proj.weight'), transB: false, M: T, N: C, K: C, part, bias: h(l, 'attn.c_proj.bias'), addend: b.xres, out: b.xmid });
+    rec.add('lnFwd', {}, [b.xmid, h(l, 'ln_2.weight'), h(l, 'ln_2.bias'), b.h2, b.ln2], [T, 1, 1]);
+    rec.matmul({ a: b.h2, b: h(l, 'mlp.c_fc.weight'), transB: false, M: T, N: F, K: C, part, bias: h(l, 'mlp.c_fc.bias'), epi: 'act', out: b.f, out2: b.g });
+    rec.matmul({ a: b.g, b: h(l, 'mlp.c_proj.weight'), transB: false, M: T, N: C, K: F, part, bias: h(l, 'mlp.c_proj.bias'), addend: b.xmid, out });
+  }
+
+  // Loss: ln_f, logits of the target rows (positions P−1 … P+NT−2), loss rows and dlogits, back through the tied
+  // head to the target rows of ln_f's output, then ln_f's backward (zero gradient on the other rows).
+  const lnfW = weight('transformer.ln_f.weight');
+  rec.add('lnFwd', {}, [s.xFinal, lnfW, weight('transformer.ln_f.bias'), s.hf, s.lnf], [T, 1, 1]);
+  rec.matmul({ a: s.hf, aRow: P - 1, b: wte, transB: true, M: NT, N: dims.V, K: C, part, out: s.logits });
+  rec.add('xent', { m: NT, a_off: P }, [s.ids, s.logits, s.loss], [NT, 1, 1]);
+  rec.matmul({ a: s.logits, b: wte, transB: false, M: NT, N: C, K: dims.V, part, out: s.dhf });
+  rec.add('lnBwd', { win0: P - 1, win_n: NT }, [s.dhf, s.xFinal, s.lnf, lnfW, s.layers[L - 1].dxOut], [T, 1, 1]);
+
+  // Backward, block by block from the top, down to the lowest requested weight.
+  const lowest = Math.min(...requests.map((r) => r.layer));
+  const lowestStage = Math.max(...requests.filter((r) => r.layer === lowest).map((r) => STAGE[r.kind]));
+  for (let l = L - 1; l >= lowest; l--) {
+    const need = l > lowest ? FULL_BLOCK : lowestStage;
+    const b = s.layers[l];
+    if (need < 1) break;
+    // mlp.c_proj: dg = dxOut·Wᵀ, then × act′(f): c_fc's δ.
+    rec.matmul({ a: b.dxOut, b: h(l, 'mlp.c_proj.weight'), transB: true, M: T, N: F, K: C, part, epi: 'actGrad', pre: b.f, out: b.df });
+    if (need < 2) break;
+    // c_fc: dh2 = df·Wᵀ; LN2 backward + the residual's gradient: attn.c_proj's δ.
+    rec.matmul({ a: b.df, b: h(l, 'mlp.c_fc.weight'), transB: true, M: T, N: C, K: F, part, out: s.tmp });
+    rec.add('lnBwdAdd', { win0: 0, win_n: T }, [s.tmp, b.xmid, b.ln2, h(l, 'ln_2.weight'), b.dxOut, b.dxMid], [T, 1, 1]);
+    if (need < 3) break;
+    // attn.c_proj: dy = dxMid·Wᵀ; attention backward: c_attn's δ.
+    rec.matmul({ a: b.dxMid, b: h(l, 'attn.c_proj.weight'), transB: true, M: T, N: C, K: C, part, out: s.tmp });
+    rec.add('attnBwdQ', { t: T }, [s.tmp, b.qkv, b.probs, s.ds, b.dqkv], [T, H, 1]);
+    rec.add('attnBwdKV', { t: T }, [s.tmp, b.qkv, b.probs, s.ds, b.dqkv], [T, H, 1]);
+    if (need < 4) break;
+    // c_attn: dh1 = dqkv·Wᵀ; LN1 backward + the residual: the gradient of the block's input = the block below's output.
+    rec.matmul({ a: b.dqkv, b: h(l, 'attn.c_attn.weight'), transB: true, M: T, N: C, K: 3 * C, part, out: s.tmp });
+    if (l > 0) rec.add('lnBwdAdd', { win0: 0, win_n: T }, [s.tmp, b.xres, b.ln1, h(l, 'ln_1.weight'), b.dxMid, s.layers[l - 1].dxOut], [T, 1, 1]);
+  }
+
+  // Encode: one compute pass, then the copies into the caller's tensors and of the loss rows into a mappable buffer.
+  // Validation errors (bind groups, encoding, submit) are collected in an error scope and turned into an exception.
+  device.pushErrorScope('validation');
+  const encoder = device.createCommandEncoder({ label: 'mendlab capture' });
+  const pass = encoder.beginComputePass({ label: 'mendlab capture' });
+  for (const d of rec.dispatches) {
+    const p = pipeline(device, dims, d.kernel);
+    const bindGroup = device.createBindGroup({
+      layout: p.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: s.params, offset: d.slot * SLOT, size: PARAM_FIELDS.length * 4 } },
+        ...d.buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
+      ],
+    });
+    pass.setPipeline(p);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(...d.grid);
+  }
+  pass.end();
+
+  const rows: Record<string, GradientRows> = {};
+  const made: tf.Tensor[] = [];
+  const output = (src: GPUBuffer, cols: number): tf.Tensor2D => {
+    const info = be.makeTensorInfo([T, cols], 'float32');
+    be.uploadToGPU(info.dataId); // a fresh pool buffer of exactly T·cols floats (no values to upload)
+    const dst = be.tensorMap.get(info.dataId)!.resource as GPUBuffer;
+    encoder.copyBufferToBuffer(src, 0, dst, 0, T * cols * 4);
+    const t = tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor2D;
+    made.push(t);
+    return t;
+  };
+  for (const r of requests) {
+    const b = s.layers[r.layer];
+    if (r.kind === 'attn.c_attn') rows[r.name] = { x: output(b.h1, C), delta: output(b.dqkv, 3 * C) };
+    else if (r.kind === 'attn.c_proj') rows[r.name] = { x: output(b.yatt, C), delta: output(b.dxMid, C) };
+    else if (r.kind === 'mlp.c_fc') rows[r.name] = { x: output(b.h2, C), delta: output(b.df, F) };
+    else rows[r.name] = { x: output(b.g, F), delta: output(b.dxOut, C) };
+  }
+  const staging = device.createBuffer({ size: Math.ceil((NT * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  encoder.copyBufferToBuffer(s.loss, 0, staging, 0, NT * 4);
+
+  // Our per-call inputs, then tfjs's pending work (weight uploads, ops issued before this call), then ours.
+  device.queue.writeBuffer(s.params, 0, rec.params.buffer, 0, rec.dispatches.length * SLOT);
+  device.queue.writeBuffer(s.ids, 0, Uint32Array.from(ids));
+  be.ensureCommandEncoderReady();
+  be.endComputePassEncoder();
+  be.submitQueue();
+  device.queue.submit([encoder.finish()]);
+  const validation = device.popErrorScope();
+  fastCapture.captures++;
+  fastCapture.dispatches += rec.dispatches.length;
+
+  try {
+    const error = await validation;
+    if (error) throw new Error(`fast capture: WebGPU validation error: ${error.message}`);
+    await staging.mapAsync(GPUMapMode.READ);
+    const lossRows = new Float32Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    let sum = 0;
+    for (const v of lossRows) sum += v;
+    // Mean NLL in float32 like the tfjs path (its tf.mean), so both paths report the same number.
+    const loss = Math.fround(Math.fround(sum) / NT);
+    if (!Number.isFinite(loss)) throw new Error(`fast capture: the loss is not finite (${loss})`);
+    return { loss, rows };
+  } catch (e) {
+    tf.dispose(made);
+    throw e;
+  } finally {
+    staging.destroy();
+  }
+}
