@@ -42,9 +42,14 @@ export function formatReport(r: BenchReport): string {
     out.push(`MEND edit: total ${ms(e.totalMs)} ms = capture ${ms(e.captureMs)} + editor ${ms(e.editorMs)} + update ${ms(e.updateMs)} ms  (${e.rows} rows, ${e.rowsKept} kept)`);
     const g = m.generation;
     out.push(`generation: ${g.tokensPerSecond.toFixed(1)} tokens/s (${g.newTokens} new tokens after ${g.promptTokens} in ${ms(g.ms)} ms)`);
+    if (m.capture) {
+      const c = m.capture;
+      out.push(`capture: fast ${ms(c.fastMs)} ms vs tfjs ${ms(c.tfjsMs)} ms = ${c.ratio.toFixed(2)}x  (MendEditor.captureRows, same run, alternated)`);
+    }
     if (m.dispatch) {
       out.push(dispatchLine('per decode token', m.dispatch.token));
-      out.push(dispatchLine('per edit capture', m.dispatch.capture));
+      out.push(dispatchLine(m.dispatch.fastCapture ? 'per edit capture, tfjs path' : 'per edit capture', m.dispatch.capture));
+      if (m.dispatch.fastCapture) out.push(dispatchLine('per edit capture, fast path', m.dispatch.fastCapture));
     }
     out.push(`bandwidth: ${bandwidthLine(m.bandwidth)}`);
     const mem = m.memory;

@@ -19,6 +19,7 @@ import { disposePackedEditorParams, editorMLP, editorMLPReference, packEditorPar
 import { outerProductSum, outerProductSumReference, rankUpdate, rankUpdateReference } from '../src/kernels/rank_update';
 import { disposeChanges, revertChanges } from '../src/editors/changes';
 import type { TokenizedFact } from '../src/editors/types';
+import { fastCapture } from '../src/model/fast_capture';
 import { copyKernel } from './copy_kernel';
 import { editorMLPRowwise } from './editor_mlp_rowwise';
 import { DispatchCounter, GpuMemoryWatch, median, syncAll, timeOp, type OpTiming, type Repetitions } from './measure';
@@ -97,8 +98,23 @@ export interface DispatchPhase {
 export interface DispatchReport {
   /** one greedy decode step with the KV cache (forward of 1 token + argMax), not pipelined with the next */
   token: DispatchPhase & { samples: number };
-  /** captureGradientRows on the edit's fact: forward + backward for the x/δ rows of the edited weights */
+  /** captureGradientRows on the edit's fact through tfjs autodiff (fastCapture.enabled = false) */
   capture: DispatchPhase & { samples: number };
+  /**
+   * the same through the fast WebGPU capture (src/model/fast_capture.ts): `dispatches` are its own compute
+   * dispatches (not tfjs programs), `kernels` the tfjs kernels it still runs (none expected). Absent before 2026-11-28.
+   */
+  fastCapture?: DispatchPhase & { samples: number };
+}
+
+/** The edit's capture phase (MendEditor.captureRows, with its read-back) on both paths, alternated in one run. */
+export interface CaptureComparison {
+  fastMs: number;
+  tfjsMs: number;
+  /** fastMs / tfjsMs: below 1 means the fast capture is faster */
+  ratio: number;
+  fastSamples: number[];
+  tfjsSamples: number[];
 }
 
 export interface ModelReport {
@@ -114,6 +130,8 @@ export interface ModelReport {
   memory: { residentBytes: number; peakEditBytes: number; peakGenerationBytes: number; peakBytes: number; allocatedBytes: number };
   /** absent in reports written before 2026-11-27 */
   dispatch?: DispatchReport;
+  /** absent in reports written before 2026-11-28 */
+  capture?: CaptureComparison;
 }
 
 /** Deterministic token ids (a fixed LCG) so every run edits and generates the same sequence. */
@@ -246,26 +264,74 @@ async function dispatchReport(bm: BenchModel, fact: TokenizedFact, prompt: numbe
   const token = { ...phase(tokenCounter, steps, enq, wait), samples: steps };
 
   // Capture: captureGradientRows runs synchronously up to its first await (the loss read-back), so the time to
-  // the returned promise is the enqueue time of forward + backward.
-  const capEnq: number[] = [];
-  const capWait: number[] = [];
+  // the returned promise is the enqueue time of forward + backward. Both paths: tfjs autodiff, then the fast one.
   const reps = Math.max(1, s.reps);
-  const capCounter = new DispatchCounter();
-  try {
-    for (let i = 0; i < reps; i++) {
-      const t0 = performance.now();
-      const p = model.captureGradientRows(fact.promptIds, fact.targetIds, [...editor.weightNames]);
-      const t1 = performance.now();
-      const r = await p;
-      const t2 = performance.now();
-      capEnq.push(t1 - t0);
-      capWait.push(t2 - t1);
-      for (const rows of Object.values(r.rows)) tf.dispose([rows.x, rows.delta]);
+  const capturePhase = async (fast: boolean): Promise<DispatchPhase & { samples: number }> => {
+    const capEnq: number[] = [];
+    const capWait: number[] = [];
+    const enabled = fastCapture.enabled;
+    fastCapture.enabled = fast;
+    const fastBefore = fastCapture.dispatches;
+    const capCounter = new DispatchCounter();
+    try {
+      for (let i = 0; i < reps; i++) {
+        const t0 = performance.now();
+        const p = model.captureGradientRows(fact.promptIds, fact.targetIds, [...editor.weightNames]);
+        const t1 = performance.now();
+        const r = await p;
+        const t2 = performance.now();
+        capEnq.push(t1 - t0);
+        capWait.push(t2 - t1);
+        for (const rows of Object.values(r.rows)) tf.dispose([rows.x, rows.delta]);
+      }
+    } finally {
+      capCounter.stop();
+      fastCapture.enabled = enabled;
     }
-  } finally {
-    capCounter.stop();
+    const ph = phase(capCounter, reps, capEnq, capWait);
+    // The fast path's compute dispatches are its own (not tfjs programs): count those.
+    if (fast) ph.dispatches = (fastCapture.dispatches - fastBefore) / reps;
+    return { ...ph, samples: reps };
+  };
+  const capture = await capturePhase(false);
+  const fastPhase = await capturePhase(true);
+  return { token, capture, fastCapture: fastPhase };
+}
+
+/**
+ * The edit's capture phase (MendEditor.captureRows: capture + keep masks, with the loss read-back) with the fast
+ * path and with the tfjs path, alternated sample by sample in the same run so load changes hit both alike.
+ */
+async function captureComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<CaptureComparison> {
+  const once = async (fast: boolean): Promise<number> => {
+    const enabled = fastCapture.enabled;
+    fastCapture.enabled = fast;
+    try {
+      const before = fastCapture.captures;
+      const t0 = performance.now();
+      const { rows } = await bm.editor.captureRows(bm.model, [fact]);
+      await syncAll();
+      const ms = performance.now() - t0;
+      for (const c of rows.values()) tf.dispose([c.x, c.delta, c.keep]);
+      if (fast && fastCapture.captures === before) throw new Error('bench: the fast capture did not run (it fell back to the tfjs path)');
+      return ms;
+    } finally {
+      fastCapture.enabled = enabled;
+    }
+  };
+  for (let i = 0; i < s.warmup; i++) {
+    await once(true);
+    await once(false);
   }
-  return { token, capture: { ...phase(capCounter, reps, capEnq, capWait), samples: reps } };
+  const fastSamples: number[] = [];
+  const tfjsSamples: number[] = [];
+  for (let i = 0; i < s.reps; i++) {
+    fastSamples.push(await once(true));
+    tfjsSamples.push(await once(false));
+  }
+  const fastMs = median(fastSamples);
+  const tfjsMs = median(tfjsSamples);
+  return { fastMs, tfjsMs, ratio: fastMs / tfjsMs, fastSamples, tfjsSamples };
 }
 
 export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMemoryWatch, log: (m: string) => void): Promise<ModelReport> {
@@ -327,6 +393,9 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
   }
   const peakGen = watch.peak;
 
+  log(`${bm.name}: capture, fast path vs tfjs path ×${s.warmup}+${s.reps}`);
+  const capture = await captureComparison(bm, fact, s);
+
   log(`${bm.name}: dispatch diagnostics (kernels, enqueue vs read-back wait)`);
   const dispatch = await dispatchReport(bm, fact, prompt, s);
 
@@ -353,5 +422,6 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
     bandwidth: bw,
     memory: { residentBytes: resident, peakEditBytes: peakEdit, peakGenerationBytes: peakGen, peakBytes: Math.max(peakEdit, peakGen), allocatedBytes: watch.allocated },
     dispatch,
+    capture,
   };
 }

@@ -107,6 +107,19 @@ describe('npm run bench', () => {
     // A decode step of a 2-layer model: per layer 4 linears, 2 LayerNorms, attention; the backward makes capture larger.
     expect(d.token.topKernels).toHaveProperty('BatchMatMul');
     expect(d.capture.dispatches).toBeGreaterThan(d.token.dispatches);
+    // The fast capture: its own compute dispatches, no tfjs kernels, fewer dispatches than the tfjs path.
+    const f = d.fastCapture!;
+    expect(f.samples).toBe(2);
+    expect(f.kernels).toBe(0);
+    positive(f.dispatches);
+    positive(f.enqueueMs);
+    expect(f.dispatches).toBeLessThan(d.capture.dispatches);
+    // Capture time with both paths in the same run (alternated), and their ratio.
+    const c = m.capture!;
+    expect(c.fastSamples).toHaveLength(2);
+    expect(c.tfjsSamples).toHaveLength(2);
+    for (const v of [c.fastMs, c.tfjsMs, c.ratio]) positive(v);
+    expect(c.ratio).toBeCloseTo(c.fastMs / c.tfjsMs, 6);
 
     const mem = m.memory;
     positive(mem.residentBytes);
@@ -124,7 +137,9 @@ describe('npm run bench', () => {
     expect(text).toMatch(/MEND edit: total [\d.]+ ms = capture [\d.]+ \+ editor [\d.]+ \+ update [\d.]+ ms/);
     expect(text).toMatch(/generation: [\d.]+ tokens\/s \(4 new tokens after 16/);
     expect(text).toMatch(/per decode token: [\d.]+ tfjs kernels, [\d.]+ GPU dispatches; enqueue [\d.]+ ms \(JavaScript\) \+ read-back wait [\d.]+ ms/);
-    expect(text).toMatch(/per edit capture: [\d.]+ tfjs kernels, [\d.]+ GPU dispatches/);
+    expect(text).toMatch(/per edit capture, tfjs path: [\d.]+ tfjs kernels, [\d.]+ GPU dispatches/);
+    expect(text).toMatch(/per edit capture, fast path: 0 tfjs kernels, [\d.]+ GPU dispatches/);
+    expect(text).toMatch(/capture: fast [\d.]+ ms vs tfjs [\d.]+ ms = [\d.]+x/);
     expect(text.match(/^(editorMLP|editorMLPRowwise|rankUpdate|outerProductSum) /gm)).toHaveLength(8);
     expect(text.match(/^tiled \/ row-per-workgroup editor kernel at (64x256|256x64), 16 rows, rank 8: [\d.]+/gm)).toHaveLength(2);
   });
