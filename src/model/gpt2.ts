@@ -15,6 +15,7 @@ import { writeSafetensors, type FloatDtype } from './safetensors';
 import { geluNew } from '../kernels/gelu';
 import { layerNorm } from '../kernels/layer_norm';
 import { fastCaptureGradientRows, releaseFastCapture } from './fast_capture';
+import { fastDecodeUnsupported, fastGreedyGenerate } from './fast_decode';
 
 /** Keys and values of one layer for the positions seen so far: [n_head, T, head_dim]. */
 interface LayerKV {
@@ -54,6 +55,11 @@ export interface GenerateOptions {
   eosTokenId?: number | null;
   /** called with each new token id as soon as it is known */
   onToken?: (id: number) => void;
+  /**
+   * Greedy decoding on webgpu uses the fast path of src/model/fast_decode.ts (our own kernels, no tfjs op per step)
+   * unless this is false; false forces the tfjs-op path (tests and the benchmark compare the two).
+   */
+  fastDecode?: boolean;
 }
 
 export interface ScoreResult {
@@ -303,6 +309,9 @@ export class GPT2 {
     const out: number[] = [];
     if (maxNew <= 0) return out;
     const eos = opts.eosTokenId ?? null;
+    if (temperature <= 0 && opts.fastDecode !== false && fastDecodeUnsupported(this.config) === null) {
+      return fastGreedyGenerate(this, promptIds, maxNew, eos, opts.onToken);
+    }
     let { logits, cache } = this.forward(promptIds);
 
     if (temperature <= 0) {
