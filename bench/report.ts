@@ -41,13 +41,17 @@ export function formatReport(r: BenchReport): string {
     if (r.settings.captureOnly) out.push('MEND edit: capture only (Dawn null backend: read-backs are garbage, so the finite check would refuse the edit)');
     out.push(`MEND edit: total ${ms(e.totalMs)} ms = capture ${ms(e.captureMs)} + editor ${ms(e.editorMs)} + update ${ms(e.updateMs)} ms  (${e.rows} rows, ${e.rowsKept} kept)`);
     const g = m.generation;
-    out.push(`generation: ${g.tokensPerSecond.toFixed(1)} tokens/s (${g.newTokens} new tokens after ${g.promptTokens} in ${ms(g.ms)} ms)`);
+    out.push(`generation: ${g.tokensPerSecond.toFixed(1)} tokens/s (${g.newTokens} new tokens after ${g.promptTokens} in ${ms(g.ms)} ms)` +
+      (g.fast === undefined ? '' : g.fast ? `, fast decode path (${opt(g.fastDispatchesPerToken ?? null, (v) => `${+v.toFixed(1)}`)} GPU dispatches per token)` : ', tfjs ops (fast decode path not supported here)'));
+    if (g.tfjs) {
+      out.push(`generation, tfjs-op path: ${g.tfjs.tokensPerSecond.toFixed(1)} tokens/s (${ms(g.tfjs.ms)} ms); generate / tfjs-op path = ${g.speedup!.toFixed(2)}x tokens/s`);
+    }
     if (m.capture) {
       const c = m.capture;
       out.push(`capture: fast ${ms(c.fastMs)} ms vs tfjs ${ms(c.tfjsMs)} ms = ${c.ratio.toFixed(2)}x  (MendEditor.captureRows, same run, alternated)`);
     }
     if (m.dispatch) {
-      out.push(dispatchLine('per decode token', m.dispatch.token));
+      out.push(dispatchLine('per decode token (tfjs-op path)', m.dispatch.token));
       out.push(dispatchLine(m.dispatch.fastCapture ? 'per edit capture, tfjs path' : 'per edit capture', m.dispatch.capture));
       if (m.dispatch.fastCapture) out.push(dispatchLine('per edit capture, fast path', m.dispatch.fastCapture));
     }

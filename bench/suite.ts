@@ -5,7 +5,9 @@
 //               update (the fused W + c·X̃ᵀΔ̃ kernel for every edited weight); each phase ends with a GPU sync.
 //               Every edit is reverted (bit-exact buffer swap) so all repetitions edit the same model.
 //   generation  GPT2.generate, greedy, batch 1: `newTokens` tokens after a `promptTokens`-token prompt,
-//               prompt processing included; tokens/s = newTokens / wall time.
+//               prompt processing included; tokens/s = newTokens / wall time. On webgpu generate takes the fast
+//               decode path (src/model/fast_decode.ts); the tfjs-op path (fastDecode: false) is timed in the same
+//               repetitions, interleaved, so the two share the machine's load.
 //   kernels     each WGSL kernel against the tfjs-op reference that defines it, same inputs, same run.
 //   bandwidth   the fused update kernel's bytes of W read + written per second, against the copy kernel
 //               moving the same number of bytes.
@@ -18,6 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 import { disposePackedEditorParams, editorMLP, editorMLPReference, packEditorParams } from '../src/kernels/editor_mlp';
 import { outerProductSum, outerProductSumReference, rankUpdate, rankUpdateReference } from '../src/kernels/rank_update';
 import { disposeChanges, revertChanges } from '../src/editors/changes';
+import { fastDecodeStats, fastDecodeUnsupported } from '../src/model/fast_decode';
 import type { TokenizedFact } from '../src/editors/types';
 import { fastCapture } from '../src/model/fast_capture';
 import { copyKernel } from './copy_kernel';
@@ -81,6 +84,22 @@ export interface BandwidthReport {
   ratio: number;
 }
 
+export interface GenerationReport {
+  promptTokens: number;
+  newTokens: number;
+  ms: number;
+  tokensPerSecond: number;
+  samplesMs: number[];
+  /** absent in reports written before the fast decode path: whether generate took it */
+  fast?: boolean;
+  /** the fast path's GPU dispatches per decoded token (null when it did not run) */
+  fastDispatchesPerToken?: number | null;
+  /** GPT2.generate with fastDecode: false (tfjs ops every step), same prompt, interleaved with the samples above */
+  tfjs?: { ms: number; tokensPerSecond: number; samplesMs: number[] };
+  /** tokensPerSecond / tfjs.tokensPerSecond */
+  speedup?: number;
+}
+
 /** One phase's dispatch diagnostics (medians over the samples; counts per token for decode steps). */
 export interface DispatchPhase {
   /** tfjs kernels run (engine.runKernelFunc calls, gradients' and customGrad's included) */
@@ -124,7 +143,8 @@ export interface ModelReport {
   params: number;
   editor: { editedWeights: string[]; shapes: Record<string, { rank: number; modes: number }>; params: number };
   edit: EditTimes & { samples: EditTimes[]; rows: number; rowsKept: number };
-  generation: { promptTokens: number; newTokens: number; ms: number; tokensPerSecond: number; samplesMs: number[] };
+  /** what GPT2.generate runs (the fast decode path when `fast`), and the tfjs-op path in the same repetitions */
+  generation: GenerationReport;
   kernels: KernelReport[];
   bandwidth: BandwidthReport;
   memory: { residentBytes: number; peakEditBytes: number; peakGenerationBytes: number; peakBytes: number; allocatedBytes: number };
@@ -380,16 +400,31 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
 
   log(`${bm.name}: generation (${s.promptTokens} + ${s.newTokens} tokens) ×${s.warmup}+${s.reps}`);
   const genMs: number[] = [];
+  const tfjsMs: number[] = [];
+  const fast = fastDecodeUnsupported(c) === null;
+  let fastSteps = 0;
+  let fastDispatches = 0;
+  const timedGenerate = async (fastDecode: boolean) => {
+    const t0 = performance.now();
+    const out = await model.generate(prompt, { maxNewTokens: s.newTokens, eosTokenId: null, fastDecode });
+    const ms = performance.now() - t0;
+    if (out.length !== s.newTokens) throw new Error(`generate produced ${out.length} tokens, expected ${s.newTokens}`);
+    return ms;
+  };
   for (let i = 0; i < s.warmup + s.reps; i++) {
     if (i === s.warmup) {
       await syncAll();
       watch.reset();
     }
-    const t0 = performance.now();
-    const out = await model.generate(prompt, { maxNewTokens: s.newTokens, eosTokenId: null });
-    const ms = performance.now() - t0;
-    if (out.length !== s.newTokens) throw new Error(`generate produced ${out.length} tokens, expected ${s.newTokens}`);
-    if (i >= s.warmup) genMs.push(ms);
+    const [steps, dispatches] = [fastDecodeStats.steps, fastDecodeStats.dispatches];
+    const ms = await timedGenerate(true);
+    fastSteps += fastDecodeStats.steps - steps;
+    fastDispatches += fastDecodeStats.dispatches - dispatches;
+    const msTfjs = await timedGenerate(false);
+    if (i >= s.warmup) {
+      genMs.push(ms);
+      tfjsMs.push(msTfjs);
+    }
   }
   const peakGen = watch.peak;
 
@@ -417,7 +452,12 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
     params: bm.params,
     editor: { editedWeights: [...editor.weightNames], shapes, params: bm.editorParams },
     edit: { captureMs: med('captureMs'), editorMs: med('editorMs'), updateMs: med('updateMs'), totalMs: med('totalMs'), samples, rows, rowsKept },
-    generation: { promptTokens: s.promptTokens, newTokens: s.newTokens, ms: gen, tokensPerSecond: s.newTokens / (gen / 1000), samplesMs: genMs },
+    generation: {
+      promptTokens: s.promptTokens, newTokens: s.newTokens, ms: gen, tokensPerSecond: s.newTokens / (gen / 1000), samplesMs: genMs,
+      fast, fastDispatchesPerToken: fastSteps > 0 ? fastDispatches / fastSteps : null,
+      tfjs: { ms: median(tfjsMs), tokensPerSecond: s.newTokens / (median(tfjsMs) / 1000), samplesMs: tfjsMs },
+      speedup: median(tfjsMs) / gen,
+    },
     kernels,
     bandwidth: bw,
     memory: { residentBytes: resident, peakEditBytes: peakEdit, peakGenerationBytes: peakGen, peakBytes: Math.max(peakEdit, peakGen), allocatedBytes: watch.allocated },

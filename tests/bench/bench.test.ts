@@ -75,6 +75,12 @@ describe('npm run bench', () => {
     expect(m.generation.samplesMs).toHaveLength(2);
     positive(m.generation.tokensPerSecond);
     expect(m.generation.tokensPerSecond).toBeCloseTo(4 / (m.generation.ms / 1000), 6);
+    // The fast decode path (what generate runs on webgpu) and the tfjs-op path, side by side.
+    expect(m.generation.fast).toBe(true);
+    expect(m.generation.fastDispatchesPerToken).toBe(7 * 2 + 4);
+    expect(m.generation.tfjs!.samplesMs).toHaveLength(2);
+    positive(m.generation.tfjs!.tokensPerSecond);
+    expect(m.generation.speedup).toBeCloseTo(m.generation.tfjs!.ms / m.generation.ms, 6);
 
     // Three kernels (editor MLP, fused update, outer-product sum) at each of the two editor shapes, plus the old
     // row-per-workgroup editor kernel (--rowwise-baseline), timed against the same reference as editorMLP.
@@ -135,8 +141,9 @@ describe('npm run bench', () => {
     expect(text).toMatch(/adapter: .*\[software GPU: only ratios count\]/);
     expect(text).toMatch(/== tiny \(random\): 2 layers, 64 wide, 4 heads, vocab 1000/);
     expect(text).toMatch(/MEND edit: total [\d.]+ ms = capture [\d.]+ \+ editor [\d.]+ \+ update [\d.]+ ms/);
-    expect(text).toMatch(/generation: [\d.]+ tokens\/s \(4 new tokens after 16/);
-    expect(text).toMatch(/per decode token: [\d.]+ tfjs kernels, [\d.]+ GPU dispatches; enqueue [\d.]+ ms \(JavaScript\) \+ read-back wait [\d.]+ ms/);
+    expect(text).toMatch(/generation: [\d.]+ tokens\/s \(4 new tokens after 16 in [\d.]+ ms\), fast decode path \(18 GPU dispatches per token\)/);
+    expect(text).toMatch(/generation, tfjs-op path: [\d.]+ tokens\/s \([\d.]+ ms\); generate \/ tfjs-op path = [\d.]+x tokens\/s/);
+    expect(text).toMatch(/per decode token \(tfjs-op path\): [\d.]+ tfjs kernels, [\d.]+ GPU dispatches; enqueue [\d.]+ ms \(JavaScript\) \+ read-back wait [\d.]+ ms/);
     expect(text).toMatch(/per edit capture, tfjs path: [\d.]+ tfjs kernels, [\d.]+ GPU dispatches/);
     expect(text).toMatch(/per edit capture, fast path: 0 tfjs kernels, [\d.]+ GPU dispatches/);
     expect(text).toMatch(/capture: fast [\d.]+ ms vs tfjs [\d.]+ ms = [\d.]+x/);
