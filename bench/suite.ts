@@ -121,7 +121,7 @@ export interface DispatchReport {
   capture: DispatchPhase & { samples: number };
   /**
    * the same through the fast WebGPU capture (src/model/fast_capture.ts): `dispatches` are its own compute
-   * dispatches (not tfjs programs), `kernels` the tfjs kernels it still runs (none expected). Absent before 2026-11-28.
+   * dispatches (not tfjs programs), `kernels` the tfjs kernels it still runs (none expected). Absent in reports written before the fast capture.
    */
   fastCapture?: DispatchPhase & { samples: number };
 }
@@ -150,7 +150,7 @@ export interface ModelReport {
   memory: { residentBytes: number; peakEditBytes: number; peakGenerationBytes: number; peakBytes: number; allocatedBytes: number };
   /** absent in reports written before 2026-11-27 */
   dispatch?: DispatchReport;
-  /** absent in reports written before 2026-11-28 */
+  /** absent in reports written before the fast capture */
   capture?: CaptureComparison;
 }
 
