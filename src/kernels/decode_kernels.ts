@@ -97,15 +97,21 @@ export type GemvEpilogue =
 
 /** Output columns per workgroup (one 32-wide row of W per thread row: a 128-byte coalesced read per warp) ... */
 export const GEMV_TX = 32;
-/** ... and the split of the K (input) dimension over the workgroup's thread rows, reduced in workgroup memory. */
+/**
+ * ... and the split of the K (input) dimension over the workgroup's thread rows, reduced in workgroup memory, on a
+ * GPU. On a CPU-emulated adapter (SwiftShader) the driver passes 1: one thread per column and no barrier, which
+ * measured ~6× faster there (a barrier makes it switch between every emulated invocation), while a real GPU needs
+ * the KS× more threads to keep enough loads in flight for N = 768 columns.
+ */
 export const GEMV_KS = 8;
 
 /**
  * y = inp @ W + b for one row (Conv1D layout, W stored [K, N] row-major) plus an epilogue. Thread (tx, ks) of a
  * workgroup owns column wg·TX + tx and sums rows i ≡ ks (mod KS): consecutive threads read consecutive floats of a
- * row of W (coalesced), and the KS partial sums are added in workgroup memory.
+ * row of W (coalesced), and the KS partial sums meet in workgroup memory. Splitting K gives KS× more threads than
+ * one thread per column, which a GPU needs to have enough loads in flight for N = 768 outputs.
  */
-export function gemvWGSL(K: number, N: number, ep: GemvEpilogue): string {
+export function gemvWGSL(K: number, N: number, ep: GemvEpilogue, splitK: number = GEMV_KS): string {
   const bindings = [
     '@group(0) @binding(0) var<storage, read> inp : array<f32>;',
     '@group(0) @binding(1) var<storage, read> W : array<f32>;',
@@ -158,16 +164,34 @@ export function gemvWGSL(K: number, N: number, ep: GemvEpilogue): string {
     out[col] = 0.5 * v * (1.0 + erfA);`;
       break;
   }
+  if (splitK === 1) {
+    // One thread per output column over the whole of K: no workgroup memory and no barrier.
+    return `
+const K = ${K}u;
+const N = ${N}u;
+${extra}
+${bindings.join('\n')}
+
+@compute @workgroup_size(${GEMV_TX})
+fn main(@builtin(global_invocation_id) g : vec3u) {
+  let col = g.x;
+  if (col >= N) { return; }
+  var acc = 0.0;
+  for (var i = 0u; i < K; i = i + 1u) { acc = acc + inp[i] * W[i * N + col]; }
+  let v = acc + bias[col];
+  ${epilogue}
+}`;
+  }
   return `
 const K = ${K}u;
 const N = ${N}u;
 const TX = ${GEMV_TX}u;
-const KS = ${GEMV_KS}u;
+const KS = ${splitK}u;
 ${extra}
 ${bindings.join('\n')}
-var<workgroup> part : array<f32, ${GEMV_TX * GEMV_KS}>;
+var<workgroup> part : array<f32, ${GEMV_TX * splitK}>;
 
-@compute @workgroup_size(${GEMV_TX}, ${GEMV_KS})
+@compute @workgroup_size(${GEMV_TX}, ${splitK})
 fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) l : vec3u) {
   let col = wg.x * TX + l.x;
   var acc = 0.0;
@@ -176,12 +200,11 @@ fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) l : vec
   }
   part[l.y * TX + l.x] = acc;
   workgroupBarrier();
-  for (var s = KS / 2u; s > 0u; s = s / 2u) {
-    if (l.y < s) { part[l.y * TX + l.x] = part[l.y * TX + l.x] + part[(l.y + s) * TX + l.x]; }
-    workgroupBarrier();
-  }
+  // One barrier, then the first thread row adds the KS partial sums itself: a reduction tree would need log2(KS)
+  // more barriers, and barriers are what a CPU-emulated GPU (SwiftShader) pays for most.
   if (l.y == 0u && col < N) {
-    let v = part[l.x] + bias[col];
+    var v = bias[col];
+    for (var k = 0u; k < KS; k = k + 1u) { v = v + part[k * TX + l.x]; }
     ${epilogue}
   }
 }`;
@@ -254,42 +277,50 @@ fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_index) tid 
 }`;
 }
 
-/** LM head: rows of the tied wte per workgroup pass, each row reduced by LM_LANES threads. */
-export const LM_LANES = 32;
-export const LM_ROWS = 8;
+/** LM head: LM_THREADS / lanes rows of the tied wte per workgroup pass, each row summed by `lanes` threads ... */
+export const LM_THREADS = 256;
+/** ... LM_LANES on a GPU; 1 on a CPU-emulated adapter (no barrier per pass, see GEMV_KS). */
+export const LM_LANES = 8;
+/** vocabulary rows per workgroup pass */
+export const lmRowsPerGroup = (lanes: number) => LM_THREADS / lanes;
 
 /**
- * logits[v] = h · wte[v, :] for every vocabulary row (wte is [V, C]: a row is contiguous, so the LM_LANES threads
- * of a row read consecutive floats), fused with the first argmax stage: each workgroup leaves the best (value,
- * index) of the rows it saw in partVal/partIdx. The workgroups stride over the vocabulary (`groups` of them, at most
- * the device's maxComputeWorkgroupsPerDimension), so any vocabulary size fits one 1-D dispatch.
- * Ties keep the smaller index everywhere, as tf.argMax does (the first maximum wins).
+ * logits[v] = h · wte[v, :] for every vocabulary row, fused with the first argmax stage. wte is [V, C], so a row is
+ * contiguous: the `lanes` threads of a row read consecutive floats (with 8 lanes, 32 bytes per row per step: whole
+ * memory sectors), and a workgroup covers LM_THREADS / lanes rows per pass. Each pass has two barriers only
+ * (partials written; partials consumed; none with 1 lane), and the per-workgroup argmax is a sequential scan by one
+ * thread, not a tree: barriers are what a CPU-emulated GPU pays for most, and this kernel has the most workgroups
+ * (a first version with reduction trees took 2 s per token on SwiftShader here). Each workgroup leaves the best (value,
+ * index) of its rows in partVal/partIdx. The workgroups stride over the vocabulary (`groups` of them, at most the
+ * device's maxComputeWorkgroupsPerDimension), so any vocabulary fits one 1-D dispatch. Ties keep the smaller index
+ * everywhere, as tf.argMax does (the first maximum wins).
  */
-export function lmHeadWGSL(C: number, V: number, groups: number): string {
-  const wg = LM_LANES * LM_ROWS;
+export function lmHeadWGSL(C: number, V: number, groups: number, lanes: number = LM_LANES): string {
+  const rows = LM_THREADS / lanes;
   return `
 const C = ${C}u;
 const V = ${V}u;
 const GROUPS = ${groups}u;
-const LANES = ${LM_LANES}u;
-const ROWS = ${LM_ROWS}u;
+const LANES = ${lanes}u;
+const ROWS = ${rows}u;
 const NONE = 0xffffffffu;
 @group(0) @binding(0) var<storage, read> h : array<f32>;
 @group(0) @binding(1) var<storage, read> wte : array<f32>;
 @group(0) @binding(2) var<storage, read_write> logits : array<f32>;
 @group(0) @binding(3) var<storage, read_write> partVal : array<f32>;
 @group(0) @binding(4) var<storage, read_write> partIdx : array<u32>;
-var<workgroup> part : array<f32, ${wg}>;
-var<workgroup> bestV : array<f32, ${wg}>;
-var<workgroup> bestI : array<u32, ${wg}>;
+${lanes > 1 ? `var<workgroup> part : array<f32, ${LM_THREADS}>;` : ''}
+var<workgroup> bestV : array<f32, ${rows}>;
+var<workgroup> bestI : array<u32, ${rows}>;
 
 fn better(v : f32, i : u32, bv : f32, bi : u32) -> bool {
   return bi == NONE || (i != NONE && (v > bv || (v == bv && i < bi)));
 }
 
-@compute @workgroup_size(${LM_LANES}, ${LM_ROWS})
+@compute @workgroup_size(${lanes}, ${rows})
 fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) l : vec3u) {
   let tid = l.y * LANES + l.x;
+  // Lane 0 of each row slot keeps the best of the rows that slot has seen.
   var bv = 0.0;
   var bi = NONE;
   for (var base = wg.x * ROWS; base < V; base = base + GROUPS * ROWS) {
@@ -298,32 +329,34 @@ fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) l : vec
     if (row < V) {
       for (var c = l.x; c < C; c = c + LANES) { acc = acc + h[c] * wte[row * C + c]; }
     }
+${lanes > 1 ? `
     part[tid] = acc;
     workgroupBarrier();
-    for (var s = LANES / 2u; s > 0u; s = s / 2u) {
-      if (l.x < s) { part[tid] = part[tid] + part[tid + s]; }
-      workgroupBarrier();
-    }
     if (l.x == 0u && row < V) {
-      let v = part[tid];
+      var v = 0.0;
+      for (var k = 0u; k < LANES; k = k + 1u) { v = v + part[tid + k]; }
       logits[row] = v;
       if (better(v, row, bv, bi)) { bv = v; bi = row; }
     }
-    workgroupBarrier(); // part[] is rewritten by the next pass
+    workgroupBarrier(); // part[] is rewritten by the next pass` : `
+    if (row < V) {
+      logits[row] = acc;
+      if (better(acc, row, bv, bi)) { bv = acc; bi = row; }
+    }`}
   }
-  bestV[tid] = bv;
-  bestI[tid] = bi;
+  if (l.x == 0u) {
+    bestV[l.y] = bv;
+    bestI[l.y] = bi;
+  }
   workgroupBarrier();
-  for (var s = ${wg / 2}u; s > 0u; s = s / 2u) {
-    if (tid < s && better(bestV[tid + s], bestI[tid + s], bestV[tid], bestI[tid])) {
-      bestV[tid] = bestV[tid + s];
-      bestI[tid] = bestI[tid + s];
-    }
-    workgroupBarrier();
-  }
   if (tid == 0u) {
-    partVal[wg.x] = bestV[0];
-    partIdx[wg.x] = bestI[0];
+    var v = bestV[0];
+    var i = bestI[0];
+    for (var r = 1u; r < ROWS; r = r + 1u) {
+      if (better(bestV[r], bestI[r], v, i)) { v = bestV[r]; i = bestI[r]; }
+    }
+    partVal[wg.x] = v;
+    partIdx[wg.x] = i;
   }
 }`;
 }

@@ -24,7 +24,8 @@ import type { GPT2Config } from './config';
 import type { GPT2 } from './gpt2';
 import { activeWebGPUBackend, groupsFor, type WebGPUBackend } from '../kernels/webgpu';
 import {
-  argmaxStepWGSL, attentionWGSL, attentionWorkgroupBytes, embedWGSL, EMBED_WG, gemvWGSL, GEMV_TX, layerNormWGSL, lmHeadWGSL, LM_ROWS,
+  argmaxStepWGSL, attentionWGSL, attentionWorkgroupBytes, embedWGSL, EMBED_WG, gemvWGSL, GEMV_KS, GEMV_TX, layerNormWGSL, lmHeadWGSL, LM_LANES,
+  lmRowsPerGroup,
 } from '../kernels/decode_kernels';
 
 /** Knobs for tests and the benchmark; the defaults are what generate uses. */
@@ -33,7 +34,20 @@ export const fastDecodeTuning = {
   chunkTokens: 4,
   /** cap on the lm-head workgroups (normally the device's per-dimension limit); small values make them loop */
   maxLmHeadGroups: Number.POSITIVE_INFINITY,
+  /**
+   * Kernel shapes for a CPU-emulated adapter (one thread per gemv column and per vocabulary row, no barriers) or
+   * for a GPU (split-K gemvs, 8 lanes per vocabulary row); 'auto' asks the adapter. Tests force both.
+   */
+  software: 'auto' as boolean | 'auto',
 };
+
+/** SwiftShader, llvmpipe, lavapipe: a GPU emulated on the CPU, where barriers are expensive and threads are not. */
+function softwareAdapter(device: GPUDevice): boolean {
+  if (fastDecodeTuning.software !== 'auto') return fastDecodeTuning.software;
+  const info = (device as GPUDevice & { adapterInfo?: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean } }).adapterInfo;
+  if (!info) return false;
+  return info.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|software/i.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
+}
 
 /** Counters for the benchmark and the leak tests. */
 export const fastDecodeStats = {
@@ -63,8 +77,8 @@ function pipelineFor(device: GPUDevice, code: string): GPUComputePipeline {
   return p;
 }
 
-function lmHeadGroups(device: GPUDevice, vocab: number): number {
-  return Math.max(1, Math.min(groupsFor(vocab, LM_ROWS), device.limits.maxComputeWorkgroupsPerDimension, fastDecodeTuning.maxLmHeadGroups));
+function lmHeadGroups(device: GPUDevice, vocab: number, lanes: number): number {
+  return Math.max(1, Math.min(groupsFor(vocab, lmRowsPerGroup(lanes)), device.limits.maxComputeWorkgroupsPerDimension, fastDecodeTuning.maxLmHeadGroups));
 }
 
 /** Why the fast path cannot run this model on the active backend, or null when it can. */
@@ -125,7 +139,10 @@ class DecodeSession {
       const q = this.buffer(4 * C, S);
       const y = this.buffer(4 * C, S); // attention output (heads merged)
       const m = this.buffer(4 * I, S); // MLP hidden
-      const groups = lmHeadGroups(device, V);
+      const software = softwareAdapter(device);
+      const splitK = software ? 1 : GEMV_KS;
+      const lanes = software ? 1 : LM_LANES;
+      const groups = lmHeadGroups(device, V, lanes);
       const partVal = this.buffer(4 * groups, S);
       const partIdx = this.buffer(4 * groups, S);
       const kv = Array.from({ length: nLayer }, () => this.buffer(4 * 2 * NH * capacity * hd, S | GPUBufferUsage.COPY_DST));
@@ -151,15 +168,15 @@ class DecodeSession {
       for (let l = 0; l < nLayer; l++) {
         const p = `transformer.h.${l}`;
         add(ln, [x, w(`${p}.ln_1.weight`), w(`${p}.ln_1.bias`), h], 1);
-        add(gemvWGSL(C, 3 * C, { kind: 'qkv', nHead: NH }), [h, w(`${p}.attn.c_attn.weight`), w(`${p}.attn.c_attn.bias`), q, state, kv[l]], groupsFor(3 * C, GEMV_TX));
+        add(gemvWGSL(C, 3 * C, { kind: 'qkv', nHead: NH }, splitK), [h, w(`${p}.attn.c_attn.weight`), w(`${p}.attn.c_attn.bias`), q, state, kv[l]], groupsFor(3 * C, GEMV_TX));
         add(attentionWGSL(NH, hd, cfg.nPositions), [state, q, kv[l], y], NH);
-        add(gemvWGSL(C, C, { kind: 'residual' }), [y, w(`${p}.attn.c_proj.weight`), w(`${p}.attn.c_proj.bias`), x], groupsFor(C, GEMV_TX));
+        add(gemvWGSL(C, C, { kind: 'residual' }, splitK), [y, w(`${p}.attn.c_proj.weight`), w(`${p}.attn.c_proj.bias`), x], groupsFor(C, GEMV_TX));
         add(ln, [x, w(`${p}.ln_2.weight`), w(`${p}.ln_2.bias`), h], 1);
-        add(gemvWGSL(C, I, { kind: act }), [h, w(`${p}.mlp.c_fc.weight`), w(`${p}.mlp.c_fc.bias`), m], groupsFor(I, GEMV_TX));
-        add(gemvWGSL(I, C, { kind: 'residual' }), [m, w(`${p}.mlp.c_proj.weight`), w(`${p}.mlp.c_proj.bias`), x], groupsFor(C, GEMV_TX));
+        add(gemvWGSL(C, I, { kind: act }, splitK), [h, w(`${p}.mlp.c_fc.weight`), w(`${p}.mlp.c_fc.bias`), m], groupsFor(I, GEMV_TX));
+        add(gemvWGSL(I, C, { kind: 'residual' }, splitK), [m, w(`${p}.mlp.c_proj.weight`), w(`${p}.mlp.c_proj.bias`), x], groupsFor(C, GEMV_TX));
       }
       add(ln, [x, w('transformer.ln_f.weight'), w('transformer.ln_f.bias'), h], 1);
-      add(lmHeadWGSL(C, V, groups), [h, w('transformer.wte.weight'), this.logits, partVal, partIdx], groups);
+      add(lmHeadWGSL(C, V, groups, lanes), [h, w('transformer.wte.weight'), this.logits, partVal, partIdx], groups);
       add(argmaxStepWGSL(groups), [partVal, partIdx, state, this.ids], 1);
 
       // The prefill's outputs as buffers (uploaded first if tfjs computed them on the CPU: tiny shapes can be).

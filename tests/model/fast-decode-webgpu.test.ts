@@ -108,10 +108,16 @@ describe('fast greedy decode on webgpu (Dawn)', () => {
     const steps = 5;
     const fast = await fastDecodeLogits(shipped.model, prompt, steps);
     const ref = await tfjsStepLogits(shipped.model, prompt, fast.ids, steps);
-    expect(fast.ids[0]).toBe(ref.first);
-    for (let k = 0; k < steps; k++) {
-      expect(relativeDiff(fast.logits[k], ref.rows[k])).toBeLessThan(1e-4);
-      expect(fast.ids[k + 1]).toBe(argmax(fast.logits[k]));
+    // The kernel shapes for a real GPU (split-K gemvs, 8 lanes per vocabulary row), which SwiftShader would not pick.
+    fastDecodeTuning.software = false;
+    const gpuShapes = await fastDecodeLogits(shipped.model, prompt, steps).finally(() => Object.assign(fastDecodeTuning, saved));
+    expect(gpuShapes.ids).toEqual(fast.ids);
+    for (const f of [fast, gpuShapes]) {
+      expect(f.ids[0]).toBe(ref.first);
+      for (let k = 0; k < steps; k++) {
+        expect(relativeDiff(f.logits[k], ref.rows[k])).toBeLessThan(1e-4);
+        expect(f.ids[k + 1]).toBe(argmax(f.logits[k]));
+      }
     }
   });
 
@@ -125,17 +131,25 @@ describe('fast greedy decode on webgpu (Dawn)', () => {
         expect(fast).toHaveLength(21);
         expect(fast).toEqual(ref);
         expect(new Set(fast).size).toBeGreaterThan(3); // a real sequence, not one token repeated
-        // The same with other chunk sizes and a looping lm head (3 workgroups stride over the 300 rows).
-        Object.assign(fastDecodeTuning, { chunkTokens: 3, maxLmHeadGroups: 3 });
-        expect(await model.generate(prompt, { maxNewTokens: 100 })).toEqual(ref);
-        Object.assign(fastDecodeTuning, { chunkTokens: 1, maxLmHeadGroups: 1 });
-        expect(await model.generate(prompt, { maxNewTokens: 100 })).toEqual(ref);
-        Object.assign(fastDecodeTuning, saved);
-        // Logits of every step, to the last position.
-        const fl = await fastDecodeLogits(model, prompt, 20);
-        const rl = await tfjsStepLogits(model, prompt, fl.ids, 20);
-        expect(fl.ids).toEqual(ref);
-        for (let k = 0; k < 20; k++) expect(relativeDiff(fl.logits[k], rl.rows[k])).toBeLessThan(1e-4);
+        // The same with other chunk sizes, a looping lm head (fewer workgroups than its 300 rows need), and the
+        // kernel shapes for a real GPU (split-K gemvs, 8 lanes per vocabulary row) as well as SwiftShader's.
+        for (const tuning of [
+          { chunkTokens: 3, maxLmHeadGroups: 3 },
+          { chunkTokens: 1, maxLmHeadGroups: 1, software: false },
+          { software: false },
+          { software: true, maxLmHeadGroups: 2 },
+        ]) {
+          Object.assign(fastDecodeTuning, saved, tuning);
+          expect(await model.generate(prompt, { maxNewTokens: 100 }), JSON.stringify(tuning)).toEqual(ref);
+        }
+        // Logits of every step, to the last position, with both kernel shapes.
+        const rl = await tfjsStepLogits(model, prompt, ref, 20);
+        for (const software of [true, false]) {
+          Object.assign(fastDecodeTuning, saved, { software });
+          const fl = await fastDecodeLogits(model, prompt, 20);
+          expect(fl.ids).toEqual(ref);
+          for (let k = 0; k < 20; k++) expect(relativeDiff(fl.logits[k], rl.rows[k])).toBeLessThan(1e-4);
+        }
       } finally {
         Object.assign(fastDecodeTuning, saved);
         model.dispose();
