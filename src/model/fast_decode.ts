@@ -115,7 +115,7 @@ class DecodeSession {
   /** the last step's logits, [vocab] */
   readonly logits: GPUBuffer;
 
-  constructor(private readonly model: GPT2, promptIds: number[], maxIds: number) {
+  constructor(model: GPT2, promptIds: number[], maxIds: number) {
     const be = activeWebGPUBackend() as WebGPUBackend;
     const device = (this.device = be.device);
     const cfg = model.config;
