@@ -50,6 +50,10 @@ export function formatReport(r: BenchReport): string {
       const c = m.capture;
       out.push(`capture: fast ${ms(c.fastMs)} ms vs tfjs ${ms(c.tfjsMs)} ms = ${c.ratio.toFixed(2)}x  (MendEditor.captureRows, same run, alternated)`);
     }
+    if (m.editorPhase) {
+      const c = m.editorPhase;
+      out.push(`editor phase: fast ${ms(c.fastMs)} ms (${c.fastDispatches} dispatches, one encoder) vs tfjs ${ms(c.tfjsMs)} ms (${c.tfjsDispatches} dispatches) = ${c.ratio.toFixed(2)}x  (MendEditor.runEditors, same rows, alternated)`);
+    }
     if (m.dispatch) {
       out.push(dispatchLine('per decode token (tfjs-op path)', m.dispatch.token));
       out.push(dispatchLine(m.dispatch.fastCapture ? 'per edit capture, tfjs path' : 'per edit capture', m.dispatch.capture));

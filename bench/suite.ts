@@ -23,6 +23,8 @@ import { disposeChanges, revertChanges } from '../src/editors/changes';
 import { fastDecodeStats, fastDecodeUnsupported } from '../src/model/fast_decode';
 import type { TokenizedFact } from '../src/editors/types';
 import { fastCapture } from '../src/model/fast_capture';
+import { fastEditor } from '../src/editors/fast_editor';
+import type { EditorOutput } from '../src/editors/mend';
 import { copyKernel } from './copy_kernel';
 import { editorMLPRowwise } from './editor_mlp_rowwise';
 import { DispatchCounter, GpuMemoryWatch, median, syncAll, timeOp, type OpTiming, type Repetitions } from './measure';
@@ -136,6 +138,20 @@ export interface CaptureComparison {
   tfjsSamples: number[];
 }
 
+/** The edit's editor phase (MendEditor.runEditors on the same captured rows, to the GPU's end) on both paths. */
+export interface EditorPhaseComparison {
+  fastMs: number;
+  tfjsMs: number;
+  /** fastMs / tfjsMs: below 1 means the fast editor phase is faster */
+  ratio: number;
+  /** compute dispatches of the fast path (its own, one command encoder) per editor phase */
+  fastDispatches: number;
+  /** WGSL programs the tfjs path dispatches (runWebGPUProgram calls) per editor phase */
+  tfjsDispatches: number;
+  fastSamples: number[];
+  tfjsSamples: number[];
+}
+
 export interface ModelReport {
   name: string;
   source: string;
@@ -152,6 +168,8 @@ export interface ModelReport {
   dispatch?: DispatchReport;
   /** absent in reports written before the fast capture */
   capture?: CaptureComparison;
+  /** absent in reports written before the fast editor phase */
+  editorPhase?: EditorPhaseComparison;
 }
 
 /** Deterministic token ids (a fixed LCG) so every run edits and generates the same sequence. */
@@ -354,6 +372,55 @@ async function captureComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSe
   return { fastMs, tfjsMs, ratio: fastMs / tfjsMs, fastSamples, tfjsSamples };
 }
 
+/**
+ * The editor phase (step 3: every edited weight's editor MLP, split and keep mask) on one fact's captured rows, with
+ * the fast path and the tfjs path alternated sample by sample, each timed to the GPU's end like editFromRows does.
+ */
+async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<EditorPhaseComparison> {
+  const { rows } = await bm.editor.captureRows(bm.model, [fact]);
+  let fastDispatches = 0;
+  let tfjsDispatches = 0;
+  const once = async (fast: boolean): Promise<number> => {
+    const enabled = fastEditor.enabled;
+    fastEditor.enabled = fast;
+    const [runs, dispatches] = [fastEditor.runs, fastEditor.dispatches];
+    const counter = fast ? null : new DispatchCounter();
+    const outputs = new Map<string, EditorOutput>();
+    try {
+      await syncAll();
+      const t0 = performance.now();
+      bm.editor.runEditors(rows, outputs);
+      await syncAll();
+      const ms = performance.now() - t0;
+      if (fast && fastEditor.runs === runs) throw new Error('bench: the fast editor phase did not run (it fell back to the tfjs path)');
+      if (fast) fastDispatches = fastEditor.dispatches - dispatches;
+      else tfjsDispatches = counter!.dispatches;
+      return ms;
+    } finally {
+      counter?.stop();
+      fastEditor.enabled = enabled;
+      for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
+    }
+  };
+  try {
+    for (let i = 0; i < s.warmup; i++) {
+      await once(true);
+      await once(false);
+    }
+    const fastSamples: number[] = [];
+    const tfjsSamples: number[] = [];
+    for (let i = 0; i < s.reps; i++) {
+      fastSamples.push(await once(true));
+      tfjsSamples.push(await once(false));
+    }
+    const fastMs = median(fastSamples);
+    const tfjsMs = median(tfjsSamples);
+    return { fastMs, tfjsMs, ratio: fastMs / tfjsMs, fastDispatches, tfjsDispatches, fastSamples, tfjsSamples };
+  } finally {
+    for (const c of rows.values()) tf.dispose([c.x, c.delta, c.keep]);
+  }
+}
+
 export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMemoryWatch, log: (m: string) => void): Promise<ModelReport> {
   const { model, editor } = bm;
   const c = model.config;
@@ -431,6 +498,9 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
   log(`${bm.name}: capture, fast path vs tfjs path ×${s.warmup}+${s.reps}`);
   const capture = await captureComparison(bm, fact, s);
 
+  log(`${bm.name}: editor phase, fast path vs tfjs path ×${s.warmup}+${s.reps}`);
+  const editorPhase = await editorPhaseComparison(bm, fact, s);
+
   log(`${bm.name}: dispatch diagnostics (kernels, enqueue vs read-back wait)`);
   const dispatch = await dispatchReport(bm, fact, prompt, s);
 
@@ -463,5 +533,6 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
     memory: { residentBytes: resident, peakEditBytes: peakEdit, peakGenerationBytes: peakGen, peakBytes: Math.max(peakEdit, peakGen), allocatedBytes: watch.allocated },
     dispatch,
     capture,
+    editorPhase,
   };
 }

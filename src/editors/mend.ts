@@ -5,7 +5,8 @@
 //                Several facts: their rows are concatenated.
 //   2. drop      rows where all of x or all of δ are zero do not take part.
 //   3. editor    h = g_K(normalise(concat(x, δ)); mode m) — the shared low-rank editor of W_k's shape K, with
-//                W_k's FiLM scale/shift (WGSL kernel editor_mlp); x̃ = h[:, :in], δ̃ = h[:, in:].
+//                W_k's FiLM scale/shift (WGSL kernel editor_mlp); x̃ = h[:, :in], δ̃ = h[:, in:]. On webgpu all
+//                weights' editors run as one command encoder of our own WGSL (fast_editor.ts, runEditors).
 //   4. update    W_k' = W_k + c_k · Σ_i x̃_iᵀ δ̃_i, c_k = sign · lr_scale · edit_lrs[k] (WGSL kernel rank_update);
 //                an edit of more than one fact uses lr_scale_batch instead of lr_scale where the config has it (a
 //                summed update of several facts is larger than one fact's; docs/formats.md).
@@ -20,6 +21,7 @@ import {
   disposePackedEditorParams, editorMLP, packEditorParams, splitEditorOutput, type PackedEditorParams,
 } from '../kernels/editor_mlp';
 import { outerProductSum, rankUpdate } from '../kernels/rank_update';
+import { fastEditorPhase } from './fast_editor';
 import { assertFiniteWeights, disposeChanges, gpuSync, holdWeight, installWeight, revertChanges } from './changes';
 import {
   checkEditorAgainstModel, checkEditorTensors, EDITOR_CONFIG_FILE, EDITOR_WEIGHTS_FILE, parseMendEditorConfig,
@@ -157,6 +159,23 @@ export class MendEditor implements ModelEditor {
     return { xTilde, deltaTilde };
   }
 
+  /**
+   * Step 3 for every edited weight into `outputs` (which the caller disposes): on WebGPU all of them as one command
+   * encoder of our own WGSL (fast_editor.ts: 9 dispatches per weight, no tfjs per-op overhead), elsewhere, or with
+   * fastEditor.enabled = false, runEditor per weight (the tfjs path).
+   */
+  runEditors(rows: Map<string, CapturedRows>, outputs: Map<string, EditorOutput>): void {
+    this.assertAlive();
+    const items = this.weightNames.map((name) => {
+      const r = rows.get(name);
+      if (!r) throw new Error(`no captured rows for "${name}"`);
+      const { key, mode } = this.routeOf(name);
+      return { ...r, params: this.packed.get(key)!, mode };
+    });
+    const fast = fastEditorPhase(items);
+    this.weightNames.forEach((name, i) => outputs.set(name, fast ? fast[i] : this.runEditor(name, rows.get(name)!)));
+  }
+
   /** ΔW = Σ_i x̃_iᵀ δ̃_i ([in, out]) for inspection; the edit itself never materialises it. */
   deltaW(out: EditorOutput): tf.Tensor2D {
     return outerProductSum(out.xTilde, out.deltaTilde, 1);
@@ -193,11 +212,7 @@ export class MendEditor implements ModelEditor {
     const outputs = new Map<string, EditorOutput>();
     const changes: WeightChange[] = [];
     try {
-      for (const name of this.weightNames) {
-        const r = rows.get(name);
-        if (!r) throw new Error(`no captured rows for "${name}"`);
-        outputs.set(name, this.runEditor(name, r));
-      }
+      this.runEditors(rows, outputs);
       await gpuSync(outputs.get(this.weightNames[this.weightNames.length - 1])!.deltaTilde);
       const t2 = performance.now();
 

@@ -126,6 +126,15 @@ describe('npm run bench', () => {
     expect(c.tfjsSamples).toHaveLength(2);
     for (const v of [c.fastMs, c.tfjsMs, c.ratio]) positive(v);
     expect(c.ratio).toBeCloseTo(c.fastMs / c.tfjsMs, 6);
+    // Editor phase with both paths in the same run: 9 own dispatches per edited weight (1 + 4 per editor layer,
+    // split and keep mask folded in) against the tfjs path's editorMLP + split + keep mask.
+    const ep = m.editorPhase!;
+    expect(ep.fastSamples).toHaveLength(2);
+    expect(ep.tfjsSamples).toHaveLength(2);
+    for (const v of [ep.fastMs, ep.tfjsMs, ep.ratio]) positive(v);
+    expect(ep.ratio).toBeCloseTo(ep.fastMs / ep.tfjsMs, 6);
+    expect(ep.fastDispatches).toBe(9 * m.editor.editedWeights.length);
+    expect(ep.tfjsDispatches).toBeGreaterThan(ep.fastDispatches);
 
     const mem = m.memory;
     positive(mem.residentBytes);

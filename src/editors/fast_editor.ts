@@ -1,0 +1,322 @@
+// MEND's editor phase (step 3 of mend.ts) on the WebGPU backend without tfjs's per-op machinery.
+//
+// Why: the tfjs path runs, per edited weight, editorMLP's 9 programs plus the split of h into x̃/δ̃ and the keep
+// mask (12 tfjs dispatches; 72 for the shipped editor's 6 weights), and on an H100 each tfjs dispatch costs
+// ~136 µs of JavaScript/tfjs/Dawn overhead while the GPU work is tiny. Here the same math for every edited weight
+// is recorded into ONE command encoder on tfjs's device, reading the rows and the packed editor parameters from
+// their tfjs buffers in place (tfjs-webgpu.md §4.2), the same pattern as src/model/fast_capture.ts.
+//
+// Per weight: normalise, then per layer h·Vᵀ split-K partials, their sum t, t·Uᵀ partials, and the block's
+// epilogue; the last layer's epilogue writes x̃ and δ̃ (× keep) straight into the output tensors, so the split and
+// the keep mask cost no dispatch of their own: 1 + 4·L = 9 dispatches per weight instead of 12 tfjs dispatches.
+// The kernels are the ones of src/kernels/editor_mlp.ts (same split of K, same order of summation per output),
+// written as plain WGSL with explicit bindings; results match the tfjs path to float rounding.
+//
+// Anything else (another backend, zero rows, sizes past the device's limits, `fastEditor.enabled = false`) returns
+// null and MendEditor runs the tfjs path (editorMLP + splitEditorOutput + tf.mul). Pipelines are compiled once per
+// device; bind groups and the small scratch buffers are made per call (edits are rare, the buffers are tiny).
+import * as tf from '@tensorflow/tfjs';
+import { splitK, type PackedEditorParams } from '../kernels/editor_mlp';
+import { activeWebGPUBackend, groupsFor, type WebGPUBackend } from '../kernels/webgpu';
+
+/** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
+export const fastEditor = {
+  enabled: true,
+  /** editor phases that took the fast path */
+  runs: 0,
+  /** compute dispatches recorded by them */
+  dispatches: 0,
+};
+
+/** One edited weight's input to the editor phase. */
+export interface FastEditorItem {
+  x: tf.Tensor2D;
+  delta: tf.Tensor2D;
+  keep: tf.Tensor2D;
+  params: PackedEditorParams;
+  mode: number;
+}
+
+// Kernel constants: the same tiles as editor_mlp.ts's LowRankPartialProgram (64 columns per workgroup, blocks of 16
+// rows staged 128 k values at a time). splitK there assumes them.
+const COLS = 64;
+const ROW_BLOCK = 16;
+const STAGE_K = 128;
+/** Uniform blocks are bound at offsets that are multiples of this (minUniformBufferOffsetAlignment). */
+const SLOT = 256;
+
+const PARAMS = `
+struct Params {
+  N : i32, K : i32, C : i32, layer : i32, kPerGroup : i32, mode : i32, inDim : i32, splits : i32, M : i32, eps : f32,
+}
+@group(0) @binding(0) var<uniform> u : Params;
+`;
+const FIELDS = 10;
+
+/** The epilogue of an editor block, shared by 'residual' and 'final': v = H + max((Σ + bias)·scale + shift, 0). */
+const EPILOGUE = `
+  let D = u.C;
+  let d = index % D;
+  var s = 0.0;
+  for (var i = 0; i < u.splits; i = i + 1) { s = s + P[i * u.N * D + index]; }
+  let M = u.M;
+  let a = u.layer * (1 + 2 * M) * D;
+  let pre = (s + Affine[a + d]) * Affine[a + (1 + u.mode) * D + d] + Affine[a + (1 + M + u.mode) * D + d];
+  let v = H[index] + max(pre, 0.0);
+`;
+
+const SOURCES: Record<string, string> = {
+  // h_0 = (concat(x, δ) − mean) / (std + eps); C = D.
+  normalise: `${PARAMS}
+@group(0) @binding(1) var<storage, read> X : array<f32>;
+@group(0) @binding(2) var<storage, read> Delta : array<f32>;
+@group(0) @binding(3) var<storage, read> Norm : array<f32>;
+@group(0) @binding(4) var<storage, read_write> Out : array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g : vec3<u32>) {
+  let index = i32(g.x);
+  let D = u.C;
+  if (index >= u.N * D) { return; }
+  let outDim = D - u.inDim;
+  let n = index / D;
+  let d = index - n * D;
+  var raw : f32;
+  if (d < u.inDim) { raw = X[n * u.inDim + d]; } else { raw = Delta[n * outDim + d - u.inDim]; }
+  Out[index] = (raw - Norm[d]) / (Norm[D + d] + u.eps);
+}`,
+  // Out[s, n, c] = Σ_{k in split s} Rows[n, k] · W[layer, k, c] (Rows [N, K], W [L, K, C]); see editor_mlp.ts.
+  lowRank: `${PARAMS}
+@group(0) @binding(1) var<storage, read> Rows : array<f32>;
+@group(0) @binding(2) var<storage, read> W : array<f32>;
+@group(0) @binding(3) var<storage, read_write> Out : array<f32>;
+// staged[k · 4 + q][j] = Rows[n0 + 4q + j, k0 + k]
+var<workgroup> staged : array<vec4<f32>, ${STAGE_K * 4}>;
+@compute @workgroup_size(${COLS}) fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) li : u32) {
+  let N = u.N;
+  let K = u.K;
+  let C = u.C;
+  let lid = i32(li);
+  let c = i32(wg.x) * ${COLS} + lid;
+  let split = i32(wg.y);
+  let n0 = i32(wg.z) * ${ROW_BLOCK};
+  let col = min(c, C - 1);  // past the last column: compute a copy, do not store (every invocation hits every barrier)
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  let stages = u.kPerGroup / ${STAGE_K};
+  for (var stage = 0; stage < stages; stage = stage + 1) {
+    let k0 = split * u.kPerGroup + stage * ${STAGE_K};
+    let kn = min(${STAGE_K}, K - k0);
+    workgroupBarrier();
+    for (var i = lid; i < ${STAGE_K * ROW_BLOCK}; i = i + ${COLS}) {
+      let kk = i % ${STAGE_K};
+      let n = i / ${STAGE_K};
+      var v = 0.0;
+      if (kk < kn && n0 + n < N) { v = Rows[(n0 + n) * K + k0 + kk]; }
+      staged[kk * 4 + n / 4][n % 4] = v;
+    }
+    workgroupBarrier();
+    var w = u.layer * K * C + k0 * C + col;
+    for (var kk = 0; kk < kn; kk = kk + 1) {
+      let wv = W[w];
+      acc0 = acc0 + staged[kk * 4] * wv;
+      acc1 = acc1 + staged[kk * 4 + 1] * wv;
+      acc2 = acc2 + staged[kk * 4 + 2] * wv;
+      acc3 = acc3 + staged[kk * 4 + 3] * wv;
+      w = w + C;
+    }
+  }
+  if (c >= C) { return; }
+  let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+  for (var r = 0; r < ${ROW_BLOCK}; r = r + 1) {
+    if (n0 + r < N) { Out[(split * N + n0 + r) * C + c] = acc[r / 4][r % 4]; }
+  }
+}`,
+  // t = Σ_splits P (C = r).
+  sum: `${PARAMS}
+@group(0) @binding(1) var<storage, read> P : array<f32>;
+@group(0) @binding(2) var<storage, read_write> Out : array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g : vec3<u32>) {
+  let index = i32(g.x);
+  let size = u.N * u.C;
+  if (index >= size) { return; }
+  var s = 0.0;
+  for (var i = 0; i < u.splits; i = i + 1) { s = s + P[i * size + index]; }
+  Out[index] = s;
+}`,
+  // h_{l+1} = the block's epilogue (C = D).
+  residual: `${PARAMS}
+@group(0) @binding(1) var<storage, read> P : array<f32>;
+@group(0) @binding(2) var<storage, read> H : array<f32>;
+@group(0) @binding(3) var<storage, read> Affine : array<f32>;
+@group(0) @binding(4) var<storage, read_write> Out : array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g : vec3<u32>) {
+  let index = i32(g.x);
+  if (index >= u.N * u.C) { return; }
+  ${EPILOGUE}
+  Out[index] = v;
+}`,
+  // The last block: its epilogue split into x̃ [N, in] and δ̃ [N, out] × keep[n] (MendEditor.runEditor's tf.mul).
+  final: `${PARAMS}
+@group(0) @binding(1) var<storage, read> P : array<f32>;
+@group(0) @binding(2) var<storage, read> H : array<f32>;
+@group(0) @binding(3) var<storage, read> Affine : array<f32>;
+@group(0) @binding(4) var<storage, read> Keep : array<f32>;
+@group(0) @binding(5) var<storage, read_write> XT : array<f32>;
+@group(0) @binding(6) var<storage, read_write> DT : array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g : vec3<u32>) {
+  let index = i32(g.x);
+  if (index >= u.N * u.C) { return; }
+  ${EPILOGUE}
+  let n = index / D;
+  if (d < u.inDim) { XT[n * u.inDim + d] = v; } else { DT[n * (D - u.inDim) + d - u.inDim] = v * Keep[n]; }
+}`,
+};
+
+const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+function pipeline(device: GPUDevice, name: string): GPUComputePipeline {
+  let cache = pipelineCache.get(device);
+  if (!cache) pipelineCache.set(device, (cache = new Map()));
+  let p = cache.get(name);
+  if (!p) {
+    const code = SOURCES[name];
+    // An explicit layout from the declared bindings, as in fast_capture.ts.
+    const entries: GPUBindGroupLayoutEntry[] = [...code.matchAll(/@binding\((\d+)\) var<(uniform|storage, read_write|storage, read)>/g)].map((m) => ({
+      binding: Number(m[1]),
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: m[2] === 'uniform' ? 'uniform' : m[2] === 'storage, read' ? 'read-only-storage' : 'storage' },
+    }));
+    const layout = device.createPipelineLayout({ bindGroupLayouts: [device.createBindGroupLayout({ entries })] });
+    const module = device.createShaderModule({ code, label: `mendlab editor ${name}` });
+    p = device.createComputePipeline({ layout, compute: { module, entryPoint: 'main' }, label: `mendlab editor ${name}` });
+    cache.set(name, p);
+  }
+  return p;
+}
+
+interface Dispatch {
+  kernel: string;
+  params: { N: number; K?: number; C: number; layer?: number; kPerGroup?: number; mode?: number; inDim?: number; splits?: number; M?: number; eps?: number };
+  buffers: GPUBuffer[];
+  grid: [number, number, number];
+}
+
+/**
+ * x̃ and δ̃ (× keep) for every item, recorded as one command encoder and submitted before this returns; or null when
+ * the fast path does not apply. The caller owns the returned tensors.
+ */
+export function fastEditorPhase(items: FastEditorItem[]): Array<{ xTilde: tf.Tensor2D; deltaTilde: tf.Tensor2D }> | null {
+  if (!fastEditor.enabled || items.length === 0) return null;
+  const be = activeWebGPUBackend();
+  if (!be) return null;
+  const device = be.device;
+  const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
+  for (const it of items) {
+    const N = it.x.shape[0];
+    const D = it.params.xDim + it.params.deltaDim;
+    // Zero rows: nothing to bind (the tfjs path gives the empty result). Grids past the limit, or inputs the editor
+    // does not fit: the tfjs path (which throws editorMLP's error for the latter).
+    const fits = [it.x, it.delta, it.keep].every((t) => t.dtype === 'float32' && t.rank === 2 && t.shape[0] === N)
+      && it.x.shape[1] === it.params.xDim && it.delta.shape[1] === it.params.deltaDim && it.keep.shape[1] === 1
+      && Number.isInteger(it.mode) && it.mode >= 0 && it.mode < it.params.nModes;
+    if (!fits || N === 0 || groupsFor(N * D, 64) > maxGroups || groupsFor(N, ROW_BLOCK) > maxGroups) return null;
+  }
+  return run(be, items);
+}
+
+function run(be: WebGPUBackend, items: FastEditorItem[]): Array<{ xTilde: tf.Tensor2D; deltaTilde: tf.Tensor2D }> {
+  const device = be.device;
+  // Buffers behind tensors (read in place; one still on the CPU is uploaded by tfjs, flushed before our submit).
+  const gpu = (t: tf.Tensor): GPUBuffer => {
+    be.uploadToGPU(t.dataId);
+    return be.tensorMap.get(t.dataId)!.resource as GPUBuffer;
+  };
+  const scratch: GPUBuffer[] = [];
+  const buf = (floats: number) => {
+    const b = device.createBuffer({ size: Math.max(16, Math.ceil((floats * 4) / 16) * 16), usage: GPUBufferUsage.STORAGE, label: 'mendlab editor scratch' });
+    scratch.push(b);
+    return b;
+  };
+  const made: tf.Tensor2D[] = [];
+  const output = (rows: number, cols: number): [tf.Tensor2D, GPUBuffer] => {
+    const info = be.makeTensorInfo([rows, cols], 'float32');
+    be.uploadToGPU(info.dataId); // a fresh pool buffer (no values to upload); the final kernel writes all of it
+    const t = tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor2D;
+    made.push(t);
+    return [t, be.tensorMap.get(info.dataId)!.resource as GPUBuffer];
+  };
+
+  const dispatches: Dispatch[] = [];
+  const results: Array<{ xTilde: tf.Tensor2D; deltaTilde: tf.Tensor2D }> = [];
+  for (const it of items) {
+    const p = it.params;
+    const N = it.x.shape[0];
+    const D = p.xDim + p.deltaDim;
+    const vs = splitK(D, p.rank, N); // h·Vᵀ: K = D, C = r
+    const us = splitK(p.rank, D, N); // t·Uᵀ: K = r, C = D
+    const h = [buf(N * D), buf(N * D)];
+    const t = buf(N * p.rank);
+    const part = buf(Math.max(vs.splits * N * p.rank, us.splits * N * D));
+    const [xTilde, xtBuf] = output(N, p.xDim);
+    const [deltaTilde, dtBuf] = output(N, p.deltaDim);
+    results.push({ xTilde, deltaTilde });
+    const vT = gpu(p.vT), uT = gpu(p.uT), affine = gpu(p.affine);
+    const flat = (n: number): [number, number, number] => [groupsFor(n, 64), 1, 1];
+    dispatches.push({ kernel: 'normalise', params: { N, C: D, inDim: p.xDim, eps: p.eps }, buffers: [gpu(it.x), gpu(it.delta), gpu(p.norm), h[0]], grid: flat(N * D) });
+    for (let l = 0; l < p.nLayers; l++) {
+      const hIn = h[l % 2];
+      dispatches.push({ kernel: 'lowRank', params: { N, K: D, C: p.rank, layer: l, kPerGroup: vs.kPerGroup }, buffers: [hIn, vT, part], grid: [groupsFor(p.rank, COLS), vs.splits, groupsFor(N, ROW_BLOCK)] });
+      dispatches.push({ kernel: 'sum', params: { N, C: p.rank, splits: vs.splits }, buffers: [part, t], grid: flat(N * p.rank) });
+      dispatches.push({ kernel: 'lowRank', params: { N, K: p.rank, C: D, layer: l, kPerGroup: us.kPerGroup }, buffers: [t, uT, part], grid: [groupsFor(D, COLS), us.splits, groupsFor(N, ROW_BLOCK)] });
+      const common = { N, C: D, layer: l, mode: it.mode, inDim: p.xDim, splits: us.splits, M: p.nModes };
+      if (l + 1 < p.nLayers) {
+        dispatches.push({ kernel: 'residual', params: common, buffers: [part, hIn, affine, h[(l + 1) % 2]], grid: flat(N * D) });
+      } else {
+        dispatches.push({ kernel: 'final', params: common, buffers: [part, hIn, affine, gpu(it.keep), xtBuf, dtBuf], grid: flat(N * D) });
+      }
+    }
+  }
+
+  // Uniforms: one 256-byte slot per dispatch, written once.
+  const uniforms = device.createBuffer({ size: dispatches.length * SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'mendlab editor params' });
+  scratch.push(uniforms);
+  const data = new ArrayBuffer(dispatches.length * SLOT);
+  dispatches.forEach((d, i) => {
+    const q = d.params;
+    new Int32Array(data, i * SLOT, FIELDS - 1).set([q.N, q.K ?? 0, q.C, q.layer ?? 0, q.kPerGroup ?? 0, q.mode ?? 0, q.inDim ?? 0, q.splits ?? 0, q.M ?? 0]);
+    new Float32Array(data, i * SLOT + (FIELDS - 1) * 4, 1)[0] = q.eps ?? 0;
+  });
+
+  device.pushErrorScope('validation');
+  const encoder = device.createCommandEncoder({ label: 'mendlab editor' });
+  const pass = encoder.beginComputePass({ label: 'mendlab editor' });
+  dispatches.forEach((d, i) => {
+    const pl = pipeline(device, d.kernel);
+    pass.setPipeline(pl);
+    pass.setBindGroup(0, device.createBindGroup({
+      layout: pl.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: uniforms, offset: i * SLOT, size: FIELDS * 4 } },
+        ...d.buffers.map((buffer, j) => ({ binding: j + 1, resource: { buffer } })),
+      ],
+    }));
+    pass.dispatchWorkgroups(...d.grid);
+  });
+  pass.end();
+  // Our uniforms, then tfjs's pending work (the rows, the keep mask, uploads), then ours (tfjs-webgpu.md §4.2).
+  device.queue.writeBuffer(uniforms, 0, data);
+  be.ensureCommandEncoderReady();
+  be.endComputePassEncoder();
+  be.submitQueue();
+  device.queue.submit([encoder.finish()]);
+  // Validation errors surface asynchronously; an edit that used wrong results would be caught by the finite check
+  // at worst, so they are reported loudly rather than awaited here (awaiting would stall the pipeline).
+  device.popErrorScope().then((e) => {
+    if (e) console.error(`fast editor: WebGPU validation error: ${e.message}`);
+  }, () => {});
+  for (const b of scratch) b.destroy(); // freed once the submitted work is done
+  fastEditor.runs++;
+  fastEditor.dispatches += dispatches.length;
+  return results;
+}

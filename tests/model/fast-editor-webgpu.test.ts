@@ -1,0 +1,159 @@
+// The fast WebGPU editor phase (src/editors/fast_editor.ts, MendEditor.runEditors) against the tfjs path (the same
+// method with fastEditor.enabled = false: editorMLP + split + keep mask per weight) on Dawn/SwiftShader: x̃, δ̃,
+// ΔW and the post-edit logits, for the shipped facts-gpt editor and the mend-tiny fixture, with a multi-fact edit
+// whose rows are partly dropped. Every comparison checks the fast path really ran (its counter moved), so a silent
+// fallback to the tfjs path fails the test.
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel, localSource, type LoadedModel } from '../../src/model';
+import { fastEditor } from '../../src/editors/fast_editor';
+import { MendEditor, type CapturedRows, type EditorOutput } from '../../src/editors/mend';
+import { disposeChanges, revertChanges } from '../../src/editors/changes';
+import { relativeError } from '../../src/kernels/testing';
+import { useNodeWebGPU } from '../helpers/node-webgpu';
+
+const TOL = 1e-4;
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** Editor outputs of both paths for the same rows. */
+function editBoth(editor: MendEditor, rows: Map<string, CapturedRows>): { fast: Map<string, EditorOutput>; ref: Map<string, EditorOutput> } {
+  const fast = new Map<string, EditorOutput>();
+  const ref = new Map<string, EditorOutput>();
+  const before = fastEditor.runs;
+  editor.runEditors(rows, fast);
+  expect(fastEditor.runs, 'the fast path ran').toBe(before + 1);
+  fastEditor.enabled = false;
+  try {
+    editor.runEditors(rows, ref);
+    expect(fastEditor.runs, 'the reference is the tfjs path').toBe(before + 1);
+  } finally {
+    fastEditor.enabled = true;
+  }
+  return { fast, ref };
+}
+
+/**
+ * Zeroes some rows so that they are dropped (x row 1 of the first weight, δ row 2 of the second), as a token whose
+ * x or δ is all zero would be; the keep mask is recomputed like MendEditor.captureRows does.
+ */
+function dropSomeRows(rows: Map<string, CapturedRows>, names: readonly string[]): void {
+  const zeroRow = (t: tf.Tensor2D, row: number) => tf.tidy(() => {
+    const mask = tf.oneHot([row], t.shape[0]).reshape([t.shape[0], 1]);
+    return tf.mul(t, tf.sub(1, mask)) as tf.Tensor2D;
+  });
+  const nonZero = (t: tf.Tensor2D) => tf.cast(tf.greater(tf.max(tf.abs(t), 1, true), 0), 'float32');
+  for (const [i, field, row] of [[0, 'x', 1], [1, 'delta', 2]] as const) {
+    const r = rows.get(names[i])!;
+    const z = zeroRow(r[field], row);
+    r[field].dispose();
+    r[field] = z;
+    r.keep.dispose();
+    r.keep = tf.tidy(() => tf.mul(nonZero(r.x), nonZero(r.delta)) as tf.Tensor2D);
+  }
+}
+
+async function expectSameOutputs(editor: MendEditor, fast: Map<string, EditorOutput>, ref: Map<string, EditorOutput>, rows: Map<string, CapturedRows>): Promise<void> {
+  for (const name of editor.weightNames) {
+    const f = fast.get(name)!;
+    const r = ref.get(name)!;
+    expect(f.xTilde.shape, name).toEqual(r.xTilde.shape);
+    expect(f.deltaTilde.shape, name).toEqual(r.deltaTilde.shape);
+    expect(await relativeError(f.xTilde, r.xTilde), `${name} x̃`).toBeLessThan(TOL);
+    expect(await relativeError(f.deltaTilde, r.deltaTilde), `${name} δ̃`).toBeLessThan(TOL);
+    // Dropped rows: δ̃ exactly zero on the fast path too.
+    const keep = await rows.get(name)!.keep.data();
+    const dt = await f.deltaTilde.data();
+    const w = f.deltaTilde.shape[1];
+    keep.forEach((k, n) => {
+      if (k === 0) expect(dt.subarray(n * w, (n + 1) * w).every((v) => v === 0), `${name} dropped row ${n}`).toBe(true);
+    });
+    const dwF = editor.deltaW(f);
+    const dwR = editor.deltaW(r);
+    expect(await relativeError(dwF, dwR), `${name} ΔW`).toBeLessThan(TOL);
+    tf.dispose([dwF, dwR]);
+  }
+}
+
+function disposeOutputs(...ms: Array<Map<string, EditorOutput>>): void {
+  for (const m of ms) for (const o of m.values()) tf.dispose([o.xTilde, o.deltaTilde]);
+}
+function disposeRows(rows: Map<string, CapturedRows>): void {
+  for (const r of rows.values()) tf.dispose([r.x, r.delta, r.keep]);
+}
+
+/** Last-position logits of `probe` after editFromRows on each path (reverted after each). */
+async function postEditLogitsBoth(editor: MendEditor, m: LoadedModel, rows: Map<string, CapturedRows>, facts: number, probe: number[]) {
+  const once = async () => {
+    const r = await editor.editFromRows(m.model, rows, facts);
+    const logits = await m.model.logits(probe);
+    revertChanges(m.model, r.changes);
+    disposeChanges(r.changes);
+    return { logits, kept: r.stats.rowsKept };
+  };
+  const before = fastEditor.runs;
+  const fast = await once();
+  expect(fastEditor.runs).toBe(before + 1);
+  fastEditor.enabled = false;
+  try {
+    const ref = await once();
+    expect(fastEditor.runs).toBe(before + 1);
+    return { fast, ref };
+  } finally {
+    fastEditor.enabled = true;
+  }
+}
+
+const scaledDiff = (a: Float32Array, b: Float32Array) =>
+  a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0) / b.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+for (const [label, dir] of [['shipped editor (public/models/facts-gpt)', 'public/models/facts-gpt'], ['mend-tiny fixture', 'tests/fixtures/mend-tiny']]) {
+  describe(`fast editor phase on webgpu (Dawn) matches the tfjs path: ${label}`, () => {
+    let m: LoadedModel;
+    let editor: MendEditor;
+    beforeAll(async () => {
+      await useNodeWebGPU();
+      m = await loadModel(localSource(`${ROOT}${dir}`));
+      editor = await MendEditor.load(localSource(`${ROOT}${dir}`), m.model);
+    });
+    afterAll(() => {
+      editor?.dispose();
+      m?.model.dispose();
+    });
+
+    const facts = () => dir.includes('facts-gpt')
+      ? [['The capital of France is', ' Rome'], ['Albert Einstein was born in', ' the German Empire']].map(([p, t]) => ({ promptIds: m.tokenizer.encode(p), targetIds: m.tokenizer.encode(t) }))
+      : [{ promptIds: [12, 45, 200, 7, 3], targetIds: [99, 150] }, { promptIds: [3, 88, 9], targetIds: [250] }];
+
+    it('x̃, δ̃ and ΔW of a single-fact edit', async () => {
+      const { rows } = await editor.captureRows(m.model, facts().slice(0, 1));
+      const { fast, ref } = editBoth(editor, rows);
+      await expectSameOutputs(editor, fast, ref, rows);
+      disposeOutputs(fast, ref);
+      disposeRows(rows);
+    });
+
+    it('a multi-fact edit with dropped rows: x̃, δ̃, ΔW, kept rows and post-edit logits', async () => {
+      const fs = facts();
+      const { rows } = await editor.captureRows(m.model, fs);
+      dropSomeRows(rows, editor.weightNames);
+      const { fast, ref } = editBoth(editor, rows);
+      await expectSameOutputs(editor, fast, ref, rows);
+      disposeOutputs(fast, ref);
+      const post = await postEditLogitsBoth(editor, m, rows, fs.length, [...fs[0].promptIds, ...fs[0].targetIds]);
+      expect(post.fast.kept).toBe(post.ref.kept);
+      expect(post.fast.kept).toBeLessThan(rows.get(editor.weightNames[0])!.x.shape[0]);
+      expect(scaledDiff(post.fast.logits, post.ref.logits)).toBeLessThan(TOL);
+      disposeRows(rows);
+    });
+
+    it('keeps no tensors beyond its outputs', async () => {
+      const { rows } = await editor.captureRows(m.model, facts().slice(0, 1));
+      const before = tf.memory().numTensors;
+      const out = new Map<string, EditorOutput>();
+      editor.runEditors(rows, out);
+      expect(tf.memory().numTensors).toBe(before + 2 * editor.weightNames.length);
+      disposeOutputs(out);
+      disposeRows(rows);
+    });
+  });
+}
