@@ -151,6 +151,21 @@ class TinyPipelineTest(unittest.TestCase):
         self.assertLess(info["edits_per_relation"].get("city_country", 0), 20)
         self.assertGreater(mend.editors[next(iter(mend.editors))].layers[0].U.abs().max().item(), 0)
 
+    def test_compare_with_ft_uses_the_pipelines_edits(self):
+        """compare_with_ft.py rebuilds the pipeline's test edits (it checks eval.json's neighbour counts itself),
+        so its MEND numbers are eval.json's, and it runs FT on every single edit, not the budgeted prefix."""
+        import compare_with_ft
+        ev = self.load_json("eval.json")
+        r = compare_with_ft.main(["--model", self.dir, "--out", os.path.join(self.tmp, "mend-vs-ft.json"),
+                                  "--threads", "1"])
+        for k in ("es", "ps", "ns"):
+            self.assertAlmostEqual(r["mend_single"][k], ev["mend"]["single"][k], places=4)
+            self.assertAlmostEqual(r["mend_batch10"][k], ev["mend"]["batch10"][k], places=4)
+        n_single = run_pipeline.TINY["eval"]["n_single"]
+        self.assertEqual(r["ft_single"]["n_groups"], n_single)
+        self.assertEqual(r["mend_single_on_eval_json_ft_edits"]["n_groups"], ev["counts"]["ft"]["single"]["n_groups"])
+        self.assertLess(ev["counts"]["ft"]["single"]["n_groups"], n_single)  # the tiny config's FT prefix is shorter
+
     def test_facts_json(self):
         f = self.load_json("facts.json")
         self.assertGreaterEqual(len(f["relations"]), 10)
