@@ -389,9 +389,10 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
     try {
       await syncAll();
       const t0 = performance.now();
-      bm.editor.runEditors(rows, outputs);
+      const validated = bm.editor.runEditors(rows, outputs);
       await syncAll();
       const ms = performance.now() - t0;
+      await validated;
       if (fast && fastEditor.runs === runs) throw new Error('bench: the fast editor phase did not run (it fell back to the tfjs path)');
       if (fast) fastDispatches = fastEditor.dispatches - dispatches;
       else tfjsDispatches = counter!.dispatches;

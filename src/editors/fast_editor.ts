@@ -206,7 +206,13 @@ interface Dispatch {
  * x̃ and δ̃ (× keep) for every item, recorded as one command encoder and submitted before this returns; or null when
  * the fast path does not apply. The caller owns the returned tensors.
  */
-export function fastEditorPhase(items: FastEditorItem[]): Array<{ xTilde: tf.Tensor2D; deltaTilde: tf.Tensor2D }> | null {
+/** The fast phase's x̃/δ̃ per item (the caller owns them) and a promise that rejects if WebGPU rejected the work. */
+export interface FastEditorResult {
+  outputs: Array<{ xTilde: tf.Tensor2D; deltaTilde: tf.Tensor2D }>;
+  validated: Promise<void>;
+}
+
+export function fastEditorPhase(items: FastEditorItem[]): FastEditorResult | null {
   if (!fastEditor.enabled || items.length === 0) return null;
   const be = activeWebGPUBackend();
   if (!be) return null;
@@ -225,7 +231,7 @@ export function fastEditorPhase(items: FastEditorItem[]): Array<{ xTilde: tf.Ten
   return run(be, items);
 }
 
-function run(be: WebGPUBackend, items: FastEditorItem[]): Array<{ xTilde: tf.Tensor2D; deltaTilde: tf.Tensor2D }> {
+function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
   const device = be.device;
   // Buffers behind tensors (read in place; one still on the CPU is uploaded by tfjs, flushed before our submit).
   const gpu = (t: tf.Tensor): GPUBuffer => {
@@ -310,13 +316,17 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): Array<{ xTilde: tf.Ten
   be.endComputePassEncoder();
   be.submitQueue();
   device.queue.submit([encoder.finish()]);
-  // Validation errors surface asynchronously; an edit that used wrong results would be caught by the finite check
-  // at worst, so they are reported loudly rather than awaited here (awaiting would stall the pipeline).
-  device.popErrorScope().then((e) => {
-    if (e) console.error(`fast editor: WebGPU validation error: ${e.message}`);
-  }, () => {});
+  // Validation errors surface asynchronously. Returned as a promise instead of awaited here, so the caller can queue
+  // the update behind this work first and await it with its own sync (MendEditor.editFromRows): a wrong x̃/δ̃ may
+  // well be finite, so it must fail the edit, not only be logged.
+  const validated = device.popErrorScope().then((e) => {
+    if (e) throw new Error(`fast editor: WebGPU validation error: ${e.message}`);
+  });
+  // Marked handled now: the caller awaits it only after its own GPU sync, and a rejection before that would count as
+  // unhandled (awaiting it later still throws).
+  validated.catch(() => {});
   for (const b of scratch) b.destroy(); // freed once the submitted work is done
   fastEditor.runs++;
   fastEditor.dispatches += dispatches.length;
-  return results;
+  return { outputs: results, validated };
 }

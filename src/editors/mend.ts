@@ -162,9 +162,10 @@ export class MendEditor implements ModelEditor {
   /**
    * Step 3 for every edited weight into `outputs` (which the caller disposes): on WebGPU all of them as one command
    * encoder of our own WGSL (fast_editor.ts: 9 dispatches per weight, no tfjs per-op overhead), elsewhere, or with
-   * fastEditor.enabled = false, runEditor per weight (the tfjs path).
+   * fastEditor.enabled = false, runEditor per weight (the tfjs path). The returned promise rejects if WebGPU rejected
+   * the fast path's work (its outputs are then wrong); editFromRows awaits it before installing anything.
    */
-  runEditors(rows: Map<string, CapturedRows>, outputs: Map<string, EditorOutput>): void {
+  runEditors(rows: Map<string, CapturedRows>, outputs: Map<string, EditorOutput>): Promise<void> {
     this.assertAlive();
     const items = this.weightNames.map((name) => {
       const r = rows.get(name);
@@ -173,7 +174,8 @@ export class MendEditor implements ModelEditor {
       return { ...r, params: this.packed.get(key)!, mode };
     });
     const fast = fastEditorPhase(items);
-    this.weightNames.forEach((name, i) => outputs.set(name, fast ? fast[i] : this.runEditor(name, rows.get(name)!)));
+    this.weightNames.forEach((name, i) => outputs.set(name, fast ? fast.outputs[i] : this.runEditor(name, rows.get(name)!)));
+    return fast ? fast.validated : Promise.resolve();
   }
 
   /** ΔW = Σ_i x̃_iᵀ δ̃_i ([in, out]) for inspection; the edit itself never materialises it. */
@@ -212,8 +214,9 @@ export class MendEditor implements ModelEditor {
     const outputs = new Map<string, EditorOutput>();
     const changes: WeightChange[] = [];
     try {
-      this.runEditors(rows, outputs);
+      const validated = this.runEditors(rows, outputs);
       await gpuSync(outputs.get(this.weightNames[this.weightNames.length - 1])!.deltaTilde);
+      await validated;
       const t2 = performance.now();
 
       for (const name of this.weightNames) {

@@ -10,6 +10,7 @@ import { fastEditor } from '../../src/editors/fast_editor';
 import { MendEditor, type CapturedRows, type EditorOutput } from '../../src/editors/mend';
 import { disposeChanges, revertChanges } from '../../src/editors/changes';
 import { relativeError } from '../../src/kernels/testing';
+import { activeWebGPUBackend } from '../../src/kernels/webgpu';
 import { useNodeWebGPU } from '../helpers/node-webgpu';
 
 const TOL = 1e-4;
@@ -143,6 +144,36 @@ for (const [label, dir] of [['shipped editor (public/models/facts-gpt)', 'public
       expect(post.fast.kept).toBe(post.ref.kept);
       expect(post.fast.kept).toBeLessThan(rows.get(editor.weightNames[0])!.x.shape[0]);
       expect(scaledDiff(post.fast.logits, post.ref.logits)).toBeLessThan(TOL);
+      disposeRows(rows);
+    });
+
+    it('fails the edit, leaving the model unchanged, when WebGPU rejects the fast phase', async () => {
+      // A rejected dispatch leaves x̃/δ̃ wrong but possibly finite, so the finite check would not catch it. Inject the
+      // error WebGPU would report (the next popErrorScope, which is the fast editor's) and check the edit refuses.
+      const { rows } = await editor.captureRows(m.model, facts().slice(0, 1));
+      const name = editor.weightNames[0];
+      const before = await m.model.readWeight(name);
+      const device = activeWebGPUBackend()!.device;
+      const real = device.popErrorScope;
+      let injected = 0;
+      device.popErrorScope = async function (this: GPUDevice) {
+        device.popErrorScope = real;
+        await real.call(device);
+        injected++;
+        return { message: 'injected by the test' } as GPUError;
+      };
+      try {
+        await expect(editor.editFromRows(m.model, rows, 1)).rejects.toThrow(/fast editor: WebGPU validation error: injected/);
+      } finally {
+        device.popErrorScope = real;
+      }
+      expect(injected).toBe(1);
+      expect(await m.model.readWeight(name)).toEqual(before);
+      // and the next edit works again
+      const r = await editor.editFromRows(m.model, rows, 1);
+      expect(await m.model.readWeight(name)).not.toEqual(before);
+      revertChanges(m.model, r.changes);
+      disposeChanges(r.changes);
       disposeRows(rows);
     });
 
