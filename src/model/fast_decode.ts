@@ -254,13 +254,17 @@ export async function fastGreedyGenerate(
   const { device } = session;
   const chunk = Math.max(1, Math.floor(fastDecodeTuning.chunkTokens));
   const staging = [0, 1].map(() => session.buffer(4 * chunk, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
-  const inflight: Array<{ count: number; buf: GPUBuffer; mapped: Promise<void> }> = [];
+  const inflight: Array<{ count: number; buf: GPUBuffer; mapped: Promise<void>; checked: Promise<void> }> = [];
+  const vocab = model.config.vocabSize;
   let submitted = 0; // ids covered by submitted command buffers
   let slot = 0;
   // One command buffer: the steps that produce ids [lo, hi) (id 0 comes from the prefill), then their read-back.
   const submitChunk = () => {
     const lo = submitted;
     const hi = Math.min(lo + chunk, maxNew);
+    // A rejected dispatch would leave stale or garbage ids: WebGPU reports it through the error scope, awaited with
+    // the chunk's read-back below, so generation fails with a clear message instead of returning wrong text.
+    device.pushErrorScope('validation');
     const enc = device.createCommandEncoder();
     const steps = hi - Math.max(lo, 1);
     if (steps > 0) {
@@ -271,7 +275,11 @@ export async function fastGreedyGenerate(
     const buf = staging[slot++ % 2]; // free: its previous chunk was read and unmapped before this one is submitted
     enc.copyBufferToBuffer(session.ids, 4 * lo, buf, 0, 4 * (hi - lo));
     device.queue.submit([enc.finish()]);
-    inflight.push({ count: hi - lo, buf, mapped: buf.mapAsync(GPUMapMode.READ, 0, 4 * (hi - lo)) });
+    const checked = device.popErrorScope().then((e) => {
+      if (e) throw new Error(`fast decode: WebGPU validation error: ${e.message}`);
+    });
+    checked.catch(() => {}); // awaited with the chunk; marked handled in case an earlier chunk throws first
+    inflight.push({ count: hi - lo, buf, mapped: buf.mapAsync(GPUMapMode.READ, 0, 4 * (hi - lo)), checked });
     submitted = hi;
   };
 
@@ -281,9 +289,11 @@ export async function fastGreedyGenerate(
     if (submitted < maxNew) submitChunk();
     while (inflight.length > 0) {
       const c = inflight.shift()!;
-      await c.mapped;
+      await Promise.all([c.checked, c.mapped]); // (all: a map aborted after a failed check is handled too)
       const ids = Array.from(new Uint32Array(c.buf.getMappedRange(0, 4 * c.count)));
       c.buf.unmap();
+      const bad = ids.find((id) => id >= vocab);
+      if (bad !== undefined) throw new Error(`fast decode: token id ${bad} is outside the vocabulary (${vocab})`);
       const eosAt = eosTokenId === null ? -1 : ids.indexOf(eosTokenId);
       // Queue the next chunk before the callbacks run, so the GPU keeps working while JavaScript streams.
       if (eosAt < 0 && submitted < maxNew) submitChunk();

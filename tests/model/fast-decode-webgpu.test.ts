@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedTensorShapes, GPT2, loadModel, localSource, parseGPT2Config, type LoadedModel } from '../../src/model';
 import { fastDecodeDispatchesPerToken, fastDecodeLogits, fastDecodeStats, fastDecodeTuning, fastDecodeUnsupported } from '../../src/model/fast_decode';
 import { seededValues } from '../../src/kernels/testing';
+import { activeWebGPUBackend } from '../../src/kernels/webgpu';
 import { useNodeWebGPU } from '../helpers/node-webgpu';
 
 const SHIPPED = new URL('../../public/models/facts-gpt', import.meta.url).pathname;
@@ -178,6 +179,29 @@ describe('fast greedy decode on webgpu (Dawn)', () => {
       tf.dispose(kept);
       model.dispose();
     }
+  });
+
+  it('fails with a clear message, and leaks nothing, when WebGPU rejects a chunk', async () => {
+    // A rejected dispatch leaves stale ids behind, which would read as plausible text: inject the error WebGPU would
+    // report for the second chunk and check generation refuses instead of returning tokens.
+    const ids = shipped.tokenizer.encode('The capital of France is');
+    const device = activeWebGPUBackend()!.device;
+    const real = device.popErrorScope;
+    let calls = 0;
+    device.popErrorScope = async function () {
+      const e = await real.call(device);
+      return ++calls === 2 ? ({ message: 'injected by the test' } as GPUError) : e;
+    };
+    const tensors = tf.memory().numTensors;
+    try {
+      await expect(shipped.model.generate(ids, { maxNewTokens: 12 })).rejects.toThrow(/fast decode: WebGPU validation error: injected/);
+    } finally {
+      device.popErrorScope = real;
+    }
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(tf.memory().numTensors).toBe(tensors);
+    // and the next call works
+    expect(await shipped.model.generate(ids, { maxNewTokens: 12 })).toHaveLength(12);
   });
 
   it('stops at eosTokenId (included) and streams every token in order', async () => {
