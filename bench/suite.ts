@@ -357,6 +357,14 @@ async function captureComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSe
       fastCapture.enabled = enabled;
     }
   };
+  return alternated(once, s);
+}
+
+/**
+ * Times `once(true)` (fast path) and `once(false)` (tfjs path) alternated sample by sample, after as many alternated
+ * warm-ups, so a change of load on the machine hits both alike.
+ */
+async function alternated(once: (fast: boolean) => Promise<number>, s: BenchSettings) {
   for (let i = 0; i < s.warmup; i++) {
     await once(true);
     await once(false);
@@ -404,19 +412,8 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
     }
   };
   try {
-    for (let i = 0; i < s.warmup; i++) {
-      await once(true);
-      await once(false);
-    }
-    const fastSamples: number[] = [];
-    const tfjsSamples: number[] = [];
-    for (let i = 0; i < s.reps; i++) {
-      fastSamples.push(await once(true));
-      tfjsSamples.push(await once(false));
-    }
-    const fastMs = median(fastSamples);
-    const tfjsMs = median(tfjsSamples);
-    return { fastMs, tfjsMs, ratio: fastMs / tfjsMs, fastDispatches, tfjsDispatches, fastSamples, tfjsSamples };
+    const times = await alternated(once, s);
+    return { ...times, fastDispatches, tfjsDispatches };
   } finally {
     for (const c of rows.values()) tf.dispose([c.x, c.delta, c.keep]);
   }
