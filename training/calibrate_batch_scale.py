@@ -30,7 +30,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mendlab.benchmark_cases import benchmark_groups, neighbour_prompts  # noqa: E402
+from mendlab.benchmark_cases import benchmark_groups, check_pipeline_draw, pipeline_test_edits  # noqa: E402
 from mendlab.corpus import KB, FactEncoder  # noqa: E402
 from mendlab.edits import EditSampler  # noqa: E402
 from mendlab.evaluate import (distinct_subject_groups, evaluate_edits, neighbour_baseline, prose_nll,  # noqa: E402
@@ -156,11 +156,10 @@ def main(argv=None):
         return out
 
     # Test batch-10: run_pipeline.py's section 5 draw and the groups eval.json reports.
-    edits = EditSampler(kb, enc, tok, seed + 2).eval_edits(kb.subjects("test"), max(ev["n_single"], ev["n_batch_groups"] * 10))
-    groups = benchmark_groups(len(edits), ev, ev_json.get("counts"))["mend.batch10"]
-    want = ev_json["counts"]["mend"]["batch10"]["n_neighbour_prompts"]
-    if neighbour_prompts(edits, groups) != want:
-        raise SystemExit("the reconstructed test edits differ from the ones the pipeline evaluated")
+    edits = pipeline_test_edits(kb, enc, tok, ev, seed)
+    all_groups = benchmark_groups(len(edits), ev, ev_json.get("counts"))
+    check_pipeline_draw(edits, all_groups, ev_json["counts"], runs=("mend.batch10",))
+    groups = all_groups["mend.batch10"]
     pre = neighbour_baseline(model, edits, dev, tok.eot_id)
     prose_ids = [tok.encode(p) for p in kb.prose["heldout"][:ev["n_prose"]]]
     base_nll = prose_nll(model, prose_ids, dev)

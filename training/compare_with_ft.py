@@ -22,9 +22,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mendlab.benchmark_cases import benchmark_groups, neighbour_prompts  # noqa: E402
+from mendlab.benchmark_cases import benchmark_groups, check_pipeline_draw, pipeline_test_edits  # noqa: E402
 from mendlab.corpus import KB, FactEncoder  # noqa: E402
-from mendlab.edits import EditSampler  # noqa: E402
 from mendlab.evaluate import evaluate_edits, neighbour_baseline, prose_nll  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
@@ -50,13 +49,9 @@ def main(argv=None):
     ev = tcfg["eval"]
     kb = KB(max_subjects_per_type=tcfg["kb_max_subjects_per_type"], seed=seed)
     enc = FactEncoder(tok)
-    edits = EditSampler(kb, enc, tok, seed + 2).eval_edits(kb.subjects("test"), max(ev["n_single"], ev["n_batch_groups"] * 10))
+    edits = pipeline_test_edits(kb, enc, tok, ev, seed)
     all_groups = benchmark_groups(len(edits), ev)  # every group, no budget cut
-    cut = benchmark_groups(len(edits), ev, ev_json["counts"])  # what eval.json evaluated
-    for run in ("mend.single", "mend.batch10", "ft.single", "ft.batch10"):
-        m, k = run.split(".")
-        if neighbour_prompts(edits, cut[run]) != ev_json["counts"][m][k]["n_neighbour_prompts"]:
-            raise SystemExit(f"the reconstructed test edits differ from the ones the pipeline evaluated ({run})")
+    check_pipeline_draw(edits, benchmark_groups(len(edits), ev, ev_json["counts"]), ev_json["counts"])
     pre = neighbour_baseline(model, edits, dev, tok.eot_id)
     prose_ids = [tok.encode(p) for p in kb.prose["heldout"][:ev["n_prose"]]]
     base_nll = prose_nll(model, prose_ids, dev)

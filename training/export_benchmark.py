@@ -22,10 +22,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mendlab.benchmark_cases import (RUNS, aggregate, benchmark_groups, benchmark_info, build_benchmark,  # noqa: E402
-                                     neighbour_prompts, per_case_outcomes)
+                                     check_pipeline_draw, per_case_outcomes, pipeline_test_edits)
 from mendlab.evaluate import neighbour_baseline, prose_nll  # noqa: E402
 from mendlab.corpus import KB, FactEncoder  # noqa: E402
-from mendlab.edits import EditSampler  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
 from mendlab.model_folder import load_model_folder  # noqa: E402
@@ -61,7 +60,7 @@ def main(argv=None):
     kb = KB(max_subjects_per_type=tcfg["kb_max_subjects_per_type"], seed=seed)
     enc = FactEncoder(tok)
     ev = tcfg["eval"]
-    edits = EditSampler(kb, enc, tok, seed + 2).eval_edits(kb.subjects("test"), max(ev["n_single"], ev["n_batch_groups"] * 10))
+    edits = pipeline_test_edits(kb, enc, tok, ev, seed)
     groups = benchmark_groups(len(edits), ev, ev_json.get("counts"))
     prose_ids = [tok.encode(p) for p in kb.prose["heldout"][:ev["n_prose"]]]
 
@@ -74,13 +73,7 @@ def main(argv=None):
 
     info = benchmark_info(d, seed, ev, ev_json)
     # The draw must be the one the pipeline evaluated: the neighbour-prompt counts are its fingerprint.
-    for run in RUNS:
-        m, k = run.split(".")
-        want = ev_json["counts"][m][k]["n_neighbour_prompts"]
-        got = neighbour_prompts(edits, groups[run])
-        print(f"{run}: {got} neighbour prompts (eval.json: {want}){'' if got == want else '  MISMATCH'}")
-        if got != want:
-            raise SystemExit("the reconstructed edits differ from the ones the pipeline evaluated")
+    check_pipeline_draw(edits, groups, ev_json["counts"], log=print)
     outcome_groups = None
     if args.outcome_groups != "all":
         outcome_groups = dict(zip(RUNS, (int(n) for n in args.outcome_groups.split(","))))

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mendlab import export as ex  # noqa: E402
 from mendlab.corpus import KB, FactEncoder, PackedStream, fill, pretraining_items  # noqa: E402
 from mendlab.edits import EditSampler  # noqa: E402
-from mendlab.benchmark_cases import write_from_pipeline as write_benchmark  # noqa: E402
+from mendlab.benchmark_cases import pipeline_test_edits, write_from_pipeline as write_benchmark  # noqa: E402
 from mendlab.evaluate import (balanced_plan, balanced_section, base_quality, evaluate_edits,  # noqa: E402
                               neighbour_baseline, prose_nll, relation_balanced_edits, run_balanced,
                               validation_summary)
@@ -213,10 +213,9 @@ def main(argv=None):
     # 5. evaluation of MEND and FT on held-out test subjects
     t = time.time()
     ev = cfg["eval"]
-    eval_sampler = EditSampler(kb, enc, tok, SEED + 2)
     test_subjects = kb.subjects("test")
     n_batch = ev["n_batch_groups"] * 10
-    edits = eval_sampler.eval_edits(test_subjects, max(ev["n_single"], n_batch))
+    edits = pipeline_test_edits(kb, enc, tok, ev, SEED)  # the scripts that re-evaluate artifacts rebuild this draw
     pre_answers = neighbour_baseline(model, edits, device, tok.eot_id)
     prose_ids = [tok.encode(p) for p in kb.prose["heldout"][:ev["n_prose"]]]
     base_nll = prose_nll(model, prose_ids, device)

@@ -38,6 +38,26 @@ def benchmark_groups(n_edits, eval_cfg, counts=None):
     return groups
 
 
+def pipeline_test_edits(kb, enc, tok, eval_cfg, seed):
+    """run_pipeline.py's test edits (its section 5): the same sampler seed and count, so the same edits in order."""
+    from .edits import EditSampler
+    n = max(eval_cfg["n_single"], eval_cfg["n_batch_groups"] * 10)
+    return EditSampler(kb, enc, tok, seed + 2).eval_edits(kb.subjects("test"), n)
+
+
+def check_pipeline_draw(edits, groups, counts, runs=RUNS, log=None):
+    """Stops unless `edits` cut into `groups` give eval.json's neighbour-prompt count for each run: the count
+    fingerprints the draw, so a script that rebuilds the edits evaluates the ones the pipeline evaluated."""
+    for run in runs:
+        m, k = run.split(".")
+        want = counts[m][k]["n_neighbour_prompts"]
+        got = neighbour_prompts(edits, groups[run])
+        if log:
+            log(f"{run}: {got} neighbour prompts (eval.json: {want}){'' if got == want else '  MISMATCH'}")
+        if got != want:
+            raise SystemExit(f"the reconstructed test edits differ from the ones the pipeline evaluated ({run})")
+
+
 def neighbour_prompts(edits, groups):
     """How many neighbour prompts evaluate_edits scores for these groups (it skips neighbours edited in the same
     group): eval.json "counts" records it, so it fingerprints the draw."""
