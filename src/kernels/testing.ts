@@ -30,6 +30,12 @@ export async function relativeError(actual: tf.Tensor, expected: tf.Tensor): Pro
     throw new Error(`shape mismatch: [${actual.shape}] vs [${expected.shape}]`);
   }
   const [a, b] = await Promise.all([actual.data(), expected.data()]);
+  return relativeArrayError(a, b);
+}
+
+/** relativeError for plain arrays (e.g. logits already read back), the same measure. */
+export function relativeArrayError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length mismatch: ${a.length} vs ${b.length}`);
   let diff = 0;
   let scale = 0;
   for (let i = 0; i < b.length; i++) {

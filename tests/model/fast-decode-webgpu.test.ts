@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedTensorShapes, GPT2, loadModel, localSource, parseGPT2Config, type LoadedModel } from '../../src/model';
 import { fastDecodeDispatchesPerToken, fastDecodeLogits, fastDecodeStats, fastDecodeTuning, fastDecodeUnsupported } from '../../src/model/fast_decode';
-import { seededValues } from '../../src/kernels/testing';
+import { relativeArrayError, seededValues } from '../../src/kernels/testing';
 import { activeWebGPUBackend } from '../../src/kernels/webgpu';
 import { useNodeWebGPU } from '../helpers/node-webgpu';
 
@@ -36,19 +36,6 @@ async function both(model: GPT2, prompt: number[], maxNewTokens: number, eosToke
   expect(fastDecodeStats.steps - steps).toBeGreaterThanOrEqual(fast.length - 1); // the fast path ran: a step per later token
   const ref = await model.generate(prompt, { maxNewTokens, eosTokenId, fastDecode: false });
   return { fast, ref };
-}
-
-/** max |a − b| / max |b| */
-function relativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    if (!Number.isFinite(a[i])) return Infinity;
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
 }
 
 /** The tfjs forward's logits for the same teacher-forced ids the fast path fed: row k = position T + k. */
@@ -116,7 +103,7 @@ describe('fast greedy decode on webgpu (Dawn)', () => {
     for (const f of [fast, gpuShapes]) {
       expect(f.ids[0]).toBe(ref.first);
       for (let k = 0; k < steps; k++) {
-        expect(relativeDiff(f.logits[k], ref.rows[k])).toBeLessThan(1e-4);
+        expect(relativeArrayError(f.logits[k], ref.rows[k])).toBeLessThan(1e-4);
         expect(f.ids[k + 1]).toBe(argmax(f.logits[k]));
       }
     }
@@ -149,7 +136,7 @@ describe('fast greedy decode on webgpu (Dawn)', () => {
           Object.assign(fastDecodeTuning, saved, { software });
           const fl = await fastDecodeLogits(model, prompt, 20);
           expect(fl.ids).toEqual(ref);
-          for (let k = 0; k < 20; k++) expect(relativeDiff(fl.logits[k], rl.rows[k])).toBeLessThan(1e-4);
+          for (let k = 0; k < 20; k++) expect(relativeArrayError(fl.logits[k], rl.rows[k])).toBeLessThan(1e-4);
         }
       } finally {
         Object.assign(fastDecodeTuning, saved);
