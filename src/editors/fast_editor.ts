@@ -17,7 +17,7 @@
 // device; bind groups and the small scratch buffers are made per call (edits are rare, the buffers are tiny).
 import * as tf from '@tensorflow/tfjs';
 import { splitK, type PackedEditorParams } from '../kernels/editor_mlp';
-import { activeWebGPUBackend, groupsFor, type WebGPUBackend } from '../kernels/webgpu';
+import { activeWebGPUBackend, groupsFor, pipelineFromWgsl, type WebGPUBackend } from '../kernels/webgpu';
 
 /** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
 export const fastEditor = {
@@ -180,16 +180,7 @@ function pipeline(device: GPUDevice, name: string): GPUComputePipeline {
   if (!cache) pipelineCache.set(device, (cache = new Map()));
   let p = cache.get(name);
   if (!p) {
-    const code = SOURCES[name];
-    // An explicit layout from the declared bindings, as in fast_capture.ts.
-    const entries: GPUBindGroupLayoutEntry[] = [...code.matchAll(/@binding\((\d+)\) var<(uniform|storage, read_write|storage, read)>/g)].map((m) => ({
-      binding: Number(m[1]),
-      visibility: GPUShaderStage.COMPUTE,
-      buffer: { type: m[2] === 'uniform' ? 'uniform' : m[2] === 'storage, read' ? 'read-only-storage' : 'storage' },
-    }));
-    const layout = device.createPipelineLayout({ bindGroupLayouts: [device.createBindGroupLayout({ entries })] });
-    const module = device.createShaderModule({ code, label: `mendlab editor ${name}` });
-    p = device.createComputePipeline({ layout, compute: { module, entryPoint: 'main' }, label: `mendlab editor ${name}` });
+    p = pipelineFromWgsl(device, SOURCES[name], `mendlab editor ${name}`);
     cache.set(name, p);
   }
   return p;

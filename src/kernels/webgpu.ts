@@ -42,3 +42,20 @@ export function checkFloat(kernel: string, tensors: Record<string, tf.Tensor>, r
     if (t.rank !== ranks[name]) throw new Error(`${kernel}: ${name} must have rank ${ranks[name]}, got shape [${t.shape}]`);
   }
 }
+
+/**
+ * A compute pipeline for our own WGSL (entry point `main`) with an explicit bind-group layout read from the bindings
+ * the code declares: 'auto' would drop a binding a kernel declares but never reads, and bind groups built for the
+ * declared list would then fail. Uncached: callers cache per device under a key they can compute without building
+ * the source (fast_capture.ts, fast_editor.ts).
+ */
+export function pipelineFromWgsl(device: GPUDevice, code: string, label: string): GPUComputePipeline {
+  const entries: GPUBindGroupLayoutEntry[] = [...code.matchAll(/@binding\((\d+)\) var<(uniform|storage, read_write|storage, read)>/g)].map((m) => ({
+    binding: Number(m[1]),
+    visibility: GPUShaderStage.COMPUTE,
+    buffer: { type: m[2] === 'uniform' ? 'uniform' : m[2] === 'storage, read' ? 'read-only-storage' : 'storage' },
+  }));
+  const layout = device.createPipelineLayout({ bindGroupLayouts: [device.createBindGroupLayout({ entries })] });
+  const module = device.createShaderModule({ code, label });
+  return device.createComputePipeline({ layout, compute: { module, entryPoint: 'main' }, label });
+}

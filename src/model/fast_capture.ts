@@ -24,7 +24,7 @@
 // a new buffer, tfjs-webgpu.md pitfall 5); scratch buffers are ours, kept per (model, T, NT) and reused, and freed
 // by releaseFastCapture (GPT2.dispose). Pipelines are compiled once per (device, model config).
 import * as tf from '@tensorflow/tfjs';
-import { activeWebGPUBackend, type WebGPUBackend } from '../kernels/webgpu';
+import { activeWebGPUBackend, pipelineFromWgsl, type WebGPUBackend } from '../kernels/webgpu';
 import {
   kernelSource, MM_ROWS, PARAM_FIELDS, WG, type CaptureDims, type Epilogue, type Params,
 } from '../kernels/capture_kernels';
@@ -63,16 +63,7 @@ function pipeline(device: GPUDevice, dims: CaptureDims, name: string): GPUComput
   const key = `${name}|${dims.C},${dims.F},${dims.H},${dims.V},${dims.eps},${dims.activation},${dims.tMax}`;
   let p = cache.get(key);
   if (!p) {
-    const code = kernelSource(name, dims);
-    // An explicit layout from the declared bindings ('auto' would drop a binding a kernel declares but never reads).
-    const entries: GPUBindGroupLayoutEntry[] = [...code.matchAll(/@binding\((\d+)\) var<(uniform|storage, read_write|storage, read)>/g)].map((m) => ({
-      binding: Number(m[1]),
-      visibility: GPUShaderStage.COMPUTE,
-      buffer: { type: m[2] === 'uniform' ? 'uniform' : m[2] === 'storage, read' ? 'read-only-storage' : 'storage' },
-    }));
-    const layout = device.createPipelineLayout({ bindGroupLayouts: [device.createBindGroupLayout({ entries })] });
-    const module = device.createShaderModule({ code, label: `mendlab capture ${name}` });
-    p = device.createComputePipeline({ layout, compute: { module, entryPoint: 'main' }, label: `mendlab capture ${name}` });
+    p = pipelineFromWgsl(device, kernelSource(name, dims), `mendlab capture ${name}`);
     cache.set(key, p);
   }
   return p;
