@@ -10,7 +10,8 @@ Which steps are batch steps and how big they are (config, defaults = the shipped
 - sampling ("subject"): how the edits are drawn, see EditSampler.draw_edits ("relation" / "sqrt" draw the
   relation first, so rare relations such as currency or calling_code are trained on as often as city -> country);
 - n_same_relation (1): locality facts per edit from other subjects of the edited relation (the evaluation's
-  neighbours are 3 of them; in a batch of 10 city edits they are where the summed update does its damage)."""
+  neighbours are 3 of them; in a batch of 10 city edits they are where the summed update does its damage);
+- n_paraphrases (2): training-template paraphrases per edit in the edit loss (next to the edit prompt itself)."""
 import math
 import random
 import time
@@ -95,7 +96,8 @@ def train_editor(model, mend, sampler, subjects, cfg, device, pad_id, log):
             g["lr"] = lr * warm * decay
         n = batch_size(rng, step, cfg)
         edits = sampler.training_batch(subjects, n, sampling=cfg.get("sampling", "subject"),
-                                       n_same_relation=cfg.get("n_same_relation", 1))
+                                       n_same_relation=cfg.get("n_same_relation", 1),
+                                       n_paraphrases=cfg.get("n_paraphrases", 2))
         for e in edits:
             relations[e.relation] = relations.get(e.relation, 0) + 1
         sizes[n] = sizes.get(n, 0) + 1

@@ -136,13 +136,23 @@ class TinyPipelineTest(unittest.TestCase):
         from mendlab.edits import EditSampler
         from mendlab.train_editor import train_editor
         cfg = {**run_pipeline.TINY["editor"], "steps": 8, "time_budget_s": 1e9, "log_every": 4, "seed": 0,
-               "sampling": "relation", "batch_share": 0.75, "p_max_batch": 1.0}
+               "sampling": "relation", "batch_share": 0.75, "p_max_batch": 1.0, "n_paraphrases": 3,
+               "n_same_relation": 2}
+
+        class Recording(EditSampler):  # what train_editor asked the sampler for
+            drawn = []
+
+            def training_batch(self, *a, **kw):
+                edits = super().training_batch(*a, **kw)
+                self.drawn.extend(edits)
+                return edits
+
         kb = KB(max_subjects_per_type=run_pipeline.TINY["kb_max_subjects_per_type"], seed=0)
         names = self.mend.edited_weights
         params = dict(self.model.named_parameters())
         torch.manual_seed(0)
         mend = MEND(names, [tuple(params[n].shape) for n in names], cfg["rank"], cfg["edit_lr_init"], cfg["sign"])
-        info = train_editor(self.model, mend, EditSampler(kb, FactEncoder(self.tok), self.tok, 1), kb.subjects("train"),
+        info = train_editor(self.model, mend, Recording(kb, FactEncoder(self.tok), self.tok, 1), kb.subjects("train"),
                             cfg, torch.device("cpu"), self.tok.eot_id, lambda m: None)
         self.assertEqual(info["steps"], 8)
         self.assertEqual(info["steps_per_batch_size"], {1: 2, 10: 6})  # 3 of 4 steps are batches, all of 10
@@ -150,6 +160,11 @@ class TinyPipelineTest(unittest.TestCase):
         self.assertGreaterEqual(len(info["edits_per_relation"]), 8)  # 62 draws spread over the 12 relations
         self.assertLess(info["edits_per_relation"].get("city_country", 0), 20)
         self.assertGreater(mend.editors[next(iter(mend.editors))].layers[0].U.abs().max().item(), 0)
+        self.assertEqual(len(Recording.drawn), 62)
+        self.assertTrue(all(len(e.paraphrases) == 3 for e in Recording.drawn))  # editor.n_paraphrases
+        for e in Recording.drawn:  # locality: ≤ 2 same-subject facts, editor.n_same_relation = 2, ≤ 1 random, 1 prose
+            same_subject = min(2, len(kb.by_subject[e.subject]) - 1)
+            self.assertIn(len(e.locality), (same_subject + 2 + 1, same_subject + 2 + 1 + 1))
 
     def test_compare_with_ft_uses_the_pipelines_edits(self):
         """compare_with_ft.py rebuilds the pipeline's test edits (it checks eval.json's neighbour counts itself),
