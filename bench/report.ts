@@ -19,7 +19,9 @@ function dispatchLine(what: string, d: DispatchPhase): string {
 }
 
 function bandwidthLine(b: BandwidthReport): string {
-  return `update ${b.updateGBs.toFixed(1)} GB/s vs copy ${b.copyGBs.toFixed(1)} GB/s = ${(100 * b.ratio).toFixed(0)}% ` +
+  const scalar = b.scalar ? `; scalar program ${b.scalar.updateGBs.toFixed(1)} GB/s = ${(100 * b.scalar.ratio).toFixed(0)}%` : '';
+  return `update${b.variant ? ` (${b.variant})` : ''} ${b.updateGBs.toFixed(1)} GB/s vs copy ${b.copyGBs.toFixed(1)} GB/s = ` +
+    `${(100 * b.ratio).toFixed(0)}%${scalar} ` +
     `(W [${b.shape.join(', ')}], ${mib(b.bytes)} read+written, ${b.timing === 'gpu' ? 'GPU timestamps' : 'wall clock'})`;
 }
 

@@ -18,7 +18,9 @@
 //               for both model sizes: per-dispatch cost, not GPU work.
 import * as tf from '@tensorflow/tfjs';
 import { disposePackedEditorParams, editorMLP, editorMLPReference, packEditorParams } from '../src/kernels/editor_mlp';
-import { outerProductSum, outerProductSumReference, rankUpdate, rankUpdateReference } from '../src/kernels/rank_update';
+import {
+  outerProductSum, outerProductSumReference, rankUpdate, rankUpdateReference, updateVariantFor, type UpdateVariant,
+} from '../src/kernels/rank_update';
 import { disposeChanges, revertChanges } from '../src/editors/changes';
 import { fastDecodeStats, fastDecodeUnsupported } from '../src/model/fast_decode';
 import type { TokenizedFact } from '../src/editors/types';
@@ -84,6 +86,10 @@ export interface BandwidthReport {
   copyGBs: number;
   /** updateGBs / copyGBs */
   ratio: number;
+  /** which update program the numbers above are for (rank_update.ts: vec4 for widths that are multiples of 4) */
+  variant?: UpdateVariant;
+  /** the one-float-per-invocation program on the same W in the same run, when the vec4 one is the default */
+  scalar?: { updateMs: number; updateGBs: number; ratio: number };
 }
 
 export interface GenerationReport {
@@ -197,14 +203,23 @@ export async function bandwidth(inDim: number, outDim: number, rows: number, rep
   const d = randomTensor([rows, outDim], 1e-3, 13) as tf.Tensor2D;
   const flat = tf.reshape(w, [-1]) as tf.Tensor1D;
   try {
+    const variant = updateVariantFor(outDim);
     const u = update ?? (await timeOp(() => rankUpdate(w, x, d, -1e-4), reps));
     const c = await timeOp(() => copyKernel(flat), reps);
-    const timing = u.gpuMs !== null && c.gpuMs !== null && u.gpuMs > 0 && c.gpuMs > 0 ? 'gpu' : 'wall';
-    const uMs = timing === 'gpu' ? u.gpuMs! : u.ms;
-    const cMs = timing === 'gpu' ? c.gpuMs! : c.ms;
+    // The previous (scalar) program on the same W, so a run shows what the vec4 program gained, side by side.
+    const sc = variant === 'vec4' ? await timeOp(() => rankUpdate(w, x, d, -1e-4, 'scalar'), reps) : null;
+    const gpu = (t: OpTiming | null) => t === null || (t.gpuMs !== null && t.gpuMs > 0);
+    const timing = gpu(u) && gpu(c) && gpu(sc) ? 'gpu' : 'wall';
+    const msOf = (t: OpTiming) => (timing === 'gpu' ? t.gpuMs! : t.ms);
+    const uMs = msOf(u);
+    const cMs = msOf(c);
     const bytes = 2 * inDim * outDim * 4;
     const gbs = (ms: number) => bytes / (ms * 1e-3) / 1e9;
-    return { shape: [inDim, outDim], bytes, updateMs: uMs, copyMs: cMs, timing, updateGBs: gbs(uMs), copyGBs: gbs(cMs), ratio: gbs(uMs) / gbs(cMs) };
+    return {
+      shape: [inDim, outDim], bytes, updateMs: uMs, copyMs: cMs, timing, updateGBs: gbs(uMs), copyGBs: gbs(cMs),
+      ratio: gbs(uMs) / gbs(cMs), variant,
+      ...(sc ? { scalar: { updateMs: msOf(sc), updateGBs: gbs(msOf(sc)), ratio: gbs(msOf(sc)) / gbs(cMs) } } : {}),
+    };
   } finally {
     tf.dispose([w, x, d, flat]);
   }
@@ -247,6 +262,10 @@ async function kernelRatios(bm: BenchModel, rows: number, reps: Repetitions, row
       const r2 = await timeOp(() => rankUpdateReference(w, x, delta, -1e-4), reps);
       kernels.push(kernelReport('rankUpdate', 'rankUpdateReference', shape, k2, r2));
       updates.set(e.key, k2);
+      if (updateVariantFor(e.deltaDim) === 'vec4') {
+        const k2s = await timeOp(() => rankUpdate(w, x, delta, -1e-4, 'scalar'), reps);
+        kernels.push(kernelReport('rankUpdateScalar', 'rankUpdateReference', shape, k2s, r2));
+      }
       const k3 = await timeOp(() => outerProductSum(x, delta, -1e-4), reps);
       const r3 = await timeOp(() => outerProductSumReference(x, delta, -1e-4), reps);
       kernels.push(kernelReport('outerProductSum', 'outerProductSumReference', shape, k3, r3));

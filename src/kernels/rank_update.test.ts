@@ -1,21 +1,31 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import {
-  outerProductSum, outerProductSumReference, rankUpdate, rankUpdateInPlace, rankUpdateReference,
+  outerProductSum, outerProductSumReference, rankUpdate, rankUpdateInPlace, rankUpdateReference, updateVariantFor,
+  type UpdateVariant,
 } from './rank_update';
 import { kernelTestsOnWebGPU, onCpuBackend, relativeError, seededTensor } from './testing';
 
-// Dimensions deliberately not multiples of the 16×16 tile; row counts 1, 7, 64 per the kernel contract.
+// Dimensions deliberately not multiples of the tiles (16×16 scalar, 64×64 vec4); row counts 1, 7, 64 per the kernel
+// contract (64 rows = 4 chunks of the vec4 program's 16). Widths that are multiples of 4 run the vec4 program by
+// default, and the scalar one is checked there too; other widths can only run the scalar one.
 const ROWS = [1, 7, 64];
-const DIMS: Array<[number, number]> = [[13, 37], [40, 17]];
+const DIMS: Array<[number, number, UpdateVariant]> = [
+  [13, 37, 'scalar'], [40, 17, 'scalar'], [13, 36, 'vec4'], [70, 132, 'vec4'], [13, 36, 'scalar'],
+];
 const C = -3.7e-2;
 
 describe('rank_update kernel on webgpu (Dawn)', () => {
   kernelTestsOnWebGPU();
 
+  it('picks the vec4 program for widths that are multiples of 4', () => {
+    expect([36, 132, 768, 3072].map(updateVariantFor)).toEqual(['vec4', 'vec4', 'vec4', 'vec4']);
+    expect([37, 17, 2].map(updateVariantFor)).toEqual(['scalar', 'scalar', 'scalar']);
+  });
+
   for (const n of ROWS) {
-    for (const [inDim, outDim] of DIMS) {
-      it(`agrees with the tfjs reference for N=${n}, W=[${inDim}, ${outDim}]`, async () => {
+    for (const [inDim, outDim, variant] of DIMS) {
+      it(`agrees with the tfjs reference for N=${n}, W=[${inDim}, ${outDim}], ${variant} program`, async () => {
         expect(tf.getBackend()).toBe('webgpu');
         const seed = n * 1000 + inDim;
         const x = seededTensor([n, inDim], seed) as tf.Tensor2D;
@@ -23,11 +33,11 @@ describe('rank_update kernel on webgpu (Dawn)', () => {
         const w = seededTensor([inDim, outDim], seed + 2) as tf.Tensor2D;
         const wBefore = await w.data();
 
-        const delta = outerProductSum(x, d, C);
+        const delta = outerProductSum(x, d, C, variant);
         const deltaRef = outerProductSumReference(x, d, C);
         expect(await relativeError(delta, deltaRef)).toBeLessThanOrEqual(1e-5);
 
-        const updated = rankUpdate(w, x, d, C);
+        const updated = rankUpdate(w, x, d, C, variant);
         const updatedRef = rankUpdateReference(w, x, d, C);
         expect(await relativeError(updated, updatedRef)).toBeLessThanOrEqual(1e-5);
         // The update is not a no-op, and the out-of-place variant left W alone.
@@ -35,7 +45,7 @@ describe('rank_update kernel on webgpu (Dawn)', () => {
         expect(Array.from(await w.data())).toEqual(Array.from(wBefore));
 
         const target = seededTensor([inDim, outDim], seed + 2) as tf.Tensor2D;
-        rankUpdateInPlace(target, x, d, C);
+        rankUpdateInPlace(target, x, d, C, variant);
         expect(await relativeError(target, updatedRef)).toBeLessThanOrEqual(1e-5);
 
         tf.dispose([x, d, w, delta, deltaRef, updated, updatedRef, target]);

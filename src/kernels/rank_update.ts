@@ -8,6 +8,13 @@
 // stages 16 rows of X̃ and Δ̃ at a time in workgroup memory, so each row value is read from global memory once
 // per tile instead of once per output element.
 //
+// Two programs compute this. When W's width is a multiple of 4 (every GPT-2 shape), RankUpdateVec4Program: each
+// invocation owns a 4×vec4 block of W (4 rows, 4 adjacent columns), issues its four W loads before the dot products
+// and reads/writes W as vec4, so a workgroup streams 64×64 floats of W with 16-byte accesses. Why: on the H100 the
+// one-float-per-invocation program below reached only 46 % of a vec4 copy kernel's bandwidth (docs/benchmarks.md):
+// too few bytes in flight per invocation and two barriers per 16 rows for 256 outputs. Other widths use
+// RankUpdateProgram (one float per invocation), which the tests also keep exercising.
+//
 // Three ways to receive the result, because callers want different things:
 //   rankUpdate(W, X̃, Δ̃, c)          → a fresh tensor W' (W is only read). The edit session uses this: the old W
 //                                      stays untouched, so "revert" is a bit-exact swap back, and nothing else
@@ -89,6 +96,92 @@ class RankUpdateProgram implements WebGPUProgram {
   }
 }
 
+// The vec4 program's tile: a 16×16 workgroup covers 64 rows (4 per invocation, 16 apart so that each load
+// instruction of a warp reads whole 256-byte row segments) × 64 columns (one vec4 per invocation), and stages
+// CHUNK rows of X̃ and Δ̃ at a time.
+const V_ROWS = 64;
+const V_COLS = 64;
+const CHUNK = 16;
+
+class RankUpdateVec4Program implements WebGPUProgram {
+  outputShape: number[];
+  variableNames: string[];
+  variableComponents: number[];
+  outputComponent = 4;
+  shaderKey: string;
+  workgroupSize: [number, number, number] = [16, 16, 1];
+  dispatchLayout = { x: [1], y: [0] };
+  dispatch: [number, number, number];
+  uniforms = 'c : f32,';
+
+  constructor(inDim: number, outDim: number, private mode: Mode) {
+    if (outDim % 4 !== 0) throw new Error(`RankUpdateVec4Program needs a width that is a multiple of 4, got ${outDim}`);
+    this.outputShape = [inDim, outDim];
+    // W and Δ̃ as vec4 (their rows are whole vec4s); X̃ stays scalar (its width, W's height, may be anything).
+    this.variableNames = mode === 'add' ? ['W', 'X', 'D'] : ['X', 'D'];
+    this.variableComponents = mode === 'add' ? [4, 1, 4] : [1, 4];
+    this.dispatch = [groupsFor(outDim, V_COLS), groupsFor(inDim, V_ROWS), 1];
+    this.shaderKey = `mendRankUpdateVec4_${mode}_${V_ROWS}x${V_COLS}_${CHUNK}`;
+  }
+
+  getUserCode(): string {
+    const old = { add: (k: string) => `W[${k}]`, inplace: (k: string) => `result[${k}]`, delta: () => 'vec4<f32>(0.0)' }[this.mode];
+    // The 4 rows of an invocation are written out (r = 0..3) rather than looped over an array, so that the old
+    // values and the accumulators stay in registers on every compiler.
+    const R = [0, 1, 2, 3];
+    return `
+      var<workgroup> xs : array<array<f32, ${V_ROWS}>, ${CHUNK}>;        // xs[k][r] = X̃[n0 + k, i0 + r]
+      var<workgroup> ds : array<array<vec4<f32>, ${V_COLS / 4}>, ${CHUNK}>;  // ds[k][q] = Δ̃[n0 + k, j0 + 4q .. +3]
+
+      fn main() {
+        let rows = uniforms.xShape.x;
+        let inDim = uniforms.xShape.y;
+        let out4 = uniforms.dShape.y / 4;
+        let lx = i32(localId.x);
+        let ly = i32(localId.y);
+        let tid = ly * 16 + lx;
+        let i0 = i32(workgroupId.y) * ${V_ROWS};
+        let q = i32(workgroupId.x) * ${V_COLS / 4} + lx;  // this invocation's vec4 column
+        let colOk = q < out4;
+        // The old W values first, so their loads are in flight during the dot products.
+${R.map((r) => `        let ok${r} = colOk && i0 + ly + ${16 * r} < inDim;
+        let at${r} = (i0 + ly + ${16 * r}) * out4 + q;
+        var prev${r} = vec4<f32>(0.0);
+        if (ok${r}) { prev${r} = ${old(`at${r}`)}; }
+        var acc${r} = vec4<f32>(0.0);`).join('\n')}
+        // No early return before the loop: every invocation must reach the barriers.
+        for (var n0 = 0; n0 < rows; n0 = n0 + ${CHUNK}) {
+          for (var t = tid; t < ${CHUNK * V_ROWS}; t = t + 256) {
+            let k = t / ${V_ROWS};
+            let rr = t % ${V_ROWS};
+            var xv = 0.0;
+            if (n0 + k < rows && i0 + rr < inDim) { xv = X[(n0 + k) * inDim + i0 + rr]; }
+            xs[k][rr] = xv;
+          }
+          var dv = vec4<f32>(0.0);
+          if (n0 + ly < rows && colOk) { dv = D[(n0 + ly) * out4 + q]; }
+          ds[ly][lx] = dv;
+          workgroupBarrier();
+          for (var k = 0; k < ${CHUNK}; k = k + 1) {
+            let dk = ds[k][lx];
+${R.map((r) => `            acc${r} = acc${r} + xs[k][ly + ${16 * r}] * dk;`).join('\n')}
+          }
+          workgroupBarrier();
+        }
+${R.map((r) => `        if (ok${r}) { result[at${r}] = prev${r} + uniforms.c * acc${r}; }`).join('\n')}
+      }
+    `;
+  }
+}
+
+/** Which update program runs for a W of this width: 'vec4' (RankUpdateVec4Program) or 'scalar'. */
+export type UpdateVariant = 'vec4' | 'scalar';
+export const updateVariantFor = (outDim: number): UpdateVariant => (outDim % 4 === 0 ? 'vec4' : 'scalar');
+
+function updateProgram(inDim: number, outDim: number, mode: Mode, variant: UpdateVariant): WebGPUProgram {
+  return variant === 'vec4' ? new RankUpdateVec4Program(inDim, outDim, mode) : new RankUpdateProgram(inDim, outDim, mode);
+}
+
 function check(kernel: string, x: tf.Tensor, d: tf.Tensor, w?: tf.Tensor): void {
   checkFloat(kernel, w ? { W: w, X: x, D: d } : { X: x, D: d }, { W: 2, X: 2, D: 2 });
   if (x.shape[0] !== d.shape[0]) throw new Error(`${kernel}: X has ${x.shape[0]} rows but Δ has ${d.shape[0]}`);
@@ -116,21 +209,21 @@ function webgpuFor(x: tf.Tensor): WebGPUBackend | null {
   return x.shape[0] === 0 ? null : activeWebGPUBackend();
 }
 
-/** c·ΔW = c · Σ_n X̃[n]ᵀ Δ̃[n] as a new [in, out] tensor. */
-export function outerProductSum(x: tf.Tensor2D, d: tf.Tensor2D, c = 1): tf.Tensor2D {
+/** c·ΔW = c · Σ_n X̃[n]ᵀ Δ̃[n] as a new [in, out] tensor. `variant` forces a program (tests, bench). */
+export function outerProductSum(x: tf.Tensor2D, d: tf.Tensor2D, c = 1, variant = updateVariantFor(d.shape[1])): tf.Tensor2D {
   check('outerProductSum', x, d);
   const backend = webgpuFor(x);
   if (!backend) return outerProductSumReference(x, d, c);
-  const program = new RankUpdateProgram(x.shape[1], d.shape[1], 'delta');
+  const program = updateProgram(x.shape[1], d.shape[1], 'delta', variant);
   return runProgram(backend, program, [x, d], [{ type: 'float32', data: [c] }]) as tf.Tensor2D;
 }
 
-/** W' = W + c·X̃ᵀΔ̃ as a new tensor; W is not modified. */
-export function rankUpdate(w: tf.Tensor2D, x: tf.Tensor2D, d: tf.Tensor2D, c: number): tf.Tensor2D {
+/** W' = W + c·X̃ᵀΔ̃ as a new tensor; W is not modified. `variant` forces a program (tests, bench). */
+export function rankUpdate(w: tf.Tensor2D, x: tf.Tensor2D, d: tf.Tensor2D, c: number, variant = updateVariantFor(w.shape[1])): tf.Tensor2D {
   check('rankUpdate', x, d, w);
   const backend = webgpuFor(x);
   if (!backend) return rankUpdateReference(w, x, d, c);
-  const program = new RankUpdateProgram(w.shape[0], w.shape[1], 'add');
+  const program = updateProgram(w.shape[0], w.shape[1], 'add', variant);
   return runProgram(backend, program, [w, x, d], [{ type: 'float32', data: [c] }]) as tf.Tensor2D;
 }
 
@@ -142,7 +235,7 @@ export function rankUpdate(w: tf.Tensor2D, x: tf.Tensor2D, d: tf.Tensor2D, c: nu
  *  - tfjs may still hold a CPU copy of W's values (from creation or an earlier data()); it would keep returning
  *    the old values. We drop that copy once the data is on the GPU, so later reads come from the buffer.
  */
-export function rankUpdateInPlace(w: tf.Tensor2D, x: tf.Tensor2D, d: tf.Tensor2D, c: number): void {
+export function rankUpdateInPlace(w: tf.Tensor2D, x: tf.Tensor2D, d: tf.Tensor2D, c: number, variant = updateVariantFor(w.shape[1])): void {
   check('rankUpdateInPlace', x, d, w);
   const backend = activeWebGPUBackend();
   if (!backend) throw new Error('rankUpdateInPlace needs the webgpu backend; use rankUpdate elsewhere');
@@ -154,6 +247,6 @@ export function rankUpdateInPlace(w: tf.Tensor2D, x: tf.Tensor2D, d: tf.Tensor2D
   // The GPU buffer is about to become the only truth; tfjs's type says values is always set, but its read path
   // checks for null and then reads the buffer, which is what we want.
   (backend.tensorMap.get(w.dataId) as { values: unknown }).values = null;
-  const program = new RankUpdateProgram(w.shape[0], w.shape[1], 'inplace');
+  const program = updateProgram(w.shape[0], w.shape[1], 'inplace', variant);
   backend.runWebGPUProgram(program, [x, d], 'float32', [{ type: 'float32', data: [c] }], w);
 }

@@ -83,13 +83,16 @@ describe('npm run bench', () => {
     expect(m.generation.speedup).toBeCloseTo(m.generation.tfjs!.ms / m.generation.ms, 6);
 
     // Three kernels (editor MLP, fused update, outer-product sum) at each of the two editor shapes, plus the old
-    // row-per-workgroup editor kernel (--rowwise-baseline), timed against the same reference as editorMLP.
+    // row-per-workgroup editor kernel (--rowwise-baseline), timed against the same reference as editorMLP, and the
+    // scalar update program (the widths here are multiples of 4, so rankUpdate runs the vec4 one) against rankUpdate's.
     expect(m.kernels.map((k) => `${k.kernel}@${k.shape.split(',')[0]}`).sort()).toEqual([
       'editorMLP@256x64', 'editorMLP@64x256', 'editorMLPRowwise@256x64', 'editorMLPRowwise@64x256',
       'outerProductSum@256x64', 'outerProductSum@64x256', 'rankUpdate@256x64', 'rankUpdate@64x256',
+      'rankUpdateScalar@256x64', 'rankUpdateScalar@64x256',
     ]);
+    const baseline: Record<string, string> = { editorMLPRowwise: 'editorMLPReference', rankUpdateScalar: 'rankUpdateReference' };
     for (const k of m.kernels) {
-      expect(k.reference).toBe(k.kernel === 'editorMLPRowwise' ? 'editorMLPReference' : `${k.kernel}Reference`);
+      expect(k.reference).toBe(baseline[k.kernel] ?? `${k.kernel}Reference`);
       positive(k.kernelMs);
       positive(k.referenceMs);
       expect(k.ratio).toBeCloseTo(k.kernelMs / k.referenceMs, 6);
@@ -99,6 +102,9 @@ describe('npm run bench', () => {
     expect(m.bandwidth.shape).toEqual([64, 256]);
     expect(m.bandwidth.bytes).toBe(2 * 64 * 256 * 4);
     for (const v of [m.bandwidth.updateGBs, m.bandwidth.copyGBs, m.bandwidth.ratio]) positive(v);
+    expect(m.bandwidth.variant).toBe('vec4');
+    for (const v of [m.bandwidth.scalar!.updateMs, m.bandwidth.scalar!.updateGBs, m.bandwidth.scalar!.ratio]) positive(v);
+    expect(m.bandwidth.scalar!.ratio).toBeCloseTo(m.bandwidth.scalar!.updateGBs / m.bandwidth.copyGBs, 6);
 
     // Dispatch diagnostics: kernels and WGSL dispatches per decode token and per capture, enqueue vs read-back wait.
     const d = m.dispatch!;
