@@ -138,7 +138,7 @@ def main(argv=None):
                          "pipeline_prefix_groups": n_pipe}
     grid = []
     for sc in [float(s) for s in args.scales.split(",")]:
-        mend.lr_scale = sc
+        mend.lr_scale_batch = sc  # every group here has 10 facts
         t = time.time()
         r = evaluate_edits(model, val_edits, val_batch, mend_apply, val_pre, None, 0.0, dev, tok.eot_id)
         rp = evaluate_edits(model, val_edits, val_batch[:n_pipe], mend_apply, val_pre, None, 0.0, dev, tok.eot_id)
@@ -165,7 +165,7 @@ def main(argv=None):
     base_nll = prose_nll(model, prose_ids, dev)
     out["test_batch10"] = {"n_groups": len(groups), "eval_json_gpu": ev_json["mend"]["batch10"]}
     for label, sc in (("chosen", chosen), ("single_scale", single_scale)):
-        mend.lr_scale = sc
+        mend.lr_scale_batch = sc
         r = evaluate_edits(model, edits, groups, mend_apply, pre, prose_ids, base_nll, dev, tok.eot_id)
         out["test_batch10"][label] = {"lr_scale": sc, **{k: r[k] for k in KEYS + ("ppl_increase", "seconds")}}
         print(label, json.dumps(out["test_batch10"][label]), flush=True)
@@ -177,7 +177,7 @@ def main(argv=None):
     bal_pre = neighbour_baseline(model, bal, dev, tok.eot_id)
     out["balanced_test_batch10"] = {"n_groups": len(bal_groups), "eval_json_gpu": ev_json["balanced"]["mend"]["batch10"]}
     for label, sc in (("chosen", chosen), ("single_scale", single_scale)):
-        mend.lr_scale = sc
+        mend.lr_scale_batch = sc
         r = evaluate_edits(model, bal, bal_groups, mend_apply, bal_pre, prose_ids, base_nll, dev, tok.eot_id)
         out["balanced_test_batch10"][label] = {"lr_scale": sc, **{k: r[k] for k in KEYS + ("ppl_increase", "seconds")}}
         print("balanced", label, json.dumps(out["balanced_test_batch10"][label]), flush=True)

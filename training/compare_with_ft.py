@@ -27,7 +27,7 @@ from mendlab.corpus import KB, FactEncoder  # noqa: E402
 from mendlab.evaluate import evaluate_edits, neighbour_baseline, prose_nll  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
-from mendlab.model_folder import load_model_folder  # noqa: E402
+from mendlab.model_folder import load_model_folder, shipped_scales  # noqa: E402
 
 KEYS = ("es", "ps", "ps_novel", "ns", "ppl_increase", "harmonic_es_ps_ns", "n_groups", "n_edits", "seconds")
 
@@ -57,11 +57,9 @@ def main(argv=None):
     base_nll = prose_nll(model, prose_ids, dev)
     names = mend.edited_weights
     ft_cfg = ev_json["ft_config"]
-    single_scale = ev_json["mend_lr_scale"]
-    batch_scale = ev_json.get("mend_lr_scale_batch", single_scale)
+    single_scale, batch_scale = shipped_scales(ecfg, ev_json)  # what mend_edit runs at
 
     def mend_apply(batch):
-        mend.lr_scale = single_scale if len(batch) == 1 else batch_scale
         return mend_edit(model, mend, batch, dev, tok.eot_id)
 
     def ft_apply(batch):

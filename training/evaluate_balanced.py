@@ -60,7 +60,7 @@ def main(argv=None):
 
     res = {"model": d, "per_relation_requested": args.per_relation, "ft": {"steps": args.ft_steps, "lr": ft_lr},
            "relations": kb.rel_names, "device": str(dev), "torch": torch.__version__,
-           "lr_scale": mend.lr_scale}
+           "lr_scale": mend.lr_scale, "lr_scale_batch": mend.scale_for(10)}  # mend_edit: batches at lr_scale_batch
     t = [time.time()]
 
     def write():

@@ -27,7 +27,7 @@ from mendlab.evaluate import neighbour_baseline, prose_nll  # noqa: E402
 from mendlab.corpus import KB, FactEncoder  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
-from mendlab.model_folder import load_model_folder  # noqa: E402
+from mendlab.model_folder import load_model_folder, shipped_scales  # noqa: E402
 
 
 def main(argv=None):
@@ -50,10 +50,7 @@ def main(argv=None):
         ev_json = json.load(f)
     tcfg = ecfg["training"]["config"]
     seed = ecfg["training"]["seed"]
-    single_scale = ev_json["mend_lr_scale"]
-    batch_scale = ev_json.get("mend_lr_scale_batch", single_scale)
-    if ecfg.get("lr_scale_batch", ecfg["lr_scale"]) != batch_scale or ecfg["lr_scale"] != single_scale:
-        raise SystemExit("editor_config.json lr_scale / lr_scale_batch differ from eval.json's mend_lr_scale(_batch)")
+    shipped_scales(ecfg, ev_json)  # mend_edit below runs at editor_config.json's lr_scale / lr_scale_batch
     ft = ev_json["ft_config"]
 
     # Exactly run_pipeline.py's draw (section 5 there).
@@ -65,7 +62,6 @@ def main(argv=None):
     prose_ids = [tok.encode(p) for p in kb.prose["heldout"][:ev["n_prose"]]]
 
     def mend_apply(batch):
-        mend.lr_scale = batch_scale if len(batch) > 1 else single_scale  # as the TS editor (lr_scale_batch)
         return mend_edit(model, mend, batch, dev, tok.eot_id)
 
     def ft_apply(batch):

@@ -194,7 +194,7 @@ def main(argv=None):
         with open(os.path.join(args.editor, "editor_config.json")) as f:
             ecfg = json.load(f)
         mend = MEND.from_files(ecfg, load_file(os.path.join(args.editor, "editor.safetensors"))).to(device)
-        mend.lr_scale = 1.0
+        mend.lr_scale, mend.lr_scale_batch = 1.0, None  # this run calibrates its own (one) scale
         assert mend.edited_weights == names, "the editor was trained for other weights"
         continued = {"from": args.editor, "earlier_training": ecfg.get("training")}
         log(f"continuing the editor from {args.editor} (rows seen {ecfg.get('norm_rows_seen')})")

@@ -7,6 +7,8 @@ Pieces, in the order an edit uses them:
 - LRLinear / GradientTransform: the low-rank IDMLP (2 residual blocks, identity at init, clamp(min=0) whose
   gradient at 0 is 1), one per weight *shape*, shared by the layers of that shape via per-mode scale/shift.
 - MEND.weight_updates: ΔW_k = sign * lr_scale * edit_lrs[k] * Σ_i x̃_iᵀ δ̃_i (Conv1D layout [in, out]).
+- mend_edit: one edit of a group of facts, at lr_scale for one fact and lr_scale_batch (editor_config.json, where
+  set) for more, as the TypeScript editor does.
 """
 import math
 from collections import OrderedDict
@@ -104,11 +106,14 @@ class GradientTransform(nn.Module):
 
 
 class MEND(nn.Module):
-    def __init__(self, edited_weights, shapes, rank, edit_lr_init=1e-4, sign=-1, lr_scale=1.0, norm_eps=1e-7):
+    def __init__(self, edited_weights, shapes, rank, edit_lr_init=1e-4, sign=-1, lr_scale=1.0, norm_eps=1e-7,
+                 lr_scale_batch=None):
         super().__init__()
         self.edited_weights = list(edited_weights)
         self.shapes = [tuple(s) for s in shapes]
         self.sign, self.lr_scale, self.norm_eps = sign, lr_scale, norm_eps
+        # The test-time multiplier for an edit of more than one fact; None = lr_scale (docs/formats.md).
+        self.lr_scale_batch = lr_scale_batch
         groups = OrderedDict()
         for name, shape in zip(self.edited_weights, self.shapes):
             groups.setdefault(editor_key(shape), []).append(name)
@@ -125,15 +130,21 @@ class MEND(nn.Module):
         k = self.edited_weights.index(name)
         return self.editors[editor_key(self.shapes[k])](x, delta, self.mode[name])
 
-    def weight_updates(self, rows, return_parts=False):
-        """rows: name -> (x [N, in], delta [N, out]). Returns name -> additive update for W ([in, out]).
-        Weights are processed in edited_weights order (this is the order the statistics see them in)."""
+    def scale_for(self, n_facts):
+        """The test-time multiplier of an edit of n_facts facts at once."""
+        return self.lr_scale_batch if n_facts > 1 and self.lr_scale_batch is not None else self.lr_scale
+
+    def weight_updates(self, rows, return_parts=False, lr_scale=None):
+        """rows: name -> (x [N, in], delta [N, out]). Returns name -> additive update for W ([in, out]), at
+        `lr_scale` (default self.lr_scale). Weights are processed in edited_weights order (this is the order the
+        statistics see them in)."""
+        scale = self.lr_scale if lr_scale is None else lr_scale
         updates, parts = {}, {}
         for k, name in enumerate(self.edited_weights):
             x, d = rows[name]
             xt, dt = self.transform(name, x, d)
             dw = xt.T @ dt  # Σ_i x̃_iᵀ δ̃_i, a sum over rows (not a mean)
-            updates[name] = self.sign * self.lr_scale * self.edit_lrs[k] * dw
+            updates[name] = self.sign * scale * self.edit_lrs[k] * dw
             if return_parts:
                 parts[name] = (xt, dt, dw)
         return (updates, parts) if return_parts else updates
@@ -145,7 +156,9 @@ class MEND(nn.Module):
             "editors": {key: {"x_dim": self.editors[key].x_dim, "delta_dim": self.editors[key].delta_dim,
                               "rank": self.editors[key].rank, "n_modes": len(names), "weights": names}
                         for key, names in self.groups.items()},
-            "sign": self.sign, "lr_scale": self.lr_scale, "norm_eps": self.norm_eps,
+            "sign": self.sign, "lr_scale": self.lr_scale,
+            **({"lr_scale_batch": self.lr_scale_batch} if self.lr_scale_batch is not None else {}),
+            "norm_eps": self.norm_eps,
             "norm_rows_seen": {key: int(self.editors[key].x_norm.k) for key in self.groups},
         }
 
@@ -154,7 +167,7 @@ class MEND(nn.Module):
         """Rebuild an (eval-mode) editor from editor_config.json + editor.safetensors contents."""
         ranks = {e["rank"] for e in config["editors"].values()}
         m = cls(config["edited_weights"], config["weight_shapes"], max(ranks), 0.0, config["sign"],
-                config["lr_scale"], config["norm_eps"])
+                config["lr_scale"], config["norm_eps"], config.get("lr_scale_batch"))
         with torch.no_grad():
             m.edit_lrs.copy_(tensors["edit_lrs"])
             for key, ed in m.editors.items():
@@ -232,7 +245,7 @@ def edited_weights_from(model, updates):
 
 def mend_edit(model, mend, batch, device, pad_id):
     """The weights after one MEND edit of all facts in `batch` (rows captured together, one summed update at
-    mend.lr_scale), as a name -> tensor dict for a functional forward; the model itself is not changed."""
+    mend.scale_for(len(batch))), as a name -> tensor dict for a functional forward; the model is not changed."""
     rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids) for e in batch], mend.edited_weights, device, pad_id)
     with torch.no_grad():
-        return edited_weights_from(model, mend.weight_updates(rows))
+        return edited_weights_from(model, mend.weight_updates(rows, lr_scale=mend.scale_for(len(batch))))

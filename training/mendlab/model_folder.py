@@ -20,3 +20,13 @@ def load_model_folder(folder, device):
         ecfg = json.load(f)
     mend = MEND.from_files(ecfg, load_file(os.path.join(folder, "editor.safetensors"))).to(device)
     return tok, model, ecfg, mend
+
+
+def shipped_scales(ecfg, eval_json):
+    """(lr_scale, lr_scale_batch) of a shipped editor, which its eval.json numbers were computed at; refuses a folder
+    whose editor_config.json and eval.json disagree (the evaluation would not be the one the app runs)."""
+    single = eval_json["mend_lr_scale"]
+    batch = eval_json.get("mend_lr_scale_batch", single)
+    if ecfg["lr_scale"] != single or ecfg.get("lr_scale_batch", ecfg["lr_scale"]) != batch:
+        raise SystemExit("editor_config.json lr_scale / lr_scale_batch differ from eval.json's mend_lr_scale(_batch)")
+    return single, batch

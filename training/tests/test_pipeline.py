@@ -274,6 +274,39 @@ class TinyPipelineTest(unittest.TestCase):
                 after = seq_nll(self.model(ids, weights=w), labels)
             self.assertTrue((after < before).all(), (before, after))
 
+    def test_lr_scale_batch_is_read_and_used_for_groups_of_more_than_one_fact(self):
+        """editor_config.json's optional lr_scale_batch (docs/formats.md) survives export/import, and mend_edit uses
+        it for a group of several facts and lr_scale for one fact, as the TypeScript editor does."""
+        from mendlab.mend import mend_edit
+        from mendlab.model_folder import shipped_scales
+        g = self.load_json("golden.json", self.fx)
+        tensors = st.load_file(os.path.join(self.fx, "editor.safetensors"))
+        cfg = {**self.load_json("editor_config.json", self.fx), "lr_scale": 1.0}
+        plain = MEND.from_files(cfg, tensors)
+        self.assertIsNone(plain.lr_scale_batch)
+        self.assertNotIn("lr_scale_batch", plain.config())
+        scaled = MEND.from_files({**cfg, "lr_scale_batch": 2.5}, tensors)
+        self.assertEqual(scaled.config()["lr_scale_batch"], 2.5)
+        self.assertEqual((scaled.scale_for(1), scaled.scale_for(3)), (1.0, 2.5))
+
+        class E:  # the two fields mend_edit reads
+            def __init__(self, e):
+                self.prompt_ids, self.target_ids = e["prompt_ids"], e["target_ids"]
+        facts = [E(e) for case in g["cases"] for e in case["edits"]][:2]
+        self.assertEqual(len(facts), 2)
+        params = dict(self.model.named_parameters())
+        dev, pad = torch.device("cpu"), self.tok.eot_id
+        for batch, ratio in ((facts[:1], 1.0), (facts, 2.5)):
+            base = {n: w - params[n] for n, w in mend_edit(self.model, plain, batch, dev, pad).items()}
+            got = {n: w - params[n] for n, w in mend_edit(self.model, scaled, batch, dev, pad).items()}
+            for n in base:
+                self.assertGreater(base[n].abs().max().item(), 0)
+                self.assertTrue(torch.allclose(got[n], ratio * base[n], rtol=1e-4, atol=1e-7), (n, ratio))
+        self.assertEqual(shipped_scales({"lr_scale": 1.25, "lr_scale_batch": 1.1},
+                                        {"mend_lr_scale": 1.25, "mend_lr_scale_batch": 1.1}), (1.25, 1.1))
+        with self.assertRaises(SystemExit):
+            shipped_scales({"lr_scale": 1.25}, {"mend_lr_scale": 1.25, "mend_lr_scale_batch": 1.1})
+
     def test_golden_fixture_reproduces_from_shipped_files(self):
         """Rebuild model + editor from the fixture folder's files only and recompute the golden values."""
         g = self.load_json("golden.json", self.fx)
