@@ -20,6 +20,7 @@
 // The maths, per kernel, is the tfjs path's (gpt2.ts forwardCore + autodiff): same formulas, same order of the
 // element-wise steps; only the summation order of the reductions differs (float rounding, ~1e-7 relative).
 import type { Activation } from '../model/config';
+import { f32Literal, workgroupReductions } from './wgsl';
 
 export const WG = 64;
 /** Rows of the output each matmul thread accumulates (registers; M = T is not known at compile time). */
@@ -47,8 +48,7 @@ export const PARAM_FIELDS = ['m', 'n', 'k', 'kc', 's', 'a_off', 'b_off', 'out_of
 export type ParamName = (typeof PARAM_FIELDS)[number];
 export type Params = Partial<Record<ParamName, number>>;
 
-/** A float literal WGSL reads as f32 (an integer-looking literal would be an abstract int). */
-const f = (x: number) => (Number.isInteger(x) ? x.toFixed(1) : String(x));
+const f = f32Literal;
 
 function header(d: CaptureDims, bindings: Array<[string, 'f32' | 'u32', 'read' | 'read_write']>): string {
   const hd = d.C / d.H;
@@ -64,34 +64,6 @@ const V : u32 = ${d.V}u;
 const EPS : f32 = ${f(d.eps)};
 const SCALE : f32 = ${f(Math.fround(1 / Math.sqrt(hd)))};
 `;
-}
-
-/** Workgroup tree reductions (sum and max); every invocation gets the result. Call from uniform control flow. */
-function reductions(n: number): string {
-  return `
-var<workgroup> red : array<f32, ${n}>;
-fn wsum(tid : u32, v : f32) -> f32 {
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = ${n / 2}u; s > 0u; s = s / 2u) {
-    if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
-fn wmax(tid : u32, v : f32) -> f32 {
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = ${n / 2}u; s > 0u; s = s / 2u) {
-    if (tid < s) { red[tid] = max(red[tid], red[tid + s]); }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}`;
 }
 
 // gelu_new as src/kernels/gelu.ts computes it (forward) and as its tfjs-op gradient does (backward); plain gelu as
@@ -140,7 +112,7 @@ function embed(d: CaptureDims): string {
 /** LayerNorm of each of T rows (one workgroup per row, as src/kernels/layer_norm.ts), keeping mean and rstd. */
 function layerNormForward(d: CaptureDims): string {
   return header(d, [['x', 'f32', 'read'], ['gamma', 'f32', 'read'], ['beta', 'f32', 'read'], ['out', 'f32', 'read_write'], ['stats', 'f32', 'read_write']]) +
-    reductions(WG) + `
+    workgroupReductions(WG) + `
 @compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) tid : u32) {
   let base = wg.x * C;
   var s = 0.0;
@@ -258,7 +230,7 @@ function matmulReduce(d: CaptureDims, bias: boolean, addend: boolean, epi: Epilo
  * j ≤ i (exact zeros after i), y[i, h·hd:] = Σ_j p_j v_j. qkv rows are [q | k | v], heads contiguous in each.
  */
 function attentionForward(d: CaptureDims): string {
-  return header(d, [['qkv', 'f32', 'read'], ['probs', 'f32', 'read_write'], ['y', 'f32', 'read_write']]) + reductions(WG) + `
+  return header(d, [['qkv', 'f32', 'read'], ['probs', 'f32', 'read_write'], ['y', 'f32', 'read_write']]) + workgroupReductions(WG) + `
 var<workgroup> sc : array<f32, ${d.tMax}>;
 @compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) tid : u32) {
   let i = wg.x;
@@ -299,7 +271,7 @@ var<workgroup> sc : array<f32, ${d.tMax}>;
  */
 function attentionBackwardQ(d: CaptureDims): string {
   return header(d, [['dy', 'f32', 'read'], ['qkv', 'f32', 'read'], ['probs', 'f32', 'read'], ['ds', 'f32', 'read_write'], ['dqkv', 'f32', 'read_write']]) +
-    reductions(WG) + `
+    workgroupReductions(WG) + `
 var<workgroup> sc : array<f32, ${d.tMax}>;
 @compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) tid : u32) {
   let i = wg.x;
@@ -357,7 +329,7 @@ function attentionBackwardKV(d: CaptureDims): string {
  * the gradient of mean NLL. The target of row j is ids[a_off + j].
  */
 function softmaxXent(d: CaptureDims): string {
-  return header(d, [['ids', 'u32', 'read'], ['logits', 'f32', 'read_write'], ['loss', 'f32', 'read_write']]) + reductions(XENT_WG) + `
+  return header(d, [['ids', 'u32', 'read'], ['logits', 'f32', 'read_write'], ['loss', 'f32', 'read_write']]) + workgroupReductions(XENT_WG) + `
 @compute @workgroup_size(${XENT_WG}) fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) tid : u32) {
   let j = wg.x;
   let base = j * V;

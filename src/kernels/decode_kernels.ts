@@ -22,22 +22,9 @@
 // so one head's keys are contiguous (the attention kernel streams them) and the prompt's K/V ([nHead, T, headDim]
 // tensors from the tfjs prefill) are copied in with one copyBufferToBuffer per head.
 
-/** An f32 WGSL literal for any finite number (toExponential keeps every digit: "1e-5f", "4.4715e-2f"). */
-const f32 = (v: number) => `${v.toExponential()}f`;
+import { f32Literal, workgroupReductions } from './wgsl';
 
-/** Workgroup sum of `v` over WG invocations in `part` (declared by the caller); every invocation gets the total. */
-const WG_SUM = (wg: number) => `
-fn wgSum(tid : u32, v : f32) -> f32 {
-  part[tid] = v;
-  workgroupBarrier();
-  for (var n = ${wg / 2}u; n > 0u; n = n / 2u) {
-    if (tid < n) { part[tid] = part[tid] + part[tid + n]; }
-    workgroupBarrier();
-  }
-  let total = part[0];
-  workgroupBarrier();
-  return total;
-}`;
+const f32 = f32Literal;
 
 /** Token embedding plus position embedding of the token in state: x = wte[id] + wpe[pos]. */
 export const EMBED_WG = 64;
@@ -70,17 +57,16 @@ const EPS = ${f32(eps)};
 @group(0) @binding(1) var<storage, read> gamma : array<f32>;
 @group(0) @binding(2) var<storage, read> beta : array<f32>;
 @group(0) @binding(3) var<storage, read_write> y : array<f32>;
-var<workgroup> part : array<f32, ${LN_WG}>;
-${WG_SUM(LN_WG)}
+${workgroupReductions(LN_WG)}
 
 @compute @workgroup_size(${LN_WG})
 fn main(@builtin(local_invocation_index) tid : u32) {
   var s = 0.0;
   for (var c = tid; c < C; c = c + ${LN_WG}u) { s = s + x[c]; }
-  let mean = wgSum(tid, s) / f32(C);
+  let mean = wsum(tid, s) / f32(C);
   var q = 0.0;
   for (var c = tid; c < C; c = c + ${LN_WG}u) { let d = x[c] - mean; q = q + d * d; }
-  let rstd = inverseSqrt(wgSum(tid, q) / f32(C) + EPS);
+  let rstd = inverseSqrt(wsum(tid, q) / f32(C) + EPS);
   for (var c = tid; c < C; c = c + ${LN_WG}u) { y[c] = (x[c] - mean) * rstd * gamma[c] + beta[c]; }
 }`;
 }
@@ -230,20 +216,7 @@ const SCALE = ${f32(1 / Math.sqrt(headDim))};
 @group(0) @binding(2) var<storage, read> kv : array<f32>;
 @group(0) @binding(3) var<storage, read_write> y : array<f32>;
 var<workgroup> scores : array<f32, ${nPositions}>;
-var<workgroup> part : array<f32, ${ATTN_WG}>;
-${WG_SUM(ATTN_WG)}
-
-fn wgMax(tid : u32, v : f32) -> f32 {
-  part[tid] = v;
-  workgroupBarrier();
-  for (var n = ${ATTN_WG / 2}u; n > 0u; n = n / 2u) {
-    if (tid < n) { part[tid] = max(part[tid], part[tid + n]); }
-    workgroupBarrier();
-  }
-  let m = part[0];
-  workgroupBarrier();
-  return m;
-}
+${workgroupReductions(ATTN_WG)}
 
 @compute @workgroup_size(${ATTN_WG})
 fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_index) tid : u32) {
@@ -261,14 +234,14 @@ fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_index) tid 
     scores[j] = s;
     m = max(m, s);
   }
-  let mx = wgMax(tid, m);
+  let mx = wmax(tid, m);
   var sum = 0.0;
   for (var j = tid; j < T; j = j + ${ATTN_WG}u) {
     let e = exp(scores[j] - mx);
     scores[j] = e;
     sum = sum + e;
   }
-  let total = wgSum(tid, sum); // its barriers also publish every scores[j] to the whole workgroup
+  let total = wsum(tid, sum); // its barriers also publish every scores[j] to the whole workgroup
   for (var d = tid; d < HD; d = d + ${ATTN_WG}u) {
     var acc = 0.0;
     for (var j = 0u; j < T; j = j + 1u) { acc = acc + scores[j] * kv[vBase + j * HD + d]; }
