@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, loadModel, localSource, parseSafetensors, type BackendName, type LoadedModel } from '../model';
 import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
+import { relativeArrayError } from '../kernels/testing';
 import { weightsChecksum } from '../session/checksum';
 import { revertChanges, disposeChanges } from './changes';
 import { MendEditor } from './mend';
@@ -57,14 +58,8 @@ function referenceDeltaW(files: EditorFiles, weight: string, x: Matrix, delta: M
   return dW;
 }
 
-/** max |a − b| / max |b| over two matrices. */
-function relErr(a: Matrix | Float32Array, b: Matrix): number {
-  const fa = a instanceof Float32Array ? Array.from(a) : a.flat();
-  const fb = b.flat();
-  let diff = 0, scale = 0;
-  fb.forEach((v, i) => { diff = Math.max(diff, Math.abs(fa[i] - v)); scale = Math.max(scale, Math.abs(v)); });
-  return diff / scale;
-}
+/** max |a − b| / max |b| (relativeArrayError) of a result against a matrix. */
+const relErr = (a: Matrix | Float32Array, b: Matrix): number => relativeArrayError(a instanceof Float32Array ? a : a.flat(), b.flat());
 
 async function expectedDeltas(m: LoadedModel, files: EditorFiles, editor: MendEditor, facts: TokenizedFact[]) {
   const x = new Map<string, Matrix>(WEIGHTS.map((w) => [w, []]));
