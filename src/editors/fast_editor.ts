@@ -17,7 +17,7 @@
 // device; bind groups and the small scratch buffers are made per call (edits are rare, the buffers are tiny).
 import * as tf from '@tensorflow/tfjs';
 import { splitK, type PackedEditorParams } from '../kernels/editor_mlp';
-import { activeWebGPUBackend, groupsFor, pipelineFromWgsl, type WebGPUBackend } from '../kernels/webgpu';
+import { activeWebGPUBackend, groupsFor, cachedPipeline, type WebGPUBackend } from '../kernels/webgpu';
 
 /** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
 export const fastEditor = {
@@ -173,17 +173,8 @@ var<workgroup> staged : array<vec4<f32>, ${STAGE_K * 4}>;
 }`,
 };
 
-const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
-
 function pipeline(device: GPUDevice, name: string): GPUComputePipeline {
-  let cache = pipelineCache.get(device);
-  if (!cache) pipelineCache.set(device, (cache = new Map()));
-  let p = cache.get(name);
-  if (!p) {
-    p = pipelineFromWgsl(device, SOURCES[name], `mendlab editor ${name}`);
-    cache.set(name, p);
-  }
-  return p;
+  return cachedPipeline(device, `mendlab editor ${name}`, name, () => SOURCES[name]);
 }
 
 interface Dispatch {

@@ -46,8 +46,7 @@ export function checkFloat(kernel: string, tensors: Record<string, tf.Tensor>, r
 /**
  * A compute pipeline for our own WGSL (entry point `main`) with an explicit bind-group layout read from the bindings
  * the code declares: 'auto' would drop a binding a kernel declares but never reads, and bind groups built for the
- * declared list would then fail. Uncached: callers cache per device under a key they can compute without building
- * the source (fast_capture.ts, fast_editor.ts).
+ * declared list would then fail. Uncached: callers use cachedPipeline.
  */
 export function pipelineFromWgsl(device: GPUDevice, code: string, label: string): GPUComputePipeline {
   const entries: GPUBindGroupLayoutEntry[] = [...code.matchAll(/@binding\((\d+)\) var<(uniform|storage, read_write|storage, read)>/g)].map((m) => ({
@@ -58,4 +57,23 @@ export function pipelineFromWgsl(device: GPUDevice, code: string, label: string)
   const layout = device.createPipelineLayout({ bindGroupLayouts: [device.createBindGroupLayout({ entries })] });
   const module = device.createShaderModule({ code, label });
   return device.createComputePipeline({ layout, compute: { module, entryPoint: 'main' }, label });
+}
+
+const pipelineCaches = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+/**
+ * pipelineFromWgsl, compiled once per device and (label, key): the fast paths (fast_capture.ts, fast_editor.ts,
+ * fast_decode.ts) look their pipelines up on every call. `code` runs only on a miss, so a key that is cheaper than
+ * the source (a kernel name and the shape it is built for) saves building the text; the key must then determine it.
+ */
+export function cachedPipeline(device: GPUDevice, label: string, key: string, code: () => string): GPUComputePipeline {
+  let cache = pipelineCaches.get(device);
+  if (!cache) pipelineCaches.set(device, (cache = new Map()));
+  const id = `${label}\n${key}`;
+  let p = cache.get(id);
+  if (!p) {
+    p = pipelineFromWgsl(device, code(), label);
+    cache.set(id, p);
+  }
+  return p;
 }

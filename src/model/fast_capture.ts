@@ -24,7 +24,7 @@
 // a new buffer, tfjs-webgpu.md pitfall 5); scratch buffers are ours, kept per (model, T, NT) and reused, and freed
 // by releaseFastCapture (GPT2.dispose). Pipelines are compiled once per (device, model config).
 import * as tf from '@tensorflow/tfjs';
-import { activeWebGPUBackend, pipelineFromWgsl, type WebGPUBackend } from '../kernels/webgpu';
+import { activeWebGPUBackend, cachedPipeline, type WebGPUBackend } from '../kernels/webgpu';
 import {
   kernelSource, MM_ROWS, PARAM_FIELDS, WG, type CaptureDims, type Epilogue, type Params,
 } from '../kernels/capture_kernels';
@@ -55,18 +55,9 @@ const FULL_BLOCK = 4;
 
 // ---- pipelines, per device and model config ----
 
-const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
-
 function pipeline(device: GPUDevice, dims: CaptureDims, name: string): GPUComputePipeline {
-  let cache = pipelineCache.get(device);
-  if (!cache) pipelineCache.set(device, (cache = new Map()));
   const key = `${name}|${dims.C},${dims.F},${dims.H},${dims.V},${dims.eps},${dims.activation},${dims.tMax}`;
-  let p = cache.get(key);
-  if (!p) {
-    p = pipelineFromWgsl(device, kernelSource(name, dims), `mendlab capture ${name}`);
-    cache.set(key, p);
-  }
-  return p;
+  return cachedPipeline(device, `mendlab capture ${name}`, key, () => kernelSource(name, dims));
 }
 
 // ---- scratch buffers, per model and (T, NT) ----

@@ -22,7 +22,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GPT2Config } from './config';
 import type { GPT2 } from './gpt2';
-import { activeWebGPUBackend, groupsFor, type WebGPUBackend } from '../kernels/webgpu';
+import { activeWebGPUBackend, cachedPipeline, groupsFor, type WebGPUBackend } from '../kernels/webgpu';
 import {
   argmaxStepWGSL, attentionWGSL, attentionWorkgroupBytes, embedWGSL, EMBED_WG, gemvWGSL, GEMV_KS, GEMV_TX, layerNormWGSL, lmHeadWGSL, LM_LANES,
   lmRowsPerGroup,
@@ -64,18 +64,8 @@ export const fastDecodeDispatchesPerToken = (config: GPT2Config) => 7 * config.n
 
 // ---- pipelines: one per device and WGSL text ----
 
-const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
-
-function pipelineFor(device: GPUDevice, code: string): GPUComputePipeline {
-  let byCode = pipelines.get(device);
-  if (!byCode) pipelines.set(device, (byCode = new Map()));
-  let p = byCode.get(code);
-  if (!p) {
-    p = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
-    byCode.set(code, p);
-  }
-  return p;
-}
+// The key is the WGSL text itself: every size is compiled into it.
+const pipelineFor = (device: GPUDevice, code: string): GPUComputePipeline => cachedPipeline(device, 'mendlab decode', code, () => code);
 
 function lmHeadGroups(device: GPUDevice, vocab: number, lanes: number): number {
   return Math.max(1, Math.min(groupsFor(vocab, lmRowsPerGroup(lanes)), device.limits.maxComputeWorkgroupsPerDimension, fastDecodeTuning.maxLmHeadGroups));
