@@ -31,12 +31,11 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mendlab.benchmark_cases import benchmark_groups, check_pipeline_draw, pipeline_test_edits  # noqa: E402
-from mendlab.corpus import KB, FactEncoder  # noqa: E402
 from mendlab.edits import EditSampler  # noqa: E402
 from mendlab.evaluate import (distinct_subject_groups, evaluate_edits, neighbour_baseline, prose_nll,  # noqa: E402
                               relation_balanced_edits)
 from mendlab.mend import mend_edit  # noqa: E402
-from mendlab.model_folder import load_model_folder  # noqa: E402
+from mendlab.model_folder import load_shipped  # noqa: E402
 
 NS_TARGET = 0.90
 KEYS = ("es", "ps", "ps_novel", "ns", "harmonic_es_ps_ns", "n_groups", "n_neighbour_prompts")
@@ -103,14 +102,10 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     dev = torch.device("cpu")
     d = args.model
-    tok, model, ecfg, mend = load_model_folder(d, dev)
-    with open(os.path.join(d, "eval.json")) as f:
-        ev_json = json.load(f)
-    tcfg, seed = ecfg["training"]["config"], ecfg["training"]["seed"]
-    ev = tcfg["eval"]
+    sh = load_shipped(d, dev)
+    tok, model, mend, ev_json, seed, kb, enc = sh.tok, sh.model, sh.mend, sh.eval_json, sh.seed, sh.kb, sh.enc
+    ev = sh.config["eval"]
     single_scale = ev_json["mend_lr_scale"]
-    kb = KB(max_subjects_per_type=tcfg["kb_max_subjects_per_type"], seed=seed)
-    enc = FactEncoder(tok)
 
     def mend_apply(batch):
         return mend_edit(model, mend, batch, dev, tok.eot_id)

@@ -23,11 +23,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mendlab.benchmark_cases import benchmark_groups, check_pipeline_draw, pipeline_test_edits  # noqa: E402
-from mendlab.corpus import KB, FactEncoder  # noqa: E402
 from mendlab.evaluate import evaluate_edits, neighbour_baseline, prose_nll  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
-from mendlab.model_folder import load_model_folder, shipped_scales  # noqa: E402
+from mendlab.model_folder import load_shipped, shipped_scales  # noqa: E402
 
 KEYS = ("es", "ps", "ps_novel", "ns", "ppl_increase", "harmonic_es_ps_ns", "n_groups", "n_edits", "seconds")
 
@@ -42,13 +41,9 @@ def main(argv=None):
     torch.manual_seed(0)
     dev = torch.device("cpu")
     d = args.model
-    tok, model, ecfg, mend = load_model_folder(d, dev)
-    with open(os.path.join(d, "eval.json")) as f:
-        ev_json = json.load(f)
-    tcfg, seed = ecfg["training"]["config"], ecfg["training"]["seed"]
-    ev = tcfg["eval"]
-    kb = KB(max_subjects_per_type=tcfg["kb_max_subjects_per_type"], seed=seed)
-    enc = FactEncoder(tok)
+    sh = load_shipped(d, dev)
+    tok, model, mend, ev_json, seed, kb, enc = sh.tok, sh.model, sh.mend, sh.eval_json, sh.seed, sh.kb, sh.enc
+    ev = sh.config["eval"]
     edits = pipeline_test_edits(kb, enc, tok, ev, seed)
     all_groups = benchmark_groups(len(edits), ev)  # every group, no budget cut
     check_pipeline_draw(edits, benchmark_groups(len(edits), ev, ev_json["counts"]), ev_json["counts"])
@@ -57,7 +52,7 @@ def main(argv=None):
     base_nll = prose_nll(model, prose_ids, dev)
     names = mend.edited_weights
     ft_cfg = ev_json["ft_config"]
-    single_scale, batch_scale = shipped_scales(ecfg, ev_json)  # what mend_edit runs at
+    single_scale, batch_scale = shipped_scales(sh.ecfg, ev_json)  # what mend_edit runs at
 
     def mend_apply(batch):
         return mend_edit(model, mend, batch, dev, tok.eot_id)

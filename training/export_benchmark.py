@@ -24,10 +24,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mendlab.benchmark_cases import (RUNS, aggregate, benchmark_groups, benchmark_info, build_benchmark,  # noqa: E402
                                      check_pipeline_draw, per_case_outcomes, pipeline_test_edits)
 from mendlab.evaluate import neighbour_baseline, prose_nll  # noqa: E402
-from mendlab.corpus import KB, FactEncoder  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
-from mendlab.model_folder import load_model_folder, shipped_scales  # noqa: E402
+from mendlab.model_folder import load_shipped, shipped_scales  # noqa: E402
 
 
 def main(argv=None):
@@ -45,18 +44,13 @@ def main(argv=None):
     d = args.model
     torch.set_num_threads(args.threads)
     dev = torch.device("cpu")
-    tok, model, ecfg, mend = load_model_folder(d, dev)
-    with open(os.path.join(d, "eval.json")) as f:
-        ev_json = json.load(f)
-    tcfg = ecfg["training"]["config"]
-    seed = ecfg["training"]["seed"]
-    shipped_scales(ecfg, ev_json)  # mend_edit below runs at editor_config.json's lr_scale / lr_scale_batch
+    sh = load_shipped(d, dev)
+    tok, model, mend, ev_json, seed, kb, enc = sh.tok, sh.model, sh.mend, sh.eval_json, sh.seed, sh.kb, sh.enc
+    shipped_scales(sh.ecfg, ev_json)  # mend_edit below runs at editor_config.json's lr_scale / lr_scale_batch
     ft = ev_json["ft_config"]
 
     # Exactly run_pipeline.py's draw (section 5 there).
-    kb = KB(max_subjects_per_type=tcfg["kb_max_subjects_per_type"], seed=seed)
-    enc = FactEncoder(tok)
-    ev = tcfg["eval"]
+    ev = sh.config["eval"]
     edits = pipeline_test_edits(kb, enc, tok, ev, seed)
     groups = benchmark_groups(len(edits), ev, ev_json.get("counts"))
     prose_ids = [tok.encode(p) for p in kb.prose["heldout"][:ev["n_prose"]]]

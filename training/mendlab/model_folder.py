@@ -1,8 +1,11 @@
 """Reading an exported model folder back (the inverse of export.py): the scripts that evaluate shipped artifacts
-(export_benchmark.py, evaluate_balanced.py, calibrate_batch_scale.py) all start from the same four pieces."""
+(export_benchmark.py, evaluate_balanced.py, calibrate_batch_scale.py, compare_with_ft.py) all start from the same
+four pieces; load_shipped adds eval.json and the knowledge base the pipeline that wrote the folder drew from."""
 import json
 import os
+from dataclasses import dataclass
 
+from .corpus import KB, FactEncoder
 from .gpt import GPT, GPTConfig, load_hf_state_dict
 from .mend import MEND
 from .safetensors_io import load_file, load_model
@@ -30,3 +33,27 @@ def shipped_scales(ecfg, eval_json):
     if ecfg["lr_scale"] != single or ecfg.get("lr_scale_batch", ecfg["lr_scale"]) != batch:
         raise SystemExit("editor_config.json lr_scale / lr_scale_batch differ from eval.json's mend_lr_scale(_batch)")
     return single, batch
+
+
+@dataclass
+class Shipped:
+    """A shipped folder as the pipeline that wrote it saw it: model, editor, eval.json, the pipeline's config
+    (editor_config.json "training.config") and seed, and its knowledge base (same subject cap and seed) + encoder."""
+    tok: object
+    model: object
+    ecfg: dict
+    mend: object
+    eval_json: dict
+    config: dict
+    seed: int
+    kb: KB
+    enc: FactEncoder
+
+
+def load_shipped(folder, device):
+    tok, model, ecfg, mend = load_model_folder(folder, device)
+    with open(os.path.join(folder, "eval.json")) as f:
+        eval_json = json.load(f)
+    config, seed = ecfg["training"]["config"], ecfg["training"]["seed"]
+    kb = KB(max_subjects_per_type=config["kb_max_subjects_per_type"], seed=seed)
+    return Shipped(tok, model, ecfg, mend, eval_json, config, seed, kb, FactEncoder(tok))
