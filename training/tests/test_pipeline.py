@@ -181,6 +181,53 @@ class TinyPipelineTest(unittest.TestCase):
         self.assertEqual(r["mend_single_on_eval_json_ft_edits"]["n_groups"], ev["counts"]["ft"]["single"]["n_groups"])
         self.assertLess(ev["counts"]["ft"]["single"]["n_groups"], n_single)  # the tiny config's FT prefix is shorter
 
+    def test_adopt_editor_keeps_ft_and_refuses_another_base(self):
+        """adopt_editor.py: a --skip-ft editor run on the same base gets its editor and MEND numbers into a copy of
+        the folder, FT keys come from the folder's own eval.json, the benchmark's MEND outcomes can be redone on it;
+        a run whose base differs in one file is refused and leaves the folder untouched."""
+        import shutil
+        import adopt_editor
+        import export_benchmark
+        shipped = os.path.join(self.tmp, "shipped-copy")
+        shutil.copytree(self.dir, shipped)
+        run_out = os.path.join(self.tmp, "editor-run")
+        run = run_pipeline.main(["--tiny", "--out", run_out, "--device", "cpu", "--base", self.dir, "--skip-ft",
+                                 "--set", "editor.steps=3", "--set", "editor.time_budget_s=1e9"])["model_dir"]
+        before = self.load_json("eval.json", shipped)
+        new = self.load_json("eval.json", run)
+        self.assertEqual(new["ft_config"]["lr_calibration"], [])  # --skip-ft: placeholder FT rows
+        merged = adopt_editor.main([run, "--model", shipped])
+        for name in ("editor.safetensors", "editor_config.json"):
+            with open(os.path.join(run, name), "rb") as a, open(os.path.join(shipped, name), "rb") as b:
+                self.assertEqual(a.read(), b.read(), name)
+        ev = self.load_json("eval.json", shipped)
+        self.assertEqual(ev, merged)
+        self.assertEqual(ev["mend"], new["mend"])
+        self.assertEqual(ev["mend_lr_scale_calibration"], new["mend_lr_scale_calibration"])
+        for k in ("ft", "ft_config"):
+            self.assertEqual(ev[k], before[k])
+        self.assertEqual(ev["counts"]["ft"], before["counts"]["ft"])
+        self.assertEqual(ev["counts"]["mend"], new["counts"]["mend"])
+        self.assertEqual(ev["balanced"]["ft"], before["balanced"]["ft"])
+        self.assertEqual(ev["balanced"]["mend"], new["balanced"]["mend"])
+        self.assertIn("balanced.per_relation.ft_single", ev["adopted"]["ft_from_shipped"])
+        # benchmark.json: new MEND outcomes on the adopted folder, the stored FT ones kept
+        ft_before = self.load_json("benchmark.json", shipped)["python_outcomes"]["runs"]["ft.single"]
+        export_benchmark.main(["--model", shipped, "--only-runs", "mend.single,mend.batch10", "--threads", "1"])
+        bench = self.load_json("benchmark.json", shipped)
+        self.assertEqual(bench["python_outcomes"]["runs"]["ft.single"], ft_before)
+        self.assertEqual(bench["reference"]["mend"]["single"]["es"], new["mend"]["single"]["es"])
+        # another base: one changed file is enough to refuse
+        other = os.path.join(self.tmp, "other-base")
+        shutil.copytree(run, other)
+        with open(os.path.join(other, "facts.json"), "a") as f:
+            f.write(" ")
+        editor_before = open(os.path.join(shipped, "editor.safetensors"), "rb").read()
+        with self.assertRaises(SystemExit) as e:
+            adopt_editor.main([other, "--model", shipped])
+        self.assertIn("facts.json differs", str(e.exception))
+        self.assertEqual(open(os.path.join(shipped, "editor.safetensors"), "rb").read(), editor_before)
+
     def test_facts_json(self):
         f = self.load_json("facts.json")
         self.assertGreaterEqual(len(f["relations"]), 10)
