@@ -181,6 +181,20 @@ class TinyPipelineTest(unittest.TestCase):
         self.assertEqual(r["mend_single_on_eval_json_ft_edits"]["n_groups"], ev["counts"]["ft"]["single"]["n_groups"])
         self.assertLess(ev["counts"]["ft"]["single"]["n_groups"], n_single)  # the tiny config's FT prefix is shorter
 
+    def test_single_scale_rule_and_run(self):
+        """calibrate_single_scale.py: the rule takes the best validation harmonic among scales meeting NS >= 0.95 and
+        ppl <= 2 %, keeps the shipped scale when none does; a tiny run evaluates every grid scale on validation."""
+        import calibrate_single_scale as css
+        g = lambda sc, h, ns, ppl: {"lr_scale": sc, "val_single": {"harmonic_es_ps_ns": h, "ns": ns, "ppl_increase": ppl}}
+        grid = [g(1.25, 0.96, 0.97, 0.01), g(1.5, 0.98, 0.96, 0.015), g(1.75, 0.99, 0.94, 0.01), g(2.0, 0.995, 0.97, 0.03)]
+        self.assertEqual(css.choose(grid, 1.25)[0], 1.5)  # 1.75 misses NS, 2.0 misses perplexity
+        self.assertEqual(css.choose([g(1.5, 0.99, 0.90, 0.0)], 1.25)[0], 1.25)
+        out = os.path.join(self.tmp, "single-scale.json")
+        r = css.main(["--model", self.dir, "--n-val", "4", "--scales", "0.5,2.0", "--no-test", "--out", out])
+        self.assertEqual([x["lr_scale"] for x in r["grid"]], [0.5, 2.0])
+        self.assertTrue(all(x["val_single"]["n_groups"] == 4 for x in r["grid"]))
+        self.assertEqual(r["chosen_lr_scale"], css.choose(r["grid"], self.load_json("eval.json")["mend_lr_scale"])[0])
+
     def test_adopt_editor_keeps_ft_and_refuses_another_base(self):
         """adopt_editor.py: a --skip-ft editor run on the same base gets its editor and MEND numbers into a copy of
         the folder, FT keys come from the folder's own eval.json, the benchmark's MEND outcomes can be redone on it;
