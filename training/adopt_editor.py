@@ -20,6 +20,10 @@ import filecmp
 import json
 import os
 import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mendlab.export import write_json  # noqa: E402
 
 SAME = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "facts.json")
 EDITOR = ("editor.safetensors", "editor_config.json")
@@ -100,9 +104,7 @@ def main(argv=None):
     merged = merge_eval(new, shipped)
     for name in EDITOR:
         shutil.copyfile(os.path.join(run, name), os.path.join(d, name))
-    with open(os.path.join(d, "eval.json"), "w", encoding="utf-8") as f:
-        json.dump(merged, f, indent=1, ensure_ascii=False)
-        f.write("\n")
+    write_json(os.path.join(d, "eval.json"), merged)
     print(f"adopted the editor of {run} into {d} ({len(files)} base files identical; FT keys carried over: "
           f"{len(merged['adopted']['ft_from_shipped'])})")
     print("next: /usr/bin/python3 training/calibrate_batch_scale.py && /usr/bin/python3 training/calibrate_batch_scale.py"

@@ -14,7 +14,7 @@ evaluated at every grid scale; the chosen batch scale is the LARGEST grid scale 
 Only then are the test batch-10 groups eval.json reports (the same 30 groups of 10) evaluated, at the chosen scale
 and at the shipped lr_scale (the "before" column, re-run on this machine).
 
-Validation edits: EditSampler(kb, enc, tok, seed + 4).eval_edits(val subjects, n_val), run_pipeline.py's draw
+Validation edits: benchmark_cases.pipeline_validation_edits (EditSampler seed + 4 on val subjects), run_pipeline.py's draw
 with a larger n (the sampler draws in order, so its first eval.n_val = 60 edits, the pipeline's 6 calibration
 groups, are a prefix of these; they are reported separately as a check against eval.json's calibration).
 Test edits: exactly run_pipeline.py's section 5 draw (seed + 2), checked by the neighbour-prompt fingerprint;
@@ -30,10 +30,11 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mendlab.benchmark_cases import benchmark_groups, check_pipeline_draw, pipeline_test_edits  # noqa: E402
-from mendlab.edits import EditSampler  # noqa: E402
+from mendlab.benchmark_cases import (VALIDATION_SAMPLER_OFFSET, benchmark_groups, check_pipeline_draw,  # noqa: E402
+                                     pipeline_test_edits, pipeline_validation_edits)
 from mendlab.evaluate import (distinct_subject_groups, evaluate_edits, neighbour_baseline, prose_nll,  # noqa: E402
                               relation_balanced_edits)
+from mendlab.export import write_json  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
 from mendlab.model_folder import load_shipped  # noqa: E402
 
@@ -81,9 +82,7 @@ def apply(results_path, d):
                                   "lr_scale": strip(res["balanced_test_batch10"]["single_scale"])},
     }
     for path, obj in ((ep, ecfg), (vp, ev)):
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, ensure_ascii=False)
-            f.write("\n")
+        write_json(path, obj)
     print(f"lr_scale_batch {chosen} written to {ep} and {vp}")
 
 
@@ -125,11 +124,11 @@ def main(argv=None):
 
     # Validation: the pipeline's draw (seed + 4), extended.
     t0 = time.time()
-    val_edits = EditSampler(kb, enc, tok, seed + 4).eval_edits(kb.subjects("val"), args.n_val)
+    val_edits = pipeline_validation_edits(kb, enc, tok, args.n_val, seed)
     val_pre = neighbour_baseline(model, val_edits, dev, tok.eot_id)
     val_batch = [list(range(i, i + 10)) for i in range(0, len(val_edits) - 9, 10)]
     n_pipe = ev["n_val"] // 10  # the pipeline's calibration groups (a prefix)
-    out["validation"] = {"sampler_seed": seed + 4, "n_edits": len(val_edits), "n_groups": len(val_batch),
+    out["validation"] = {"sampler_seed": seed + VALIDATION_SAMPLER_OFFSET, "n_edits": len(val_edits), "n_groups": len(val_batch),
                          "pipeline_prefix_groups": n_pipe}
     grid = []
     for sc in [float(s) for s in args.scales.split(",")]:

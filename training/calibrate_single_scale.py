@@ -15,7 +15,7 @@ n_prose TRAINING prose paragraphs, so the held-out prose the test perplexity is 
 Only then are the test single edits eval.json reports (the pipeline's 300) and the relation-balanced test single
 edits (eval.json "balanced", 96) evaluated, at the chosen scale and at the shipped one.
 
-Validation edits: EditSampler(kb, enc, tok, seed + 4).eval_edits(val subjects, n_val), the pipeline's calibration
+Validation edits: benchmark_cases.pipeline_validation_edits (EditSampler seed + 4 on val subjects), the pipeline's calibration
 draw extended (as in calibrate_batch_scale.py). Test edits: run_pipeline.py's section 5 draw, checked by the
 neighbour-prompt fingerprint.
 """
@@ -29,8 +29,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mendlab.benchmark_cases import benchmark_groups, check_pipeline_draw, pipeline_test_edits  # noqa: E402
-from mendlab.edits import EditSampler  # noqa: E402
+from mendlab.benchmark_cases import (VALIDATION_SAMPLER_OFFSET, benchmark_groups, check_pipeline_draw,  # noqa: E402
+                                     pipeline_test_edits, pipeline_validation_edits)
 from mendlab.evaluate import evaluate_edits, neighbour_baseline, prose_nll, relation_balanced_edits  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
 from mendlab.model_folder import load_shipped, shipped_scales  # noqa: E402
@@ -82,12 +82,12 @@ def main(argv=None):
         with open(args.out, "w") as f:
             json.dump(out, f, indent=1)
 
-    val_edits = EditSampler(kb, enc, tok, seed + 4).eval_edits(kb.subjects("val"), args.n_val)
+    val_edits = pipeline_validation_edits(kb, enc, tok, args.n_val, seed)
     val_pre = neighbour_baseline(model, val_edits, dev, tok.eot_id)
     train_prose = [tok.encode(p) for p in kb.prose["train"][:ev["n_prose"]]]
     train_nll = prose_nll(model, train_prose, dev)
     singles = [[i] for i in range(len(val_edits))]
-    out["validation"] = {"sampler_seed": seed + 4, "n_edits": len(val_edits), "prose": f"train[:{ev['n_prose']}]"}
+    out["validation"] = {"sampler_seed": seed + VALIDATION_SAMPLER_OFFSET, "n_edits": len(val_edits), "prose": f"train[:{ev['n_prose']}]"}
     grid = []
     for sc in [float(s) for s in args.scales.split(",")]:
         mend.lr_scale = sc

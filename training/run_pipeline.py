@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mendlab import export as ex  # noqa: E402
 from mendlab.corpus import KB, FactEncoder, PackedStream, fill, pretraining_items  # noqa: E402
 from mendlab.edits import EditSampler  # noqa: E402
-from mendlab.benchmark_cases import pipeline_test_edits, write_from_pipeline as write_benchmark  # noqa: E402
+from mendlab.benchmark_cases import (pipeline_test_edits, pipeline_validation_edits,  # noqa: E402
+                                     write_from_pipeline as write_benchmark)
 from mendlab.evaluate import (balanced_plan, balanced_section, base_quality, evaluate_edits,  # noqa: E402
                               neighbour_baseline, prose_nll, relation_balanced_edits, run_balanced,
                               validation_summary)
@@ -228,7 +229,7 @@ def main(argv=None):
     # Test-time step multiplier (lr_scale in editor_config, as in ROME/EasyEdit's MEND): chosen on *validation*
     # subjects by the mean of the single-edit and batch-10 harmonic means of ES, PS and NS.
     t_cal = time.time()
-    val_edits = EditSampler(kb, enc, tok, SEED + 4).eval_edits(kb.subjects("val"), ev["n_val"])
+    val_edits = pipeline_validation_edits(kb, enc, tok, ev["n_val"], SEED)
     val_pre = neighbour_baseline(model, val_edits, device, tok.eot_id)
     val_single = [[i] for i in range(len(val_edits))]
     val_batch = [list(range(i, i + 10)) for i in range(0, len(val_edits) - 9, 10)]

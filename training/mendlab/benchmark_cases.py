@@ -45,6 +45,16 @@ def pipeline_test_edits(kb, enc, tok, eval_cfg, seed):
     return EditSampler(kb, enc, tok, seed + 2).eval_edits(kb.subjects("test"), n)
 
 
+VALIDATION_SAMPLER_OFFSET = 4
+
+
+def pipeline_validation_edits(kb, enc, tok, n, seed):
+    """run_pipeline.py's lr_scale calibration edits on validation subjects (seed + 4). The sampler draws in order, so
+    the first eval.n_val of a larger n are the pipeline's own: the scale calibration scripts extend its draw."""
+    from .edits import EditSampler
+    return EditSampler(kb, enc, tok, seed + VALIDATION_SAMPLER_OFFSET).eval_edits(kb.subjects("val"), n)
+
+
 def check_pipeline_draw(edits, groups, counts, runs=RUNS, log=None):
     """Stops unless `edits` cut into `groups` give eval.json's neighbour-prompt count for each run: the count
     fingerprints the draw, so a script that rebuilds the edits evaluates the ones the pipeline evaluated."""
