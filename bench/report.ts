@@ -56,6 +56,10 @@ export function formatReport(r: BenchReport): string {
       const c = m.editorPhase;
       out.push(`editor phase: fast ${ms(c.fastMs)} ms (${c.fastDispatches} dispatches, one encoder) vs tfjs ${ms(c.tfjsMs)} ms (${c.tfjsDispatches} dispatches) = ${c.ratio.toFixed(2)}x  (MendEditor.runEditors, same rows, alternated)`);
     }
+    if (m.rowFlags) {
+      const c = m.rowFlags;
+      out.push(`whole edit: row-flag kernels ${ms(c.fastMs)} ms (${c.fastDispatches} tfjs dispatches) vs tfjs ops ${ms(c.tfjsMs)} ms (${c.tfjsDispatches}) = ${c.ratio.toFixed(2)}x  (MendEditor.edit, keep mask + finite check, alternated)`);
+    }
     if (m.dispatch) {
       out.push(dispatchLine('per decode token (tfjs-op path)', m.dispatch.token));
       out.push(dispatchLine(m.dispatch.fastCapture ? 'per edit capture, tfjs path' : 'per edit capture', m.dispatch.capture));

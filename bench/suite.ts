@@ -26,6 +26,7 @@ import { fastDecodeStats, fastDecodeUnsupported } from '../src/model/fast_decode
 import type { TokenizedFact } from '../src/editors/types';
 import { fastCapture } from '../src/model/fast_capture';
 import { fastEditor } from '../src/editors/fast_editor';
+import { rowFlags } from '../src/kernels/row_flags';
 import type { EditorOutput } from '../src/editors/mend';
 import { copyKernel } from './copy_kernel';
 import { editorMLPRowwise } from './editor_mlp_rowwise';
@@ -158,6 +159,23 @@ export interface EditorPhaseComparison {
   tfjsSamples: number[];
 }
 
+/**
+ * The whole edit (MendEditor.edit: capture, editor, update, finite check, install, kept-row count) with the row-flag
+ * kernels (src/kernels/row_flags.ts: the keep mask and the finite check, one dispatch per weight each) and with their
+ * tfjs-op references, alternated sample by sample. Dispatches: tfjs programs (runWebGPUProgram calls) per edit; the
+ * fast capture's and fast editor phase's own dispatches are the same on both sides and not counted.
+ */
+export interface RowFlagsComparison {
+  fastMs: number;
+  tfjsMs: number;
+  /** fastMs / tfjsMs: below 1 means the kernels make the edit faster */
+  ratio: number;
+  fastDispatches: number;
+  tfjsDispatches: number;
+  fastSamples: number[];
+  tfjsSamples: number[];
+}
+
 export interface ModelReport {
   name: string;
   source: string;
@@ -176,6 +194,8 @@ export interface ModelReport {
   capture?: CaptureComparison;
   /** absent in reports written before the fast editor phase */
   editorPhase?: EditorPhaseComparison;
+  /** absent in reports written before the row-flag kernels */
+  rowFlags?: RowFlagsComparison;
 }
 
 /** Deterministic token ids (a fixed LCG) so every run edits and generates the same sequence. */
@@ -438,6 +458,32 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
   }
 }
 
+async function rowFlagsComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<RowFlagsComparison> {
+  let fastDispatches = 0;
+  let tfjsDispatches = 0;
+  const once = async (fast: boolean): Promise<number> => {
+    const enabled = rowFlags.enabled;
+    rowFlags.enabled = fast;
+    const counter = new DispatchCounter();
+    try {
+      await syncAll();
+      const t0 = performance.now();
+      const r = await bm.editor.edit(bm.model, [fact]);
+      const ms = performance.now() - t0;
+      revertChanges(bm.model, r.changes);
+      disposeChanges(r.changes);
+      if (fast) fastDispatches = counter.dispatches;
+      else tfjsDispatches = counter.dispatches;
+      return ms;
+    } finally {
+      counter.stop();
+      rowFlags.enabled = enabled;
+    }
+  };
+  const times = await alternated(once, s);
+  return { ...times, fastDispatches, tfjsDispatches };
+}
+
 export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMemoryWatch, log: (m: string) => void): Promise<ModelReport> {
   const { model, editor } = bm;
   const c = model.config;
@@ -518,6 +564,13 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
   log(`${bm.name}: editor phase, fast path vs tfjs path ×${s.warmup}+${s.reps}`);
   const editorPhase = await editorPhaseComparison(bm, fact, s);
 
+  // Skipped with captureOnly (Dawn's null backend): its read-backs are garbage, so the finite check refuses edits.
+  let rowFlagsCmp: RowFlagsComparison | undefined;
+  if (!s.captureOnly) {
+    log(`${bm.name}: whole edit, row-flag kernels vs tfjs ops ×${s.warmup}+${s.reps}`);
+    rowFlagsCmp = await rowFlagsComparison(bm, fact, s);
+  }
+
   log(`${bm.name}: dispatch diagnostics (kernels, enqueue vs read-back wait)`);
   const dispatch = await dispatchReport(bm, fact, prompt, s);
 
@@ -551,5 +604,6 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
     dispatch,
     capture,
     editorPhase,
+    rowFlags: rowFlagsCmp,
   };
 }

@@ -1,5 +1,5 @@
-// assertFiniteWeights: one read-back for all weights, per-row-then-per-weight reductions; it must still name the
-// right weight, on the cpu backend and on WebGPU (where the two-stage reduction and the stacked flags run as kernels).
+// assertFiniteWeights: one read-back of every weight's per-row flags; it must still name the right weight, on the cpu
+// backend and on WebGPU (where the per-row check is kernels/row_flags.ts's finiteRows).
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../model';

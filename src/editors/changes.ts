@@ -10,6 +10,7 @@
 // anything else that cloned the weight), and an in-place write would corrupt exactly the copy revert needs.
 import * as tf from '@tensorflow/tfjs';
 import type { GPT2 } from '../model';
+import { finiteRows } from '../kernels/row_flags';
 import type { WeightChange } from './types';
 
 /** A handle on the model's current buffer for `name` (no copy). The caller owns it. */
@@ -58,9 +59,9 @@ export class EditRefusedError extends Error {
  * garbage with no visible cause.
  *
  * Cost matters: this check was 21 of the 25.6 ms update phase of a distilgpt2-shape edit on the H100 run (the update
- * kernels themselves ~0.7 ms). So each weight is reduced per row first (one workgroup per row: a whole-tensor
- * reduction to one value runs in a single workgroup on tfjs-webgpu), then per weight, and all the weights' flags come
- * back in ONE read-back (each is a full GPU round trip).
+ * kernels themselves ~0.7 ms). So each weight is checked per row by one dispatch (kernels/row_flags.ts: one
+ * workgroup per row; a whole-tensor reduction to one value would run in a single workgroup), and all the weights'
+ * row flags come back in ONE read-back (each read is a full GPU round trip; the flags are a few KB).
  */
 function rowsOf(t: tf.Tensor): tf.Tensor2D {
   const last = t.rank === 0 ? 1 : t.shape[t.rank - 1];
@@ -69,11 +70,18 @@ function rowsOf(t: tf.Tensor): tf.Tensor2D {
 
 export async function assertFiniteWeights(values: ReadonlyArray<{ name: string; value: tf.Tensor }>): Promise<void> {
   if (values.length === 0) return;
-  const flags = tf.tidy(() => tf.stack(values.map((v) => tf.cast(tf.all(tf.all(tf.isFinite(rowsOf(v.value)), 1)), 'int32'))));
+  const ends: number[] = [];
+  const flags = tf.tidy(() => {
+    const perWeight = values.map((v) => finiteRows(rowsOf(v.value)));
+    let end = 0;
+    for (const f of perWeight) ends.push((end += f.size));
+    return tf.concat(perWeight);
+  });
   try {
     const ok = await flags.data();
-    const bad = Array.from(ok).findIndex((f) => !f);
-    if (bad >= 0) {
+    const firstBadRow = ok.findIndex((f) => !f);
+    if (firstBadRow >= 0) {
+      const bad = ends.findIndex((end) => firstBadRow < end);
       throw new EditRefusedError(`the edit was refused: it would make "${values[bad].name}" contain NaN or infinite values (the editor's step is too large for this input)`);
     }
   } finally {

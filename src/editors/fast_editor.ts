@@ -6,11 +6,17 @@
 // is recorded into ONE command encoder on tfjs's device, reading the rows and the packed editor parameters from
 // their tfjs buffers in place (tfjs-webgpu.md §4.2), the same pattern as src/model/fast_capture.ts.
 //
-// Per weight: normalise, then per layer h·Vᵀ split-K partials, their sum t, t·Uᵀ partials, and the block's
-// epilogue; the last layer's epilogue writes x̃ and δ̃ (× keep) straight into the output tensors, so the split and
-// the keep mask cost no dispatch of their own: 1 + 4·L = 9 dispatches per weight instead of 12 tfjs dispatches.
+// Weights that share an editor (one editor per weight shape, shared across layers: the c_fc of every edited block,
+// and the c_proj) run as ONE set of rows: the rows of all of them stacked, each row with its layer's mode. Per
+// editor: a normalise per weight (into its block of the stacked rows), then per editor layer h·Vᵀ split-K partials,
+// their sum t, t·Uᵀ partials and the block's epilogue; the last epilogue runs per weight and writes its x̃ and δ̃
+// (× keep) straight into the output tensors, so the split and the keep mask cost no dispatch of their own. With m
+// weights per editor and L editor layers that is 2m + 4L − 1 dispatches per editor (13 for m = 3, L = 2; the
+// shipped editor's 6 weights: 26) instead of 9 per weight (54), and each U and V is streamed once per 16 stacked
+// rows instead of once per weight, so the three weights' reads of it share the GPU's L2.
 // The kernels are the ones of src/kernels/editor_mlp.ts (same split of K, same order of summation per output),
-// written as plain WGSL with explicit bindings; results match the tfjs path to float rounding.
+// written as plain WGSL with explicit bindings; results match the tfjs path to float rounding (the split of K
+// depends on the row count, so stacking can change the summation order, within float rounding).
 //
 // Anything else (another backend, zero rows, sizes past the device's limits, `fastEditor.enabled = false`) returns
 // null and MendEditor runs the tfjs path (editorMLP + splitEditorOutput + tf.mul). Pipelines are compiled once per
@@ -45,28 +51,35 @@ const STAGE_K = 128;
 /** Uniform blocks are bound at offsets that are multiples of this (minUniformBufferOffsetAlignment). */
 const SLOT = 256;
 
+// N: rows this dispatch covers; total: rows of the editor's stacked set (the partial sums' layout); rowOffset: where
+// this dispatch's rows start in it (a weight's block for 'normalise' and 'final', 0 otherwise).
 const PARAMS = `
 struct Params {
-  N : i32, K : i32, C : i32, layer : i32, kPerGroup : i32, mode : i32, inDim : i32, splits : i32, M : i32, eps : f32,
+  N : i32, K : i32, C : i32, layer : i32, kPerGroup : i32, mode : i32, inDim : i32, splits : i32, M : i32,
+  rowOffset : i32, total : i32, eps : f32,
 }
 @group(0) @binding(0) var<uniform> u : Params;
 `;
-const FIELDS = 10;
+const FIELDS = 12;
 
-/** The epilogue of an editor block, shared by 'residual' and 'final': v = H + max((Σ + bias)·scale + shift, 0). */
+/**
+ * The epilogue of an editor block, shared by 'residual' and 'final': v = H + max((Σ + bias)·scale + shift, 0), for
+ * element `index` of this dispatch's rows (g: the same element in the stacked rows); `mode` is defined by the caller.
+ */
 const EPILOGUE = `
   let D = u.C;
+  let g = u.rowOffset * D + index;
   let d = index % D;
   var s = 0.0;
-  for (var i = 0; i < u.splits; i = i + 1) { s = s + P[i * u.N * D + index]; }
+  for (var i = 0; i < u.splits; i = i + 1) { s = s + P[i * u.total * D + g]; }
   let M = u.M;
   let a = u.layer * (1 + 2 * M) * D;
-  let pre = (s + Affine[a + d]) * Affine[a + (1 + u.mode) * D + d] + Affine[a + (1 + M + u.mode) * D + d];
-  let v = H[index] + max(pre, 0.0);
+  let pre = (s + Affine[a + d]) * Affine[a + (1 + mode) * D + d] + Affine[a + (1 + M + mode) * D + d];
+  let v = H[g] + max(pre, 0.0);
 `;
 
 const SOURCES: Record<string, string> = {
-  // h_0 = (concat(x, δ) − mean) / (std + eps); C = D.
+  // h_0 = (concat(x, δ) − mean) / (std + eps) of one weight's rows, into its block of the stacked rows; C = D.
   normalise: `${PARAMS}
 @group(0) @binding(1) var<storage, read> X : array<f32>;
 @group(0) @binding(2) var<storage, read> Delta : array<f32>;
@@ -81,7 +94,7 @@ const SOURCES: Record<string, string> = {
   let d = index - n * D;
   var raw : f32;
   if (d < u.inDim) { raw = X[n * u.inDim + d]; } else { raw = Delta[n * outDim + d - u.inDim]; }
-  Out[index] = (raw - Norm[d]) / (Norm[D + d] + u.eps);
+  Out[u.rowOffset * D + index] = (raw - Norm[d]) / (Norm[D + d] + u.eps);
 }`,
   // Out[s, n, c] = Σ_{k in split s} Rows[n, k] · W[layer, k, c] (Rows [N, K], W [L, K, C]); see editor_mlp.ts.
   lowRank: `${PARAMS}
@@ -144,19 +157,22 @@ var<workgroup> staged : array<vec4<f32>, ${STAGE_K * 4}>;
   for (var i = 0; i < u.splits; i = i + 1) { s = s + P[i * size + index]; }
   Out[index] = s;
 }`,
-  // h_{l+1} = the block's epilogue (C = D).
+  // h_{l+1} = the block's epilogue over all stacked rows (C = D), each row with its own weight's mode.
   residual: `${PARAMS}
 @group(0) @binding(1) var<storage, read> P : array<f32>;
 @group(0) @binding(2) var<storage, read> H : array<f32>;
 @group(0) @binding(3) var<storage, read> Affine : array<f32>;
-@group(0) @binding(4) var<storage, read_write> Out : array<f32>;
-@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g : vec3<u32>) {
-  let index = i32(g.x);
+@group(0) @binding(4) var<storage, read> Modes : array<i32>;
+@group(0) @binding(5) var<storage, read_write> Out : array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
+  let index = i32(gid.x);
   if (index >= u.N * u.C) { return; }
+  let mode = Modes[index / u.C];
   ${EPILOGUE}
-  Out[index] = v;
+  Out[g] = v;
 }`,
-  // The last block: its epilogue split into x̃ [N, in] and δ̃ [N, out] × keep[n] (MendEditor.runEditor's tf.mul).
+  // The last block for one weight's rows: its epilogue split into x̃ [N, in] and δ̃ [N, out] × keep[n]
+  // (MendEditor.runEditor's tf.mul).
   final: `${PARAMS}
 @group(0) @binding(1) var<storage, read> P : array<f32>;
 @group(0) @binding(2) var<storage, read> H : array<f32>;
@@ -164,9 +180,10 @@ var<workgroup> staged : array<vec4<f32>, ${STAGE_K * 4}>;
 @group(0) @binding(4) var<storage, read> Keep : array<f32>;
 @group(0) @binding(5) var<storage, read_write> XT : array<f32>;
 @group(0) @binding(6) var<storage, read_write> DT : array<f32>;
-@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g : vec3<u32>) {
-  let index = i32(g.x);
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
+  let index = i32(gid.x);
   if (index >= u.N * u.C) { return; }
+  let mode = u.mode;
   ${EPILOGUE}
   let n = index / D;
   if (d < u.inDim) { XT[n * u.inDim + d] = v; } else { DT[n * (D - u.inDim) + d - u.inDim] = v * Keep[n]; }
@@ -179,7 +196,7 @@ function pipeline(device: GPUDevice, name: string): GPUComputePipeline {
 
 interface Dispatch {
   kernel: string;
-  params: { N: number; K?: number; C: number; layer?: number; kPerGroup?: number; mode?: number; inDim?: number; splits?: number; M?: number; eps?: number };
+  params: { N: number; K?: number; C: number; layer?: number; kPerGroup?: number; mode?: number; inDim?: number; splits?: number; M?: number; rowOffset?: number; total?: number; eps?: number };
   buffers: GPUBuffer[];
   grid: [number, number, number];
 }
@@ -208,9 +225,25 @@ export function fastEditorPhase(items: FastEditorItem[]): FastEditorResult | nul
     const fits = [it.x, it.delta, it.keep].every((t) => t.dtype === 'float32' && t.rank === 2 && t.shape[0] === N)
       && it.x.shape[1] === it.params.xDim && it.delta.shape[1] === it.params.deltaDim && it.keep.shape[1] === 1
       && Number.isInteger(it.mode) && it.mode >= 0 && it.mode < it.params.nModes;
-    if (!fits || N === 0 || groupsFor(N * D, 64) > maxGroups || groupsFor(N, ROW_BLOCK) > maxGroups) return null;
+    if (!fits || N === 0) return null;
+  }
+  for (const group of byEditor(items)) {
+    const p = group[0].params;
+    const rows = group.reduce((a, it) => a + it.x.shape[0], 0);
+    if (groupsFor(rows * (p.xDim + p.deltaDim), 64) > maxGroups || groupsFor(rows, ROW_BLOCK) > maxGroups) return null;
   }
   return run(be, items);
+}
+
+/** Items grouped by the editor they use (its packed parameters), in order of first appearance. */
+function byEditor(items: FastEditorItem[]): FastEditorItem[][] {
+  const groups = new Map<PackedEditorParams, FastEditorItem[]>();
+  for (const it of items) {
+    const g = groups.get(it.params);
+    if (g) g.push(it);
+    else groups.set(it.params, [it]);
+  }
+  return [...groups.values()];
 }
 
 function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
@@ -236,33 +269,50 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
   };
 
   const dispatches: Dispatch[] = [];
-  const results: Array<{ xTilde: tf.Tensor2D; deltaTilde: tf.Tensor2D }> = [];
-  for (const it of items) {
-    const p = it.params;
-    const N = it.x.shape[0];
+  const results: Array<{ xTilde: tf.Tensor2D; deltaTilde: tf.Tensor2D }> = new Array(items.length);
+  const rowModes: Array<{ buffer: GPUBuffer; data: Int32Array<ArrayBuffer> }> = [];
+  const flat = (n: number): [number, number, number] => [groupsFor(n, 64), 1, 1];
+  for (const group of byEditor(items)) {
+    const p = group[0].params;
     const D = p.xDim + p.deltaDim;
-    const vs = splitK(D, p.rank, N); // h·Vᵀ: K = D, C = r
-    const us = splitK(p.rank, D, N); // t·Uᵀ: K = r, C = D
-    const h = [buf(N * D), buf(N * D)];
-    const t = buf(N * p.rank);
-    const part = buf(Math.max(vs.splits * N * p.rank, us.splits * N * D));
-    const [xTilde, xtBuf] = output(N, p.xDim);
-    const [deltaTilde, dtBuf] = output(N, p.deltaDim);
-    results.push({ xTilde, deltaTilde });
+    const offsets: number[] = [];
+    let R = 0;
+    for (const it of group) {
+      offsets.push(R);
+      R += it.x.shape[0];
+    }
+    const vs = splitK(D, p.rank, R); // h·Vᵀ: K = D, C = r
+    const us = splitK(p.rank, D, R); // t·Uᵀ: K = r, C = D
+    const h = [buf(R * D), buf(R * D)];
+    const t = buf(R * p.rank);
+    const part = buf(Math.max(vs.splits * R * p.rank, us.splits * R * D));
     const vT = gpu(p.vT), uT = gpu(p.uT), affine = gpu(p.affine);
-    const flat = (n: number): [number, number, number] => [groupsFor(n, 64), 1, 1];
-    dispatches.push({ kernel: 'normalise', params: { N, C: D, inDim: p.xDim, eps: p.eps }, buffers: [gpu(it.x), gpu(it.delta), gpu(p.norm), h[0]], grid: flat(N * D) });
+    // Each stacked row's mode (its weight's layer), for the residual epilogue.
+    const modes = new Int32Array(R);
+    group.forEach((it, i) => modes.fill(it.mode, offsets[i], offsets[i] + it.x.shape[0]));
+    const modeBuf = device.createBuffer({ size: Math.max(16, Math.ceil((R * 4) / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, label: 'mendlab editor row modes' });
+    scratch.push(modeBuf);
+    rowModes.push({ buffer: modeBuf, data: modes });
+    group.forEach((it, i) => {
+      dispatches.push({ kernel: 'normalise', params: { N: it.x.shape[0], C: D, inDim: p.xDim, eps: p.eps, rowOffset: offsets[i], total: R }, buffers: [gpu(it.x), gpu(it.delta), gpu(p.norm), h[0]], grid: flat(it.x.shape[0] * D) });
+    });
     for (let l = 0; l < p.nLayers; l++) {
       const hIn = h[l % 2];
-      dispatches.push({ kernel: 'lowRank', params: { N, K: D, C: p.rank, layer: l, kPerGroup: vs.kPerGroup }, buffers: [hIn, vT, part], grid: [groupsFor(p.rank, COLS), vs.splits, groupsFor(N, ROW_BLOCK)] });
-      dispatches.push({ kernel: 'sum', params: { N, C: p.rank, splits: vs.splits }, buffers: [part, t], grid: flat(N * p.rank) });
-      dispatches.push({ kernel: 'lowRank', params: { N, K: p.rank, C: D, layer: l, kPerGroup: us.kPerGroup }, buffers: [t, uT, part], grid: [groupsFor(D, COLS), us.splits, groupsFor(N, ROW_BLOCK)] });
-      const common = { N, C: D, layer: l, mode: it.mode, inDim: p.xDim, splits: us.splits, M: p.nModes };
+      dispatches.push({ kernel: 'lowRank', params: { N: R, K: D, C: p.rank, layer: l, kPerGroup: vs.kPerGroup }, buffers: [hIn, vT, part], grid: [groupsFor(p.rank, COLS), vs.splits, groupsFor(R, ROW_BLOCK)] });
+      dispatches.push({ kernel: 'sum', params: { N: R, C: p.rank, splits: vs.splits }, buffers: [part, t], grid: flat(R * p.rank) });
+      dispatches.push({ kernel: 'lowRank', params: { N: R, K: p.rank, C: D, layer: l, kPerGroup: us.kPerGroup }, buffers: [t, uT, part], grid: [groupsFor(D, COLS), us.splits, groupsFor(R, ROW_BLOCK)] });
+      const common = { C: D, layer: l, inDim: p.xDim, splits: us.splits, M: p.nModes, total: R };
       if (l + 1 < p.nLayers) {
-        dispatches.push({ kernel: 'residual', params: common, buffers: [part, hIn, affine, h[(l + 1) % 2]], grid: flat(N * D) });
-      } else {
-        dispatches.push({ kernel: 'final', params: common, buffers: [part, hIn, affine, gpu(it.keep), xtBuf, dtBuf], grid: flat(N * D) });
+        dispatches.push({ kernel: 'residual', params: { ...common, N: R, rowOffset: 0 }, buffers: [part, hIn, affine, modeBuf, h[(l + 1) % 2]], grid: flat(R * D) });
+        continue;
       }
+      group.forEach((it, i) => {
+        const N = it.x.shape[0];
+        const [xTilde, xtBuf] = output(N, p.xDim);
+        const [deltaTilde, dtBuf] = output(N, p.deltaDim);
+        results[items.indexOf(it)] = { xTilde, deltaTilde };
+        dispatches.push({ kernel: 'final', params: { ...common, N, mode: it.mode, rowOffset: offsets[i] }, buffers: [part, hIn, affine, gpu(it.keep), xtBuf, dtBuf], grid: flat(N * D) });
+      });
     }
   }
 
@@ -272,7 +322,7 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
   const data = new ArrayBuffer(dispatches.length * SLOT);
   dispatches.forEach((d, i) => {
     const q = d.params;
-    new Int32Array(data, i * SLOT, FIELDS - 1).set([q.N, q.K ?? 0, q.C, q.layer ?? 0, q.kPerGroup ?? 0, q.mode ?? 0, q.inDim ?? 0, q.splits ?? 0, q.M ?? 0]);
+    new Int32Array(data, i * SLOT, FIELDS - 1).set([q.N, q.K ?? 0, q.C, q.layer ?? 0, q.kPerGroup ?? 0, q.mode ?? 0, q.inDim ?? 0, q.splits ?? 0, q.M ?? 0, q.rowOffset ?? 0, q.total ?? q.N]);
     new Float32Array(data, i * SLOT + (FIELDS - 1) * 4, 1)[0] = q.eps ?? 0;
   });
 
@@ -294,6 +344,7 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
   pass.end();
   // Our uniforms, then tfjs's pending work (the rows, the keep mask, uploads), then ours (tfjs-webgpu.md §4.2).
   device.queue.writeBuffer(uniforms, 0, data);
+  for (const m of rowModes) device.queue.writeBuffer(m.buffer, 0, m.data);
   be.ensureCommandEncoderReady();
   be.endComputePassEncoder();
   be.submitQueue();

@@ -21,6 +21,7 @@ import {
   disposePackedEditorParams, editorMLP, packEditorParams, splitEditorOutput, type PackedEditorParams,
 } from '../kernels/editor_mlp';
 import { outerProductSum, rankUpdate } from '../kernels/rank_update';
+import { rowKeepMask } from '../kernels/row_flags';
 import { fastEditorPhase } from './fast_editor';
 import { assertFiniteWeights, disposeChanges, gpuSync, holdWeight, installWeight, revertChanges } from './changes';
 import {
@@ -137,8 +138,7 @@ export class MendEditor implements ModelEditor {
         rows.set(name, tf.tidy(() => {
           const x = (perFact.length === 1 ? perFact[0][name].x.clone() : tf.concat(perFact.map((r) => r[name].x))) as tf.Tensor2D;
           const delta = (perFact.length === 1 ? perFact[0][name].delta.clone() : tf.concat(perFact.map((r) => r[name].delta))) as tf.Tensor2D;
-          const nonZero = (t: tf.Tensor2D) => tf.cast(tf.greater(tf.max(tf.abs(t), 1, true), 0), 'float32');
-          return { x, delta, keep: tf.mul(nonZero(x), nonZero(delta)) as tf.Tensor2D };
+          return { x, delta, keep: rowKeepMask(x, delta) };
         }));
       }
       return { rows, loss };
@@ -161,9 +161,10 @@ export class MendEditor implements ModelEditor {
 
   /**
    * Step 3 for every edited weight into `outputs` (which the caller disposes): on WebGPU all of them as one command
-   * encoder of our own WGSL (fast_editor.ts: 9 dispatches per weight, no tfjs per-op overhead), elsewhere, or with
-   * fastEditor.enabled = false, runEditor per weight (the tfjs path). The returned promise rejects if WebGPU rejected
-   * the fast path's work (its outputs are then wrong); editFromRows awaits it before installing anything.
+   * encoder of our own WGSL (fast_editor.ts: the weights of one shape stacked, 2 dispatches per weight + 7 per
+   * editor, no tfjs per-op overhead); elsewhere, or with fastEditor.enabled = false, runEditor per weight (the tfjs
+   * path). The returned promise rejects if WebGPU rejected the fast path's work (its outputs are then wrong);
+   * editFromRows awaits it before installing anything.
    */
   runEditors(rows: Map<string, CapturedRows>, outputs: Map<string, EditorOutput>): Promise<void> {
     this.assertAlive();
@@ -231,9 +232,15 @@ export class MendEditor implements ModelEditor {
       const t3 = performance.now();
 
       // Read after the timed phases: the counts are for display and must not stall the pipeline above.
-      const keptSums = this.weightNames.map((n) => tf.sum(rows.get(n)!.keep));
-      const kept = await Promise.all(keptSums.map(async (t) => (await t.data())[0]));
-      tf.dispose(keptSums);
+      // One read-back for all weights (each read is a GPU round trip): the masks side by side, counted here.
+      const masks = tf.tidy(() => tf.concat(this.weightNames.map((n) => tf.reshape(rows.get(n)!.keep, [-1]))));
+      const flat = await masks.data().finally(() => masks.dispose());
+      const perWeight = flat.length / this.weightNames.length;
+      const kept = this.weightNames.map((_, k) => {
+        let n = 0;
+        for (let i = k * perWeight; i < (k + 1) * perWeight; i++) n += Number(flat[i]);
+        return n;
+      });
       return {
         method: 'mend', changes,
         timings: { captureMs: 0, editorMs: t2 - t1, updateMs: t3 - t2, totalMs: t3 - t1 },

@@ -132,15 +132,27 @@ describe('npm run bench', () => {
     expect(c.tfjsSamples).toHaveLength(2);
     for (const v of [c.fastMs, c.tfjsMs, c.ratio]) positive(v);
     expect(c.ratio).toBeCloseTo(c.fastMs / c.tfjsMs, 6);
-    // Editor phase with both paths in the same run: 9 own dispatches per edited weight (1 + 4 per editor layer,
-    // split and keep mask folded in) against the tfjs path's editorMLP + split + keep mask.
+    // Editor phase with both paths in the same run: the fast path's own dispatches (the weights of one shape
+    // stacked, split and keep mask folded in) against the tfjs path's editorMLP + split + keep mask per weight.
     const ep = m.editorPhase!;
     expect(ep.fastSamples).toHaveLength(2);
     expect(ep.tfjsSamples).toHaveLength(2);
     for (const v of [ep.fastMs, ep.tfjsMs, ep.ratio]) positive(v);
     expect(ep.ratio).toBeCloseTo(ep.fastMs / ep.tfjsMs, 6);
-    expect(ep.fastDispatches).toBe(9 * m.editor.editedWeights.length);
+    // Fast path: per editor (weight shape) a normalise per weight, 4 per editor layer (2 layers) less the last
+    // epilogue, which runs per weight: 2·weights + 7·editors, e.g. 26 for the shipped 6 weights and 2 editors.
+    expect(ep.fastDispatches).toBe(2 * m.editor.editedWeights.length + 7 * Object.keys(m.editor.shapes).length);
     expect(ep.tfjsDispatches).toBeGreaterThan(ep.fastDispatches);
+
+    // The whole edit with the row-flag kernels and with their tfjs-op references, same run: per edited weight the
+    // kernels replace the keep mask's tfjs ops (abs, max, greater, cast twice, mul) and the finite check's (isFinite,
+    // all, cast) by one dispatch each; 7 fewer per weight on tfjs 4.22 (some of those ops run without a program).
+    const rf = m.rowFlags!;
+    expect(rf.fastSamples).toHaveLength(2);
+    expect(rf.tfjsSamples).toHaveLength(2);
+    for (const v of [rf.fastMs, rf.tfjsMs, rf.ratio, rf.fastDispatches]) positive(v);
+    expect(rf.ratio).toBeCloseTo(rf.fastMs / rf.tfjsMs, 6);
+    expect(rf.tfjsDispatches - rf.fastDispatches).toBeGreaterThanOrEqual(6 * m.editor.editedWeights.length);
 
     const mem = m.memory;
     positive(mem.residentBytes);
@@ -162,6 +174,7 @@ describe('npm run bench', () => {
     expect(text).toMatch(/per edit capture, tfjs path: [\d.]+ tfjs kernels, [\d.]+ GPU dispatches/);
     expect(text).toMatch(/per edit capture, fast path: 0 tfjs kernels, [\d.]+ GPU dispatches/);
     expect(text).toMatch(/capture: fast [\d.]+ ms vs tfjs [\d.]+ ms = [\d.]+x/);
+    expect(text).toMatch(/whole edit: row-flag kernels [\d.]+ ms \(\d+ tfjs dispatches\) vs tfjs ops [\d.]+ ms \(\d+\) = [\d.]+x/);
     expect(text.match(/^(editorMLP|editorMLPRowwise|rankUpdate|outerProductSum) /gm)).toHaveLength(8);
     expect(text.match(/^tiled \/ row-per-workgroup editor kernel at (64x256|256x64), 16 rows, rank 8: [\d.]+/gm)).toHaveLength(2);
   });
