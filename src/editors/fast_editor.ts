@@ -12,8 +12,8 @@
 // their sum t, t·Uᵀ partials and the block's epilogue; the last epilogue runs per weight and writes its x̃ and δ̃
 // (× keep) straight into the output tensors, so the split and the keep mask cost no dispatch of their own. With m
 // weights per editor and L editor layers that is 2m + 4L − 1 dispatches per editor (13 for m = 3, L = 2; the
-// shipped editor's 6 weights: 26) instead of 9 per weight (54), and each U and V is streamed once per 16 stacked
-// rows instead of once per weight, so the three weights' reads of it share the GPU's L2.
+// shipped editor's 6 weights: 26) instead of 9 per weight (54), and the weights' row blocks stream U and V in the
+// same dispatch (concurrently, so their reads can share the GPU's L2) instead of in one dispatch each, in sequence.
 // The kernels are the ones of src/kernels/editor_mlp.ts (same split of K, same order of summation per output),
 // written as plain WGSL with explicit bindings; results match the tfjs path to float rounding (the split of K
 // depends on the row count, so stacking can change the summation order, within float rounding).
@@ -219,9 +219,8 @@ export function fastEditorPhase(items: FastEditorItem[]): FastEditorResult | nul
   const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
   for (const it of items) {
     const N = it.x.shape[0];
-    const D = it.params.xDim + it.params.deltaDim;
-    // Zero rows: nothing to bind (the tfjs path gives the empty result). Grids past the limit, or inputs the editor
-    // does not fit: the tfjs path (which throws editorMLP's error for the latter).
+    // Zero rows: nothing to bind (the tfjs path gives the empty result). Inputs the editor does not fit, or (below)
+    // stacked grids past the device's limit: the tfjs path (which throws editorMLP's error for the former).
     const fits = [it.x, it.delta, it.keep].every((t) => t.dtype === 'float32' && t.rank === 2 && t.shape[0] === N)
       && it.x.shape[1] === it.params.xDim && it.delta.shape[1] === it.params.deltaDim && it.keep.shape[1] === 1
       && Number.isInteger(it.mode) && it.mode >= 0 && it.mode < it.params.nModes;
