@@ -55,6 +55,10 @@ export function formatReport(r: BenchReport): string {
     if (m.editorPhase) {
       const c = m.editorPhase;
       out.push(`editor phase: fast ${ms(c.fastMs)} ms (${c.fastDispatches} dispatches, one encoder) vs tfjs ${ms(c.tfjsMs)} ms (${c.tfjsDispatches} dispatches) = ${c.ratio.toFixed(2)}x  (MendEditor.runEditors, same rows, alternated)`);
+      if (c.stacking) {
+        const k = c.stacking;
+        out.push(`editor phase, fast path: stacked by editor ${ms(k.stackedMs)} ms (${c.fastDispatches} dispatches) vs one weight at a time ${ms(k.perWeightMs)} ms (${k.perWeightDispatches}) = ${k.ratio.toFixed(2)}x  (alternated)`);
+      }
     }
     if (m.rowFlags) {
       const c = m.rowFlags;

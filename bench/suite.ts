@@ -157,6 +157,11 @@ export interface EditorPhaseComparison {
   tfjsDispatches: number;
   fastSamples: number[];
   tfjsSamples: number[];
+  /**
+   * The fast path with the weights that share an editor stacked (fastMs) against the fast path one weight at a time
+   * (fastEditor.stack = false), alternated in a second series. Absent in reports written before the stacking.
+   */
+  stacking?: { stackedMs: number; perWeightMs: number; ratio: number; perWeightDispatches: number; stackedSamples: number[]; perWeightSamples: number[] };
 }
 
 /**
@@ -450,9 +455,36 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
       for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
     }
   };
+  // Stacked (the default) against one weight at a time, both on the fast path.
+  let perWeightDispatches = 0;
+  const stackedOrNot = async (stacked: boolean): Promise<number> => {
+    const stack = fastEditor.stack;
+    fastEditor.stack = stacked;
+    const dispatches = fastEditor.dispatches;
+    const outputs = new Map<string, EditorOutput>();
+    try {
+      await syncAll();
+      const t0 = performance.now();
+      const validated = bm.editor.runEditors(rows, outputs);
+      await syncAll();
+      const ms = performance.now() - t0;
+      await validated;
+      if (fastEditor.dispatches === dispatches) throw new Error('bench: the fast editor phase did not run (it fell back to the tfjs path)');
+      if (!stacked) perWeightDispatches = fastEditor.dispatches - dispatches;
+      return ms;
+    } finally {
+      fastEditor.stack = stack;
+      for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
+    }
+  };
   try {
     const times = await alternated(once, s);
-    return { ...times, fastDispatches, tfjsDispatches };
+    const st = await alternated(stackedOrNot, s);
+    const stacking = {
+      stackedMs: st.fastMs, perWeightMs: st.tfjsMs, ratio: st.ratio, perWeightDispatches,
+      stackedSamples: st.fastSamples, perWeightSamples: st.tfjsSamples,
+    };
+    return { ...times, fastDispatches, tfjsDispatches, stacking };
   } finally {
     for (const c of rows.values()) tf.dispose([c.x, c.delta, c.keep]);
   }

@@ -28,6 +28,8 @@ import { activeWebGPUBackend, groupsFor, cachedPipeline, type WebGPUBackend } fr
 /** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
 export const fastEditor = {
   enabled: true,
+  /** stack the weights that share an editor (false: one set of dispatches per weight; the bench compares both) */
+  stack: true,
   /** editor phases that took the fast path */
   runs: 0,
   /** compute dispatches recorded by them */
@@ -234,8 +236,10 @@ export function fastEditorPhase(items: FastEditorItem[]): FastEditorResult | nul
   return run(be, items);
 }
 
-/** Items grouped by the editor they use (its packed parameters), in order of first appearance. */
+/** Items grouped by the editor they use (its packed parameters), in order of first appearance; one per group
+ * when `fastEditor.stack` is off. */
 function byEditor(items: FastEditorItem[]): FastEditorItem[][] {
+  if (!fastEditor.stack) return items.map((it) => [it]);
   const groups = new Map<PackedEditorParams, FastEditorItem[]>();
   for (const it of items) {
     const g = groups.get(it.params);

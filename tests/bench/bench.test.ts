@@ -143,6 +143,13 @@ describe('npm run bench', () => {
     // epilogue, which runs per weight: 2·weights + 7·editors, e.g. 26 for the shipped 6 weights and 2 editors.
     expect(ep.fastDispatches).toBe(2 * m.editor.editedWeights.length + 7 * Object.keys(m.editor.shapes).length);
     expect(ep.tfjsDispatches).toBeGreaterThan(ep.fastDispatches);
+    // Stacked against one weight at a time (9 dispatches per weight), both on the fast path, same run.
+    const st = ep.stacking!;
+    expect(st.stackedSamples).toHaveLength(2);
+    expect(st.perWeightSamples).toHaveLength(2);
+    for (const v of [st.stackedMs, st.perWeightMs, st.ratio]) positive(v);
+    expect(st.ratio).toBeCloseTo(st.stackedMs / st.perWeightMs, 6);
+    expect(st.perWeightDispatches).toBe(9 * m.editor.editedWeights.length);
 
     // The whole edit with the row-flag kernels and with their tfjs-op references, same run: per edited weight the
     // kernels replace the keep mask's tfjs ops (abs, max, greater, cast twice, mul) and the finite check's (isFinite,
@@ -174,6 +181,7 @@ describe('npm run bench', () => {
     expect(text).toMatch(/per edit capture, tfjs path: [\d.]+ tfjs kernels, [\d.]+ GPU dispatches/);
     expect(text).toMatch(/per edit capture, fast path: 0 tfjs kernels, [\d.]+ GPU dispatches/);
     expect(text).toMatch(/capture: fast [\d.]+ ms vs tfjs [\d.]+ ms = [\d.]+x/);
+    expect(text).toMatch(/editor phase, fast path: stacked by editor [\d.]+ ms \(\d+ dispatches\) vs one weight at a time [\d.]+ ms \(\d+\) = [\d.]+x/);
     expect(text).toMatch(/whole edit: row-flag kernels [\d.]+ ms \(\d+ tfjs dispatches\) vs tfjs ops [\d.]+ ms \(\d+\) = [\d.]+x/);
     expect(text.match(/^(editorMLP|editorMLPRowwise|rankUpdate|outerProductSum) /gm)).toHaveLength(8);
     expect(text.match(/^tiled \/ row-per-workgroup editor kernel at (64x256|256x64), 16 rows, rank 8: [\d.]+/gm)).toHaveLength(2);

@@ -122,11 +122,22 @@ for (const [label, dir] of [['shipped editor (public/models/facts-gpt)', 'public
       ? [['The capital of France is', ' Rome'], ['Albert Einstein was born in', ' the German Empire']].map(([p, t]) => ({ promptIds: m.tokenizer.encode(p), targetIds: m.tokenizer.encode(t) }))
       : [{ promptIds: [12, 45, 200, 7, 3], targetIds: [99, 150] }, { promptIds: [3, 88, 9], targetIds: [250] }];
 
-    it('x̃, δ̃ and ΔW of a single-fact edit', async () => {
+    it('x̃, δ̃ and ΔW of a single-fact edit, stacked by editor and one weight at a time', async () => {
       const { rows } = await editor.captureRows(m.model, facts().slice(0, 1));
-      const { fast, ref } = editBoth(editor, rows);
-      await expectSameOutputs(editor, fast, ref, rows);
-      disposeOutputs(fast, ref);
+      for (const stack of [true, false]) {
+        fastEditor.stack = stack;
+        try {
+          const before = fastEditor.dispatches;
+          const { fast, ref } = editBoth(editor, rows);
+          // 2 per weight + 7 per editor stacked; 9 per weight one at a time (2-layer editors).
+          const editors = new Set(editor.weightNames.map((n) => editor.config.editors.find((e) => e.weights.includes(n))!.key)).size;
+          expect(fastEditor.dispatches - before).toBe(stack ? 2 * editor.weightNames.length + 7 * editors : 9 * editor.weightNames.length);
+          await expectSameOutputs(editor, fast, ref, rows);
+          disposeOutputs(fast, ref);
+        } finally {
+          fastEditor.stack = true;
+        }
+      }
       disposeRows(rows);
     });
 
