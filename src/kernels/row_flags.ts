@@ -28,88 +28,63 @@ const WG = 64;
 /** WebGPU's default maxComputeWorkgroupsPerDimension: more rows than this take the reference path. */
 const MAX_GROUPS = 65535;
 
-// Shared by both programs: `flag` is this thread's partial AND (1 = all good so far); the workgroup ANDs them and
-// thread 0 writes the row's result.
-const REDUCE = `
-  partial[lid] = flag;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { partial[lid] = min(partial[lid], partial[lid + s]); }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { setOutputAtIndex(row, f32(partial[0])); }
-`;
-
-class RowKeepProgram implements WebGPUProgram {
-  outputShape: number[];
-  variableNames = ['X', 'D'];
-  shaderKey = 'mendRowKeep';
+/**
+ * Both checks as one program shape: a 64-thread workgroup per row; each thread scans its stride of the row's columns
+ * into `bits` (`scan`, WGSL), the workgroup AND-reduces the threads' bits, and thread 0 writes `result(bits)` for
+ * the row. tfjs calls main with the flat index (1-D layout), which is unused: rows are per workgroup.
+ */
+class RowReduceProgram implements WebGPUProgram {
   workgroupSize: [number, number, number] = [WG, 1, 1];
   dispatchLayout = { x: [0] };
   dispatch: [number, number, number];
 
-  constructor(rows: number) {
-    this.outputShape = [rows, 1];
-    this.dispatch = [rows, 1, 1];
+  constructor(
+    readonly shaderKey: string,
+    readonly variableNames: string[],
+    readonly outputShape: number[],
+    private readonly scan: string,
+    private readonly result: string,
+  ) {
+    this.dispatch = [outputShape[0], 1, 1];
   }
 
   getUserCode(): string {
     return `
       var<workgroup> partial : array<u32, ${WG}>;
-      fn main(index : i32) {  // tfjs passes the flat index (1-D layout); rows are per workgroup instead
+      fn main(index : i32) {
         let row = i32(workgroupId.x);
         let lid = localId.x;
+        ${this.scan}
+        partial[lid] = bits;
+        workgroupBarrier();
+        for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+          if (lid < s) { partial[lid] = partial[lid] & partial[lid + s]; }
+          workgroupBarrier();
+        }
+        if (lid == 0u) { setOutputAtIndex(row, ${this.result}); }
+      }
+    `;
+  }
+}
+
+// Bit 0: this thread saw only zeros of x; bit 1: only zeros of δ. After the AND, a bit is still set only if the
+// whole row is zero on that side, and the row is kept when neither is.
+const rowKeepProgram = (rows: number) => new RowReduceProgram('mendRowKeep', ['X', 'D'], [rows, 1], `
         let a = uniforms.xShape.y;
         let b = uniforms.dShape.y;
         var anyX = 0u;
         var anyD = 0u;
         for (var j = i32(lid); j < a; j = j + ${WG}) { if (X[row * a + j] != 0.0) { anyX = 1u; } }
         for (var j = i32(lid); j < b; j = j + ${WG}) { if (D[row * b + j] != 0.0) { anyD = 1u; } }
-        // Bit 0: this thread saw only zeros of x; bit 1: only zeros of δ. AND-reducing both bits in one pass
-        // leaves a bit set only if the whole row is zero on that side.
-        partial[lid] = (1u - anyX) | ((1u - anyD) << 1u);
-        workgroupBarrier();
-        for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
-          if (lid < s) { partial[lid] = partial[lid] & partial[lid + s]; }
-          workgroupBarrier();
-        }
-        if (lid == 0u) {
-          setOutputAtIndex(row, select(1.0, 0.0, partial[0] != 0u));
-        }
-      }
-    `;
-  }
-}
+        let bits = (1u - anyX) | ((1u - anyD) << 1u);`, 'select(1.0, 0.0, partial[0] != 0u)');
 
-class FiniteRowsProgram implements WebGPUProgram {
-  outputShape: number[];
-  variableNames = ['W'];
-  shaderKey = 'mendFiniteRows';
-  workgroupSize: [number, number, number] = [WG, 1, 1];
-  dispatchLayout = { x: [0] };
-  dispatch: [number, number, number];
-
-  constructor(rows: number) {
-    this.outputShape = [rows];
-    this.dispatch = [rows, 1, 1];
-  }
-
-  getUserCode(): string {
-    return `
-      var<workgroup> partial : array<u32, ${WG}>;
-      fn main(index : i32) {  // tfjs passes the flat index (1-D layout); rows are per workgroup instead
-        let row = i32(workgroupId.x);
-        let lid = localId.x;
+// 1 while every value this thread saw is finite (exponent not all ones).
+const finiteRowsProgram = (rows: number) => new RowReduceProgram('mendFiniteRows', ['W'], [rows], `
         let cols = uniforms.wShape.y;
-        var flag = 1u;
+        var bits = 1u;
         for (var j = i32(lid); j < cols; j = j + ${WG}) {
-          if ((bitcast<u32>(W[row * cols + j]) & 0x7f800000u) == 0x7f800000u) { flag = 0u; }
-        }
-        ${REDUCE}
-      }
-    `;
-  }
-}
+          if ((bitcast<u32>(W[row * cols + j]) & 0x7f800000u) == 0x7f800000u) { bits = 0u; }
+        }`, 'f32(partial[0])');
 
 const nonZeroRows = (t: tf.Tensor2D) => tf.cast(tf.greater(tf.max(tf.abs(t), 1, true), 0), 'float32');
 
@@ -127,7 +102,7 @@ export function rowKeepMask(x: tf.Tensor2D, delta: tf.Tensor2D): tf.Tensor2D {
   if (!rowFlags.enabled || !backend || n === 0 || n > MAX_GROUPS || x.shape[1] === 0 || delta.shape[1] === 0) {
     return rowKeepMaskReference(x, delta);
   }
-  return runProgram(backend, new RowKeepProgram(n), [x, delta]) as tf.Tensor2D;
+  return runProgram(backend, rowKeepProgram(n), [x, delta]) as tf.Tensor2D;
 }
 
 /** finiteRows with tfjs ops: the definition the kernel is tested against. */
@@ -141,5 +116,5 @@ export function finiteRows(w: tf.Tensor2D): tf.Tensor1D {
   const backend = activeWebGPUBackend();
   const rows = w.shape[0];
   if (!rowFlags.enabled || !backend || rows === 0 || rows > MAX_GROUPS || w.shape[1] === 0) return finiteRowsReference(w);
-  return runProgram(backend, new FiniteRowsProgram(rows), [w]) as tf.Tensor1D;
+  return runProgram(backend, finiteRowsProgram(rows), [w]) as tf.Tensor1D;
 }
