@@ -135,28 +135,33 @@ export interface DispatchReport {
   fastCapture?: DispatchPhase & { samples: number };
 }
 
-/** The edit's capture phase (MendEditor.captureRows, with its read-back) on both paths, alternated in one run. */
-export interface CaptureComparison {
+/**
+ * One phase timed on our fast path and on its tfjs fallback, alternated sample by sample in the same run
+ * (`alternated`). ratio = fastMs / tfjsMs: below 1 means the fast path is faster.
+ */
+export interface PathComparison {
   fastMs: number;
   tfjsMs: number;
-  /** fastMs / tfjsMs: below 1 means the fast capture is faster */
   ratio: number;
   fastSamples: number[];
   tfjsSamples: number[];
 }
 
-/** The edit's editor phase (MendEditor.runEditors on the same captured rows, to the GPU's end) on both paths. */
-export interface EditorPhaseComparison {
-  fastMs: number;
-  tfjsMs: number;
-  /** fastMs / tfjsMs: below 1 means the fast editor phase is faster */
-  ratio: number;
-  /** compute dispatches of the fast path (its own, one command encoder) per editor phase */
+/** The edit's capture phase (MendEditor.captureRows, with its read-back) on both paths. */
+export type CaptureComparison = PathComparison;
+
+/** A comparison that also counts the dispatches each side issues (what each count covers: see its use). */
+export interface DispatchComparison extends PathComparison {
   fastDispatches: number;
-  /** WGSL programs the tfjs path dispatches (runWebGPUProgram calls) per editor phase */
   tfjsDispatches: number;
-  fastSamples: number[];
-  tfjsSamples: number[];
+}
+
+/**
+ * The edit's editor phase (MendEditor.runEditors on the same captured rows, to the GPU's end) on both paths.
+ * fastDispatches: the fast path's own compute dispatches (one command encoder); tfjsDispatches: the WGSL programs
+ * the tfjs path dispatches (runWebGPUProgram calls).
+ */
+export interface EditorPhaseComparison extends DispatchComparison {
   /**
    * The fast path with the weights that share an editor stacked (fastMs) against the fast path one weight at a time
    * (fastEditor.stack = false), alternated in a second series. Absent in reports written before the stacking.
@@ -167,19 +172,10 @@ export interface EditorPhaseComparison {
 /**
  * The whole edit (MendEditor.edit: capture, editor, update, finite check, install, kept-row count) with the row-flag
  * kernels (src/kernels/row_flags.ts: the keep mask and the finite check, one dispatch per weight each) and with their
- * tfjs-op references, alternated sample by sample. Dispatches: tfjs programs (runWebGPUProgram calls) per edit; the
- * fast capture's and fast editor phase's own dispatches are the same on both sides and not counted.
+ * tfjs-op references. Dispatches: tfjs programs (runWebGPUProgram calls) per edit; the fast capture's and fast
+ * editor phase's own dispatches are the same on both sides and not counted.
  */
-export interface RowFlagsComparison {
-  fastMs: number;
-  tfjsMs: number;
-  /** fastMs / tfjsMs: below 1 means the kernels make the edit faster */
-  ratio: number;
-  fastDispatches: number;
-  tfjsDispatches: number;
-  fastSamples: number[];
-  tfjsSamples: number[];
-}
+export type RowFlagsComparison = DispatchComparison;
 
 export interface ModelReport {
   name: string;
@@ -408,7 +404,7 @@ async function captureComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSe
  * Times `once(true)` (fast path) and `once(false)` (tfjs path) alternated sample by sample, after as many alternated
  * warm-ups, so a change of load on the machine hits both alike.
  */
-async function alternated(once: (fast: boolean) => Promise<number>, s: BenchSettings) {
+async function alternated(once: (fast: boolean) => Promise<number>, s: BenchSettings): Promise<PathComparison> {
   for (let i = 0; i < s.warmup; i++) {
     await once(true);
     await once(false);
@@ -430,6 +426,23 @@ async function alternated(once: (fast: boolean) => Promise<number>, s: BenchSett
  */
 async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<EditorPhaseComparison> {
   const { rows } = await bm.editor.captureRows(bm.model, [fact]);
+  /** runEditors on the captured rows, timed from a synced GPU to the GPU's end, like editFromRows does. */
+  const timedRunEditors = async (): Promise<number> => {
+    const outputs = new Map<string, EditorOutput>();
+    try {
+      await syncAll();
+      const t0 = performance.now();
+      const validated = bm.editor.runEditors(rows, outputs);
+      await syncAll();
+      const ms = performance.now() - t0;
+      await validated;
+      return ms;
+    } finally {
+      for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
+    }
+  };
+  const fellBack = () => new Error('bench: the fast editor phase did not run (it fell back to the tfjs path)');
+
   let fastDispatches = 0;
   let tfjsDispatches = 0;
   const once = async (fast: boolean): Promise<number> => {
@@ -437,22 +450,15 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
     fastEditor.enabled = fast;
     const [runs, dispatches] = [fastEditor.runs, fastEditor.dispatches];
     const counter = fast ? null : new DispatchCounter();
-    const outputs = new Map<string, EditorOutput>();
     try {
-      await syncAll();
-      const t0 = performance.now();
-      const validated = bm.editor.runEditors(rows, outputs);
-      await syncAll();
-      const ms = performance.now() - t0;
-      await validated;
-      if (fast && fastEditor.runs === runs) throw new Error('bench: the fast editor phase did not run (it fell back to the tfjs path)');
+      const ms = await timedRunEditors();
+      if (fast && fastEditor.runs === runs) throw fellBack();
       if (fast) fastDispatches = fastEditor.dispatches - dispatches;
       else tfjsDispatches = counter!.dispatches;
       return ms;
     } finally {
       counter?.stop();
       fastEditor.enabled = enabled;
-      for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
     }
   };
   // Stacked (the default) against one weight at a time, both on the fast path.
@@ -460,21 +466,14 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
   const stackedOrNot = async (stacked: boolean): Promise<number> => {
     const stack = fastEditor.stack;
     fastEditor.stack = stacked;
-    const dispatches = fastEditor.dispatches;
-    const outputs = new Map<string, EditorOutput>();
+    const [runs, dispatches] = [fastEditor.runs, fastEditor.dispatches];
     try {
-      await syncAll();
-      const t0 = performance.now();
-      const validated = bm.editor.runEditors(rows, outputs);
-      await syncAll();
-      const ms = performance.now() - t0;
-      await validated;
-      if (fastEditor.dispatches === dispatches) throw new Error('bench: the fast editor phase did not run (it fell back to the tfjs path)');
+      const ms = await timedRunEditors();
+      if (fastEditor.runs === runs) throw fellBack();
       if (!stacked) perWeightDispatches = fastEditor.dispatches - dispatches;
       return ms;
     } finally {
       fastEditor.stack = stack;
-      for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
     }
   };
   try {
