@@ -23,7 +23,6 @@ then the relation-balanced test batches of eval.json "balanced" (9 groups of 10)
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
@@ -36,7 +35,7 @@ from mendlab.evaluate import (distinct_subject_groups, evaluate_edits, neighbour
                               relation_balanced_edits)
 from mendlab.export import write_json  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
-from mendlab.model_folder import load_shipped  # noqa: E402
+from mendlab.model_folder import cpu_versions, load_shipped  # noqa: E402
 
 NS_TARGET = 0.90
 KEYS = ("es", "ps", "ps_novel", "ns", "harmonic_es_ps_ns", "n_groups", "n_neighbour_prompts")
@@ -114,8 +113,7 @@ def main(argv=None):
            "model": d, "rule": f"largest grid scale with validation batch-10 NS >= {NS_TARGET}, else the best "
                                "validation batch-10 harmonic mean of ES/PS/NS (stated before test was evaluated)",
            "single_lr_scale": single_scale,
-           "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                        "device": f"cpu ({os.cpu_count()} cores, {args.threads} threads)"}}
+           "versions": cpu_versions(args.threads)}
 
     def write():
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

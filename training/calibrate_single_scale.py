@@ -22,7 +22,6 @@ neighbour-prompt fingerprint.
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
@@ -33,7 +32,7 @@ from mendlab.benchmark_cases import (VALIDATION_SAMPLER_OFFSET, benchmark_groups
                                      pipeline_test_edits, pipeline_validation_edits)
 from mendlab.evaluate import evaluate_edits, neighbour_baseline, prose_nll, relation_balanced_edits  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
-from mendlab.model_folder import load_shipped, shipped_scales  # noqa: E402
+from mendlab.model_folder import cpu_versions, load_shipped, shipped_scales  # noqa: E402
 
 NS_TARGET, PPL_TARGET = 0.95, 0.02
 KEYS = ("es", "ps", "ps_novel", "ns", "ppl_increase", "harmonic_es_ps_ns", "n_groups", "n_neighbour_prompts")
@@ -74,8 +73,7 @@ def main(argv=None):
            "rule": f"best validation single harmonic of ES/PS/NS among grid scales with validation NS >= {NS_TARGET} "
                    f"and training-prose ppl increase <= {PPL_TARGET}, else the shipped scale (stated before any "
                    "number was computed)",
-           "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                        "device": f"cpu ({os.cpu_count()} cores, {args.threads} threads)"}}
+           "versions": cpu_versions(args.threads)}
 
     def write():
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -15,7 +15,6 @@ checked against eval.json's neighbour-prompt counts. CPU, about 10 minutes on 2 
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
@@ -26,7 +25,7 @@ from mendlab.benchmark_cases import benchmark_groups, check_pipeline_draw, pipel
 from mendlab.evaluate import evaluate_edits, neighbour_baseline, prose_nll  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
-from mendlab.model_folder import load_shipped, shipped_scales  # noqa: E402
+from mendlab.model_folder import cpu_versions, load_shipped, shipped_scales  # noqa: E402
 
 KEYS = ("es", "ps", "ps_novel", "ns", "ppl_increase", "harmonic_es_ps_ns", "n_groups", "n_edits", "seconds")
 
@@ -66,8 +65,7 @@ def main(argv=None):
            "ft": {"steps": ft_cfg["steps"], "lr": ft_cfg["lr"]},
            "eval_json_counts": {m: {k: ev_json["counts"][m][k]["n_groups"] for k in ("single", "batch10")}
                                 for m in ("mend", "ft")},
-           "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                        "device": f"cpu ({os.cpu_count()} cores, {args.threads} threads)"}}
+           "versions": cpu_versions(args.threads)}
 
     def run(label, groups, fn):
         t = time.time()

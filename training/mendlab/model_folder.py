@@ -3,7 +3,10 @@
 four pieces; load_shipped adds eval.json and the knowledge base the pipeline that wrote the folder drew from."""
 import json
 import os
+import platform
 from dataclasses import dataclass
+
+import torch
 
 from .corpus import KB, FactEncoder
 from .gpt import GPT, GPTConfig, load_hf_state_dict
@@ -57,3 +60,9 @@ def load_shipped(folder, device):
     config, seed = ecfg["training"]["config"], ecfg["training"]["seed"]
     kb = KB(max_subjects_per_type=config["kb_max_subjects_per_type"], seed=seed)
     return Shipped(tok, model, ecfg, mend, eval_json, config, seed, kb, FactEncoder(tok))
+
+
+def cpu_versions(threads):
+    """What the CPU evaluation scripts record as "versions" (python, torch, cores and the threads they ran on)."""
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "device": f"cpu ({os.cpu_count()} cores, {threads} threads)"}
