@@ -1,8 +1,8 @@
 // Timing and memory measurement on tfjs-webgpu.
 //
-// Wall clock: WebGPU work is asynchronous, so a phase is only over when the GPU is done. We sync by reading one
-// value (the engine's gpuSync), which submits everything queued and waits for it. A single small dispatch is
-// dominated by that read-back round trip and by JavaScript's per-op overhead, so a kernel is timed as `inner`
+// Wall clock: WebGPU work is asynchronous, so a phase is only over when the GPU is done. We sync with the engine's
+// gpuSync, which submits everything queued and waits for the queue to finish it. A single small dispatch is
+// dominated by that round trip and by JavaScript's per-op overhead, so a kernel is timed as `inner`
 // back-to-back calls followed by one sync, divided by `inner`: the GPU then runs while JavaScript queues the next
 // call, and the number is the sustained cost per call (GPU time when the kernel is the bottleneck, JavaScript
 // dispatch time when it is not). Every measurement is repeated `reps` times after `warmup` untimed runs (which

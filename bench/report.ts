@@ -64,6 +64,16 @@ export function formatReport(r: BenchReport): string {
       const c = m.rowFlags;
       out.push(`whole edit: row-flag kernels ${ms(c.fastMs)} ms (${c.fastDispatches} tfjs dispatches) vs tfjs ops ${ms(c.tfjsMs)} ms (${c.tfjsDispatches}) = ${c.ratio.toFixed(2)}x  (MendEditor.edit, keep mask + finite check, alternated)`);
     }
+    if (m.updatePhase) {
+      const c = m.updatePhase;
+      out.push(`whole edit: update phase in one encoder ${ms(c.fastMs)} ms (${c.fastDispatches} tfjs dispatches) vs tfjs programs ${ms(c.tfjsMs)} ms (${c.tfjsDispatches}) = ${c.ratio.toFixed(2)}x  (fastUpdate, alternated)`);
+    }
+    if (m.plans) {
+      const c = m.plans;
+      out.push(`whole edit: kept plans ${ms(c.keptMs)} ms (${c.keptBindGroups} bind groups made) vs built per call ${ms(c.freshMs)} ms (${c.freshBindGroups}) = ${c.ratio.toFixed(2)}x  (gpuPlans.reuse, alternated)`);
+      const e = c.captureEnqueue;
+      out.push(`capture enqueue (JavaScript): kept plans ${ms(e.keptMs)} ms vs built per call ${ms(e.freshMs)} ms = ${e.ratio.toFixed(2)}x`);
+    }
     if (m.dispatch) {
       out.push(dispatchLine('per decode token (tfjs-op path)', m.dispatch.token));
       out.push(dispatchLine(m.dispatch.fastCapture ? 'per edit capture, tfjs path' : 'per edit capture', m.dispatch.capture));

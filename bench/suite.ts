@@ -26,7 +26,9 @@ import { fastDecodeStats, fastDecodeUnsupported } from '../src/model/fast_decode
 import type { TokenizedFact } from '../src/editors/types';
 import { fastCapture } from '../src/model/fast_capture';
 import { fastEditor } from '../src/editors/fast_editor';
+import { fastUpdate } from '../src/editors/fast_update';
 import { rowFlags } from '../src/kernels/row_flags';
+import { gpuPlans } from '../src/kernels/webgpu';
 import type { EditorOutput } from '../src/editors/mend';
 import { copyKernel } from './copy_kernel';
 import { editorMLPRowwise } from './editor_mlp_rowwise';
@@ -173,9 +175,35 @@ export interface EditorPhaseComparison extends DispatchComparison {
  * The whole edit (MendEditor.edit: capture, editor, update, finite check, install, kept-row count) with the row-flag
  * kernels (src/kernels/row_flags.ts: the keep mask and the finite check, one dispatch per weight each) and with their
  * tfjs-op references. Dispatches: tfjs programs (runWebGPUProgram calls) per edit; the fast capture's and fast
- * editor phase's own dispatches are the same on both sides and not counted.
+ * editor phase's own dispatches are the same on both sides and not counted. Both sides run the tfjs update phase
+ * (fastUpdate off), whose finite check is the one rowFlags switches.
  */
 export type RowFlagsComparison = DispatchComparison;
+
+/**
+ * The whole edit with the fast update phase (src/editors/fast_update.ts: every weight's update and finite check in
+ * one command encoder, one read-back) and with the tfjs programs (rankUpdate per weight + assertFiniteWeights).
+ * Dispatches: tfjs programs per edit (the fast update's own are not counted).
+ */
+export type UpdatePhaseComparison = DispatchComparison;
+
+/**
+ * Kept GPU plans (src/kernels/webgpu.ts BindGroupCache: the capture's and the editor phase's bind groups, and the
+ * editor phase's scratch buffers and uniforms) against building them at every call (gpuPlans.reuse = false),
+ * alternated: the whole edit (MendEditor.edit), the bind groups it creates, and the capture's JavaScript enqueue
+ * (GPT2.captureGradientRows up to its returned promise). ratio = keptMs / freshMs.
+ */
+export interface PlanReuseComparison {
+  keptMs: number;
+  freshMs: number;
+  ratio: number;
+  keptSamples: number[];
+  freshSamples: number[];
+  /** bind groups created per edit (capture + editor phase) */
+  keptBindGroups: number;
+  freshBindGroups: number;
+  captureEnqueue: { keptMs: number; freshMs: number; ratio: number; keptSamples: number[]; freshSamples: number[] };
+}
 
 export interface ModelReport {
   name: string;
@@ -197,6 +225,10 @@ export interface ModelReport {
   editorPhase?: EditorPhaseComparison;
   /** absent in reports written before the row-flag kernels */
   rowFlags?: RowFlagsComparison;
+  /** absent in reports written before the fast update phase */
+  updatePhase?: UpdatePhaseComparison;
+  /** absent in reports written before the kept plans */
+  plans?: PlanReuseComparison;
 }
 
 /** Deterministic token ids (a fixed LCG) so every run edits and generates the same sequence. */
@@ -489,12 +521,16 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
   }
 }
 
-async function rowFlagsComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<RowFlagsComparison> {
+/**
+ * The whole edit with a switch on (fast) and off (tfjs), alternated; `flag` is the switch object. Dispatches: tfjs
+ * programs (runWebGPUProgram calls) per edit.
+ */
+async function switchedEditComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings, flag: { enabled: boolean }): Promise<DispatchComparison> {
   let fastDispatches = 0;
   let tfjsDispatches = 0;
   const once = async (fast: boolean): Promise<number> => {
-    const enabled = rowFlags.enabled;
-    rowFlags.enabled = fast;
+    const enabled = flag.enabled;
+    flag.enabled = fast;
     const counter = new DispatchCounter();
     try {
       await syncAll();
@@ -508,11 +544,50 @@ async function rowFlagsComparison(bm: BenchModel, fact: TokenizedFact, s: BenchS
       return ms;
     } finally {
       counter.stop();
-      rowFlags.enabled = enabled;
+      flag.enabled = enabled;
     }
   };
   const times = await alternated(once, s);
   return { ...times, fastDispatches, tfjsDispatches };
+}
+
+async function planReuseComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<PlanReuseComparison> {
+  const created = { kept: 0, fresh: 0 };
+  const withReuse = async <T>(kept: boolean, f: () => Promise<T>): Promise<T> => {
+    const reuse = gpuPlans.reuse;
+    gpuPlans.reuse = kept;
+    try {
+      return await f();
+    } finally {
+      gpuPlans.reuse = reuse;
+    }
+  };
+  const edit = (kept: boolean) => withReuse(kept, async () => {
+    await syncAll();
+    const before = gpuPlans.created;
+    const t0 = performance.now();
+    const r = await bm.editor.edit(bm.model, [fact]);
+    const ms = performance.now() - t0;
+    created[kept ? 'kept' : 'fresh'] = gpuPlans.created - before;
+    revertChanges(bm.model, r.changes);
+    disposeChanges(r.changes);
+    return ms;
+  });
+  const enqueue = (kept: boolean) => withReuse(kept, async () => {
+    await syncAll();
+    const t0 = performance.now();
+    const p = bm.model.captureGradientRows(fact.promptIds, fact.targetIds, [...bm.editor.weightNames]);
+    const ms = performance.now() - t0;
+    for (const rows of Object.values((await p).rows)) tf.dispose([rows.x, rows.delta]);
+    return ms;
+  });
+  const whole = await alternated(edit, s);
+  const enq = await alternated(enqueue, s);
+  return {
+    keptMs: whole.fastMs, freshMs: whole.tfjsMs, ratio: whole.ratio, keptSamples: whole.fastSamples, freshSamples: whole.tfjsSamples,
+    keptBindGroups: created.kept, freshBindGroups: created.fresh,
+    captureEnqueue: { keptMs: enq.fastMs, freshMs: enq.tfjsMs, ratio: enq.ratio, keptSamples: enq.fastSamples, freshSamples: enq.tfjsSamples },
+  };
 }
 
 export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMemoryWatch, log: (m: string) => void): Promise<ModelReport> {
@@ -599,7 +674,24 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
   let rowFlagsCmp: RowFlagsComparison | undefined;
   if (!s.captureOnly) {
     log(`${bm.name}: whole edit, row-flag kernels vs tfjs ops ×${s.warmup}+${s.reps}`);
-    rowFlagsCmp = await rowFlagsComparison(bm, fact, s);
+    // With the tfjs update phase on both sides: the fast one runs the finite-rows kernel whatever rowFlags says.
+    const fastUpdateOn = fastUpdate.enabled;
+    fastUpdate.enabled = false;
+    try {
+      rowFlagsCmp = await switchedEditComparison(bm, fact, s, rowFlags);
+    } finally {
+      fastUpdate.enabled = fastUpdateOn;
+    }
+  }
+  let updateCmp: UpdatePhaseComparison | undefined;
+  if (!s.captureOnly) {
+    log(`${bm.name}: whole edit, update phase in one encoder vs tfjs programs ×${s.warmup}+${s.reps}`);
+    updateCmp = await switchedEditComparison(bm, fact, s, fastUpdate);
+  }
+  let plans: PlanReuseComparison | undefined;
+  if (!s.captureOnly) {
+    log(`${bm.name}: whole edit, kept plans vs built per call ×${s.warmup}+${s.reps}`);
+    plans = await planReuseComparison(bm, fact, s);
   }
 
   log(`${bm.name}: dispatch diagnostics (kernels, enqueue vs read-back wait)`);
@@ -636,5 +728,7 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
     capture,
     editorPhase,
     rowFlags: rowFlagsCmp,
+    updatePhase: updateCmp,
+    plans,
   };
 }

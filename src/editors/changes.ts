@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GPT2 } from '../model';
 import { finiteRows } from '../kernels/row_flags';
+import { activeWebGPUBackend } from '../kernels/webgpu';
 import type { WeightChange } from './types';
 
 /** A handle on the model's current buffer for `name` (no copy). The caller owns it. */
@@ -37,8 +38,20 @@ export function disposeChanges(changes: readonly WeightChange[]): void {
   for (const c of changes) tf.dispose([c.before, c.after]);
 }
 
-/** Waits until the GPU has finished everything queued so far (reads one value), for honest phase timings. */
+/**
+ * Waits until the GPU has finished everything queued so far, for honest phase timings. On webgpu: tfjs's pending
+ * commands are submitted and the queue's onSubmittedWorkDone awaited (no dispatch, no copy); elsewhere one value of
+ * `t`, the last result, is read back.
+ */
 export async function gpuSync(t: tf.Tensor): Promise<void> {
+  const be = activeWebGPUBackend();
+  if (be) {
+    be.ensureCommandEncoderReady();
+    be.endComputePassEncoder();
+    be.submitQueue();
+    await be.device.queue.onSubmittedWorkDone();
+    return;
+  }
   if (t.size === 0) return;
   const one = tf.tidy(() => tf.slice(tf.reshape(t, [-1]), [0], [1]));
   await one.data();
@@ -68,6 +81,11 @@ function rowsOf(t: tf.Tensor): tf.Tensor2D {
   return tf.reshape(t, [-1, Math.max(last, 1)]);
 }
 
+/** The refusal of an edit that would put a NaN or ±Inf into weight `name`. */
+export function nonFiniteWeightError(name: string): EditRefusedError {
+  return new EditRefusedError(`the edit was refused: it would make "${name}" contain NaN or infinite values (the editor's step is too large for this input)`);
+}
+
 export async function assertFiniteWeights(values: ReadonlyArray<{ name: string; value: tf.Tensor }>): Promise<void> {
   if (values.length === 0) return;
   const ends: number[] = [];
@@ -82,7 +100,7 @@ export async function assertFiniteWeights(values: ReadonlyArray<{ name: string; 
     const firstBadRow = ok.findIndex((f) => !f);
     if (firstBadRow >= 0) {
       const bad = ends.findIndex((end) => firstBadRow < end);
-      throw new EditRefusedError(`the edit was refused: it would make "${values[bad].name}" contain NaN or infinite values (the editor's step is too large for this input)`);
+      throw nonFiniteWeightError(values[bad].name);
     }
   } finally {
     flags.dispose();

@@ -20,10 +20,10 @@
 //
 // Anything else (another backend, zero rows, sizes past the device's limits, `fastEditor.enabled = false`) returns
 // null and MendEditor runs the tfjs path (editorMLP + splitEditorOutput + tf.mul). Pipelines are compiled once per
-// device; bind groups and the small scratch buffers are made per call (edits are rare, the buffers are tiny).
+// device; the scratch buffers, uniforms and bind groups are kept per signature of the call (a Plan, below).
 import * as tf from '@tensorflow/tfjs';
 import { splitK, type PackedEditorParams } from '../kernels/editor_mlp';
-import { activeWebGPUBackend, groupsFor, cachedPipeline, type WebGPUBackend } from '../kernels/webgpu';
+import { activeWebGPUBackend, BindGroupCache, cachedPipeline, gpuPlans, groupsFor, type WebGPUBackend } from '../kernels/webgpu';
 
 /** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
 export const fastEditor = {
@@ -249,6 +249,97 @@ function byEditor(items: FastEditorItem[]): FastEditorItem[][] {
   return [...groups.values()];
 }
 
+// ---- kept plans: the scratch buffers, uniforms and bind groups of an editor phase ----
+
+/**
+ * What an editor phase of one signature (which editors, how many rows per weight, which modes) needs besides its
+ * inputs and outputs: per group the double-buffered h, t, the split-K partials and the rows' modes; the uniforms;
+ * the bind groups of the last call. Kept (at most KEEP_PLANS, least recently used dropped) because an app edits
+ * facts of similar length again and again: the next call makes no buffers and reuses every bind group except
+ * those that bind its fresh row and output tensors (2 per weight).
+ */
+interface Plan {
+  key: string;
+  params: Set<PackedEditorParams>;
+  buffers: GPUBuffer[];
+  groups: Array<{ h: GPUBuffer[]; t: GPUBuffer; part: GPUBuffer; modes: GPUBuffer }>;
+  /** made and written by the first call (the uniforms depend only on the signature) */
+  uniforms: GPUBuffer | null;
+  bindGroups: BindGroupCache;
+}
+
+const KEEP_PLANS = 2;
+const plans = new WeakMap<GPUDevice, Plan[]>();
+const paramIds = new WeakMap<PackedEditorParams, number>();
+let nextParamId = 0;
+
+function signature(groups: FastEditorItem[][]): string {
+  const id = (p: PackedEditorParams) => {
+    let i = paramIds.get(p);
+    if (i === undefined) paramIds.set(p, (i = nextParamId++));
+    return i;
+  };
+  return groups.map((g) => `${id(g[0].params)}:${g.map((it) => `${it.x.shape[0]}/${it.mode}`).join(',')}`).join(';');
+}
+
+function destroyPlan(plan: Plan): void {
+  for (const b of plan.buffers) b.destroy(); // work already submitted with them still completes
+  plan.buffers.length = 0;
+  plan.bindGroups.clear();
+}
+
+/** The kept plan for these groups, or a new one (kept only with gpuPlans.reuse; the caller then destroys it). */
+function planFor(device: GPUDevice, groups: FastEditorItem[][]): Plan {
+  const key = signature(groups);
+  let kept = plans.get(device);
+  if (!kept) plans.set(device, (kept = []));
+  const at = kept.findIndex((p) => p.key === key);
+  if (gpuPlans.reuse && at >= 0) {
+    const [plan] = kept.splice(at, 1);
+    kept.push(plan); // most recently used last
+    return plan;
+  }
+  const plan: Plan = { key, params: new Set(groups.map((g) => g[0].params)), buffers: [], groups: [], uniforms: null, bindGroups: new BindGroupCache() };
+  const buf = (bytes: number, usage: GPUBufferUsageFlags, label: string) => {
+    const b = device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage, label });
+    plan.buffers.push(b);
+    return b;
+  };
+  for (const group of groups) {
+    const p = group[0].params;
+    const D = p.xDim + p.deltaDim;
+    const R = group.reduce((a, it) => a + it.x.shape[0], 0);
+    const vs = splitK(D, p.rank, R);
+    const us = splitK(p.rank, D, R);
+    const scratch = (floats: number) => buf(floats * 4, GPUBufferUsage.STORAGE, 'mendlab editor scratch');
+    // Each stacked row's mode (its weight's layer), for the residual epilogue.
+    const modes = new Int32Array(R);
+    let r = 0;
+    for (const it of group) modes.fill(it.mode, r, (r += it.x.shape[0]));
+    const modeBuf = buf(R * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'mendlab editor row modes');
+    device.queue.writeBuffer(modeBuf, 0, modes);
+    plan.groups.push({ h: [scratch(R * D), scratch(R * D)], t: scratch(R * p.rank), part: scratch(Math.max(vs.splits * R * p.rank, us.splits * R * D)), modes: modeBuf });
+  }
+  if (gpuPlans.reuse) {
+    kept.push(plan);
+    if (kept.length > KEEP_PLANS) destroyPlan(kept.shift()!);
+  }
+  return plan;
+}
+
+/** Frees the kept plans of an editor's packed parameters (MendEditor.dispose calls it before freeing them). */
+export function releaseFastEditorPlans(params: Iterable<PackedEditorParams>): void {
+  const gone = new Set(params);
+  const be = activeWebGPUBackend();
+  const kept = be && plans.get(be.device);
+  if (!kept) return;
+  for (let i = kept.length - 1; i >= 0; i--) {
+    if ([...kept[i].params].some((p) => gone.has(p))) destroyPlan(kept.splice(i, 1)[0]);
+  }
+}
+
+// ---- one editor phase ----
+
 function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
   const device = be.device;
   // Buffers behind tensors (read in place; one still on the CPU is uploaded by tfjs, flushed before our submit).
@@ -256,26 +347,19 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
     be.uploadToGPU(t.dataId);
     return be.tensorMap.get(t.dataId)!.resource as GPUBuffer;
   };
-  const scratch: GPUBuffer[] = [];
-  const buf = (floats: number) => {
-    const b = device.createBuffer({ size: Math.max(16, Math.ceil((floats * 4) / 16) * 16), usage: GPUBufferUsage.STORAGE, label: 'mendlab editor scratch' });
-    scratch.push(b);
-    return b;
-  };
-  const made: tf.Tensor2D[] = [];
   const output = (rows: number, cols: number): [tf.Tensor2D, GPUBuffer] => {
     const info = be.makeTensorInfo([rows, cols], 'float32');
     be.uploadToGPU(info.dataId); // a fresh pool buffer (no values to upload); the final kernel writes all of it
     const t = tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor2D;
-    made.push(t);
     return [t, be.tensorMap.get(info.dataId)!.resource as GPUBuffer];
   };
 
+  const groups = byEditor(items);
+  const plan = planFor(device, groups);
   const dispatches: Dispatch[] = [];
   const results: Array<{ xTilde: tf.Tensor2D; deltaTilde: tf.Tensor2D }> = new Array(items.length);
-  const rowModes: Array<{ buffer: GPUBuffer; data: Int32Array<ArrayBuffer> }> = [];
   const flat = (n: number): [number, number, number] => [groupsFor(n, 64), 1, 1];
-  for (const group of byEditor(items)) {
+  groups.forEach((group, g) => {
     const p = group[0].params;
     const D = p.xDim + p.deltaDim;
     const offsets: number[] = [];
@@ -286,16 +370,8 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
     }
     const vs = splitK(D, p.rank, R); // h·Vᵀ: K = D, C = r
     const us = splitK(p.rank, D, R); // t·Uᵀ: K = r, C = D
-    const h = [buf(R * D), buf(R * D)];
-    const t = buf(R * p.rank);
-    const part = buf(Math.max(vs.splits * R * p.rank, us.splits * R * D));
+    const { h, t, part, modes: modeBuf } = plan.groups[g];
     const vT = gpu(p.vT), uT = gpu(p.uT), affine = gpu(p.affine);
-    // Each stacked row's mode (its weight's layer), for the residual epilogue.
-    const modes = new Int32Array(R);
-    group.forEach((it, i) => modes.fill(it.mode, offsets[i], offsets[i] + it.x.shape[0]));
-    const modeBuf = device.createBuffer({ size: Math.max(16, Math.ceil((R * 4) / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, label: 'mendlab editor row modes' });
-    scratch.push(modeBuf);
-    rowModes.push({ buffer: modeBuf, data: modes });
     group.forEach((it, i) => {
       dispatches.push({ kernel: 'normalise', params: { N: it.x.shape[0], C: D, inDim: p.xDim, eps: p.eps, rowOffset: offsets[i], total: R }, buffers: [gpu(it.x), gpu(it.delta), gpu(p.norm), h[0]], grid: flat(it.x.shape[0] * D) });
     });
@@ -317,17 +393,21 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
         dispatches.push({ kernel: 'final', params: { ...common, N, mode: it.mode, rowOffset: offsets[i] }, buffers: [part, hIn, affine, gpu(it.keep), xtBuf, dtBuf], grid: flat(N * D) });
       });
     }
-  }
-
-  // Uniforms: one 256-byte slot per dispatch, written once.
-  const uniforms = device.createBuffer({ size: dispatches.length * SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'mendlab editor params' });
-  scratch.push(uniforms);
-  const data = new ArrayBuffer(dispatches.length * SLOT);
-  dispatches.forEach((d, i) => {
-    const q = d.params;
-    new Int32Array(data, i * SLOT, FIELDS - 1).set([q.N, q.K ?? 0, q.C, q.layer ?? 0, q.kPerGroup ?? 0, q.mode ?? 0, q.inDim ?? 0, q.splits ?? 0, q.M ?? 0, q.rowOffset ?? 0, q.total ?? q.N]);
-    new Float32Array(data, i * SLOT + (FIELDS - 1) * 4, 1)[0] = q.eps ?? 0;
   });
+
+  // Uniforms: one 256-byte slot per dispatch, written by the plan's first call (they depend only on its signature).
+  if (!plan.uniforms) {
+    plan.uniforms = device.createBuffer({ size: dispatches.length * SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'mendlab editor params' });
+    plan.buffers.push(plan.uniforms);
+    const data = new ArrayBuffer(dispatches.length * SLOT);
+    dispatches.forEach((d, i) => {
+      const q = d.params;
+      new Int32Array(data, i * SLOT, FIELDS - 1).set([q.N, q.K ?? 0, q.C, q.layer ?? 0, q.kPerGroup ?? 0, q.mode ?? 0, q.inDim ?? 0, q.splits ?? 0, q.M ?? 0, q.rowOffset ?? 0, q.total ?? q.N]);
+      new Float32Array(data, i * SLOT + (FIELDS - 1) * 4, 1)[0] = q.eps ?? 0;
+    });
+    device.queue.writeBuffer(plan.uniforms, 0, data);
+  }
+  const uniforms = plan.uniforms;
 
   device.pushErrorScope('validation');
   const encoder = device.createCommandEncoder({ label: 'mendlab editor' });
@@ -335,19 +415,14 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
   dispatches.forEach((d, i) => {
     const pl = pipeline(device, d.kernel);
     pass.setPipeline(pl);
-    pass.setBindGroup(0, device.createBindGroup({
-      layout: pl.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: uniforms, offset: i * SLOT, size: FIELDS * 4 } },
-        ...d.buffers.map((buffer, j) => ({ binding: j + 1, resource: { buffer } })),
-      ],
-    }));
+    pass.setBindGroup(0, plan.bindGroups.get(device, i, pl, [
+      { buffer: uniforms, offset: i * SLOT, size: FIELDS * 4 },
+      ...d.buffers.map((buffer) => ({ buffer })),
+    ]));
     pass.dispatchWorkgroups(...d.grid);
   });
   pass.end();
-  // Our uniforms, then tfjs's pending work (the rows, the keep mask, uploads), then ours (tfjs-webgpu.md §4.2).
-  device.queue.writeBuffer(uniforms, 0, data);
-  for (const m of rowModes) device.queue.writeBuffer(m.buffer, 0, m.data);
+  // tfjs's pending work (the rows, the keep mask, uploads), then ours (tfjs-webgpu.md §4.2).
   be.ensureCommandEncoderReady();
   be.endComputePassEncoder();
   be.submitQueue();
@@ -361,7 +436,7 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
   // Marked handled now: the caller awaits it only after its own GPU sync, and a rejection before that would count as
   // unhandled (awaiting it later still throws).
   validated.catch(() => {});
-  for (const b of scratch) b.destroy(); // freed once the submitted work is done
+  if (!gpuPlans.reuse) destroyPlan(plan); // freed once the submitted work is done
   fastEditor.runs++;
   fastEditor.dispatches += dispatches.length;
   return { outputs: results, validated };

@@ -5,6 +5,7 @@
 // tfjs-op reference path) and on webgpu (our WGSL kernels).
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
+import { fastUpdate } from './fast_update';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, loadModel, localSource, type BackendName, type LoadedModel } from '../model';
 import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
@@ -136,10 +137,12 @@ function defineParity(backend: BackendName, before: () => Promise<void>) {
     if (backend === 'webgpu') {
       it('ran our WGSL kernels, not the reference path', () => {
         const keys = Object.keys((tf.backend() as unknown as { pipelineCache: Record<string, unknown> }).pipelineCache);
-        // The update runs the vec4 program (rank_update.ts) where W's width is a multiple of 4, else the scalar one.
-        for (const kernel of [/^mendEditorMLP_/, /^mendRankUpdate(Vec4)?_add_/, /^mendRankUpdate(Vec4)?_delta_/]) {
+        // ΔW for inspection runs rank_update.ts's 'delta' program through tfjs (vec4 where W's width is a multiple
+        // of 4, else scalar); the edit's update runs its 'add' program in fast_update.ts's own encoder.
+        for (const kernel of [/^mendEditorMLP_/, /^mendRankUpdate(Vec4)?_delta_/]) {
           expect(keys.some((k) => kernel.test(k)), String(kernel)).toBe(true);
         }
+        expect(fastUpdate.runs, 'edits took the fast update phase').toBeGreaterThan(0);
       });
     }
   });

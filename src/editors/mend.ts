@@ -15,15 +15,15 @@
 // can run on all of them, and the update multiplies δ̃ by a 0/1 keep mask. A kept row is multiplied by 1 and a
 // dropped row contributes exact zeros to the sum, so ΔW is identical to the one computed from the kept rows alone.
 import * as tf from '@tensorflow/tfjs';
-import { parseSafetensors, type FloatTensor, type GPT2 } from '../model';
+import { parseSafetensors, type FloatTensor, type GPT2, type GradientRows } from '../model';
 import { fetchModelFile, parseJsonFile, ProgressTracker, sourceName, type FetchOptions, type ModelSource } from '../model/fetch';
 import {
   disposePackedEditorParams, editorMLP, packEditorParams, splitEditorOutput, type PackedEditorParams,
 } from '../kernels/editor_mlp';
 import { outerProductSum, rankUpdate } from '../kernels/rank_update';
-import { rowKeepMask } from '../kernels/row_flags';
-import { fastEditorPhase } from './fast_editor';
-import { assertFiniteWeights, disposeChanges, gpuSync, holdWeight, installWeight, revertChanges } from './changes';
+import { fastEditorPhase, releaseFastEditorPlans } from './fast_editor';
+import { fastUpdatePhase } from './fast_update';
+import { assertFiniteWeights, disposeChanges, gpuSync, holdWeight, installWeight, nonFiniteWeightError, revertChanges } from './changes';
 import {
   checkEditorAgainstModel, checkEditorTensors, EDITOR_CONFIG_FILE, EDITOR_WEIGHTS_FILE, parseMendEditorConfig,
   type MendEditorConfig,
@@ -125,25 +125,25 @@ export class MendEditor implements ModelEditor {
   async captureRows(model: GPT2, facts: TokenizedFact[]): Promise<{ rows: Map<string, CapturedRows>; loss: number }> {
     this.assertAlive();
     if (facts.length === 0) throw new Error('no facts to edit');
-    const perFact: Array<Record<string, { x: tf.Tensor2D; delta: tf.Tensor2D }>> = [];
+    const perFact: Array<Record<string, GradientRows>> = [];
     let loss = 0;
     try {
       for (const f of facts) {
-        const r = await model.captureGradientRows(f.promptIds, f.targetIds, [...this.weightNames]);
+        // With the keep masks: on webgpu they come from the capture's own pass, not from tfjs ops afterwards.
+        const r = await model.captureGradientRows(f.promptIds, f.targetIds, [...this.weightNames], { keepMask: true });
         perFact.push(r.rows);
         loss += r.loss; // Σ over facts of each fact's mean NLL: the loss whose gradient the rows are
       }
       const rows = new Map<string, CapturedRows>();
       for (const name of this.weightNames) {
         rows.set(name, tf.tidy(() => {
-          const x = (perFact.length === 1 ? perFact[0][name].x.clone() : tf.concat(perFact.map((r) => r[name].x))) as tf.Tensor2D;
-          const delta = (perFact.length === 1 ? perFact[0][name].delta.clone() : tf.concat(perFact.map((r) => r[name].delta))) as tf.Tensor2D;
-          return { x, delta, keep: rowKeepMask(x, delta) };
+          const joined = (k: 'x' | 'delta' | 'keep') => (perFact.length === 1 ? perFact[0][name][k]!.clone() : tf.concat(perFact.map((r) => r[name][k]!))) as tf.Tensor2D;
+          return { x: joined('x'), delta: joined('delta'), keep: joined('keep') };
         }));
       }
       return { rows, loss };
     } finally {
-      for (const r of perFact) for (const v of Object.values(r)) tf.dispose([v.x, v.delta]);
+      for (const r of perFact) for (const v of Object.values(r)) tf.dispose([v.x, v.delta, v.keep!]);
     }
   }
 
@@ -220,14 +220,21 @@ export class MendEditor implements ModelEditor {
       await validated;
       const t2 = performance.now();
 
-      for (const name of this.weightNames) {
+      // On WebGPU every weight's update and finite check as one command encoder and one read-back (fast_update.ts);
+      // elsewhere, or with fastUpdate.enabled = false, rankUpdate per weight and assertFiniteWeights.
+      const items = this.weightNames.map((name) => {
         const o = outputs.get(name)!;
-        const before = holdWeight(model, name);
-        const after = rankUpdate(before, o.xTilde, o.deltaTilde, this.coefficient(name, facts));
-        changes.push({ name, before, after });
-      }
+        return { name, w: holdWeight(model, name), xTilde: o.xTilde, deltaTilde: o.deltaTilde, c: this.coefficient(name, facts) };
+      });
+      const fast = fastUpdatePhase(items);
+      items.forEach((it, i) => changes.push({ name: it.name, before: it.w, after: fast ? fast.after[i] : rankUpdate(it.w, it.xTilde, it.deltaTilde, it.c) }));
       // Nothing is installed before every new value is known to be finite (the catch below disposes them).
-      await assertFiniteWeights(changes.map((c) => ({ name: c.name, value: c.after })));
+      if (fast) {
+        const bad = await fast.firstNonFinite;
+        if (bad >= 0) throw nonFiniteWeightError(items[bad].name);
+      } else {
+        await assertFiniteWeights(changes.map((c) => ({ name: c.name, value: c.after })));
+      }
       for (const c of changes) installWeight(model, c.name, c.after);
       const t3 = performance.now();
 
@@ -267,6 +274,7 @@ export class MendEditor implements ModelEditor {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    releaseFastEditorPlans(this.packed.values()); // its kept scratch buffers
     for (const p of this.packed.values()) disposePackedEditorParams(p);
     this.packed.clear();
   }

@@ -30,7 +30,7 @@ import { activeWebGPUBackend, checkFloat, groupsFor, runProgram, type WebGPUBack
 
 const TILE = 16;
 
-type Mode = 'add' | 'inplace' | 'delta';
+export type Mode = 'add' | 'inplace' | 'delta';
 
 class RankUpdateProgram implements WebGPUProgram {
   outputShape: number[];
@@ -178,7 +178,8 @@ ${R.map((r) => `        if (ok${r}) { result[at${r}] = prev${r} + uniforms.c * a
 export type UpdateVariant = 'vec4' | 'scalar';
 export const updateVariantFor = (outDim: number): UpdateVariant => (outDim % 4 === 0 ? 'vec4' : 'scalar');
 
-function updateProgram(inDim: number, outDim: number, mode: Mode, variant: UpdateVariant): WebGPUProgram {
+/** The update program of a variant (also compiled outside tfjs by editors/fast_update.ts, from the same source). */
+export function updateProgram(inDim: number, outDim: number, mode: Mode, variant: UpdateVariant): WebGPUProgram {
   return variant === 'vec4' ? new RankUpdateVec4Program(inDim, outDim, mode) : new RankUpdateProgram(inDim, outDim, mode);
 }
 

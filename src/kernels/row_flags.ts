@@ -26,7 +26,7 @@ export const rowFlags = { enabled: true };
 
 const WG = 64;
 /** WebGPU's default maxComputeWorkgroupsPerDimension: more rows than this take the reference path. */
-const MAX_GROUPS = 65535;
+export const MAX_GROUPS = 65535;
 
 /**
  * Both checks as one program shape: a 64-thread workgroup per row; each thread scans its stride of the row's columns
@@ -68,8 +68,9 @@ class RowReduceProgram implements WebGPUProgram {
 }
 
 // Bit 0: this thread saw only zeros of x; bit 1: only zeros of δ. After the AND, a bit is still set only if the
-// whole row is zero on that side, and the row is kept when neither is.
-const rowKeepProgram = (rows: number) => new RowReduceProgram('mendRowKeep', ['X', 'D'], [rows, 1], `
+// whole row is zero on that side, and the row is kept when neither is. Also compiled outside tfjs, from the same
+// source, by model/fast_capture.ts.
+export const rowKeepProgram = (rows: number) => new RowReduceProgram('mendRowKeep', ['X', 'D'], [rows, 1], `
         let a = uniforms.xShape.y;
         let b = uniforms.dShape.y;
         var anyX = 0u;
@@ -78,8 +79,9 @@ const rowKeepProgram = (rows: number) => new RowReduceProgram('mendRowKeep', ['X
         for (var j = i32(lid); j < b; j = j + ${WG}) { if (D[row * b + j] != 0.0) { anyD = 1u; } }
         let bits = (1u - anyX) | ((1u - anyD) << 1u);`, 'select(1.0, 0.0, partial[0] != 0u)');
 
-// 1 while every value this thread saw is finite (exponent not all ones).
-const finiteRowsProgram = (rows: number) => new RowReduceProgram('mendFiniteRows', ['W'], [rows], `
+// 1 while every value this thread saw is finite (exponent not all ones). Also compiled outside tfjs, from the same
+// source, by editors/fast_update.ts.
+export const finiteRowsProgram = (rows: number) => new RowReduceProgram('mendFiniteRows', ['W'], [rows], `
         let cols = uniforms.wShape.y;
         var bits = 1u;
         for (var j = i32(lid); j < cols; j = j + ${WG}) {

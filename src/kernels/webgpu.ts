@@ -77,3 +77,83 @@ export function cachedPipeline(device: GPUDevice, label: string, key: string, co
   }
   return p;
 }
+
+/**
+ * Reuse of recorded GPU plans by the fast paths (fast_capture.ts, fast_editor.ts). `reuse = false` makes every call
+ * build its bind groups (and the editor its scratch buffers) afresh, as before the cache: the bench times both
+ * ways side by side, and the tests check that both give the same numbers.
+ */
+export const gpuPlans = {
+  reuse: true,
+  /** bind groups created / taken from a BindGroupCache (all caches; for tests and the bench) */
+  created: 0,
+  reused: 0,
+};
+
+/**
+ * The bind groups of a dispatch list that is recorded again and again with mostly the same buffers: the capture of
+ * an edit (same scratch, same weights unless an edit replaced some) and the editor phase (same scratch; fresh row
+ * and output tensors). Dispatch i reuses the bind group of the previous recording's dispatch i when it has the same
+ * pipeline and binds the same buffers (the same GPUBuffer objects, same ranges); otherwise a new one is made and
+ * kept. Comparing the buffers at every call is what keeps this correct: an edit gives a weight a new buffer
+ * (tfjs-webgpu.md pitfall 5), so every dispatch that reads that weight gets a new bind group, and nothing is
+ * bound to a buffer it no longer reads. Why: on the H100 run of 2026-11-27 the capture's 100 dispatches took
+ * 4.5 ms of JavaScript enqueue, most of it one createBindGroup per dispatch (~20 µs each on this build machine).
+ */
+export class BindGroupCache {
+  private entries: Array<{ pipeline: GPUComputePipeline; bindings: GPUBufferBinding[]; group: GPUBindGroup }> = [];
+
+  /** The bind group for dispatch `index`: binding i is `bindings[i]`. */
+  get(device: GPUDevice, index: number, pipeline: GPUComputePipeline, bindings: GPUBufferBinding[]): GPUBindGroup {
+    const old = this.entries[index];
+    if (gpuPlans.reuse && old && old.pipeline === pipeline && sameBindings(old.bindings, bindings)) {
+      gpuPlans.reused++;
+      return old.group;
+    }
+    const group = device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: bindings.map((resource, binding) => ({ binding, resource })),
+    });
+    gpuPlans.created++;
+    this.entries[index] = { pipeline, bindings, group };
+    return group;
+  }
+
+  /** Forgets every bind group (their buffers are about to be destroyed, or the plan changed for good). */
+  clear(): void {
+    this.entries = [];
+  }
+}
+
+function sameBindings(a: GPUBufferBinding[], b: GPUBufferBinding[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].buffer !== b[i].buffer || (a[i].offset ?? 0) !== (b[i].offset ?? 0) || a[i].size !== b[i].size) return false;
+  }
+  return true;
+}
+
+/**
+ * A tfjs WebGPUProgram's own WGSL (getUserCode) as a standalone shader for a fast path's own command encoder, so
+ * that the fast path runs the very kernel the tfjs path runs and the kernel tests check, not a copy of it.
+ * `declarations` declare what tfjs's wrapper would (the `uniforms` struct and the buffers the code reads, with
+ * explicit bindings; a `setOutputAtIndex` if the code calls it); this adds the two builtins our programs read
+ * (localId, workgroupId) and an entry point `main` that sets them and calls the program's main. A program whose
+ * main takes tfjs's flat index gets 0: only programs that do not use it (their rows are per workgroup) fit here, and
+ * one that uses another tfjs helper fails to compile (a validation error its fast path reports).
+ */
+export function standaloneSource(program: WebGPUProgram, declarations: string): string {
+  const user = program.getUserCode();
+  const m = /fn main\(\s*(\w+\s*:\s*i32)?\s*\)/.exec(user);
+  if (!m) throw new Error(`${program.shaderKey}: no main() in the program's code`);
+  const [x, y, z] = program.workgroupSize;
+  return `${declarations}
+var<private> localId : vec3<u32>;
+var<private> workgroupId : vec3<u32>;
+${user.replace(m[0], `fn programMain(${m[1] ?? ''})`)}
+@compute @workgroup_size(${x}, ${y}, ${z}) fn main(@builtin(local_invocation_id) l : vec3<u32>, @builtin(workgroup_id) w : vec3<u32>) {
+  localId = l;
+  workgroupId = w;
+  programMain(${m[1] ? '0' : ''});
+}`;
+}

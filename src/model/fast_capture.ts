@@ -15,19 +15,24 @@
 //   backward  through the tied head (dlogits · wte) and ln_f, then block by block down to the lowest requested
 //             weight only: blocks below it need no backward, and in the lowest block it stops at that weight.
 //   outputs   per requested Conv1D weight: x (its input rows) and δ (∂loss/∂its output), copied into fresh tfjs
-//             tensors the caller owns (tfjs pool buffers, so dispose() works as for any tensor); the NT loss
-//             values are the only read-back.
+//             tensors the caller owns (tfjs pool buffers, so dispose() works as for any tensor), and with
+//             keepMask MEND's keep mask per weight (kernels/row_flags.ts's program, in the same pass); the NT
+//             loss values are the only read-back.
 // Anything else (another backend, a sequence longer than the attention kernel holds, ids outside the
 // vocabulary, or `fastCapture.enabled = false`) returns null and GPT2 runs its tfjs-autodiff path.
 //
-// Buffers: the model's weight buffers are looked up and bound at every call (an edit's setWeight gives a variable
-// a new buffer, tfjs-webgpu.md pitfall 5); scratch buffers are ours, kept per (model, T, NT) and reused, and freed
-// by releaseFastCapture (GPT2.dispose). Pipelines are compiled once per (device, model config).
+// Buffers: the model's weight buffers are looked up at every call (an edit's setWeight gives a variable a new
+// buffer, tfjs-webgpu.md pitfall 5); scratch buffers are ours, kept per (model, T, NT) and reused, and freed by
+// releaseFastCapture (GPT2.dispose). Each scratch keeps the bind groups of its last capture (BindGroupCache): a
+// dispatch whose buffers are all the same as then reuses its bind group, so a capture after no edit makes none and
+// one after an edit remakes only those that bind a replaced weight. Pipelines are compiled once per (device,
+// model config).
 import * as tf from '@tensorflow/tfjs';
-import { activeWebGPUBackend, cachedPipeline, type WebGPUBackend } from '../kernels/webgpu';
+import { activeWebGPUBackend, BindGroupCache, cachedPipeline, standaloneSource, type WebGPUBackend } from '../kernels/webgpu';
 import {
   kernelSource, MM_ROWS, PARAM_FIELDS, WG, type CaptureDims, type Epilogue, type Params,
 } from '../kernels/capture_kernels';
+import { rowFlags, rowKeepMask, rowKeepProgram } from '../kernels/row_flags';
 import type { CaptureResult, GPT2, GradientRows } from './gpt2';
 
 /** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
@@ -97,6 +102,10 @@ interface Scratch {
   tmp: GPUBuffer; // [T, C]: dh2, then dy of attention, then dh1 (used one after the other)
   ds: GPUBuffer; // [H, T, T]
   part: GPUBuffer;
+  /** the bind groups of the last capture with these buffers (most are the same at the next call) */
+  bindGroups: BindGroupCache;
+  /** where the loss rows are read back; null while a capture has it mapped (a concurrent one makes its own) */
+  staging: GPUBuffer | null;
 }
 
 interface ModelState {
@@ -140,13 +149,17 @@ function createScratch(device: GPUDevice, dims: CaptureDims, L: number, T: numbe
     T, NT, all, layers,
     ids: buf(T), params: buf((paramSlots * SLOT) / 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST), paramSlots,
     xFinal: buf(T * C), lnf: buf(2 * T), hf: buf(T * C), logits: buf(NT * V), loss: buf(NT), dhf: buf(NT * C),
-    tmp: buf(T * C), ds: buf(H * T * T), part: buf(part),
+    tmp: buf(T * C), ds: buf(H * T * T), part: buf(part), bindGroups: new BindGroupCache(),
+    staging: device.createBuffer({ size: Math.ceil((NT * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'mendlab capture loss' }),
   };
 }
 
 function destroyScratch(s: Scratch): void {
   for (const b of s.all) b.destroy();
   s.all.length = 0;
+  s.bindGroups.clear();
+  s.staging?.destroy(); // one a capture is still reading is destroyed when that capture is done with it
+  s.staging = null;
 }
 
 function scratchFor(model: GPT2, device: GPUDevice, dims: CaptureDims, T: number, NT: number): Scratch {
@@ -184,6 +197,8 @@ export function releaseFastCapture(model: GPT2): void {
 
 interface Dispatch {
   kernel: string;
+  /** a tfjs program's WGSL made standalone (addProgram); else the capture kernel `kernel` */
+  source?: () => string;
   slot: number;
   buffers: GPUBuffer[];
   grid: [number, number, number];
@@ -212,6 +227,14 @@ class Recorder {
     this.dispatches.push({ kernel, slot, buffers, grid });
   }
 
+  /** A dispatch of a standalone program (`key` names its source) whose uniforms are `values` (i32) from the slot's start. */
+  addProgram(key: string, source: () => string, values: number[], buffers: GPUBuffer[], grid: [number, number, number]): void {
+    const slot = this.dispatches.length;
+    if (slot >= this.capacity) throw new Error('fast capture: more dispatches than planned');
+    new Int32Array(this.params.buffer, slot * SLOT, values.length).set(values);
+    this.dispatches.push({ kernel: key, source, slot, buffers, grid });
+  }
+
   /**
    * out = a·b (or a·bᵀ) over M rows: split-K partials, then the reduction with the linear's epilogue.
    * `a` rows start at row aRow; the result is written from row outRow of `out`.
@@ -236,6 +259,17 @@ class Recorder {
 
 // ---- the capture ----
 
+/** kernels/row_flags.ts's keep-mask program with explicit bindings (its uniforms: X's and Δ's [rows, cols]). */
+function rowKeepSource(): string {
+  return standaloneSource(rowKeepProgram(1), `
+struct Uniforms { xShape : vec2<i32>, dShape : vec2<i32> }
+@group(0) @binding(0) var<uniform> uniforms : Uniforms;
+@group(0) @binding(1) var<storage, read> X : array<f32>;
+@group(0) @binding(2) var<storage, read> D : array<f32>;
+@group(0) @binding(3) var<storage, read_write> result : array<f32>;
+fn setOutputAtIndex(i : i32, v : f32) { result[i] = v; }`);
+}
+
 interface Request {
   name: string;
   layer: number;
@@ -252,7 +286,7 @@ function dimsOf(model: GPT2): CaptureDims {
  * validated Conv1D weight names without duplicates (GPT2.captureGradientRows checks them first). Not async: the
  * whole capture is recorded and submitted before this returns, and only the loss read-back is awaited.
  */
-export function fastCaptureGradientRows(model: GPT2, promptIds: number[], targetIds: number[], names: string[]): Promise<CaptureResult> | null {
+export function fastCaptureGradientRows(model: GPT2, promptIds: number[], targetIds: number[], names: string[], keepMask = false): Promise<CaptureResult> | null {
   if (!fastCapture.enabled) return null;
   const be = activeWebGPUBackend();
   if (!be) return null;
@@ -276,10 +310,10 @@ export function fastCaptureGradientRows(model: GPT2, promptIds: number[], target
   const device = be.device;
   const limit = device.limits.maxStorageBufferBindingSize;
   if (4 * Math.max(NT * dims.V, dims.H * T * T, dims.V * dims.C) > limit) return null;
-  return run(be, model, dims, ids, P, NT, requests);
+  return run(be, model, dims, ids, P, NT, requests, keepMask);
 }
 
-async function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: number[], P: number, NT: number, requests: Request[]): Promise<CaptureResult> {
+async function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: number[], P: number, NT: number, requests: Request[], keepMask: boolean): Promise<CaptureResult> {
   const device = be.device;
   const { C, F, H } = dims;
   const L = model.config.nLayer;
@@ -347,45 +381,69 @@ async function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: numbe
     if (l > 0) rec.add('lnBwdAdd', { win0: 0, win_n: T }, [s.tmp, b.xres, b.ln1, h(l, 'ln_1.weight'), b.dxMid, s.layers[l - 1].dxOut], [T, 1, 1]);
   }
 
+  // A request's x and δ rows: which scratch buffers hold them, and their widths.
+  const rowsOf = (r: Request): { x: GPUBuffer; xCols: number; d: GPUBuffer; dCols: number } => {
+    const b = s.layers[r.layer];
+    if (r.kind === 'attn.c_attn') return { x: b.h1, xCols: C, d: b.dqkv, dCols: 3 * C };
+    if (r.kind === 'attn.c_proj') return { x: b.yatt, xCols: C, d: b.dxMid, dCols: C };
+    if (r.kind === 'mlp.c_fc') return { x: b.h2, xCols: C, d: b.df, dCols: F };
+    return { x: b.g, xCols: F, d: b.dxOut, dCols: C };
+  };
+  // Fresh tfjs tensors for the results (pool buffers of exactly the right size; the caller owns them).
+  const made: tf.Tensor[] = [];
+  const fresh = (rows: number, cols: number): [tf.Tensor2D, GPUBuffer] => {
+    const info = be.makeTensorInfo([rows, cols], 'float32');
+    be.uploadToGPU(info.dataId); // a fresh pool buffer (no values to upload); our commands write all of it
+    const t = tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor2D;
+    made.push(t);
+    return [t, be.tensorMap.get(info.dataId)!.resource as GPUBuffer];
+  };
+  // The keep mask (which rows MEND keeps: neither x nor δ all zero), asked for by the editor: kernels/row_flags.ts's
+  // program, standalone, written straight into its tensor. Here it costs a dispatch in this pass; as a tfjs op after
+  // the capture it was a tfjs dispatch per weight. With rowFlags off (the bench's tfjs-op side), its tfjs-op
+  // reference runs after the read-back instead.
+  const keeps = new Map<string, tf.Tensor2D>();
+  if (keepMask && rowFlags.enabled) {
+    for (const r of requests) {
+      const { x, xCols, d, dCols } = rowsOf(r);
+      const [keep, keepBuf] = fresh(T, 1);
+      keeps.set(r.name, keep);
+      rec.addProgram('row keep', rowKeepSource, [T, xCols, T, dCols], [x, d, keepBuf], rowKeepProgram(T).dispatch);
+    }
+  }
+
   // Encode: one compute pass, then the copies into the caller's tensors and of the loss rows into a mappable buffer.
   // Validation errors (bind groups, encoding, submit) are collected in an error scope and turned into an exception.
   device.pushErrorScope('validation');
   const encoder = device.createCommandEncoder({ label: 'mendlab capture' });
   const pass = encoder.beginComputePass({ label: 'mendlab capture' });
-  for (const d of rec.dispatches) {
-    const p = pipeline(device, dims, d.kernel);
-    const bindGroup = device.createBindGroup({
-      layout: p.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: s.params, offset: d.slot * SLOT, size: PARAM_FIELDS.length * 4 } },
-        ...d.buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
-      ],
-    });
+  rec.dispatches.forEach((d, i) => {
+    const p = d.source ? cachedPipeline(device, 'mendlab capture program', d.kernel, d.source) : pipeline(device, dims, d.kernel);
     pass.setPipeline(p);
-    pass.setBindGroup(0, bindGroup);
+    pass.setBindGroup(0, s.bindGroups.get(device, i, p, [
+      { buffer: s.params, offset: d.slot * SLOT, size: PARAM_FIELDS.length * 4 },
+      ...d.buffers.map((buffer) => ({ buffer })),
+    ]));
     pass.dispatchWorkgroups(...d.grid);
-  }
+  });
   pass.end();
 
   const rows: Record<string, GradientRows> = {};
-  const made: tf.Tensor[] = [];
   const output = (src: GPUBuffer, cols: number): tf.Tensor2D => {
-    const info = be.makeTensorInfo([T, cols], 'float32');
-    be.uploadToGPU(info.dataId); // a fresh pool buffer of exactly T·cols floats (no values to upload)
-    const dst = be.tensorMap.get(info.dataId)!.resource as GPUBuffer;
+    const [t, dst] = fresh(T, cols);
     encoder.copyBufferToBuffer(src, 0, dst, 0, T * cols * 4);
-    const t = tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor2D;
-    made.push(t);
     return t;
   };
   for (const r of requests) {
-    const b = s.layers[r.layer];
-    if (r.kind === 'attn.c_attn') rows[r.name] = { x: output(b.h1, C), delta: output(b.dqkv, 3 * C) };
-    else if (r.kind === 'attn.c_proj') rows[r.name] = { x: output(b.yatt, C), delta: output(b.dxMid, C) };
-    else if (r.kind === 'mlp.c_fc') rows[r.name] = { x: output(b.h2, C), delta: output(b.df, F) };
-    else rows[r.name] = { x: output(b.g, F), delta: output(b.dxOut, C) };
+    const { x, xCols, d, dCols } = rowsOf(r);
+    rows[r.name] = { x: output(x, xCols), delta: output(d, dCols) };
+    const keep = keeps.get(r.name);
+    if (keep) rows[r.name].keep = keep;
   }
-  const staging = device.createBuffer({ size: Math.ceil((NT * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  // The scratch's read-back buffer, unless an earlier capture with this scratch still has it (then one for this call).
+  const own = s.staging;
+  s.staging = null;
+  const staging = own ?? device.createBuffer({ size: Math.ceil((NT * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   encoder.copyBufferToBuffer(s.loss, 0, staging, 0, NT * 4);
 
   // Our per-call inputs, then tfjs's pending work (weight uploads, ops issued before this call), then ours.
@@ -399,22 +457,31 @@ async function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: numbe
   fastCapture.captures++;
   fastCapture.dispatches += rec.dispatches.length;
 
+  let mapped = false;
   try {
-    const error = await validation;
-    if (error) throw new Error(`fast capture: WebGPU validation error: ${error.message}`);
-    await staging.mapAsync(GPUMapMode.READ);
+    // Both at once: waiting for the error scope first and then for the map would be two round trips.
+    const [scope, map] = await Promise.allSettled([validation, staging.mapAsync(GPUMapMode.READ)]);
+    mapped = map.status === 'fulfilled';
+    if (scope.status === 'rejected') throw scope.reason;
+    if (scope.value) throw new Error(`fast capture: WebGPU validation error: ${scope.value.message}`);
+    if (map.status === 'rejected') throw map.reason;
     const lossRows = new Float32Array(staging.getMappedRange().slice(0));
     staging.unmap();
+    mapped = false;
     let sum = 0;
     for (const v of lossRows) sum += v;
     // Mean NLL in float32 like the tfjs path (its tf.mean), so both paths report the same number.
     const loss = Math.fround(Math.fround(sum) / NT);
     if (!Number.isFinite(loss)) throw new Error(`fast capture: the loss is not finite (${loss})`);
+    if (keepMask && !rowFlags.enabled) for (const r of Object.values(rows)) made.push((r.keep = rowKeepMask(r.x, r.delta)));
     return { loss, rows };
   } catch (e) {
     tf.dispose(made);
     throw e;
   } finally {
-    staging.destroy();
+    if (mapped) staging.unmap();
+    // Back to the scratch while it is alive (destroyScratch empties s.all) and has none; else freed.
+    if (own && s.all.length > 0 && !s.staging) s.staging = own;
+    else staging.destroy();
   }
 }

@@ -14,6 +14,7 @@ import type { GPT2Config } from './config';
 import { writeSafetensors, type FloatDtype } from './safetensors';
 import { geluNew } from '../kernels/gelu';
 import { layerNorm } from '../kernels/layer_norm';
+import { rowKeepMask } from '../kernels/row_flags';
 import { fastCaptureGradientRows, releaseFastCapture } from './fast_capture';
 import { fastDecodeUnsupported, fastGreedyGenerate } from './fast_decode';
 
@@ -73,6 +74,8 @@ export interface GradientRows {
   x: tf.Tensor2D;
   /** ∂loss/∂(layer output) rows, [T, out] */
   delta: tf.Tensor2D;
+  /** [T, 1]: 1 where neither the x row nor the δ row is all zero (MEND keeps it); only when asked for (keepMask) */
+  keep?: tf.Tensor2D;
 }
 
 export interface CaptureResult {
@@ -412,9 +415,10 @@ export class GPT2 {
    * MEND's gradient decomposition: for each named Conv1D weight W ([in, out]) the per-token rows
    * x_i (layer input) and δ_i = ∂loss/∂(layer output), loss = mean NLL over target tokens, so that
    * ∇W = Σ_i x_iᵀ δ_i. δ comes from one backward pass: a zero "probe" is added to each layer output,
-   * and the gradient w.r.t. the probe is exactly ∂loss/∂output.
+   * and the gradient w.r.t. the probe is exactly ∂loss/∂output. With `keepMask`, each weight's rows also come with
+   * MEND's keep mask (rows where neither x nor δ is all zero), computed in the same GPU pass on the fast path.
    */
-  async captureGradientRows(promptIds: number[], targetIds: number[], weightNames: string[]): Promise<CaptureResult> {
+  async captureGradientRows(promptIds: number[], targetIds: number[], weightNames: string[], opts: { keepMask?: boolean } = {}): Promise<CaptureResult> {
     this.assertAlive();
     this.checkPair(promptIds, targetIds);
     const names = weightNames.map(canonical);
@@ -423,7 +427,7 @@ export class GPT2 {
     }
     if (new Set(names).size !== names.length) throw new Error('captureGradientRows: duplicate weight names');
     // WebGPU: the whole capture as one command encoder of our own kernels (fast_capture.ts); null = not applicable.
-    const fast = fastCaptureGradientRows(this, promptIds, targetIds, names);
+    const fast = fastCaptureGradientRows(this, promptIds, targetIds, names, opts.keepMask === true);
     if (fast) return fast;
     const ids = [...promptIds, ...targetIds];
     const T = ids.length;
@@ -440,7 +444,10 @@ export class GPT2 {
     const loss = (await value.data())[0];
     value.dispose();
     const rows: Record<string, GradientRows> = {};
-    names.forEach((n, k) => (rows[n] = { x: xs[n], delta: grads[k] as tf.Tensor2D }));
+    names.forEach((n, k) => {
+      rows[n] = { x: xs[n], delta: grads[k] as tf.Tensor2D };
+      if (opts.keepMask) rows[n].keep = rowKeepMask(rows[n].x, rows[n].delta);
+    });
     return { loss, rows };
   }
 

@@ -161,6 +161,28 @@ describe('npm run bench', () => {
     expect(rf.ratio).toBeCloseTo(rf.fastMs / rf.tfjsMs, 6);
     expect(rf.tfjsDispatches - rf.fastDispatches).toBeGreaterThanOrEqual(6 * m.editor.editedWeights.length);
 
+    // The update phase in one encoder against the tfjs programs, same run: per edited weight a rankUpdate and a
+    // finiteRows program fewer, and the flags' concat (at least one tfjs program) gone.
+    const up = m.updatePhase!;
+    expect(up.fastSamples).toHaveLength(2);
+    for (const v of [up.fastMs, up.tfjsMs, up.ratio, up.fastDispatches]) positive(v);
+    expect(up.ratio).toBeCloseTo(up.fastMs / up.tfjsMs, 6);
+    expect(up.tfjsDispatches - up.fastDispatches).toBeGreaterThanOrEqual(2 * m.editor.editedWeights.length + 1);
+
+    // Kept plans against building them per call, same run. Built per call, every dispatch of the capture and of the
+    // editor phase makes its bind group; kept, the capture of the unchanged (reverted) model makes none and the
+    // editor phase at most its 2 per weight that bind fresh row and output tensors.
+    const pl = m.plans!;
+    for (const v of [pl.keptMs, pl.freshMs, pl.ratio, pl.captureEnqueue.keptMs, pl.captureEnqueue.freshMs]) positive(v);
+    expect(pl.keptSamples).toHaveLength(2);
+    expect(pl.captureEnqueue.freshSamples).toHaveLength(2);
+    expect(pl.ratio).toBeCloseTo(pl.keptMs / pl.freshMs, 6);
+    expect(pl.captureEnqueue.ratio).toBeCloseTo(pl.captureEnqueue.keptMs / pl.captureEnqueue.freshMs, 6);
+    // (The edit's capture also computes the keep masks in its pass: one dispatch per weight more than the capture
+    // alone, which the dispatch diagnostics time.)
+    expect(pl.freshBindGroups).toBe(m.dispatch!.fastCapture!.dispatches + m.editor.editedWeights.length + ep.fastDispatches);
+    expect(pl.keptBindGroups).toBeLessThanOrEqual(2 * m.editor.editedWeights.length);
+
     const mem = m.memory;
     positive(mem.residentBytes);
     // The weights alone (fp32) are resident; the peaks include them plus the edit's / generation's temporaries.
@@ -183,6 +205,9 @@ describe('npm run bench', () => {
     expect(text).toMatch(/capture: fast [\d.]+ ms vs tfjs [\d.]+ ms = [\d.]+x/);
     expect(text).toMatch(/editor phase, fast path: stacked by editor [\d.]+ ms \(\d+ dispatches\) vs one weight at a time [\d.]+ ms \(\d+\) = [\d.]+x/);
     expect(text).toMatch(/whole edit: row-flag kernels [\d.]+ ms \(\d+ tfjs dispatches\) vs tfjs ops [\d.]+ ms \(\d+\) = [\d.]+x/);
+    expect(text).toMatch(/whole edit: update phase in one encoder [\d.]+ ms \(\d+ tfjs dispatches\) vs tfjs programs [\d.]+ ms \(\d+\) = [\d.]+x/);
+    expect(text).toMatch(/whole edit: kept plans [\d.]+ ms \(\d+ bind groups made\) vs built per call [\d.]+ ms \(\d+\) = [\d.]+x/);
+    expect(text).toMatch(/capture enqueue \(JavaScript\): kept plans [\d.]+ ms vs built per call [\d.]+ ms = [\d.]+x/);
     expect(text.match(/^(editorMLP|editorMLPRowwise|rankUpdate|outerProductSum) /gm)).toHaveLength(8);
     expect(text.match(/^tiled \/ row-per-workgroup editor kernel at (64x256|256x64), 16 rows, rank 8: [\d.]+/gm)).toHaveLength(2);
   });

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedTensorShapes, GPT2, loadModel, localSource, parseGPT2Config, type CaptureResult, type LoadedModel } from '../../src/model';
 import { fastCapture } from '../../src/model/fast_capture';
+import { gpuPlans } from '../../src/kernels/webgpu';
 import { MendEditor } from '../../src/editors/mend';
 import { disposeChanges, revertChanges } from '../../src/editors/changes';
 import { onCpuBackend, relativeArrayError, relativeError, seededValues } from '../../src/kernels/testing';
@@ -108,18 +109,50 @@ describe('fast capture on webgpu (Dawn) matches the tfjs-autodiff capture', () =
     });
   }
 
-  it('keeps no tensors and reuses its buffers across captures', async () => {
+  it('with keepMask, gives the keep mask of the tfjs path (rows where x or δ is all zero are 0) from its own pass', async () => {
+    const model = tinyModel('gelu_new', 11);
+    try {
+      const names = ALL_KINDS([0, 2]);
+      const prompt = [5, 9, 14, 2, 33];
+      const target = [7, 1];
+      const before = fastCapture.captures;
+      const fast = await model.captureGradientRows(prompt, target, names, { keepMask: true });
+      expect(fastCapture.captures).toBe(before + 1);
+      fastCapture.enabled = false;
+      const ref = await model.captureGradientRows(prompt, target, names, { keepMask: true }).finally(() => (fastCapture.enabled = true));
+      await expectSame(fast, ref, names);
+      for (const n of names) {
+        const [f, r] = [fast.rows[n].keep!, ref.rows[n].keep!];
+        expect(f.shape, n).toEqual([prompt.length + target.length, 1]);
+        const got = Array.from(await f.data());
+        expect(got, n).toEqual(Array.from(await r.data()));
+        // The last position predicts nothing, so its δ is zero everywhere: dropped. The target rows are kept.
+        expect(got.at(-1), n).toBe(0);
+        expect(got[prompt.length - 1], n).toBe(1);
+      }
+      for (const c of [fast, ref]) for (const r of Object.values(c.rows)) tf.dispose([r.x, r.delta, r.keep!]);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('keeps no tensors and reuses its buffers and bind groups across captures', async () => {
     const model = tinyModel('gelu_new', 7);
     try {
       const names = ALL_KINDS([1, 2]);
-      disposeCapture(await model.captureGradientRows([1, 2, 3], [4, 5], names)); // first call: pipelines, scratch
+      const first = await model.captureGradientRows([1, 2, 3], [4, 5], names); // first call: pipelines, scratch, bind groups
       const before = tf.memory().numTensors;
       for (let i = 0; i < 3; i++) {
+        const [created, dispatches] = [gpuPlans.created, fastCapture.dispatches];
         const c = await model.captureGradientRows([1, 2, 3], [4, 5], names);
         expect(tf.memory().numTensors).toBe(before + 2 * names.length);
+        expect(fastCapture.dispatches - dispatches).toBeGreaterThan(0);
+        expect(gpuPlans.created - created, 'same weights, same length: every bind group is reused').toBe(0);
+        expect(c.loss).toBe(first.loss);
         disposeCapture(c);
       }
-      expect(tf.memory().numTensors).toBe(before);
+      disposeCapture(first);
+      expect(tf.memory().numTensors).toBe(before - 2 * names.length);
     } finally {
       model.dispose();
     }
@@ -144,7 +177,7 @@ describe('fast capture on webgpu (Dawn) matches the tfjs-autodiff capture', () =
       }
     });
 
-    it('follows the new weight buffers after setWeight (bind groups are built per call)', async () => {
+    it('follows the new weight buffers after setWeight (the kept bind groups that bind a replaced weight are remade)', async () => {
       const p = m.tokenizer.encode('The capital of Italy is');
       const t = m.tokenizer.encode(' Rome');
       const changed = ['transformer.h.4.mlp.c_fc.weight', 'transformer.wte.weight', 'transformer.h.5.ln_2.weight'];
@@ -152,7 +185,12 @@ describe('fast capture on webgpu (Dawn) matches the tfjs-autodiff capture', () =
       const first = await m.model.captureGradientRows(p, t, names);
       try {
         changed.forEach((n, i) => m.model.setWeight(n, tf.tidy(() => tf.add(originals[i], tf.randomUniform(originals[i].shape, -0.2, 0.2, 'float32', 40 + i)))));
+        const [created, reused, dispatches] = [gpuPlans.created, gpuPlans.reused, fastCapture.dispatches];
         const { fast, ref } = await captureBoth(m.model, p, t, names);
+        // Some bind groups were remade (those that bind the three new weights), the others reused.
+        expect(gpuPlans.created - created).toBeGreaterThan(0);
+        expect(gpuPlans.reused - reused).toBeGreaterThan(0);
+        expect(gpuPlans.created - created + gpuPlans.reused - reused).toBe(fastCapture.dispatches - dispatches);
         await expectSame(fast, ref, names);
         // And the result did change: the fast path read the new weights, not the old buffers.
         expect(Math.abs(fast.loss - first.loss)).toBeGreaterThan(1e-3);

@@ -10,7 +10,7 @@ import { fastEditor } from '../../src/editors/fast_editor';
 import { MendEditor, type CapturedRows, type EditorOutput } from '../../src/editors/mend';
 import { disposeChanges, revertChanges } from '../../src/editors/changes';
 import { relativeArrayError, relativeError } from '../../src/kernels/testing';
-import { activeWebGPUBackend } from '../../src/kernels/webgpu';
+import { activeWebGPUBackend, gpuPlans } from '../../src/kernels/webgpu';
 import { useNodeWebGPU } from '../helpers/node-webgpu';
 
 const TOL = 1e-4;
@@ -138,6 +138,37 @@ for (const [label, dir] of [['shipped editor (public/models/facts-gpt)', 'public
           fastEditor.stack = true;
         }
       }
+      disposeRows(rows);
+    });
+
+    it('a kept plan (same signature, new rows) matches the tfjs path and remakes only the bind groups of fresh tensors', async () => {
+      const { rows } = await editor.captureRows(m.model, facts().slice(0, 1));
+      const first = editBoth(editor, rows); // makes (or refreshes) the plan of this signature
+      disposeOutputs(first.fast, first.ref);
+      // Other values, same shapes: the kept scratch must carry nothing over from the first call.
+      const other = new Map([...rows].map(([n, r]) => [n, { x: tf.mul(r.x, 1.5) as tf.Tensor2D, delta: tf.mul(r.delta, -0.5) as tf.Tensor2D, keep: tf.clone(r.keep) }]));
+      const [created, reused, dispatches] = [gpuPlans.created, gpuPlans.reused, fastEditor.dispatches];
+      const { fast, ref } = editBoth(editor, other);
+      const n = fastEditor.dispatches - dispatches;
+      expect(gpuPlans.created - created + gpuPlans.reused - reused).toBe(n);
+      // Only 'normalise' (new rows) and 'final' (new outputs) can need a new bind group: 2 per weight.
+      expect(gpuPlans.created - created).toBeLessThanOrEqual(2 * editor.weightNames.length);
+      expect(gpuPlans.reused - reused).toBeGreaterThanOrEqual(n - 2 * editor.weightNames.length);
+      await expectSameOutputs(editor, fast, ref, other);
+      // Without reuse (a fresh plan, destroyed after the call): the very same numbers.
+      gpuPlans.reuse = false;
+      const fresh = new Map<string, EditorOutput>();
+      try {
+        editor.runEditors(other, fresh);
+      } finally {
+        gpuPlans.reuse = true;
+      }
+      for (const name of editor.weightNames) {
+        expect(await fresh.get(name)!.xTilde.data(), name).toEqual(await fast.get(name)!.xTilde.data());
+        expect(await fresh.get(name)!.deltaTilde.data(), name).toEqual(await fast.get(name)!.deltaTilde.data());
+      }
+      disposeOutputs(fast, ref, fresh);
+      disposeRows(other);
       disposeRows(rows);
     });
 

@@ -1,0 +1,180 @@
+// MEND's update phase (step 4 of mend.ts plus the finite check before install) on the WebGPU backend without tfjs's
+// per-op machinery.
+//
+// Why: after the fast capture and the fast editor phase, the update phase was the one still made of tfjs programs:
+// per edited weight a rankUpdate and a finiteRows dispatch, then a concat of the row flags and their read-back (13
+// tfjs dispatches for the shipped editor's 6 weights). On the H100 (2026-11-27 13:22) that phase took 2.1 ms at
+// distilgpt2 shape against PyTorch's 0.37 ms, while its GPU work (6 rank-1-per-row updates of W and a pass over each
+// new W) is a few hundred µs: the rest is tfjs's per-dispatch JavaScript and the read-back. Here every weight's
+// update and check are recorded into ONE command encoder on tfjs's device: W' = W + c·X̃ᵀΔ̃ into a fresh tfjs buffer
+// (the caller owns the tensor, as with rankUpdate), its per-row finite flags into one flags buffer, one copy of the
+// flags into a mappable buffer, one read-back.
+//
+// The kernels are the tfjs programs themselves (kernels/rank_update.ts's update program of the weight's variant, and
+// kernels/row_flags.ts's finite-rows program), compiled from their own WGSL with explicit bindings
+// (standaloneSource): the numbers are those of rankUpdate and finiteRows, which their kernel tests check against the
+// tfjs-op references. Anything else (another backend, an item with zero rows, more rows than one dispatch holds,
+// `fastUpdate.enabled = false`) returns null and MendEditor runs the tfjs programs (rankUpdate + assertFiniteWeights).
+import * as tf from '@tensorflow/tfjs';
+import { updateProgram, updateVariantFor, type UpdateVariant } from '../kernels/rank_update';
+import { finiteRowsProgram, MAX_GROUPS } from '../kernels/row_flags';
+import { activeWebGPUBackend, cachedPipeline, standaloneSource, type WebGPUBackend } from '../kernels/webgpu';
+
+/** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
+export const fastUpdate = {
+  enabled: true,
+  /** update phases that took the fast path */
+  runs: 0,
+  /** compute dispatches recorded by them */
+  dispatches: 0,
+};
+
+/** One edited weight: W' = W + c·X̃ᵀΔ̃. */
+export interface FastUpdateItem {
+  w: tf.Tensor2D;
+  xTilde: tf.Tensor2D;
+  deltaTilde: tf.Tensor2D;
+  c: number;
+}
+
+export interface FastUpdateResult {
+  /** W' per item (the caller owns them) */
+  after: tf.Tensor2D[];
+  /**
+   * Resolves, once the GPU is done, to the index of the first item whose W' holds a NaN or ±Inf (−1: none); rejects
+   * if WebGPU rejected the work (then `after` is wrong).
+   */
+  firstNonFinite: Promise<number>;
+}
+
+/** Uniform blocks are bound at offsets that are multiples of this (minUniformBufferOffsetAlignment). */
+const SLOT = 256;
+
+// The uniforms the two programs read, as tfjs would name them (its uniform struct holds more; these are all they use).
+function updateSource(variant: UpdateVariant): string {
+  // The program's code depends on the variant only; its shapes come from the uniforms.
+  const program = updateProgram(1, 4, 'add', variant);
+  const t = (components: number) => (components === 4 ? 'vec4<f32>' : 'f32');
+  const comps = program.variableComponents ?? [1, 1, 1];
+  return standaloneSource(program, `
+struct Uniforms { xShape : vec2<i32>, dShape : vec2<i32>, c : f32 }
+@group(0) @binding(0) var<uniform> uniforms : Uniforms;
+@group(0) @binding(1) var<storage, read> W : array<${t(comps[0])}>;
+@group(0) @binding(2) var<storage, read> X : array<${t(comps[1])}>;
+@group(0) @binding(3) var<storage, read> D : array<${t(comps[2])}>;
+@group(0) @binding(4) var<storage, read_write> result : array<${t(program.outputComponent ?? 1)}>;`);
+}
+
+// Every weight's flags go to one buffer, each weight's from its own offset.
+function finiteSource(): string {
+  return standaloneSource(finiteRowsProgram(1), `
+struct Uniforms { wShape : vec2<i32>, outOffset : i32 }
+@group(0) @binding(0) var<uniform> uniforms : Uniforms;
+@group(0) @binding(1) var<storage, read> W : array<f32>;
+@group(0) @binding(2) var<storage, read_write> result : array<f32>;
+fn setOutputAtIndex(i : i32, v : f32) { result[uniforms.outOffset + i] = v; }`);
+}
+
+export function fastUpdatePhase(items: FastUpdateItem[]): FastUpdateResult | null {
+  if (!fastUpdate.enabled || items.length === 0) return null;
+  const be = activeWebGPUBackend();
+  if (!be) return null;
+  const maxGroups = Math.min(MAX_GROUPS, be.device.limits.maxComputeWorkgroupsPerDimension);
+  for (const { w, xTilde, deltaTilde } of items) {
+    const ok = [w, xTilde, deltaTilde].every((t) => t.dtype === 'float32' && t.rank === 2)
+      && xTilde.shape[0] === deltaTilde.shape[0] && xTilde.shape[0] > 0
+      && w.shape[0] === xTilde.shape[1] && w.shape[1] === deltaTilde.shape[1] && w.shape[1] > 0
+      && w.shape[0] <= maxGroups;
+    // Zero rows: nothing to bind (rankUpdate's reference path copies W). Anything else odd: rankUpdate's own error.
+    if (!ok) return null;
+  }
+  return run(be, items);
+}
+
+function run(be: WebGPUBackend, items: FastUpdateItem[]): FastUpdateResult {
+  const device = be.device;
+  const gpu = (t: tf.Tensor): GPUBuffer => {
+    be.uploadToGPU(t.dataId);
+    return be.tensorMap.get(t.dataId)!.resource as GPUBuffer;
+  };
+  const totalRows = items.reduce((a, it) => a + it.w.shape[0], 0);
+  const own: GPUBuffer[] = [];
+  const buffer = (bytes: number, usage: GPUBufferUsageFlags, label: string) => {
+    const b = device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage, label });
+    own.push(b);
+    return b;
+  };
+  const uniforms = buffer(2 * items.length * SLOT, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'mendlab update params');
+  const flags = buffer(totalRows * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'mendlab update flags');
+  const staging = device.createBuffer({ size: Math.max(16, Math.ceil((totalRows * 4) / 16) * 16), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'mendlab update flags read-back' });
+
+  const data = new ArrayBuffer(2 * items.length * SLOT);
+  const after: tf.Tensor2D[] = [];
+  device.pushErrorScope('validation');
+  const encoder = device.createCommandEncoder({ label: 'mendlab update' });
+  const pass = encoder.beginComputePass({ label: 'mendlab update' });
+  const dispatch = (slot: number, name: string, code: () => string, buffers: GPUBuffer[], grid: [number, number, number]) => {
+    const pipeline = cachedPipeline(device, 'mendlab update', name, code);
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: uniforms, offset: slot * SLOT, size: 32 } },
+        ...buffers.map((b, i) => ({ binding: i + 1, resource: { buffer: b } })),
+      ],
+    }));
+    pass.dispatchWorkgroups(...grid);
+  };
+  let rowOffset = 0;
+  items.forEach((it, k) => {
+    const [inDim, outDim] = it.w.shape;
+    const rows = it.xTilde.shape[0];
+    const variant = updateVariantFor(outDim);
+    const info = be.makeTensorInfo([inDim, outDim], 'float32');
+    be.uploadToGPU(info.dataId); // a fresh pool buffer (no values to upload); the update writes all of it
+    const t = tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor2D;
+    after.push(t);
+    const out = be.tensorMap.get(info.dataId)!.resource as GPUBuffer;
+    // The update: uniforms as the tfjs program's (xShape = X̃'s [rows, in], dShape = Δ̃'s [rows, out], c).
+    new Int32Array(data, 2 * k * SLOT, 4).set([rows, inDim, rows, outDim]);
+    new Float32Array(data, 2 * k * SLOT + 16, 1)[0] = it.c;
+    dispatch(2 * k, `update ${variant}`, () => updateSource(variant), [gpu(it.w), gpu(it.xTilde), gpu(it.deltaTilde), out],
+      updateProgram(inDim, outDim, 'add', variant).dispatch);
+    // Its finite check, into the flags from this weight's offset.
+    new Int32Array(data, (2 * k + 1) * SLOT, 3).set([inDim, outDim, rowOffset]);
+    dispatch(2 * k + 1, 'finite rows', finiteSource, [out, flags], finiteRowsProgram(inDim).dispatch);
+    rowOffset += inDim;
+  });
+  pass.end();
+  encoder.copyBufferToBuffer(flags, 0, staging, 0, totalRows * 4);
+  // Our uniforms, then tfjs's pending work (the editor's outputs, uploads), then ours (tfjs-webgpu.md §4.2).
+  device.queue.writeBuffer(uniforms, 0, data);
+  be.ensureCommandEncoderReady();
+  be.endComputePassEncoder();
+  be.submitQueue();
+  device.queue.submit([encoder.finish()]);
+  const validation = device.popErrorScope();
+  for (const b of own) b.destroy(); // freed once the submitted work is done
+  fastUpdate.runs++;
+  fastUpdate.dispatches += 2 * items.length;
+
+  const firstNonFinite = (async () => {
+    let mapped = false;
+    try {
+      // The error scope and the map at once: one round trip.
+      const [scope, map] = await Promise.allSettled([validation, staging.mapAsync(GPUMapMode.READ)]);
+      mapped = map.status === 'fulfilled';
+      if (scope.status === 'rejected') throw scope.reason;
+      if (scope.value) throw new Error(`fast update: WebGPU validation error: ${scope.value.message}`);
+      if (map.status === 'rejected') throw map.reason;
+      const ok = new Float32Array(staging.getMappedRange(), 0, totalRows);
+      const bad = ok.findIndex((f) => f !== 1);
+      let end = 0;
+      return bad < 0 ? -1 : items.findIndex((it) => bad < (end += it.w.shape[0]));
+    } finally {
+      if (mapped) staging.unmap();
+      staging.destroy();
+    }
+  })();
+  return { after, firstNonFinite };
+}

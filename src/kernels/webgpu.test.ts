@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { activeWebGPUBackend, BindGroupCache, cachedPipeline, gpuPlans } from './webgpu';
+import { kernelTestsOnWebGPU } from './testing';
+
+// The bind-group cache of the fast paths: reuse only when the pipeline and every bound buffer range are the same.
+// Its numerical consequences (nothing stale is ever bound) are tested where the fast paths use it:
+// tests/model/fast-capture-webgpu.test.ts (after setWeight) and fast-editor-webgpu.test.ts (a kept plan, new rows).
+describe('BindGroupCache on webgpu (Dawn)', () => {
+  kernelTestsOnWebGPU();
+
+  const CODE = `
+@group(0) @binding(0) var<uniform> u : vec4<f32>;
+@group(0) @binding(1) var<storage, read> A : array<f32>;
+@group(0) @binding(2) var<storage, read_write> B : array<f32>;
+@compute @workgroup_size(1) fn main() { B[0] = A[0] + u.x; }`;
+
+  it('reuses a bind group only for the same pipeline and the same buffers, offsets and sizes', () => {
+    const device = activeWebGPUBackend()!.device;
+    const p1 = cachedPipeline(device, 'bind group cache test', 'one', () => CODE);
+    const p2 = cachedPipeline(device, 'bind group cache test', 'two', () => `${CODE}\n// another pipeline`);
+    const buffer = (usage: number) => device.createBuffer({ size: 512, usage });
+    const uni = buffer(GPUBufferUsage.UNIFORM);
+    const [a, b, c] = [0, 1, 2].map(() => buffer(GPUBufferUsage.STORAGE));
+    const cache = new BindGroupCache();
+    const bind = (p: GPUComputePipeline, offset: number, x: GPUBuffer, i = 0) => cache.get(device, i, p, [{ buffer: uni, offset, size: 16 }, { buffer: x }, { buffer: c }]);
+    const created = gpuPlans.created;
+    const g0 = bind(p1, 0, a);
+    expect(bind(p1, 0, a)).toBe(g0);
+    const g1 = bind(p1, 256, a); // another uniform slot
+    expect(g1).not.toBe(g0);
+    const g2 = bind(p1, 256, b); // another buffer
+    expect(g2).not.toBe(g1);
+    expect(bind(p2, 256, b)).not.toBe(g2); // another pipeline
+    const other = bind(p1, 0, a, 1); // another dispatch index has its own entry
+    expect(bind(p1, 0, a, 1)).toBe(other);
+    expect(gpuPlans.created - created).toBe(5);
+    // reuse off: always a new one
+    gpuPlans.reuse = false;
+    try {
+      expect(bind(p1, 0, a, 1)).not.toBe(other);
+    } finally {
+      gpuPlans.reuse = true;
+    }
+    cache.clear();
+    expect(bind(p1, 0, a, 1)).not.toBe(other);
+    for (const x of [uni, a, b, c]) x.destroy();
+  });
+});
