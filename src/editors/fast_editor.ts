@@ -23,7 +23,9 @@
 // device; the scratch buffers, uniforms and bind groups are kept per signature of the call (a Plan, below).
 import * as tf from '@tensorflow/tfjs';
 import { splitK, type PackedEditorParams } from '../kernels/editor_mlp';
-import { activeWebGPUBackend, BindGroupCache, cachedPipeline, gpuPlans, groupsFor, type WebGPUBackend } from '../kernels/webgpu';
+import {
+  activeWebGPUBackend, BindGroupCache, cachedPipeline, gpuPlans, groupsFor, outputTensor, tensorBuffer, type WebGPUBackend,
+} from '../kernels/webgpu';
 
 /** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
 export const fastEditor = {
@@ -342,17 +344,8 @@ export function releaseFastEditorPlans(params: Iterable<PackedEditorParams>): vo
 
 function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
   const device = be.device;
-  // Buffers behind tensors (read in place; one still on the CPU is uploaded by tfjs, flushed before our submit).
-  const gpu = (t: tf.Tensor): GPUBuffer => {
-    be.uploadToGPU(t.dataId);
-    return be.tensorMap.get(t.dataId)!.resource as GPUBuffer;
-  };
-  const output = (rows: number, cols: number): [tf.Tensor2D, GPUBuffer] => {
-    const info = be.makeTensorInfo([rows, cols], 'float32');
-    be.uploadToGPU(info.dataId); // a fresh pool buffer (no values to upload); the final kernel writes all of it
-    const t = tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor2D;
-    return [t, be.tensorMap.get(info.dataId)!.resource as GPUBuffer];
-  };
+  const gpu = (t: tf.Tensor) => tensorBuffer(be, t);
+  const output = (rows: number, cols: number) => outputTensor<tf.Rank.R2>(be, [rows, cols]); // the final kernel writes all of it
 
   const groups = byEditor(items);
   const plan = planFor(device, groups);

@@ -18,7 +18,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { updateProgram, updateVariantFor, type UpdateVariant } from '../kernels/rank_update';
 import { finiteRowsProgram, MAX_GROUPS } from '../kernels/row_flags';
-import { activeWebGPUBackend, cachedPipeline, standaloneSource, type WebGPUBackend } from '../kernels/webgpu';
+import {
+  activeWebGPUBackend, cachedPipeline, outputTensor, standaloneSource, tensorBuffer, type WebGPUBackend,
+} from '../kernels/webgpu';
 
 /** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
 export const fastUpdate = {
@@ -93,10 +95,7 @@ export function fastUpdatePhase(items: FastUpdateItem[]): FastUpdateResult | nul
 
 function run(be: WebGPUBackend, items: FastUpdateItem[]): FastUpdateResult {
   const device = be.device;
-  const gpu = (t: tf.Tensor): GPUBuffer => {
-    be.uploadToGPU(t.dataId);
-    return be.tensorMap.get(t.dataId)!.resource as GPUBuffer;
-  };
+  const gpu = (t: tf.Tensor) => tensorBuffer(be, t);
   const totalRows = items.reduce((a, it) => a + it.w.shape[0], 0);
   const own: GPUBuffer[] = [];
   const buffer = (bytes: number, usage: GPUBufferUsageFlags, label: string) => {
@@ -130,11 +129,8 @@ function run(be: WebGPUBackend, items: FastUpdateItem[]): FastUpdateResult {
     const [inDim, outDim] = it.w.shape;
     const rows = it.xTilde.shape[0];
     const variant = updateVariantFor(outDim);
-    const info = be.makeTensorInfo([inDim, outDim], 'float32');
-    be.uploadToGPU(info.dataId); // a fresh pool buffer (no values to upload); the update writes all of it
-    const t = tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor2D;
+    const [t, out] = outputTensor<tf.Rank.R2>(be, [inDim, outDim]); // the update writes all of it
     after.push(t);
-    const out = be.tensorMap.get(info.dataId)!.resource as GPUBuffer;
     // The update: uniforms as the tfjs program's (xShape = X̃'s [rows, in], dShape = Δ̃'s [rows, out], c).
     new Int32Array(data, 2 * k * SLOT, 4).set([rows, inDim, rows, outDim]);
     new Float32Array(data, 2 * k * SLOT + 16, 1)[0] = it.c;

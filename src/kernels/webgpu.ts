@@ -18,6 +18,27 @@ export function activeWebGPUBackend(): WebGPUBackend | null {
   return tf.backend() as unknown as WebGPUBackend;
 }
 
+/**
+ * The GPUBuffer behind a tensor, for binding it in our own command encoders (read in place, tfjs-webgpu.md §4.2).
+ * A tensor still on the CPU is uploaded first; tfjs records that upload in its own encoder, which the fast paths
+ * flush (be.submitQueue) before submitting theirs.
+ */
+export function tensorBuffer(be: WebGPUBackend, t: tf.Tensor): GPUBuffer {
+  be.uploadToGPU(t.dataId);
+  return be.tensorMap.get(t.dataId)!.resource as GPUBuffer;
+}
+
+/**
+ * A new float32 tensor of `shape` whose values our own commands will write (all of them), and its buffer: a tfjs
+ * pool buffer of exactly the right size, so the caller owns and disposes the tensor like any other.
+ */
+export function outputTensor<R extends tf.Rank>(be: WebGPUBackend, shape: number[]): [tf.Tensor<R>, GPUBuffer] {
+  const info = be.makeTensorInfo(shape, 'float32');
+  be.uploadToGPU(info.dataId); // a fresh pool buffer (no values to upload)
+  const t = tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor<R>;
+  return [t, be.tensorMap.get(info.dataId)!.resource as GPUBuffer];
+}
+
 /** Number of workgroups needed to cover `n` items with groups of `size`. */
 export const groupsFor = (n: number, size: number) => Math.max(1, Math.ceil(n / size));
 

@@ -28,7 +28,9 @@
 // one after an edit remakes only those that bind a replaced weight. Pipelines are compiled once per (device,
 // model config).
 import * as tf from '@tensorflow/tfjs';
-import { activeWebGPUBackend, BindGroupCache, cachedPipeline, standaloneSource, type WebGPUBackend } from '../kernels/webgpu';
+import {
+  activeWebGPUBackend, BindGroupCache, cachedPipeline, outputTensor, standaloneSource, tensorBuffer, type WebGPUBackend,
+} from '../kernels/webgpu';
 import {
   kernelSource, MM_ROWS, PARAM_FIELDS, WG, type CaptureDims, type Epilogue, type Params,
 } from '../kernels/capture_kernels';
@@ -322,11 +324,7 @@ async function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: numbe
 
   // The weights' current buffers (never cached: setWeight/assign gives a variable a new one). A weight that still
   // sits on the CPU is uploaded first; tfjs records that upload in its own encoder, flushed below before our submit.
-  const weight = (name: string): GPUBuffer => {
-    const v = model.getWeight(name);
-    be.uploadToGPU(v.dataId);
-    return be.tensorMap.get(v.dataId)!.resource as GPUBuffer;
-  };
+  const weight = (name: string) => tensorBuffer(be, model.getWeight(name));
   const h = (l: number, n: string) => weight(`transformer.h.${l}.${n}`);
   const wte = weight('transformer.wte.weight');
 
@@ -392,11 +390,9 @@ async function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: numbe
   // Fresh tfjs tensors for the results (pool buffers of exactly the right size; the caller owns them).
   const made: tf.Tensor[] = [];
   const fresh = (rows: number, cols: number): [tf.Tensor2D, GPUBuffer] => {
-    const info = be.makeTensorInfo([rows, cols], 'float32');
-    be.uploadToGPU(info.dataId); // a fresh pool buffer (no values to upload); our commands write all of it
-    const t = tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor2D;
+    const [t, buffer] = outputTensor<tf.Rank.R2>(be, [rows, cols]); // our commands write all of it
     made.push(t);
-    return [t, be.tensorMap.get(info.dataId)!.resource as GPUBuffer];
+    return [t, buffer];
   };
   // The keep mask (which rows MEND keeps: neither x nor δ all zero), asked for by the editor: kernels/row_flags.ts's
   // program, standalone, written straight into its tensor. Here it costs a dispatch in this pass; as a tfjs op after

@@ -22,7 +22,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GPT2Config } from './config';
 import type { GPT2 } from './gpt2';
-import { activeWebGPUBackend, cachedPipeline, groupsFor, type WebGPUBackend } from '../kernels/webgpu';
+import { activeWebGPUBackend, cachedPipeline, groupsFor, tensorBuffer, type WebGPUBackend } from '../kernels/webgpu';
 import {
   argmaxStepWGSL, attentionWGSL, attentionWorkgroupBytes, embedWGSL, EMBED_WG, gemvWGSL, GEMV_KS, GEMV_TX, layerNormWGSL, lmHeadWGSL, LM_LANES,
   lmRowsPerGroup,
@@ -138,10 +138,7 @@ class DecodeSession {
       const kv = Array.from({ length: nLayer }, () => this.buffer(4 * 2 * NH * capacity * hd, S | GPUBufferUsage.COPY_DST));
 
       // Weight buffers: looked up now, for this call only (an edit replaces them).
-      const gpuBuffer = (t: tf.Tensor): GPUBuffer => {
-        be.uploadToGPU(t.dataId);
-        return be.tensorMap.get(t.dataId)!.resource as GPUBuffer;
-      };
+      const gpuBuffer = (t: tf.Tensor) => tensorBuffer(be, t);
       const w = (name: string) => gpuBuffer(model.getWeight(name));
 
       const add = (code: string, buffers: GPUBuffer[], groupCount: number) => {
