@@ -172,5 +172,8 @@ function run(be: WebGPUBackend, items: FastUpdateItem[]): FastUpdateResult {
       staging.destroy();
     }
   })();
+  // Marked handled now (awaiting it later still throws): a caller that fails before awaiting it must not leave an
+  // unhandled rejection behind.
+  firstNonFinite.catch(() => {});
   return { after, firstNonFinite };
 }
