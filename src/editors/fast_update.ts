@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs';
 import { updateProgram, updateVariantFor, type UpdateVariant } from '../kernels/rank_update';
 import { finiteRowsProgram, MAX_GROUPS } from '../kernels/row_flags';
 import {
-  activeWebGPUBackend, cachedPipeline, outputTensor, standaloneSource, tensorBuffer, type WebGPUBackend,
+  activeWebGPUBackend, cachedPipeline, outputTensor, readBackChecked, standaloneSource, tensorBuffer, type WebGPUBackend,
 } from '../kernels/webgpu';
 
 /** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
@@ -154,24 +154,11 @@ function run(be: WebGPUBackend, items: FastUpdateItem[]): FastUpdateResult {
   fastUpdate.runs++;
   fastUpdate.dispatches += 2 * items.length;
 
-  const firstNonFinite = (async () => {
-    let mapped = false;
-    try {
-      // The error scope and the map at once: one round trip.
-      const [scope, map] = await Promise.allSettled([validation, staging.mapAsync(GPUMapMode.READ)]);
-      mapped = map.status === 'fulfilled';
-      if (scope.status === 'rejected') throw scope.reason;
-      if (scope.value) throw new Error(`fast update: WebGPU validation error: ${scope.value.message}`);
-      if (map.status === 'rejected') throw map.reason;
-      const ok = new Float32Array(staging.getMappedRange(), 0, totalRows);
-      const bad = ok.findIndex((f) => f !== 1);
-      let end = 0;
-      return bad < 0 ? -1 : items.findIndex((it) => bad < (end += it.w.shape[0]));
-    } finally {
-      if (mapped) staging.unmap();
-      staging.destroy();
-    }
-  })();
+  const firstNonFinite = readBackChecked('fast update', validation, staging, totalRows).then((ok) => {
+    const bad = ok.findIndex((f) => f !== 1);
+    let end = 0;
+    return bad < 0 ? -1 : items.findIndex((it) => bad < (end += it.w.shape[0]));
+  }).finally(() => staging.destroy());
   // Marked handled now (awaiting it later still throws): a caller that fails before awaiting it must not leave an
   // unhandled rejection behind.
   firstNonFinite.catch(() => {});

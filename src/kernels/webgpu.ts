@@ -178,3 +178,21 @@ ${user.replace(m[0], `fn programMain(${m[1] ?? ''})`)}
   programMain(${m[1] ? '0' : ''});
 }`;
 }
+
+/**
+ * The floats a fast path copied into `staging` (a MAP_READ buffer), once `validation` (its popErrorScope) and the
+ * map have both settled: awaited together, because one after the other would be two round trips. Throws
+ * "`what`: WebGPU validation error: …" if WebGPU rejected the work (the values are then wrong), or the map's error.
+ * The buffer is left unmapped either way; the caller keeps or destroys it.
+ */
+export async function readBackChecked(what: string, validation: Promise<GPUError | null>, staging: GPUBuffer, floats: number): Promise<Float32Array> {
+  const [scope, map] = await Promise.allSettled([validation, staging.mapAsync(GPUMapMode.READ)]);
+  try {
+    if (scope.status === 'rejected') throw scope.reason;
+    if (scope.value) throw new Error(`${what}: WebGPU validation error: ${scope.value.message}`);
+    if (map.status === 'rejected') throw map.reason;
+    return new Float32Array(staging.getMappedRange(0, floats * 4).slice(0)); // a copy: unmapping detaches the range
+  } finally {
+    if (map.status === 'fulfilled') staging.unmap();
+  }
+}

@@ -29,7 +29,8 @@
 // model config).
 import * as tf from '@tensorflow/tfjs';
 import {
-  activeWebGPUBackend, BindGroupCache, cachedPipeline, outputTensor, standaloneSource, tensorBuffer, type WebGPUBackend,
+  activeWebGPUBackend, BindGroupCache, cachedPipeline, outputTensor, readBackChecked, standaloneSource, tensorBuffer,
+  type WebGPUBackend,
 } from '../kernels/webgpu';
 import {
   kernelSource, MM_ROWS, PARAM_FIELDS, WG, type CaptureDims, type Epilogue, type Params,
@@ -152,8 +153,13 @@ function createScratch(device: GPUDevice, dims: CaptureDims, L: number, T: numbe
     ids: buf(T), params: buf((paramSlots * SLOT) / 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST), paramSlots,
     xFinal: buf(T * C), lnf: buf(2 * T), hf: buf(T * C), logits: buf(NT * V), loss: buf(NT), dhf: buf(NT * C),
     tmp: buf(T * C), ds: buf(H * T * T), part: buf(part), bindGroups: new BindGroupCache(),
-    staging: device.createBuffer({ size: Math.ceil((NT * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'mendlab capture loss' }),
+    staging: lossReadBack(device, NT),
   };
+}
+
+/** A mappable buffer for the NT loss values. */
+function lossReadBack(device: GPUDevice, NT: number): GPUBuffer {
+  return device.createBuffer({ size: Math.ceil((NT * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'mendlab capture loss' });
 }
 
 function destroyScratch(s: Scratch): void {
@@ -439,7 +445,7 @@ async function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: numbe
   // The scratch's read-back buffer, unless an earlier capture with this scratch still has it (then one for this call).
   const own = s.staging;
   s.staging = null;
-  const staging = own ?? device.createBuffer({ size: Math.ceil((NT * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const staging = own ?? lossReadBack(device, NT);
   encoder.copyBufferToBuffer(s.loss, 0, staging, 0, NT * 4);
 
   // Our per-call inputs, then tfjs's pending work (weight uploads, ops issued before this call), then ours.
@@ -453,17 +459,8 @@ async function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: numbe
   fastCapture.captures++;
   fastCapture.dispatches += rec.dispatches.length;
 
-  let mapped = false;
   try {
-    // Both at once: waiting for the error scope first and then for the map would be two round trips.
-    const [scope, map] = await Promise.allSettled([validation, staging.mapAsync(GPUMapMode.READ)]);
-    mapped = map.status === 'fulfilled';
-    if (scope.status === 'rejected') throw scope.reason;
-    if (scope.value) throw new Error(`fast capture: WebGPU validation error: ${scope.value.message}`);
-    if (map.status === 'rejected') throw map.reason;
-    const lossRows = new Float32Array(staging.getMappedRange().slice(0));
-    staging.unmap();
-    mapped = false;
+    const lossRows = await readBackChecked('fast capture', validation, staging, NT);
     let sum = 0;
     for (const v of lossRows) sum += v;
     // Mean NLL in float32 like the tfjs path (its tf.mean), so both paths report the same number.
@@ -475,7 +472,6 @@ async function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: numbe
     tf.dispose(made);
     throw e;
   } finally {
-    if (mapped) staging.unmap();
     // Back to the scratch while it is alive (destroyScratch empties s.all) and has none; else freed.
     if (own && s.all.length > 0 && !s.staging) s.staging = own;
     else staging.destroy();
