@@ -521,6 +521,17 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
   }
 }
 
+/** Wall time of one whole edit (MendEditor.edit) of `fact`, from an idle GPU; the edit is reverted afterwards. */
+async function wholeEditMs(bm: BenchModel, fact: TokenizedFact): Promise<number> {
+  await syncAll();
+  const t0 = performance.now();
+  const r = await bm.editor.edit(bm.model, [fact]);
+  const ms = performance.now() - t0;
+  revertChanges(bm.model, r.changes);
+  disposeChanges(r.changes);
+  return ms;
+}
+
 /**
  * The whole edit with a switch on (fast) and off (tfjs), alternated; `flag` is the switch object. Dispatches: tfjs
  * programs (runWebGPUProgram calls) per edit.
@@ -533,12 +544,7 @@ async function switchedEditComparison(bm: BenchModel, fact: TokenizedFact, s: Be
     flag.enabled = fast;
     const counter = new DispatchCounter();
     try {
-      await syncAll();
-      const t0 = performance.now();
-      const r = await bm.editor.edit(bm.model, [fact]);
-      const ms = performance.now() - t0;
-      revertChanges(bm.model, r.changes);
-      disposeChanges(r.changes);
+      const ms = await wholeEditMs(bm, fact);
       if (fast) fastDispatches = counter.dispatches;
       else tfjsDispatches = counter.dispatches;
       return ms;
@@ -563,14 +569,9 @@ async function planReuseComparison(bm: BenchModel, fact: TokenizedFact, s: Bench
     }
   };
   const edit = (kept: boolean) => withReuse(kept, async () => {
-    await syncAll();
     const before = gpuPlans.created;
-    const t0 = performance.now();
-    const r = await bm.editor.edit(bm.model, [fact]);
-    const ms = performance.now() - t0;
+    const ms = await wholeEditMs(bm, fact);
     created[kept ? 'kept' : 'fresh'] = gpuPlans.created - before;
-    revertChanges(bm.model, r.changes);
-    disposeChanges(r.changes);
     return ms;
   });
   const enqueue = (kept: boolean) => withReuse(kept, async () => {
