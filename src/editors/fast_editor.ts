@@ -264,7 +264,14 @@ interface Plan {
   key: string;
   params: Set<PackedEditorParams>;
   buffers: GPUBuffer[];
-  groups: Array<{ h: GPUBuffer[]; t: GPUBuffer; part: GPUBuffer; modes: GPUBuffer }>;
+  /**
+   * Per group: its stacked row count R, where each weight's rows start, the split of K of its two products (h·Vᵀ:
+   * K = D, C = r; t·Uᵀ: K = r, C = D), and its buffers.
+   */
+  groups: Array<{
+    R: number; offsets: number[]; vs: ReturnType<typeof splitK>; us: ReturnType<typeof splitK>;
+    h: GPUBuffer[]; t: GPUBuffer; part: GPUBuffer; modes: GPUBuffer;
+  }>;
   /** made and written by the first call (the uniforms depend only on the signature) */
   uniforms: GPUBuffer | null;
   bindGroups: BindGroupCache;
@@ -310,17 +317,24 @@ function planFor(device: GPUDevice, groups: FastEditorItem[][]): Plan {
   for (const group of groups) {
     const p = group[0].params;
     const D = p.xDim + p.deltaDim;
-    const R = group.reduce((a, it) => a + it.x.shape[0], 0);
+    const offsets: number[] = [];
+    let R = 0;
+    for (const it of group) {
+      offsets.push(R);
+      R += it.x.shape[0];
+    }
     const vs = splitK(D, p.rank, R);
     const us = splitK(p.rank, D, R);
     const scratch = (floats: number) => buf(floats * 4, GPUBufferUsage.STORAGE, 'mendlab editor scratch');
     // Each stacked row's mode (its weight's layer), for the residual epilogue.
     const modes = new Int32Array(R);
-    let r = 0;
-    for (const it of group) modes.fill(it.mode, r, (r += it.x.shape[0]));
+    group.forEach((it, i) => modes.fill(it.mode, offsets[i], offsets[i] + it.x.shape[0]));
     const modeBuf = buf(R * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'mendlab editor row modes');
     device.queue.writeBuffer(modeBuf, 0, modes);
-    plan.groups.push({ h: [scratch(R * D), scratch(R * D)], t: scratch(R * p.rank), part: scratch(Math.max(vs.splits * R * p.rank, us.splits * R * D)), modes: modeBuf });
+    plan.groups.push({
+      R, offsets, vs, us,
+      h: [scratch(R * D), scratch(R * D)], t: scratch(R * p.rank), part: scratch(Math.max(vs.splits * R * p.rank, us.splits * R * D)), modes: modeBuf,
+    });
   }
   if (gpuPlans.reuse) {
     kept.push(plan);
@@ -355,15 +369,7 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
   groups.forEach((group, g) => {
     const p = group[0].params;
     const D = p.xDim + p.deltaDim;
-    const offsets: number[] = [];
-    let R = 0;
-    for (const it of group) {
-      offsets.push(R);
-      R += it.x.shape[0];
-    }
-    const vs = splitK(D, p.rank, R); // h·Vᵀ: K = D, C = r
-    const us = splitK(p.rank, D, R); // t·Uᵀ: K = r, C = D
-    const { h, t, part, modes: modeBuf } = plan.groups[g];
+    const { R, offsets, vs, us, h, t, part, modes: modeBuf } = plan.groups[g];
     const vT = gpu(p.vT), uT = gpu(p.uT), affine = gpu(p.affine);
     group.forEach((it, i) => {
       dispatches.push({ kernel: 'normalise', params: { N: it.x.shape[0], C: D, inDim: p.xDim, eps: p.eps, rowOffset: offsets[i], total: R }, buffers: [gpu(it.x), gpu(it.delta), gpu(p.norm), h[0]], grid: flat(it.x.shape[0] * D) });
