@@ -74,6 +74,10 @@ export function formatReport(r: BenchReport): string {
       const e = c.captureEnqueue;
       out.push(`capture enqueue (JavaScript): kept plans ${ms(e.keptMs)} ms vs built per call ${ms(e.freshMs)} ms = ${e.ratio.toFixed(2)}x`);
     }
+    if (m.pipeline) {
+      const c = m.pipeline;
+      out.push(`whole edit: one wait ${ms(c.oneWaitMs)} ms vs synced after each phase ${ms(c.syncedMs)} ms = ${c.ratio.toFixed(2)}x  (MendEditor.edit, the app's way vs syncPhases, alternated)`);
+    }
     if (m.dispatch) {
       out.push(dispatchLine('per decode token (tfjs-op path)', m.dispatch.token));
       out.push(dispatchLine(m.dispatch.fastCapture ? 'per edit capture, tfjs path' : 'per edit capture', m.dispatch.capture));

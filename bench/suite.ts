@@ -29,7 +29,7 @@ import { fastEditor } from '../src/editors/fast_editor';
 import { fastUpdate } from '../src/editors/fast_update';
 import { rowFlags } from '../src/kernels/row_flags';
 import { gpuPlans } from '../src/kernels/webgpu';
-import type { EditorOutput } from '../src/editors/mend';
+import type { EditorOutput, MendEditOptions } from '../src/editors/mend';
 import { copyKernel } from './copy_kernel';
 import { editorMLPRowwise } from './editor_mlp_rowwise';
 import { DispatchCounter, GpuMemoryWatch, median, syncAll, timeOp, type OpTiming, type Repetitions } from './measure';
@@ -205,6 +205,18 @@ export interface PlanReuseComparison {
   captureEnqueue: { keptMs: number; freshMs: number; ratio: number; keptSamples: number[]; freshSamples: number[] };
 }
 
+/**
+ * The whole edit as the app runs it (MendEditor.edit: phases queued back to back, one wait for the GPU) against the
+ * same edit with a GPU sync after each phase (syncPhases, what the phase split above is measured with), alternated.
+ */
+export interface PipelineComparison {
+  oneWaitMs: number;
+  syncedMs: number;
+  ratio: number;
+  oneWaitSamples: number[];
+  syncedSamples: number[];
+}
+
 export interface ModelReport {
   name: string;
   source: string;
@@ -229,6 +241,8 @@ export interface ModelReport {
   updatePhase?: UpdatePhaseComparison;
   /** absent in reports written before the kept plans */
   plans?: PlanReuseComparison;
+  /** absent in reports written before the one-wait edit */
+  pipeline?: PipelineComparison;
 }
 
 /** Deterministic token ids (a fixed LCG) so every run edits and generates the same sequence. */
@@ -522,10 +536,10 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
 }
 
 /** Wall time of one whole edit (MendEditor.edit) of `fact`, from an idle GPU; the edit is reverted afterwards. */
-async function wholeEditMs(bm: BenchModel, fact: TokenizedFact): Promise<number> {
+async function wholeEditMs(bm: BenchModel, fact: TokenizedFact, opts: MendEditOptions = {}): Promise<number> {
   await syncAll();
   const t0 = performance.now();
-  const r = await bm.editor.edit(bm.model, [fact]);
+  const r = await bm.editor.edit(bm.model, [fact], opts);
   const ms = performance.now() - t0;
   revertChanges(bm.model, r.changes);
   disposeChanges(r.changes);
@@ -555,6 +569,11 @@ async function switchedEditComparison(bm: BenchModel, fact: TokenizedFact, s: Be
   };
   const times = await alternated(once, s);
   return { ...times, fastDispatches, tfjsDispatches };
+}
+
+async function pipelineComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<PipelineComparison> {
+  const c = await alternated((oneWait) => wholeEditMs(bm, fact, { syncPhases: !oneWait }), s);
+  return { oneWaitMs: c.fastMs, syncedMs: c.tfjsMs, ratio: c.ratio, oneWaitSamples: c.fastSamples, syncedSamples: c.tfjsSamples };
 }
 
 async function planReuseComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<PlanReuseComparison> {
@@ -623,7 +642,8 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
       }
       continue;
     }
-    const r = await editor.edit(model, [fact]);
+    // Synced after each phase, so capture / editor / update are GPU time; the app's one-wait edit is `pipeline`.
+    const r = await editor.edit(model, [fact], { syncPhases: true });
     revertChanges(model, r.changes);
     disposeChanges(r.changes);
     if (i >= s.warmup) {
@@ -695,6 +715,12 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
     plans = await planReuseComparison(bm, fact, s);
   }
 
+  let pipeline: PipelineComparison | undefined;
+  if (!s.captureOnly) {
+    log(`${bm.name}: whole edit, one wait vs synced phases ×${s.warmup}+${s.reps}`);
+    pipeline = await pipelineComparison(bm, fact, s);
+  }
+
   log(`${bm.name}: dispatch diagnostics (kernels, enqueue vs read-back wait)`);
   const dispatch = await dispatchReport(bm, fact, prompt, s);
 
@@ -731,5 +757,6 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
     rowFlags: rowFlagsCmp,
     updatePhase: updateCmp,
     plans,
+    pipeline,
   };
 }

@@ -427,12 +427,12 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
   be.submitQueue();
   device.queue.submit([encoder.finish()]);
   // Validation errors surface asynchronously. Returned as a promise instead of awaited here, so the caller can queue
-  // the update behind this work first and await it with its own sync (MendEditor.editFromRows): a wrong x̃/δ̃ may
+  // the update behind this work first and await it with the update's own checks (MendEditor.edit): a wrong x̃/δ̃ may
   // well be finite, so it must fail the edit, not only be logged.
   const validated = device.popErrorScope().then((e) => {
     if (e) throw new Error(`fast editor: WebGPU validation error: ${e.message}`);
   });
-  // Marked handled now: the caller awaits it only after its own GPU sync, and a rejection before that would count as
+  // Marked handled now: the caller awaits it only after queueing the update, and a rejection before that would count as
   // unhandled (awaiting it later still throws).
   validated.catch(() => {});
   if (!gpuPlans.reuse) destroyPlan(plan); // freed once the submitted work is done

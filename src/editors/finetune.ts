@@ -83,7 +83,7 @@ export class FinetuneEditor implements ModelEditor {
     const t1 = performance.now();
     return {
       method: 'ft', changes,
-      timings: { captureMs: 0, editorMs: t1 - t0, updateMs: 0, totalMs: t1 - t0 },
+      timings: { captureMs: 0, editorMs: t1 - t0, updateMs: 0, totalMs: t1 - t0, phasesSynced: true },
       stats: { facts: facts.length, steps: this.steps, lossBefore, lossAfter },
     };
   }

@@ -11,11 +11,16 @@
 //                an edit of more than one fact uses lr_scale_batch instead of lr_scale where the config has it (a
 //                summed update of several facts is larger than one fact's; docs/formats.md).
 //
+// One wait per edit: the four steps only hand GPU buffers to each other, so edit() queues them back to back (every
+// fact's capture, the editor, the update) and waits once, for the capture's loss, the editor's validation and the
+// update's finite check together, before installing anything. The GPU runs one phase while JavaScript records the
+// next. `syncPhases` waits after each phase instead (the bench's capture / editor / update split).
+//
 // Dropping rows (2) is done without reading the rows back to the CPU: the editor treats rows independently, so it
 // can run on all of them, and the update multiplies δ̃ by a 0/1 keep mask. A kept row is multiplied by 1 and a
 // dropped row contributes exact zeros to the sum, so ΔW is identical to the one computed from the kept rows alone.
 import * as tf from '@tensorflow/tfjs';
-import { parseSafetensors, type FloatTensor, type GPT2, type GradientRows } from '../model';
+import { disposeGradientRows, parseSafetensors, type FloatTensor, type GPT2, type PendingCapture } from '../model';
 import { fetchModelFile, parseJsonFile, ProgressTracker, sourceName, type FetchOptions, type ModelSource } from '../model/fetch';
 import {
   disposePackedEditorParams, editorMLP, packEditorParams, splitEditorOutput, type PackedEditorParams,
@@ -42,6 +47,21 @@ export interface CapturedRows {
 export interface EditorOutput {
   xTilde: tf.Tensor2D;
   deltaTilde: tf.Tensor2D;
+}
+
+export interface MendEditOptions {
+  /**
+   * Wait for the GPU after each phase, so that the timings split the edit into capture, editor and update GPU time
+   * (the bench's phase split). Default false: the phases are queued back to back and the GPU is waited for once, at
+   * the end (a batch of 10 facts: still one wait), which is faster; the timings then say how long each phase took
+   * to queue, and updateMs includes the wait for all of them.
+   */
+  syncPhases?: boolean;
+}
+
+/** Frees joined rows (captureRows / beginRows). */
+export function disposeRows(rows: Map<string, CapturedRows>): void {
+  for (const r of rows.values()) tf.dispose([r.x, r.delta, r.keep]);
 }
 
 export class MendEditor implements ModelEditor {
@@ -123,27 +143,45 @@ export class MendEditor implements ModelEditor {
 
   /** Step 1–2: rows of every edited weight for all facts (concatenated in fact order). The caller owns them. */
   async captureRows(model: GPT2, facts: TokenizedFact[]): Promise<{ rows: Map<string, CapturedRows>; loss: number }> {
+    const { rows, loss } = this.beginRows(model, facts);
+    try {
+      return { rows, loss: await loss };
+    } catch (e) {
+      disposeRows(rows);
+      throw e;
+    }
+  }
+
+  /**
+   * captureRows without waiting: every fact's capture is queued (GPT2.beginGradientRows) and the rows joined per
+   * weight when this returns; the summed loss is still on its way back. The caller owns the rows whatever the loss
+   * does (it rejects if the GPU refused a capture or a loss is not finite; the rows are garbage then).
+   */
+  beginRows(model: GPT2, facts: TokenizedFact[]): { rows: Map<string, CapturedRows>; loss: Promise<number> } {
     this.assertAlive();
     if (facts.length === 0) throw new Error('no facts to edit');
-    const perFact: Array<Record<string, GradientRows>> = [];
-    let loss = 0;
+    const perFact: PendingCapture[] = [];
     try {
       for (const f of facts) {
         // With the keep masks: on webgpu they come from the capture's own pass, not from tfjs ops afterwards.
-        const r = await model.captureGradientRows(f.promptIds, f.targetIds, [...this.weightNames], { keepMask: true });
-        perFact.push(r.rows);
-        loss += r.loss; // Σ over facts of each fact's mean NLL: the loss whose gradient the rows are
+        perFact.push(model.beginGradientRows(f.promptIds, f.targetIds, [...this.weightNames], { keepMask: true }));
       }
       const rows = new Map<string, CapturedRows>();
       for (const name of this.weightNames) {
         rows.set(name, tf.tidy(() => {
-          const joined = (k: 'x' | 'delta' | 'keep') => (perFact.length === 1 ? perFact[0][name][k]!.clone() : tf.concat(perFact.map((r) => r[name][k]!))) as tf.Tensor2D;
+          const joined = (k: 'x' | 'delta' | 'keep') => (perFact.length === 1 ? perFact[0].rows[name][k]!.clone() : tf.concat(perFact.map((r) => r.rows[name][k]!))) as tf.Tensor2D;
           return { x: joined('x'), delta: joined('delta'), keep: joined('keep') };
         }));
       }
+      // Σ over facts of each fact's mean NLL: the loss whose gradient the rows are.
+      const loss = Promise.all(perFact.map((p) => p.loss)).then((l) => l.reduce((a, b) => a + b, 0));
+      loss.catch(() => {}); // handled by whoever awaits it; never an unhandled rejection if an earlier step throws
       return { rows, loss };
+    } catch (e) {
+      for (const p of perFact) p.loss.catch(() => {}); // moot now: this call fails anyway
+      throw e;
     } finally {
-      for (const r of perFact) for (const v of Object.values(r)) tf.dispose([v.x, v.delta, v.keep!]);
+      for (const p of perFact) disposeGradientRows(p.rows);
     }
   }
 
@@ -186,21 +224,24 @@ export class MendEditor implements ModelEditor {
 
   /**
    * Applies one MEND edit for all `facts` at once (a batch edit is one summed update) and installs the new weights
-   * in the model. The result holds the previous buffers for a bit-exact revert.
+   * in the model. The result holds the previous buffers for a bit-exact revert. By default the capture, editor and
+   * update are queued back to back and the GPU is waited for once, at the end (see MendEditOptions.syncPhases).
    */
-  async edit(model: GPT2, facts: TokenizedFact[]): Promise<EditResult> {
+  async edit(model: GPT2, facts: TokenizedFact[], opts: MendEditOptions = {}): Promise<EditResult> {
+    const syncPhases = opts.syncPhases === true;
     const t0 = performance.now();
-    const { rows, loss } = await this.captureRows(model, facts);
-    const captureMs = performance.now() - t0;
+    const { rows, loss } = this.beginRows(model, facts);
     try {
-      const result = await this.editFromRows(model, rows, facts.length);
+      if (syncPhases) await loss;
+      const captureMs = performance.now() - t0;
+      const result = await this.applyRows(model, rows, facts.length, syncPhases ? null : loss, syncPhases);
       result.timings.captureMs = captureMs;
       result.timings.totalMs += captureMs;
       result.stats.facts = facts.length;
-      result.stats.lossBefore = loss;
+      result.stats.lossBefore = await loss; // settled by now: applyRows waited for it before installing anything
       return result;
     } finally {
-      for (const r of rows.values()) tf.dispose([r.x, r.delta, r.keep]);
+      disposeRows(rows);
     }
   }
 
@@ -209,15 +250,26 @@ export class MendEditor implements ModelEditor {
    * `facts`: how many facts the rows come from (it picks lr_scale or lr_scale_batch). All or nothing: if anything
    * fails, the model is left exactly as it was.
    */
-  async editFromRows(model: GPT2, rows: Map<string, CapturedRows>, facts = 1): Promise<EditResult> {
+  editFromRows(model: GPT2, rows: Map<string, CapturedRows>, facts = 1, opts: MendEditOptions = {}): Promise<EditResult> {
+    return this.applyRows(model, rows, facts, null, opts.syncPhases === true);
+  }
+
+  /**
+   * editFromRows, plus `captured`: the queued capture's loss when the rows are not known to be good yet (a pipelined
+   * edit); it is awaited with the update's own checks, before anything is installed.
+   */
+  private async applyRows(model: GPT2, rows: Map<string, CapturedRows>, facts: number, captured: Promise<number> | null, syncPhases: boolean): Promise<EditResult> {
     this.lrScaleFor(facts); // refuses a bad count before anything runs
     const t1 = performance.now();
     const outputs = new Map<string, EditorOutput>();
     const changes: WeightChange[] = [];
     try {
       const validated = this.runEditors(rows, outputs);
-      await gpuSync(outputs.get(this.weightNames[this.weightNames.length - 1])!.deltaTilde);
-      await validated;
+      validated.catch(() => {}); // awaited below; never unhandled if the update phase throws first
+      if (syncPhases) {
+        await gpuSync(outputs.get(this.weightNames[this.weightNames.length - 1])!.deltaTilde);
+        await validated;
+      }
       const t2 = performance.now();
 
       // On WebGPU every weight's update and finite check as one command encoder and one read-back (fast_update.ts);
@@ -228,11 +280,13 @@ export class MendEditor implements ModelEditor {
       });
       const fast = fastUpdatePhase(items);
       items.forEach((it, i) => changes.push({ name: it.name, before: it.w, after: fast ? fast.after[i] : rankUpdate(it.w, it.xTilde, it.deltaTilde, it.c) }));
-      // Nothing is installed before every new value is known to be finite (the catch below disposes them).
+      // Nothing is installed before the capture and the editor are known to have run and every new value is known
+      // to be finite (the catch below disposes them). Unsynced, these are the edit's only waits, side by side.
       if (fast) {
-        const bad = await fast.firstNonFinite;
+        const [bad] = await Promise.all([fast.firstNonFinite, validated, captured]);
         if (bad >= 0) throw nonFiniteWeightError(items[bad].name);
       } else {
+        await Promise.all([validated, captured]);
         await assertFiniteWeights(changes.map((c) => ({ name: c.name, value: c.after })));
       }
       for (const c of changes) installWeight(model, c.name, c.after);
@@ -250,7 +304,7 @@ export class MendEditor implements ModelEditor {
       });
       return {
         method: 'mend', changes,
-        timings: { captureMs: 0, editorMs: t2 - t1, updateMs: t3 - t2, totalMs: t3 - t1 },
+        timings: { captureMs: 0, editorMs: t2 - t1, updateMs: t3 - t2, totalMs: t3 - t1, phasesSynced: syncPhases },
         stats: {
           rows: rows.get(this.weightNames[0])!.x.shape[0],
           /** the fewest rows any edited weight kept (rows with all-zero x or δ are dropped per weight) */

@@ -17,7 +17,11 @@ export interface TokenizedFact {
   targetIds: number[];
 }
 
-/** Wall-clock milliseconds per phase, measured up to a GPU sync so queued work is counted where it happened. */
+/**
+ * Wall-clock milliseconds per phase. With phasesSynced each phase is measured up to a GPU sync, so queued work is
+ * counted where it happened; without (MEND's default, one wait per edit), capture and editor are the time to queue
+ * them and update includes the wait for everything. totalMs is the edit's wall time either way.
+ */
 export interface EditTimings {
   /** forward + backward on the unedited model to get the x/δ rows (MEND) */
   captureMs: number;
@@ -26,6 +30,8 @@ export interface EditTimings {
   /** forming ΔW and writing W' */
   updateMs: number;
   totalMs: number;
+  /** true when each phase ended with a GPU sync (see above) */
+  phasesSynced: boolean;
 }
 
 /**

@@ -36,7 +36,7 @@ import {
   kernelSource, MM_ROWS, PARAM_FIELDS, WG, type CaptureDims, type Epilogue, type Params,
 } from '../kernels/capture_kernels';
 import { rowFlags, rowKeepMask, rowKeepProgram } from '../kernels/row_flags';
-import type { CaptureResult, GPT2, GradientRows } from './gpt2';
+import type { GPT2, GradientRows, PendingCapture } from './gpt2';
 
 /** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
 export const fastCapture = {
@@ -291,10 +291,12 @@ function dimsOf(model: GPT2): CaptureDims {
 
 /**
  * The fast capture, or null when it does not apply (then the caller runs the tfjs path). `names` are canonical,
- * validated Conv1D weight names without duplicates (GPT2.captureGradientRows checks them first). Not async: the
- * whole capture is recorded and submitted before this returns, and only the loss read-back is awaited.
+ * validated Conv1D weight names without duplicates (GPT2.beginGradientRows checks them first). Synchronous: the
+ * whole capture is recorded and submitted before this returns; the rows are tensors at once (the queue fills them
+ * before any later work reads them) and only the loss is still on its way back. The caller owns the rows whatever
+ * the loss promise does.
  */
-export function fastCaptureGradientRows(model: GPT2, promptIds: number[], targetIds: number[], names: string[], keepMask = false): Promise<CaptureResult> | null {
+export function fastCaptureGradientRows(model: GPT2, promptIds: number[], targetIds: number[], names: string[], keepMask = false): PendingCapture | null {
   if (!fastCapture.enabled) return null;
   const be = activeWebGPUBackend();
   if (!be) return null;
@@ -321,7 +323,7 @@ export function fastCaptureGradientRows(model: GPT2, promptIds: number[], target
   return run(be, model, dims, ids, P, NT, requests, keepMask);
 }
 
-async function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: number[], P: number, NT: number, requests: Request[], keepMask: boolean): Promise<CaptureResult> {
+function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: number[], P: number, NT: number, requests: Request[], keepMask: boolean): PendingCapture {
   const device = be.device;
   const { C, F, H } = dims;
   const L = model.config.nLayer;
@@ -394,10 +396,8 @@ async function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: numbe
     return { x: b.g, xCols: F, d: b.dxOut, dCols: C };
   };
   // Fresh tfjs tensors for the results (pool buffers of exactly the right size; the caller owns them).
-  const made: tf.Tensor[] = [];
   const fresh = (rows: number, cols: number): [tf.Tensor2D, GPUBuffer] => {
     const [t, buffer] = outputTensor<tf.Rank.R2>(be, [rows, cols]); // our commands write all of it
-    made.push(t);
     return [t, buffer];
   };
   // The keep mask (which rows MEND keeps: neither x nor δ all zero), asked for by the editor: kernels/row_flags.ts's
@@ -459,21 +459,23 @@ async function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: numbe
   fastCapture.captures++;
   fastCapture.dispatches += rec.dispatches.length;
 
-  try {
-    const lossRows = await readBackChecked('fast capture', validation, staging, NT);
-    let sum = 0;
-    for (const v of lossRows) sum += v;
-    // Mean NLL in float32 like the tfjs path (its tf.mean), so both paths report the same number.
-    const loss = Math.fround(Math.fround(sum) / NT);
-    if (!Number.isFinite(loss)) throw new Error(`fast capture: the loss is not finite (${loss})`);
-    if (keepMask && !rowFlags.enabled) for (const r of Object.values(rows)) made.push((r.keep = rowKeepMask(r.x, r.delta)));
-    return { loss, rows };
-  } catch (e) {
-    tf.dispose(made);
-    throw e;
-  } finally {
-    // Back to the scratch while it is alive (destroyScratch empties s.all) and has none; else freed.
-    if (own && s.all.length > 0 && !s.staging) s.staging = own;
-    else staging.destroy();
-  }
+  // With rowFlags off (the bench's tfjs-op side) the masks are its tfjs-op reference, queued after our submit.
+  if (keepMask && !rowFlags.enabled) for (const r of Object.values(rows)) r.keep = rowKeepMask(r.x, r.delta);
+
+  const loss = (async () => {
+    try {
+      const lossRows = await readBackChecked('fast capture', validation, staging, NT);
+      let sum = 0;
+      for (const v of lossRows) sum += v;
+      // Mean NLL in float32 like the tfjs path (its tf.mean), so both paths report the same number.
+      const mean = Math.fround(Math.fround(sum) / NT);
+      if (!Number.isFinite(mean)) throw new Error(`fast capture: the loss is not finite (${mean})`);
+      return mean;
+    } finally {
+      // Back to the scratch while it is alive (destroyScratch empties s.all) and has none; else freed.
+      if (own && s.all.length > 0 && !s.staging) s.staging = own;
+      else staging.destroy();
+    }
+  })();
+  return { rows, loss };
 }

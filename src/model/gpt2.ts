@@ -85,6 +85,21 @@ export interface CaptureResult {
   rows: Record<string, GradientRows>;
 }
 
+/**
+ * A capture whose work is queued: the rows are tensors already (their values arrive in queue order, before any later
+ * GPU work reads them) and only the loss is still on its way back to the CPU. The caller owns `rows` whatever `loss`
+ * does; `loss` rejects if the GPU refused the work or the loss is not finite (then the rows are garbage).
+ */
+export interface PendingCapture {
+  loss: Promise<number>;
+  rows: Record<string, GradientRows>;
+}
+
+/** Frees every tensor of a capture's rows. */
+export function disposeGradientRows(rows: Record<string, GradientRows>): void {
+  for (const r of Object.values(rows)) tf.dispose([r.x, r.delta, ...(r.keep ? [r.keep] : [])]);
+}
+
 /** Conv1D weights whose rows can be captured, and the output width of each. */
 const CONV1D = /^transformer\.h\.(\d+)\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$/;
 
@@ -419,6 +434,20 @@ export class GPT2 {
    * MEND's keep mask (rows where neither x nor δ is all zero), computed in the same GPU pass on the fast path.
    */
   async captureGradientRows(promptIds: number[], targetIds: number[], weightNames: string[], opts: { keepMask?: boolean } = {}): Promise<CaptureResult> {
+    const pending = this.beginGradientRows(promptIds, targetIds, weightNames, opts);
+    try {
+      return { loss: await pending.loss, rows: pending.rows };
+    } catch (e) {
+      disposeGradientRows(pending.rows);
+      throw e;
+    }
+  }
+
+  /**
+   * captureGradientRows without waiting for the loss: everything is queued when this returns, so a caller can queue
+   * more GPU work on the rows (MEND's editor and update) and wait once at the end. Bad arguments throw here.
+   */
+  beginGradientRows(promptIds: number[], targetIds: number[], weightNames: string[], opts: { keepMask?: boolean } = {}): PendingCapture {
     this.assertAlive();
     this.checkPair(promptIds, targetIds);
     const names = weightNames.map(canonical);
@@ -441,13 +470,12 @@ export class GPT2 {
     };
     const { value, grads } = tf.valueAndGrads(lossFn)(probes);
     tf.dispose(probes);
-    const loss = (await value.data())[0];
-    value.dispose();
     const rows: Record<string, GradientRows> = {};
     names.forEach((n, k) => {
       rows[n] = { x: xs[n], delta: grads[k] as tf.Tensor2D };
       if (opts.keepMask) rows[n].keep = rowKeepMask(rows[n].x, rows[n].delta);
     });
+    const loss = value.data().then((d) => d[0]).finally(() => value.dispose());
     return { loss, rows };
   }
 

@@ -18,8 +18,8 @@ export type { LoadedModel, ModelFiles } from './load';
 export { ModelFileError } from './errors';
 
 /** The GPT-2 engine: forward with KV cache, generation, top-k next tokens, scoring, x/δ gradient rows, weights by name. */
-export { GPT2, KVCache, mulberry32 } from './gpt2';
-export type { GenerateOptions, TopToken, ScoreResult, GradientRows, CaptureResult } from './gpt2';
+export { GPT2, KVCache, mulberry32, disposeGradientRows } from './gpt2';
+export type { GenerateOptions, TopToken, ScoreResult, GradientRows, CaptureResult, PendingCapture } from './gpt2';
 
 /** Tokenizer built offline from tokenizer.json + tokenizer_config.json (transformers.js). */
 export { Tokenizer } from './tokenizer';

@@ -183,6 +183,13 @@ describe('npm run bench', () => {
     expect(pl.freshBindGroups).toBe(m.dispatch!.fastCapture!.dispatches + m.editor.editedWeights.length + ep.fastDispatches);
     expect(pl.keptBindGroups).toBeLessThanOrEqual(2 * m.editor.editedWeights.length);
 
+    // The app's one-wait edit against the same edit synced after each phase, same run.
+    const pi = m.pipeline!;
+    for (const v of [pi.oneWaitMs, pi.syncedMs, pi.ratio]) positive(v);
+    expect(pi.oneWaitSamples).toHaveLength(2);
+    expect(pi.syncedSamples).toHaveLength(2);
+    expect(pi.ratio).toBeCloseTo(pi.oneWaitMs / pi.syncedMs, 6);
+
     const mem = m.memory;
     positive(mem.residentBytes);
     // The weights alone (fp32) are resident; the peaks include them plus the edit's / generation's temporaries.
@@ -207,6 +214,7 @@ describe('npm run bench', () => {
     expect(text).toMatch(/whole edit: row-flag kernels [\d.]+ ms \(\d+ tfjs dispatches\) vs tfjs ops [\d.]+ ms \(\d+\) = [\d.]+x/);
     expect(text).toMatch(/whole edit: update phase in one encoder [\d.]+ ms \(\d+ tfjs dispatches\) vs tfjs programs [\d.]+ ms \(\d+\) = [\d.]+x/);
     expect(text).toMatch(/whole edit: kept plans [\d.]+ ms \(\d+ bind groups made\) vs built per call [\d.]+ ms \(\d+\) = [\d.]+x/);
+    expect(text).toMatch(/whole edit: one wait [\d.]+ ms vs synced after each phase [\d.]+ ms = [\d.]+x/);
     expect(text).toMatch(/capture enqueue \(JavaScript\): kept plans [\d.]+ ms vs built per call [\d.]+ ms = [\d.]+x/);
     expect(text.match(/^(editorMLP|editorMLPRowwise|rankUpdate|outerProductSum) /gm)).toHaveLength(8);
     expect(text.match(/^tiled \/ row-per-workgroup editor kernel at (64x256|256x64), 16 rows, rank 8: [\d.]+/gm)).toHaveLength(2);
