@@ -29,7 +29,7 @@ import { fastEditor } from '../src/editors/fast_editor';
 import { fastUpdate } from '../src/editors/fast_update';
 import { rowFlags } from '../src/kernels/row_flags';
 import { gpuPlans } from '../src/kernels/webgpu';
-import type { EditorOutput, MendEditOptions } from '../src/editors/mend';
+import { disposeRows, type EditorOutput, type MendEditOptions } from '../src/editors/mend';
 import { copyKernel } from './copy_kernel';
 import { editorMLPRowwise } from './editor_mlp_rowwise';
 import { DispatchCounter, GpuMemoryWatch, median, syncAll, timeOp, type OpTiming, type Repetitions } from './measure';
@@ -436,7 +436,7 @@ async function captureComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSe
       const { rows } = await bm.editor.captureRows(bm.model, [fact]);
       await syncAll();
       const ms = performance.now() - t0;
-      for (const c of rows.values()) tf.dispose([c.x, c.delta, c.keep]);
+      disposeRows(rows);
       if (fast && fastCapture.captures === before) throw new Error('bench: the fast capture did not run (it fell back to the tfjs path)');
       return ms;
     } finally {
@@ -531,7 +531,7 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
     };
     return { ...times, fastDispatches, tfjsDispatches, stacking };
   } finally {
-    for (const c of rows.values()) tf.dispose([c.x, c.delta, c.keep]);
+    disposeRows(rows);
   }
 }
 
@@ -635,7 +635,7 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
       const t0 = performance.now();
       const { rows: captured } = await editor.captureRows(model, [fact]);
       const captureMs = performance.now() - t0;
-      for (const c of captured.values()) tf.dispose([c.x, c.delta, c.keep]);
+      disposeRows(captured);
       if (i >= s.warmup) {
         samples.push({ captureMs, editorMs: 0, updateMs: 0, totalMs: captureMs });
         rows = s.editTokens;

@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GPT2 } from '../model';
 import { finiteRows } from '../kernels/row_flags';
-import { activeWebGPUBackend } from '../kernels/webgpu';
+import { activeWebGPUBackend, flushTfjs } from '../kernels/webgpu';
 import type { WeightChange } from './types';
 
 /** A handle on the model's current buffer for `name` (no copy). The caller owns it. */
@@ -46,9 +46,7 @@ export function disposeChanges(changes: readonly WeightChange[]): void {
 export async function gpuSync(t: tf.Tensor): Promise<void> {
   const be = activeWebGPUBackend();
   if (be) {
-    be.ensureCommandEncoderReady();
-    be.endComputePassEncoder();
-    be.submitQueue();
+    flushTfjs(be);
     await be.device.queue.onSubmittedWorkDone();
     return;
   }

@@ -24,7 +24,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { splitK, type PackedEditorParams } from '../kernels/editor_mlp';
 import {
-  activeWebGPUBackend, BindGroupCache, cachedPipeline, gpuPlans, groupsFor, outputTensor, tensorBuffer, type WebGPUBackend,
+  activeWebGPUBackend, BindGroupCache, cachedPipeline, flushTfjs, gpuPlans, groupsFor, outputTensor, roundedBuffer, tensorBuffer,
+  type WebGPUBackend,
 } from '../kernels/webgpu';
 
 /** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
@@ -310,7 +311,7 @@ function planFor(device: GPUDevice, groups: FastEditorItem[][]): Plan {
   }
   const plan: Plan = { key, params: new Set(groups.map((g) => g[0].params)), buffers: [], groups: [], uniforms: null, bindGroups: new BindGroupCache() };
   const buf = (bytes: number, usage: GPUBufferUsageFlags, label: string) => {
-    const b = device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage, label });
+    const b = roundedBuffer(device, bytes, usage, label);
     plan.buffers.push(b);
     return b;
   };
@@ -422,9 +423,7 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
   });
   pass.end();
   // tfjs's pending work (the rows, the keep mask, uploads), then ours (tfjs-webgpu.md §4.2).
-  be.ensureCommandEncoderReady();
-  be.endComputePassEncoder();
-  be.submitQueue();
+  flushTfjs(be);
   device.queue.submit([encoder.finish()]);
   // Validation errors surface asynchronously. Returned as a promise instead of awaited here, so the caller can queue
   // the update behind this work first and await it with the update's own checks (MendEditor.edit): a wrong x̃/δ̃ may

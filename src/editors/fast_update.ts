@@ -19,7 +19,8 @@ import * as tf from '@tensorflow/tfjs';
 import { updateProgram, updateVariantFor, type UpdateVariant } from '../kernels/rank_update';
 import { finiteRowsProgram, MAX_GROUPS } from '../kernels/row_flags';
 import {
-  activeWebGPUBackend, cachedPipeline, outputTensor, readBackChecked, standaloneSource, tensorBuffer, type WebGPUBackend,
+  activeWebGPUBackend, cachedPipeline, flushTfjs, outputTensor, readBackChecked, roundedBuffer, standaloneSource, tensorBuffer,
+  type WebGPUBackend,
 } from '../kernels/webgpu';
 
 /** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
@@ -99,13 +100,13 @@ function run(be: WebGPUBackend, items: FastUpdateItem[]): FastUpdateResult {
   const totalRows = items.reduce((a, it) => a + it.w.shape[0], 0);
   const own: GPUBuffer[] = [];
   const buffer = (bytes: number, usage: GPUBufferUsageFlags, label: string) => {
-    const b = device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage, label });
+    const b = roundedBuffer(device, bytes, usage, label);
     own.push(b);
     return b;
   };
   const uniforms = buffer(2 * items.length * SLOT, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'mendlab update params');
   const flags = buffer(totalRows * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'mendlab update flags');
-  const staging = device.createBuffer({ size: Math.max(16, Math.ceil((totalRows * 4) / 16) * 16), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'mendlab update flags read-back' });
+  const staging = roundedBuffer(device, totalRows * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'mendlab update flags read-back');
 
   const data = new ArrayBuffer(2 * items.length * SLOT);
   const after: tf.Tensor2D[] = [];
@@ -145,9 +146,7 @@ function run(be: WebGPUBackend, items: FastUpdateItem[]): FastUpdateResult {
   encoder.copyBufferToBuffer(flags, 0, staging, 0, totalRows * 4);
   // Our uniforms, then tfjs's pending work (the editor's outputs, uploads), then ours (tfjs-webgpu.md §4.2).
   device.queue.writeBuffer(uniforms, 0, data);
-  be.ensureCommandEncoderReady();
-  be.endComputePassEncoder();
-  be.submitQueue();
+  flushTfjs(be);
   device.queue.submit([encoder.finish()]);
   const validation = device.popErrorScope();
   for (const b of own) b.destroy(); // freed once the submitted work is done

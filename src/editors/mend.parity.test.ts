@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, loadModel, localSource, type BackendName, type LoadedModel } from '../model';
 import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
 import { disposeChanges, revertChanges } from './changes';
-import { MendEditor, type CapturedRows } from './mend';
+import { disposeRows, MendEditor, type CapturedRows } from './mend';
 import type { TokenizedFact } from './types';
 
 const FIXTURE = new URL('../../tests/fixtures/mend-tiny', import.meta.url).pathname;
@@ -107,7 +107,7 @@ function defineParity(backend: BackendName, before: () => Promise<void>) {
           expect(maxAbsDiff(dWSlice.map((row) => row.map((v) => coef * v)), g.update_slice), `${name} update`).toBeLessThan(TOL);
           tf.dispose([out.xTilde, out.deltaTilde, dW, slice]);
         }
-        for (const r of rows.values()) tf.dispose([r.x, r.delta, r.keep]);
+        disposeRows(rows);
 
         for (const p of c.probes) {
           expect(maxAbsDiff([await lastLogits(m, p.input_ids)], [p.pre_logits]), `${p.kind} pre-edit logits`).toBeLessThan(TOL);

@@ -39,6 +39,22 @@ export function outputTensor<R extends tf.Rank>(be: WebGPUBackend, shape: number
   return [t, be.tensorMap.get(info.dataId)!.resource as GPUBuffer];
 }
 
+/**
+ * Submits what tfjs has recorded but not yet submitted (its ops, uploads). tfjs records into its own command encoder
+ * and submits lazily, so a fast path calls this right before submitting its own commands, which then run after
+ * everything tfjs was asked to do before (tfjs-webgpu.md §4.2).
+ */
+export function flushTfjs(be: WebGPUBackend): void {
+  be.ensureCommandEncoderReady();
+  be.endComputePassEncoder();
+  be.submitQueue();
+}
+
+/** A buffer of at least `bytes`, rounded up to a multiple of 16 (and at least 16), as the fast paths' scratch needs. */
+export function roundedBuffer(device: GPUDevice, bytes: number, usage: GPUBufferUsageFlags, label: string): GPUBuffer {
+  return device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage, label });
+}
+
 /** Number of workgroups needed to cover `n` items with groups of `size`. */
 export const groupsFor = (n: number, size: number) => Math.max(1, Math.ceil(n / size));
 

@@ -29,8 +29,8 @@
 // model config).
 import * as tf from '@tensorflow/tfjs';
 import {
-  activeWebGPUBackend, BindGroupCache, cachedPipeline, outputTensor, readBackChecked, standaloneSource, tensorBuffer,
-  type WebGPUBackend,
+  activeWebGPUBackend, BindGroupCache, cachedPipeline, flushTfjs, outputTensor, readBackChecked, roundedBuffer, standaloneSource,
+  tensorBuffer, type WebGPUBackend,
 } from '../kernels/webgpu';
 import {
   kernelSource, MM_ROWS, PARAM_FIELDS, WG, type CaptureDims, type Epilogue, type Params,
@@ -131,7 +131,7 @@ function createScratch(device: GPUDevice, dims: CaptureDims, L: number, T: numbe
   const all: GPUBuffer[] = [];
   const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   const buf = (floats: number, usage = STORAGE) => {
-    const b = device.createBuffer({ size: Math.max(16, Math.ceil((floats * 4) / 16) * 16), usage, label: 'mendlab capture scratch' });
+    const b = roundedBuffer(device, floats * 4, usage, 'mendlab capture scratch');
     all.push(b);
     return b;
   };
@@ -159,7 +159,7 @@ function createScratch(device: GPUDevice, dims: CaptureDims, L: number, T: numbe
 
 /** A mappable buffer for the NT loss values. */
 function lossReadBack(device: GPUDevice, NT: number): GPUBuffer {
-  return device.createBuffer({ size: Math.ceil((NT * 4) / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'mendlab capture loss' });
+  return roundedBuffer(device, NT * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'mendlab capture loss');
 }
 
 function destroyScratch(s: Scratch): void {
@@ -451,9 +451,7 @@ function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: number[], P
   // Our per-call inputs, then tfjs's pending work (weight uploads, ops issued before this call), then ours.
   device.queue.writeBuffer(s.params, 0, rec.params.buffer, 0, rec.dispatches.length * SLOT);
   device.queue.writeBuffer(s.ids, 0, Uint32Array.from(ids));
-  be.ensureCommandEncoderReady();
-  be.endComputePassEncoder();
-  be.submitQueue();
+  flushTfjs(be);
   device.queue.submit([encoder.finish()]);
   const validation = device.popErrorScope();
   fastCapture.captures++;

@@ -22,7 +22,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GPT2Config } from './config';
 import type { GPT2 } from './gpt2';
-import { activeWebGPUBackend, cachedPipeline, groupsFor, tensorBuffer, type WebGPUBackend } from '../kernels/webgpu';
+import { activeWebGPUBackend, cachedPipeline, flushTfjs, groupsFor, tensorBuffer, type WebGPUBackend } from '../kernels/webgpu';
 import {
   argmaxStepWGSL, attentionWGSL, attentionWorkgroupBytes, embedWGSL, EMBED_WG, gemvWGSL, GEMV_KS, GEMV_TX, layerNormWGSL, lmHeadWGSL, LM_LANES,
   lmRowsPerGroup,
@@ -172,9 +172,7 @@ class DecodeSession {
 
       // tfjs records into its own command encoder and submits lazily: flush it so the prefill (and any upload that
       // the lookups above queued) runs before our commands (tfjs-webgpu.md §4.2).
-      be.ensureCommandEncoderReady();
-      be.endComputePassEncoder();
-      be.submitQueue();
+      flushTfjs(be);
       device.queue.writeBuffer(state, 0, new Uint32Array([T, 0, 1, capacity]));
       const enc = device.createCommandEncoder();
       enc.copyBufferToBuffer(firstBuf, 0, state, 4, 4); // state.id = the first token

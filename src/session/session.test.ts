@@ -7,7 +7,7 @@ import { initBackend, loadModel, localSource, parseSafetensors, type LoadedModel
 import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
 import { disposeChanges, revertChanges } from '../editors/changes';
 import { FinetuneEditor } from '../editors/finetune';
-import { MendEditor } from '../editors/mend';
+import { disposeRows, MendEditor } from '../editors/mend';
 import { syntheticEditorFiles } from '../editors/testing';
 import { weightsChecksum } from './checksum';
 import { EditInputError } from './facts';
@@ -263,7 +263,7 @@ describe('edit session on webgpu (Dawn)', () => {
     // The buffer pool (freed buffers kept for reuse) settles within the first cycles and then stops growing: the
     // second hundred cycles allocate nothing new.
     expect(allocated()).toBeLessThanOrEqual(halfway);
-    for (const r of rows.values()) tf.dispose([r.x, r.delta, r.keep]);
+    disposeRows(rows);
     expect(await weightsChecksum(m.model)).toBe(original);
   }, 300_000);
 });

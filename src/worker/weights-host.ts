@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GPT2 } from '../model';
 import { reapplyChanges, revertChanges } from '../editors/changes';
-import type { CapturedRows, MendEditor } from '../editors/mend';
+import { disposeRows, type CapturedRows, type MendEditor } from '../editors/mend';
 import type { HistoryEntry } from '../session';
 import {
   heatmapSlice, numericalRank, RANK_TOLERANCE, rowsOf, tokenContributions, updateCosine, updateNorm, updateSingularValues,
@@ -98,7 +98,7 @@ export async function weightsReport(ctx: WeightsContext | null): Promise<Weights
       }
     }
   } finally {
-    for (const r of captured.rows.values()) tf.dispose([r.x, r.delta, r.keep]);
+    disposeRows(captured.rows);
   }
 
   const single = entry.facts.length === 1;

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, localSource, type LoadedModel } from '../../src/model';
 import { fastEditor } from '../../src/editors/fast_editor';
-import { MendEditor, type CapturedRows, type EditorOutput } from '../../src/editors/mend';
+import { disposeRows, MendEditor, type CapturedRows, type EditorOutput } from '../../src/editors/mend';
 import { disposeChanges, revertChanges } from '../../src/editors/changes';
 import { relativeArrayError, relativeError } from '../../src/kernels/testing';
 import { activeWebGPUBackend, gpuPlans } from '../../src/kernels/webgpu';
@@ -77,9 +77,6 @@ async function expectSameOutputs(editor: MendEditor, fast: Map<string, EditorOut
 
 function disposeOutputs(...ms: Array<Map<string, EditorOutput>>): void {
   for (const m of ms) for (const o of m.values()) tf.dispose([o.xTilde, o.deltaTilde]);
-}
-function disposeRows(rows: Map<string, CapturedRows>): void {
-  for (const r of rows.values()) tf.dispose([r.x, r.delta, r.keep]);
 }
 
 /** Last-position logits of `probe` after editFromRows on each path (reverted after each). */

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, localSource, type LoadedModel } from '../../src/model';
 import { fastUpdate, fastUpdatePhase, type FastUpdateItem } from '../../src/editors/fast_update';
-import { MendEditor } from '../../src/editors/mend';
+import { disposeRows, MendEditor } from '../../src/editors/mend';
 import { disposeChanges, EditRefusedError, revertChanges } from '../../src/editors/changes';
 import { rankUpdate } from '../../src/kernels/rank_update';
 import { kernelTestsOnWebGPU, seededTensor } from '../../src/kernels/testing';
@@ -163,7 +163,7 @@ describe('fast update phase on webgpu (Dawn) runs the tfjs programs in one encod
       expect(fastUpdate.runs).toBe(runs + 3);
       expect(await weights()).toEqual(original);
       spoilt.get(name)!.x.dispose();
-      for (const v of rows.values()) tf.dispose([v.x, v.delta, v.keep]);
+      disposeRows(rows);
     });
   });
 });
