@@ -77,6 +77,16 @@ export function formatReport(r: BenchReport): string {
     if (m.pipeline) {
       const c = m.pipeline;
       out.push(`whole edit: one wait ${ms(c.oneWaitMs)} ms vs synced after each phase ${ms(c.syncedMs)} ms = ${c.ratio.toFixed(2)}x  (MendEditor.edit, the app's way vs syncPhases, alternated)`);
+      if (c.captureSubmits) {
+        const k = c.captureSubmits;
+        out.push(`whole edit: capture submitted every ${k.every} dispatches ${ms(k.chunkedMs)} ms vs in one submit ${ms(k.oneSubmitMs)} ms = ${k.ratio.toFixed(2)}x  (fastCapture.submitEvery, one wait, alternated)`);
+      }
+      if (c.idleWait) out.push(`one wait on an idle queue: onSubmittedWorkDone ${ms(c.idleWait.workDoneMs)} ms, 4-byte mapAsync read-back ${ms(c.idleWait.mapReadMs)} ms`);
+    }
+    if (m.captureProfile) {
+      const p = m.captureProfile;
+      out.push(`capture GPU time, one pass per dispatch (timestamps): ${ms(p.totalMs)} ms in ${p.dispatches} passes, span ${ms(p.spanMs)} ms; by kernel: ` +
+        p.kernels.map((k) => `${k.kernel} ${ms(k.ms)} (${+k.count.toFixed(1)})`).join(', '));
     }
     if (m.dispatch) {
       out.push(dispatchLine('per decode token (tfjs-op path)', m.dispatch.token));

@@ -32,7 +32,7 @@ import { gpuPlans } from '../src/kernels/webgpu';
 import { disposeRows, type EditorOutput, type MendEditOptions } from '../src/editors/mend';
 import { copyKernel } from './copy_kernel';
 import { editorMLPRowwise } from './editor_mlp_rowwise';
-import { DispatchCounter, GpuMemoryWatch, median, syncAll, timeOp, type OpTiming, type Repetitions } from './measure';
+import { DispatchCounter, GpuMemoryWatch, hasTimestampQuery, median, syncAll, timeOp, type OpTiming, type Repetitions } from './measure';
 import type { BenchModel } from './models';
 
 export interface BenchSettings extends Repetitions {
@@ -215,6 +215,31 @@ export interface PipelineComparison {
   ratio: number;
   oneWaitSamples: number[];
   syncedSamples: number[];
+  /**
+   * The one-wait edit with the capture submitted in chunks (fastCapture.submitEvery dispatches each, the default)
+   * against one submit, alternated; absent in reports written before the chunked capture.
+   */
+  captureSubmits?: { chunkedMs: number; oneSubmitMs: number; ratio: number; every: number; chunkedSamples: number[]; oneSubmitSamples: number[] };
+  /**
+   * The fixed cost of one wait, on an idle queue (medians): queue.onSubmittedWorkDone(), and a 4-byte mapAsync
+   * read-back (copy + map + unmap, what the edit's one wait ends with). Absent in reports written before them.
+   */
+  idleWait?: { workDoneMs: number; mapReadMs: number };
+}
+
+/**
+ * Where the capture's GPU time goes: the capture run with one compute pass per dispatch (fastCapture.submitEvery = 1)
+ * and GPU timestamps around each pass; means over the repetitions. One pass per dispatch adds pass boundaries, so
+ * totals are an upper bound of the real capture's GPU time; the split by kernel is what it is for.
+ */
+export interface CaptureGpuProfile {
+  /** sum of the passes' durations */
+  totalMs: number;
+  /** first pass's start to the last pass's end (the gaps between passes included) */
+  spanMs: number;
+  dispatches: number;
+  /** by kernel name (capture_kernels.ts names; 'row keep' is the keep-mask program), largest first */
+  kernels: Array<{ kernel: string; ms: number; count: number }>;
 }
 
 export interface ModelReport {
@@ -243,6 +268,8 @@ export interface ModelReport {
   plans?: PlanReuseComparison;
   /** absent in reports written before the one-wait edit */
   pipeline?: PipelineComparison;
+  /** absent without 'timestamp-query', off the fast capture, and in reports written before it */
+  captureProfile?: CaptureGpuProfile;
 }
 
 /** Deterministic token ids (a fixed LCG) so every run edits and generates the same sequence. */
@@ -573,7 +600,111 @@ async function switchedEditComparison(bm: BenchModel, fact: TokenizedFact, s: Be
 
 async function pipelineComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<PipelineComparison> {
   const c = await alternated((oneWait) => wholeEditMs(bm, fact, { syncPhases: !oneWait }), s);
-  return { oneWaitMs: c.fastMs, syncedMs: c.tfjsMs, ratio: c.ratio, oneWaitSamples: c.fastSamples, syncedSamples: c.tfjsSamples };
+  const every = fastCapture.submitEvery;
+  const chunks = await alternated(async (chunked) => {
+    fastCapture.submitEvery = chunked ? every : 0;
+    try {
+      return await wholeEditMs(bm, fact);
+    } finally {
+      fastCapture.submitEvery = every;
+    }
+  }, s);
+  return {
+    oneWaitMs: c.fastMs, syncedMs: c.tfjsMs, ratio: c.ratio, oneWaitSamples: c.fastSamples, syncedSamples: c.tfjsSamples,
+    captureSubmits: { chunkedMs: chunks.fastMs, oneSubmitMs: chunks.tfjsMs, ratio: chunks.ratio, every, chunkedSamples: chunks.fastSamples, oneSubmitSamples: chunks.tfjsSamples },
+    idleWait: await idleWaitMs(s),
+  };
+}
+
+/** CaptureGpuProfile (undefined without 'timestamp-query' or when the capture does not take the fast path). */
+async function captureGpuProfile(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<CaptureGpuProfile | undefined> {
+  const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
+  if (!device || !hasTimestampQuery() || !device.features.has('timestamp-query')) return undefined;
+  const MAX_PASSES = 2048;
+  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * MAX_PASSES });
+  const resolved = device.createBuffer({ size: 16 * MAX_PASSES, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const readBack = device.createBuffer({ size: 16 * MAX_PASSES, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const [every, hook] = [fastCapture.submitEvery, fastCapture.passTimestamps];
+  let passes: string[] = [];
+  fastCapture.submitEvery = 1;
+  fastCapture.passTimestamps = (chunk, kernels) => {
+    if (chunk >= MAX_PASSES) return undefined;
+    passes[chunk] = kernels[0];
+    return { querySet, beginningOfPassWriteIndex: 2 * chunk, endOfPassWriteIndex: 2 * chunk + 1 };
+  };
+  const byKernel = new Map<string, { ns: number; count: number }>();
+  let [total, span, dispatches] = [0, 0, 0];
+  try {
+    for (let i = 0; i < s.warmup + s.reps; i++) {
+      passes = [];
+      const before = fastCapture.captures;
+      const { rows } = await bm.editor.captureRows(bm.model, [fact]);
+      disposeRows(rows);
+      if (fastCapture.captures === before) return undefined; // the tfjs path ran: nothing to profile
+      const n = passes.length;
+      const enc = device.createCommandEncoder();
+      enc.resolveQuerySet(querySet, 0, 2 * n, resolved, 0);
+      enc.copyBufferToBuffer(resolved, 0, readBack, 0, 16 * n);
+      device.queue.submit([enc.finish()]);
+      await readBack.mapAsync(GPUMapMode.READ, 0, 16 * n);
+      const t = new BigInt64Array(readBack.getMappedRange(0, 16 * n).slice(0));
+      readBack.unmap();
+      if (i < s.warmup) continue;
+      passes.forEach((kernel, p) => {
+        const ns = Number(t[2 * p + 1] - t[2 * p]);
+        const k = byKernel.get(kernel) ?? { ns: 0, count: 0 };
+        byKernel.set(kernel, { ns: k.ns + ns, count: k.count + 1 });
+        total += ns;
+      });
+      span += Number(t[2 * n - 1] - t[0]);
+      dispatches = n;
+    }
+  } finally {
+    fastCapture.submitEvery = every;
+    fastCapture.passTimestamps = hook;
+    querySet.destroy();
+    resolved.destroy();
+    readBack.destroy();
+  }
+  const perRep = (ns: number) => ns / 1e6 / s.reps;
+  return {
+    totalMs: perRep(total), spanMs: perRep(span), dispatches,
+    kernels: [...byKernel].map(([kernel, k]) => ({ kernel, ms: perRep(k.ns), count: k.count / s.reps })).sort((a, b) => b.ms - a.ms),
+  };
+}
+
+/** PipelineComparison.idleWait: what one wait costs when the GPU has nothing left to do (WebGPU only). */
+async function idleWaitMs(s: BenchSettings): Promise<{ workDoneMs: number; mapReadMs: number } | undefined> {
+  const be = tf.backend() as unknown as { device?: GPUDevice };
+  const device = be.device;
+  if (!device) return undefined;
+  const src = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const dst = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  try {
+    const workDone: number[] = [];
+    const mapRead: number[] = [];
+    for (let i = 0; i < s.warmup + s.reps; i++) {
+      await syncAll();
+      let t0 = performance.now();
+      await device.queue.onSubmittedWorkDone();
+      const w = performance.now() - t0;
+      t0 = performance.now();
+      const enc = device.createCommandEncoder();
+      enc.copyBufferToBuffer(src, 0, dst, 0, 4);
+      device.queue.submit([enc.finish()]);
+      await dst.mapAsync(GPUMapMode.READ, 0, 4);
+      dst.unmap();
+      const m = performance.now() - t0;
+      if (i >= s.warmup) {
+        workDone.push(w);
+        mapRead.push(m);
+      }
+    }
+    return { workDoneMs: median(workDone), mapReadMs: median(mapRead) };
+  } finally {
+    src.destroy();
+    dst.destroy();
+  }
 }
 
 async function planReuseComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<PlanReuseComparison> {
@@ -721,6 +852,9 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
     pipeline = await pipelineComparison(bm, fact, s);
   }
 
+  log(`${bm.name}: capture GPU profile (one pass per dispatch, timestamps)`);
+  const captureProfile = await captureGpuProfile(bm, fact, s);
+
   log(`${bm.name}: dispatch diagnostics (kernels, enqueue vs read-back wait)`);
   const dispatch = await dispatchReport(bm, fact, prompt, s);
 
@@ -758,5 +892,6 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
     updatePhase: updateCmp,
     plans,
     pipeline,
+    captureProfile,
   };
 }

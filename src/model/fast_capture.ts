@@ -41,6 +41,19 @@ import type { GPT2, GradientRows, PendingCapture } from './gpt2';
 /** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
 export const fastCapture = {
   enabled: true,
+  /**
+   * Dispatches per submit (0: the whole capture in one submit). Submitting in chunks lets the GPU start on the first
+   * layers while JavaScript still encodes the rest: recording ~100 dispatches takes ~2 ms of JavaScript on the H100
+   * machine, time in which one big submit leaves the GPU idle. The bench compares it with one submit.
+   */
+  submitEvery: 16,
+  /** queue submits made by the fast captures */
+  submits: 0,
+  /**
+   * Bench hook (bench/suite.ts, the capture's GPU profile): timestamp writes for the compute pass of chunk `chunk`,
+   * whose dispatches run `kernels`; null (the default) records no timestamps.
+   */
+  passTimestamps: null as null | ((chunk: number, kernels: string[]) => GPUComputePassTimestampWrites | undefined),
   /** captures that took the fast path */
   captures: 0,
   /** compute dispatches recorded by them */
@@ -414,21 +427,39 @@ function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: number[], P
     }
   }
 
-  // Encode: one compute pass, then the copies into the caller's tensors and of the loss rows into a mappable buffer.
-  // Validation errors (bind groups, encoding, submit) are collected in an error scope and turned into an exception.
   device.pushErrorScope('validation');
-  const encoder = device.createCommandEncoder({ label: 'mendlab capture' });
-  const pass = encoder.beginComputePass({ label: 'mendlab capture' });
-  rec.dispatches.forEach((d, i) => {
-    const p = d.source ? cachedPipeline(device, 'mendlab capture program', d.kernel, d.source) : pipeline(device, dims, d.kernel);
-    pass.setPipeline(p);
-    pass.setBindGroup(0, s.bindGroups.get(device, i, p, [
-      { buffer: s.params, offset: d.slot * SLOT, size: PARAM_FIELDS.length * 4 },
-      ...d.buffers.map((buffer) => ({ buffer })),
-    ]));
-    pass.dispatchWorkgroups(...d.grid);
-  });
-  pass.end();
+  // Our per-call inputs, then tfjs's pending work (weight uploads, ops issued before this call), then ours: the
+  // uniforms of every dispatch are written before the first chunk is submitted.
+  device.queue.writeBuffer(s.params, 0, rec.params.buffer, 0, rec.dispatches.length * SLOT);
+  device.queue.writeBuffer(s.ids, 0, Uint32Array.from(ids));
+  flushTfjs(be);
+  // The dispatches in chunks of fastCapture.submitEvery, each its own encoder, compute pass and submit (the queue
+  // runs them in order); the last encoder also copies the rows into the caller's tensors and the loss rows into a
+  // mappable buffer. Validation errors (bind groups, encoding, submit) are collected in the error scope and turned
+  // into an exception.
+  const every = fastCapture.submitEvery > 0 ? fastCapture.submitEvery : rec.dispatches.length;
+  let encoder = device.createCommandEncoder({ label: 'mendlab capture' });
+  for (let start = 0; start < rec.dispatches.length; start += every) {
+    if (start > 0) {
+      device.queue.submit([encoder.finish()]);
+      fastCapture.submits++;
+      encoder = device.createCommandEncoder({ label: 'mendlab capture' });
+    }
+    const end = Math.min(start + every, rec.dispatches.length);
+    const timestampWrites = fastCapture.passTimestamps?.(start / every, rec.dispatches.slice(start, end).map((d) => d.kernel));
+    const pass = encoder.beginComputePass({ label: 'mendlab capture', ...(timestampWrites ? { timestampWrites } : {}) });
+    for (let i = start; i < end; i++) {
+      const d = rec.dispatches[i];
+      const p = d.source ? cachedPipeline(device, 'mendlab capture program', d.kernel, d.source) : pipeline(device, dims, d.kernel);
+      pass.setPipeline(p);
+      pass.setBindGroup(0, s.bindGroups.get(device, i, p, [
+        { buffer: s.params, offset: d.slot * SLOT, size: PARAM_FIELDS.length * 4 },
+        ...d.buffers.map((buffer) => ({ buffer })),
+      ]));
+      pass.dispatchWorkgroups(...d.grid);
+    }
+    pass.end();
+  }
 
   const rows: Record<string, GradientRows> = {};
   const output = (src: GPUBuffer, cols: number): tf.Tensor2D => {
@@ -447,12 +478,8 @@ function run(be: WebGPUBackend, model: GPT2, dims: CaptureDims, ids: number[], P
   s.staging = null;
   const staging = own ?? lossReadBack(device, NT);
   encoder.copyBufferToBuffer(s.loss, 0, staging, 0, NT * 4);
-
-  // Our per-call inputs, then tfjs's pending work (weight uploads, ops issued before this call), then ours.
-  device.queue.writeBuffer(s.params, 0, rec.params.buffer, 0, rec.dispatches.length * SLOT);
-  device.queue.writeBuffer(s.ids, 0, Uint32Array.from(ids));
-  flushTfjs(be);
   device.queue.submit([encoder.finish()]);
+  fastCapture.submits++;
   const validation = device.popErrorScope();
   fastCapture.captures++;
   fastCapture.dispatches += rec.dispatches.length;

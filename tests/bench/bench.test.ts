@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchReport } from '../../bench/main';
 import { formatReport } from '../../bench/report';
+import { fastCapture } from '../../src/model/fast_capture';
 import { runEntry } from '../helpers/run-node';
 
 const SWIFTSHADER = { VK_ICD_FILENAMES: '/usr/lib/chromium/vk_swiftshader_icd.json', LD_LIBRARY_PATH: '/usr/lib/chromium' };
@@ -189,6 +190,26 @@ describe('npm run bench', () => {
     expect(pi.oneWaitSamples).toHaveLength(2);
     expect(pi.syncedSamples).toHaveLength(2);
     expect(pi.ratio).toBeCloseTo(pi.oneWaitMs / pi.syncedMs, 6);
+    // The same one-wait edit with the capture in chunked submits against one submit, and the cost of an idle wait.
+    const cs = pi.captureSubmits!;
+    for (const v of [cs.chunkedMs, cs.oneSubmitMs, cs.ratio]) positive(v);
+    expect(cs.every).toBe(fastCapture.submitEvery);
+    expect(cs.chunkedSamples).toHaveLength(2);
+    expect(cs.oneSubmitSamples).toHaveLength(2);
+    expect(cs.ratio).toBeCloseTo(cs.chunkedMs / cs.oneSubmitMs, 6);
+    positive(pi.idleWait!.workDoneMs);
+    positive(pi.idleWait!.mapReadMs);
+
+    // The capture's GPU profile (one pass per dispatch, GPU timestamps): every dispatch of the capture, by kernel.
+    if (report.adapter.timestampQuery) {
+      const cp = m.captureProfile!;
+      expect(cp.dispatches).toBeGreaterThan(m.dispatch!.fastCapture!.dispatches - 1);
+      expect(cp.kernels.reduce((a, k) => a + k.count, 0)).toBeCloseTo(cp.dispatches, 6);
+      expect(cp.kernels.reduce((a, k) => a + k.ms, 0)).toBeCloseTo(cp.totalMs, 6);
+      for (const name of ['embed', 'mmN', 'mmT', 'xent', 'attnFwd', 'lnFwd']) expect(cp.kernels.map((k) => k.kernel)).toContain(name);
+      positive(cp.totalMs);
+      expect(cp.spanMs).toBeGreaterThanOrEqual(Math.max(...cp.kernels.map((k) => k.ms / k.count)));
+    }
 
     const mem = m.memory;
     positive(mem.residentBytes);
@@ -215,6 +236,9 @@ describe('npm run bench', () => {
     expect(text).toMatch(/whole edit: update phase in one encoder [\d.]+ ms \(\d+ tfjs dispatches\) vs tfjs programs [\d.]+ ms \(\d+\) = [\d.]+x/);
     expect(text).toMatch(/whole edit: kept plans [\d.]+ ms \(\d+ bind groups made\) vs built per call [\d.]+ ms \(\d+\) = [\d.]+x/);
     expect(text).toMatch(/whole edit: one wait [\d.]+ ms vs synced after each phase [\d.]+ ms = [\d.]+x/);
+    expect(text).toMatch(/whole edit: capture submitted every \d+ dispatches [\d.]+ ms vs in one submit [\d.]+ ms = [\d.]+x/);
+    if (report.adapter.timestampQuery) expect(text).toMatch(/capture GPU time, one pass per dispatch \(timestamps\): [\d.]+ ms in \d+ passes, span [\d.]+ ms; by kernel: \w+/);
+    expect(text).toMatch(/one wait on an idle queue: onSubmittedWorkDone [\d.]+ ms, 4-byte mapAsync read-back [\d.]+ ms/);
     expect(text).toMatch(/capture enqueue \(JavaScript\): kept plans [\d.]+ ms vs built per call [\d.]+ ms = [\d.]+x/);
     expect(text.match(/^(editorMLP|editorMLPRowwise|rankUpdate|outerProductSum) /gm)).toHaveLength(8);
     expect(text.match(/^tiled \/ row-per-workgroup editor kernel at (64x256|256x64), 16 rows, rank 8: [\d.]+/gm)).toHaveLength(2);

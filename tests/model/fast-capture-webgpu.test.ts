@@ -136,6 +136,35 @@ describe('fast capture on webgpu (Dawn) matches the tfjs-autodiff capture', () =
     }
   });
 
+  it('gives bit-identical rows and loss whether submitted in chunks or at once (fastCapture.submitEvery)', async () => {
+    const model = tinyModel('gelu_new', 23);
+    const every = fastCapture.submitEvery;
+    try {
+      const names = ALL_KINDS([0, 1, 2]);
+      const run = async (submitEvery: number) => {
+        fastCapture.submitEvery = submitEvery;
+        const [submits, dispatches] = [fastCapture.submits, fastCapture.dispatches];
+        const c = await model.captureGradientRows([3, 14, 15, 92, 65], [35, 89], names);
+        return { c, submits: fastCapture.submits - submits, dispatches: fastCapture.dispatches - dispatches };
+      };
+      const once = await run(0);
+      const chunked = await run(5);
+      expect(once.submits).toBe(1);
+      expect(chunked.dispatches).toBe(once.dispatches);
+      expect(chunked.submits, 'one submit per 5 dispatches').toBe(Math.ceil(once.dispatches / 5));
+      expect(chunked.c.loss).toBe(once.c.loss);
+      for (const n of names) {
+        for (const k of ['x', 'delta'] as const) {
+          expect(Array.from(await chunked.c.rows[n][k].data()), `${n} ${k}`).toEqual(Array.from(await once.c.rows[n][k].data()));
+        }
+      }
+      disposeCapture(once.c, chunked.c);
+    } finally {
+      fastCapture.submitEvery = every;
+      model.dispose();
+    }
+  });
+
   it('keeps no tensors and reuses its buffers and bind groups across captures', async () => {
     const model = tinyModel('gelu_new', 7);
     try {
