@@ -54,7 +54,7 @@ export function formatReport(r: BenchReport): string {
     }
     if (m.editorPhase) {
       const c = m.editorPhase;
-      out.push(`editor phase: fast ${ms(c.fastMs)} ms (${c.fastDispatches} dispatches, one encoder) vs tfjs ${ms(c.tfjsMs)} ms (${c.tfjsDispatches} dispatches) = ${c.ratio.toFixed(2)}x  (MendEditor.runEditors, same rows, alternated)`);
+      out.push(`editor phase: fast ${ms(c.fastMs)} ms (${c.fastDispatches} dispatches, one encoder${c.fastEnqueueMs === undefined ? '' : `, ${ms(c.fastEnqueueMs)} ms of it JavaScript enqueue`}) vs tfjs ${ms(c.tfjsMs)} ms (${c.tfjsDispatches} dispatches) = ${c.ratio.toFixed(2)}x  (MendEditor.runEditors, same rows, alternated)`);
       if (c.stacking) {
         const k = c.stacking;
         out.push(`editor phase, fast path: stacked by editor ${ms(k.stackedMs)} ms (${c.fastDispatches} dispatches) vs one weight at a time ${ms(k.perWeightMs)} ms (${k.perWeightDispatches}) = ${k.ratio.toFixed(2)}x  (alternated)`);
@@ -83,9 +83,9 @@ export function formatReport(r: BenchReport): string {
       }
       if (c.idleWait) out.push(`one wait on an idle queue: onSubmittedWorkDone ${ms(c.idleWait.workDoneMs)} ms, 4-byte mapAsync read-back ${ms(c.idleWait.mapReadMs)} ms`);
     }
-    if (m.captureProfile) {
-      const p = m.captureProfile;
-      out.push(`capture GPU time, one pass per dispatch (timestamps): ${ms(p.totalMs)} ms in ${p.dispatches} passes, span ${ms(p.spanMs)} ms; by kernel: ` +
+    for (const [what, p] of [['capture', m.captureProfile], ['editor phase', m.editorProfile]] as const) {
+      if (!p) continue;
+      out.push(`${what} GPU time, one pass per dispatch (timestamps): ${ms(p.totalMs)} ms in ${p.dispatches} passes, span ${ms(p.spanMs)} ms; by kernel: ` +
         p.kernels.map((k) => `${k.kernel} ${ms(k.ms)} (${+k.count.toFixed(1)})`).join(', '));
     }
     if (m.dispatch) {

@@ -169,6 +169,8 @@ export interface EditorPhaseComparison extends DispatchComparison {
    * (fastEditor.stack = false), alternated in a second series. Absent in reports written before the stacking.
    */
   stacking?: { stackedMs: number; perWeightMs: number; ratio: number; perWeightDispatches: number; stackedSamples: number[]; perWeightSamples: number[] };
+  /** JavaScript time of the fast path's runEditors call (recording and submitting), median; absent in older reports */
+  fastEnqueueMs?: number;
 }
 
 /**
@@ -228,17 +230,18 @@ export interface PipelineComparison {
 }
 
 /**
- * Where the capture's GPU time goes: the capture run with one compute pass per dispatch (fastCapture.submitEvery = 1)
- * and GPU timestamps around each pass; means over the repetitions. One pass per dispatch adds pass boundaries, so
- * totals are an upper bound of the real capture's GPU time; the split by kernel is what it is for.
+ * Where a fast path's GPU time goes: the capture (fastCapture.submitEvery = 1) or the editor phase
+ * (fastEditor.passTimestamps) run with one compute pass per dispatch and GPU timestamps around each pass; means over
+ * the repetitions. One pass per dispatch adds pass boundaries, so totals are an upper bound of the path's GPU time
+ * in one pass; the split by kernel is what it is for.
  */
-export interface CaptureGpuProfile {
+export interface GpuPassProfile {
   /** sum of the passes' durations */
   totalMs: number;
   /** first pass's start to the last pass's end (the gaps between passes included) */
   spanMs: number;
   dispatches: number;
-  /** by kernel name (capture_kernels.ts names; 'row keep' is the keep-mask program), largest first */
+  /** by kernel name (capture_kernels.ts's names, 'row keep' the keep-mask program; fast_editor.ts's), largest first */
   kernels: Array<{ kernel: string; ms: number; count: number }>;
 }
 
@@ -268,8 +271,9 @@ export interface ModelReport {
   plans?: PlanReuseComparison;
   /** absent in reports written before the one-wait edit */
   pipeline?: PipelineComparison;
-  /** absent without 'timestamp-query', off the fast capture, and in reports written before it */
-  captureProfile?: CaptureGpuProfile;
+  /** absent without 'timestamp-query', off the fast paths, and in reports written before them */
+  captureProfile?: GpuPassProfile;
+  editorProfile?: GpuPassProfile;
 }
 
 /** Deterministic token ids (a fixed LCG) so every run edits and generates the same sequence. */
@@ -499,6 +503,8 @@ async function alternated(once: (fast: boolean) => Promise<number>, s: BenchSett
  */
 async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<EditorPhaseComparison> {
   const { rows } = await bm.editor.captureRows(bm.model, [fact]);
+  let lastEnqueueMs = 0;
+  const fastEnqueue: number[] = [];
   /** runEditors on the captured rows, timed from a synced GPU to the GPU's end, like editFromRows does. */
   const timedRunEditors = async (): Promise<number> => {
     const outputs = new Map<string, EditorOutput>();
@@ -506,6 +512,7 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
       await syncAll();
       const t0 = performance.now();
       const validated = bm.editor.runEditors(rows, outputs);
+      lastEnqueueMs = performance.now() - t0;
       await syncAll();
       const ms = performance.now() - t0;
       await validated;
@@ -526,6 +533,7 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
     try {
       const ms = await timedRunEditors();
       if (fast && fastEditor.runs === runs) throw fellBack();
+      if (fast) fastEnqueue.push(lastEnqueueMs);
       if (fast) fastDispatches = fastEditor.dispatches - dispatches;
       else tfjsDispatches = counter!.dispatches;
       return ms;
@@ -556,7 +564,7 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
       stackedMs: st.fastMs, perWeightMs: st.tfjsMs, ratio: st.ratio, perWeightDispatches,
       stackedSamples: st.fastSamples, perWeightSamples: st.tfjsSamples,
     };
-    return { ...times, fastDispatches, tfjsDispatches, stacking };
+    return { ...times, fastDispatches, tfjsDispatches, stacking, fastEnqueueMs: median(fastEnqueue.slice(-s.reps)) };
   } finally {
     disposeRows(rows);
   }
@@ -616,31 +624,33 @@ async function pipelineComparison(bm: BenchModel, fact: TokenizedFact, s: BenchS
   };
 }
 
-/** CaptureGpuProfile (undefined without 'timestamp-query' or when the capture does not take the fast path). */
-async function captureGpuProfile(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<CaptureGpuProfile | undefined> {
+/**
+ * GpuPassProfile of `once` (which returns false when the fast path did not run): `hook` installs the per-pass
+ * timestamp writes (null: removes them). Undefined without 'timestamp-query' or when the fast path did not run.
+ */
+async function passProfile(
+  s: BenchSettings,
+  hook: (writes: ((pass: number, kernel: string) => GPUComputePassTimestampWrites | undefined) | null) => void,
+  once: () => Promise<boolean>,
+): Promise<GpuPassProfile | undefined> {
   const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
   if (!device || !hasTimestampQuery() || !device.features.has('timestamp-query')) return undefined;
   const MAX_PASSES = 2048;
   const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * MAX_PASSES });
   const resolved = device.createBuffer({ size: 16 * MAX_PASSES, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   const readBack = device.createBuffer({ size: 16 * MAX_PASSES, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const [every, hook] = [fastCapture.submitEvery, fastCapture.passTimestamps];
   let passes: string[] = [];
-  fastCapture.submitEvery = 1;
-  fastCapture.passTimestamps = (chunk, kernels) => {
-    if (chunk >= MAX_PASSES) return undefined;
-    passes[chunk] = kernels[0];
-    return { querySet, beginningOfPassWriteIndex: 2 * chunk, endOfPassWriteIndex: 2 * chunk + 1 };
-  };
+  hook((pass, kernel) => {
+    if (pass >= MAX_PASSES) return undefined;
+    passes[pass] = kernel;
+    return { querySet, beginningOfPassWriteIndex: 2 * pass, endOfPassWriteIndex: 2 * pass + 1 };
+  });
   const byKernel = new Map<string, { ns: number; count: number }>();
   let [total, span, dispatches] = [0, 0, 0];
   try {
     for (let i = 0; i < s.warmup + s.reps; i++) {
       passes = [];
-      const before = fastCapture.captures;
-      const { rows } = await bm.editor.captureRows(bm.model, [fact]);
-      disposeRows(rows);
-      if (fastCapture.captures === before) return undefined; // the tfjs path ran: nothing to profile
+      if (!(await once())) return undefined;
       const n = passes.length;
       const enc = device.createCommandEncoder();
       enc.resolveQuerySet(querySet, 0, 2 * n, resolved, 0);
@@ -660,8 +670,7 @@ async function captureGpuProfile(bm: BenchModel, fact: TokenizedFact, s: BenchSe
       dispatches = n;
     }
   } finally {
-    fastCapture.submitEvery = every;
-    fastCapture.passTimestamps = hook;
+    hook(null);
     querySet.destroy();
     resolved.destroy();
     readBack.destroy();
@@ -671,6 +680,40 @@ async function captureGpuProfile(bm: BenchModel, fact: TokenizedFact, s: BenchSe
     totalMs: perRep(total), spanMs: perRep(span), dispatches,
     kernels: [...byKernel].map(([kernel, k]) => ({ kernel, ms: perRep(k.ns), count: k.count / s.reps })).sort((a, b) => b.ms - a.ms),
   };
+}
+
+/** The capture's GpuPassProfile: one submit and pass per dispatch. */
+function captureGpuProfile(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<GpuPassProfile | undefined> {
+  const [every, hook] = [fastCapture.submitEvery, fastCapture.passTimestamps];
+  return passProfile(s, (writes) => {
+    fastCapture.submitEvery = writes ? 1 : every;
+    fastCapture.passTimestamps = writes ? (chunk, kernels) => writes(chunk, kernels[0]) : hook;
+  }, async () => {
+    const before = fastCapture.captures;
+    const { rows } = await bm.editor.captureRows(bm.model, [fact]);
+    disposeRows(rows);
+    return fastCapture.captures > before;
+  });
+}
+
+/** The editor phase's GpuPassProfile (runEditors on one fact's rows): one pass per dispatch. */
+async function editorGpuProfile(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<GpuPassProfile | undefined> {
+  const { rows } = await bm.editor.captureRows(bm.model, [fact]);
+  const hook = fastEditor.passTimestamps;
+  try {
+    return await passProfile(s, (writes) => (fastEditor.passTimestamps = writes ?? hook), async () => {
+      const outputs = new Map<string, EditorOutput>();
+      const runs = fastEditor.runs;
+      try {
+        await bm.editor.runEditors(rows, outputs);
+      } finally {
+        for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
+      }
+      return fastEditor.runs > runs;
+    });
+  } finally {
+    disposeRows(rows);
+  }
 }
 
 /** PipelineComparison.idleWait: what one wait costs when the GPU has nothing left to do (WebGPU only). */
@@ -852,8 +895,9 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
     pipeline = await pipelineComparison(bm, fact, s);
   }
 
-  log(`${bm.name}: capture GPU profile (one pass per dispatch, timestamps)`);
+  log(`${bm.name}: capture and editor phase GPU profiles (one pass per dispatch, timestamps)`);
   const captureProfile = await captureGpuProfile(bm, fact, s);
+  const editorProfile = await editorGpuProfile(bm, fact, s);
 
   log(`${bm.name}: dispatch diagnostics (kernels, enqueue vs read-back wait)`);
   const dispatch = await dispatchReport(bm, fact, prompt, s);
@@ -893,5 +937,6 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
     plans,
     pipeline,
     captureProfile,
+    editorProfile,
   };
 }

@@ -37,6 +37,11 @@ export const fastEditor = {
   runs: 0,
   /** compute dispatches recorded by them */
   dispatches: 0,
+  /**
+   * Bench hook (bench/suite.ts, the editor phase's GPU profile): when set, every dispatch gets its own compute pass
+   * with these timestamp writes; null (the default) records them all in one pass.
+   */
+  passTimestamps: null as null | ((dispatch: number, kernel: string) => GPUComputePassTimestampWrites | undefined),
 };
 
 /** One edited weight's input to the editor phase. */
@@ -411,8 +416,11 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
 
   device.pushErrorScope('validation');
   const encoder = device.createCommandEncoder({ label: 'mendlab editor' });
-  const pass = encoder.beginComputePass({ label: 'mendlab editor' });
+  const profile = fastEditor.passTimestamps;
+  const onePass = profile ? null : encoder.beginComputePass({ label: 'mendlab editor' });
   dispatches.forEach((d, i) => {
+    const timestampWrites = profile?.(i, d.kernel);
+    const pass = onePass ?? encoder.beginComputePass({ label: 'mendlab editor', ...(timestampWrites ? { timestampWrites } : {}) });
     const pl = pipeline(device, d.kernel);
     pass.setPipeline(pl);
     pass.setBindGroup(0, plan.bindGroups.get(device, i, pl, [
@@ -420,8 +428,9 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
       ...d.buffers.map((buffer) => ({ buffer })),
     ]));
     pass.dispatchWorkgroups(...d.grid);
+    if (!onePass) pass.end();
   });
-  pass.end();
+  onePass?.end();
   // tfjs's pending work (the rows, the keep mask, uploads), then ours (tfjs-webgpu.md §4.2).
   flushTfjs(be);
   device.queue.submit([encoder.finish()]);

@@ -200,16 +200,28 @@ describe('npm run bench', () => {
     positive(pi.idleWait!.workDoneMs);
     positive(pi.idleWait!.mapReadMs);
 
-    // The capture's GPU profile (one pass per dispatch, GPU timestamps): every dispatch of the capture, by kernel.
+    // The capture's and the editor phase's GPU profiles (one pass per dispatch, GPU timestamps): every dispatch, by kernel.
     if (report.adapter.timestampQuery) {
-      const cp = m.captureProfile!;
-      expect(cp.dispatches).toBeGreaterThan(m.dispatch!.fastCapture!.dispatches - 1);
-      expect(cp.kernels.reduce((a, k) => a + k.count, 0)).toBeCloseTo(cp.dispatches, 6);
-      expect(cp.kernels.reduce((a, k) => a + k.ms, 0)).toBeCloseTo(cp.totalMs, 6);
-      for (const name of ['embed', 'mmN', 'mmT', 'xent', 'attnFwd', 'lnFwd']) expect(cp.kernels.map((k) => k.kernel)).toContain(name);
-      positive(cp.totalMs);
-      expect(cp.spanMs).toBeGreaterThanOrEqual(Math.max(...cp.kernels.map((k) => k.ms / k.count)));
+      const profiles = [
+        {
+          p: m.captureProfile!, dispatches: m.dispatch!.fastCapture!.dispatches + m.editor.editedWeights.length,
+          known: /^(embed|lnFwd|lnBwd|lnBwdAdd|mmN|mmT|attnFwd|attnBwdQ|attnBwdKV|xent|row keep|reduce:b[01]:a[01]:(none|act|actGrad))$/,
+          kernels: ['embed', 'mmN', 'mmT', 'xent', 'attnFwd', 'lnFwd', 'row keep'],
+        },
+        { p: m.editorProfile!, dispatches: ep.fastDispatches, known: /^(normalise|lowRank|sum|residual|final)$/, kernels: ['normalise', 'lowRank', 'sum', 'residual', 'final'] },
+      ];
+      for (const { p, dispatches, known, kernels } of profiles) {
+        expect(p.dispatches).toBe(dispatches);
+        expect(p.kernels.reduce((a, k) => a + k.count, 0)).toBeCloseTo(p.dispatches, 6);
+        expect(p.kernels.reduce((a, k) => a + k.ms, 0)).toBeCloseTo(p.totalMs, 6);
+        for (const k of p.kernels) expect(k.kernel).toMatch(known);
+        for (const name of kernels) expect(p.kernels.map((k) => k.kernel)).toContain(name);
+        positive(p.totalMs);
+        expect(p.spanMs).toBeGreaterThanOrEqual(Math.max(...p.kernels.map((k) => k.ms / k.count)));
+      }
     }
+    positive(ep.fastEnqueueMs!);
+    expect(ep.fastEnqueueMs!).toBeLessThan(ep.fastMs);
 
     const mem = m.memory;
     positive(mem.residentBytes);
@@ -237,6 +249,7 @@ describe('npm run bench', () => {
     expect(text).toMatch(/whole edit: kept plans [\d.]+ ms \(\d+ bind groups made\) vs built per call [\d.]+ ms \(\d+\) = [\d.]+x/);
     expect(text).toMatch(/whole edit: one wait [\d.]+ ms vs synced after each phase [\d.]+ ms = [\d.]+x/);
     expect(text).toMatch(/whole edit: capture submitted every \d+ dispatches [\d.]+ ms vs in one submit [\d.]+ ms = [\d.]+x/);
+    if (report.adapter.timestampQuery) expect(text).toMatch(/editor phase GPU time, one pass per dispatch \(timestamps\): [\d.]+ ms in \d+ passes/);
     if (report.adapter.timestampQuery) expect(text).toMatch(/capture GPU time, one pass per dispatch \(timestamps\): [\d.]+ ms in \d+ passes, span [\d.]+ ms; by kernel: \w+/);
     expect(text).toMatch(/one wait on an idle queue: onSubmittedWorkDone [\d.]+ ms, 4-byte mapAsync read-back [\d.]+ ms/);
     expect(text).toMatch(/capture enqueue \(JavaScript\): kept plans [\d.]+ ms vs built per call [\d.]+ ms = [\d.]+x/);

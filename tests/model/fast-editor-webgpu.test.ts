@@ -138,6 +138,39 @@ for (const [label, dir] of [['shipped editor (public/models/facts-gpt)', 'public
       disposeRows(rows);
     });
 
+    it('gives bit-identical x̃ and δ̃ with one compute pass per dispatch (the bench profile hook) as in one pass', async () => {
+      const { rows } = await editor.captureRows(m.model, facts().slice(0, 1));
+      const run = () => {
+        const out = new Map<string, EditorOutput>();
+        const before = fastEditor.runs;
+        editor.runEditors(rows, out);
+        expect(fastEditor.runs, 'the fast path ran').toBe(before + 1);
+        return out;
+      };
+      const onePass = run();
+      const passes: string[] = [];
+      fastEditor.passTimestamps = (i, kernel) => {
+        passes[i] = kernel;
+        return undefined; // a pass of its own, without timestamps
+      };
+      let perDispatch: Map<string, EditorOutput>;
+      const before = fastEditor.dispatches;
+      try {
+        perDispatch = run();
+      } finally {
+        fastEditor.passTimestamps = null;
+      }
+      expect(passes.length).toBe(fastEditor.dispatches - before);
+      expect(new Set(passes)).toEqual(new Set(['normalise', 'lowRank', 'sum', 'residual', 'final']));
+      for (const n of editor.weightNames) {
+        for (const k of ['xTilde', 'deltaTilde'] as const) {
+          expect(Array.from(await perDispatch.get(n)![k].data()), `${n} ${k}`).toEqual(Array.from(await onePass.get(n)![k].data()));
+        }
+      }
+      disposeOutputs(onePass, perDispatch);
+      disposeRows(rows);
+    });
+
     it('a kept plan (same signature, new rows) matches the tfjs path and remakes only the bind groups of fresh tensors', async () => {
       const { rows } = await editor.captureRows(m.model, facts().slice(0, 1));
       const first = editBoth(editor, rows); // makes (or refreshes) the plan of this signature
