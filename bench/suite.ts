@@ -424,24 +424,23 @@ async function dispatchReport(bm: BenchModel, fact: TokenizedFact, prompt: numbe
   const capturePhase = async (fast: boolean): Promise<DispatchPhase & { samples: number }> => {
     const capEnq: number[] = [];
     const capWait: number[] = [];
-    const enabled = fastCapture.enabled;
-    fastCapture.enabled = fast;
     const fastBefore = fastCapture.dispatches;
     const capCounter = new DispatchCounter();
     try {
-      for (let i = 0; i < reps; i++) {
-        const t0 = performance.now();
-        const p = model.captureGradientRows(fact.promptIds, fact.targetIds, [...editor.weightNames]);
-        const t1 = performance.now();
-        const r = await p;
-        const t2 = performance.now();
-        capEnq.push(t1 - t0);
-        capWait.push(t2 - t1);
-        for (const rows of Object.values(r.rows)) tf.dispose([rows.x, rows.delta]);
-      }
+      await withSwitch(fastCapture, 'enabled', fast, async () => {
+        for (let i = 0; i < reps; i++) {
+          const t0 = performance.now();
+          const p = model.captureGradientRows(fact.promptIds, fact.targetIds, [...editor.weightNames]);
+          const t1 = performance.now();
+          const r = await p;
+          const t2 = performance.now();
+          capEnq.push(t1 - t0);
+          capWait.push(t2 - t1);
+          for (const rows of Object.values(r.rows)) tf.dispose([rows.x, rows.delta]);
+        }
+      });
     } finally {
       capCounter.stop();
-      fastCapture.enabled = enabled;
     }
     const ph = phase(capCounter, reps, capEnq, capWait);
     // The fast path's compute dispatches are its own (not tfjs programs): count those.
@@ -458,22 +457,16 @@ async function dispatchReport(bm: BenchModel, fact: TokenizedFact, prompt: numbe
  * path and with the tfjs path, alternated sample by sample in the same run so load changes hit both alike.
  */
 async function captureComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<CaptureComparison> {
-  const once = async (fast: boolean): Promise<number> => {
-    const enabled = fastCapture.enabled;
-    fastCapture.enabled = fast;
-    try {
-      const before = fastCapture.captures;
-      const t0 = performance.now();
-      const { rows } = await bm.editor.captureRows(bm.model, [fact]);
-      await syncAll();
-      const ms = performance.now() - t0;
-      disposeRows(rows);
-      if (fast && fastCapture.captures === before) throw new Error('bench: the fast capture did not run (it fell back to the tfjs path)');
-      return ms;
-    } finally {
-      fastCapture.enabled = enabled;
-    }
-  };
+  const once = (fast: boolean): Promise<number> => withSwitch(fastCapture, 'enabled', fast, async () => {
+    const before = fastCapture.captures;
+    const t0 = performance.now();
+    const { rows } = await bm.editor.captureRows(bm.model, [fact]);
+    await syncAll();
+    const ms = performance.now() - t0;
+    disposeRows(rows);
+    if (fast && fastCapture.captures === before) throw new Error('bench: the fast capture did not run (it fell back to the tfjs path)');
+    return ms;
+  });
   return alternated(once, s);
 }
 
@@ -481,6 +474,17 @@ async function captureComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSe
  * Times `once(true)` (fast path) and `once(false)` (tfjs path) alternated sample by sample, after as many alternated
  * warm-ups, so a change of load on the machine hits both alike.
  */
+/** Runs f with obj[key] set to value and puts the old value back afterwards: how the bench flips a path's switch. */
+async function withSwitch<O extends object, K extends keyof O, T>(obj: O, key: K, value: O[K], f: () => Promise<T>): Promise<T> {
+  const old = obj[key];
+  obj[key] = value;
+  try {
+    return await f();
+  } finally {
+    obj[key] = old;
+  }
+}
+
 async function alternated(once: (fast: boolean) => Promise<number>, s: BenchSettings): Promise<PathComparison> {
   for (let i = 0; i < s.warmup; i++) {
     await once(true);
@@ -525,38 +529,32 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
 
   let fastDispatches = 0;
   let tfjsDispatches = 0;
-  const once = async (fast: boolean): Promise<number> => {
-    const enabled = fastEditor.enabled;
-    fastEditor.enabled = fast;
+  const once = (fast: boolean): Promise<number> => withSwitch(fastEditor, 'enabled', fast, async () => {
     const [runs, dispatches] = [fastEditor.runs, fastEditor.dispatches];
     const counter = fast ? null : new DispatchCounter();
     try {
       const ms = await timedRunEditors();
       if (fast && fastEditor.runs === runs) throw fellBack();
-      if (fast) fastEnqueue.push(lastEnqueueMs);
-      if (fast) fastDispatches = fastEditor.dispatches - dispatches;
-      else tfjsDispatches = counter!.dispatches;
+      if (fast) {
+        fastEnqueue.push(lastEnqueueMs);
+        fastDispatches = fastEditor.dispatches - dispatches;
+      } else {
+        tfjsDispatches = counter!.dispatches;
+      }
       return ms;
     } finally {
       counter?.stop();
-      fastEditor.enabled = enabled;
     }
-  };
+  });
   // Stacked (the default) against one weight at a time, both on the fast path.
   let perWeightDispatches = 0;
-  const stackedOrNot = async (stacked: boolean): Promise<number> => {
-    const stack = fastEditor.stack;
-    fastEditor.stack = stacked;
+  const stackedOrNot = (stacked: boolean): Promise<number> => withSwitch(fastEditor, 'stack', stacked, async () => {
     const [runs, dispatches] = [fastEditor.runs, fastEditor.dispatches];
-    try {
-      const ms = await timedRunEditors();
-      if (fastEditor.runs === runs) throw fellBack();
-      if (!stacked) perWeightDispatches = fastEditor.dispatches - dispatches;
-      return ms;
-    } finally {
-      fastEditor.stack = stack;
-    }
-  };
+    const ms = await timedRunEditors();
+    if (fastEditor.runs === runs) throw fellBack();
+    if (!stacked) perWeightDispatches = fastEditor.dispatches - dispatches;
+    return ms;
+  });
   try {
     const times = await alternated(once, s);
     const st = await alternated(stackedOrNot, s);
@@ -588,9 +586,7 @@ async function wholeEditMs(bm: BenchModel, fact: TokenizedFact, opts: MendEditOp
 async function switchedEditComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings, flag: { enabled: boolean }): Promise<DispatchComparison> {
   let fastDispatches = 0;
   let tfjsDispatches = 0;
-  const once = async (fast: boolean): Promise<number> => {
-    const enabled = flag.enabled;
-    flag.enabled = fast;
+  const once = (fast: boolean): Promise<number> => withSwitch(flag, 'enabled', fast, async () => {
     const counter = new DispatchCounter();
     try {
       const ms = await wholeEditMs(bm, fact);
@@ -599,9 +595,8 @@ async function switchedEditComparison(bm: BenchModel, fact: TokenizedFact, s: Be
       return ms;
     } finally {
       counter.stop();
-      flag.enabled = enabled;
     }
-  };
+  });
   const times = await alternated(once, s);
   return { ...times, fastDispatches, tfjsDispatches };
 }
@@ -609,14 +604,7 @@ async function switchedEditComparison(bm: BenchModel, fact: TokenizedFact, s: Be
 async function pipelineComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<PipelineComparison> {
   const c = await alternated((oneWait) => wholeEditMs(bm, fact, { syncPhases: !oneWait }), s);
   const every = fastCapture.submitEvery;
-  const chunks = await alternated(async (chunked) => {
-    fastCapture.submitEvery = chunked ? every : 0;
-    try {
-      return await wholeEditMs(bm, fact);
-    } finally {
-      fastCapture.submitEvery = every;
-    }
-  }, s);
+  const chunks = await alternated((chunked) => withSwitch(fastCapture, 'submitEvery', chunked ? every : 0, () => wholeEditMs(bm, fact)), s);
   return {
     oneWaitMs: c.fastMs, syncedMs: c.tfjsMs, ratio: c.ratio, oneWaitSamples: c.fastSamples, syncedSamples: c.tfjsSamples,
     captureSubmits: { chunkedMs: chunks.fastMs, oneSubmitMs: chunks.tfjsMs, ratio: chunks.ratio, every, chunkedSamples: chunks.fastSamples, oneSubmitSamples: chunks.tfjsSamples },
@@ -752,22 +740,13 @@ async function idleWaitMs(s: BenchSettings): Promise<{ workDoneMs: number; mapRe
 
 async function planReuseComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSettings): Promise<PlanReuseComparison> {
   const created = { kept: 0, fresh: 0 };
-  const withReuse = async <T>(kept: boolean, f: () => Promise<T>): Promise<T> => {
-    const reuse = gpuPlans.reuse;
-    gpuPlans.reuse = kept;
-    try {
-      return await f();
-    } finally {
-      gpuPlans.reuse = reuse;
-    }
-  };
-  const edit = (kept: boolean) => withReuse(kept, async () => {
+  const edit = (kept: boolean) => withSwitch(gpuPlans, 'reuse', kept, async () => {
     const before = gpuPlans.created;
     const ms = await wholeEditMs(bm, fact);
     created[kept ? 'kept' : 'fresh'] = gpuPlans.created - before;
     return ms;
   });
-  const enqueue = (kept: boolean) => withReuse(kept, async () => {
+  const enqueue = (kept: boolean) => withSwitch(gpuPlans, 'reuse', kept, async () => {
     await syncAll();
     const t0 = performance.now();
     const p = bm.model.captureGradientRows(fact.promptIds, fact.targetIds, [...bm.editor.weightNames]);
@@ -865,32 +844,20 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
   log(`${bm.name}: editor phase, fast path vs tfjs path ×${s.warmup}+${s.reps}`);
   const editorPhase = await editorPhaseComparison(bm, fact, s);
 
-  // Skipped with captureOnly (Dawn's null backend): its read-backs are garbage, so the finite check refuses edits.
+  // The whole-edit comparisons. Skipped with captureOnly (Dawn's null backend): its read-backs are garbage, so the
+  // finite check refuses edits.
   let rowFlagsCmp: RowFlagsComparison | undefined;
+  let updateCmp: UpdatePhaseComparison | undefined;
+  let plans: PlanReuseComparison | undefined;
+  let pipeline: PipelineComparison | undefined;
   if (!s.captureOnly) {
     log(`${bm.name}: whole edit, row-flag kernels vs tfjs ops ×${s.warmup}+${s.reps}`);
     // With the tfjs update phase on both sides: the fast one runs the finite-rows kernel whatever rowFlags says.
-    const fastUpdateOn = fastUpdate.enabled;
-    fastUpdate.enabled = false;
-    try {
-      rowFlagsCmp = await switchedEditComparison(bm, fact, s, rowFlags);
-    } finally {
-      fastUpdate.enabled = fastUpdateOn;
-    }
-  }
-  let updateCmp: UpdatePhaseComparison | undefined;
-  if (!s.captureOnly) {
+    rowFlagsCmp = await withSwitch(fastUpdate, 'enabled', false, () => switchedEditComparison(bm, fact, s, rowFlags));
     log(`${bm.name}: whole edit, update phase in one encoder vs tfjs programs ×${s.warmup}+${s.reps}`);
     updateCmp = await switchedEditComparison(bm, fact, s, fastUpdate);
-  }
-  let plans: PlanReuseComparison | undefined;
-  if (!s.captureOnly) {
     log(`${bm.name}: whole edit, kept plans vs built per call ×${s.warmup}+${s.reps}`);
     plans = await planReuseComparison(bm, fact, s);
-  }
-
-  let pipeline: PipelineComparison | undefined;
-  if (!s.captureOnly) {
     log(`${bm.name}: whole edit, one wait vs synced phases ×${s.warmup}+${s.reps}`);
     pipeline = await pipelineComparison(bm, fact, s);
   }
