@@ -81,6 +81,10 @@ export function formatReport(r: BenchReport): string {
         const k = c.captureSubmits;
         out.push(`whole edit: capture submitted every ${k.every} dispatches ${ms(k.chunkedMs)} ms vs in one submit ${ms(k.oneSubmitMs)} ms = ${k.ratio.toFixed(2)}x  (fastCapture.submitEvery, one wait, alternated)`);
       }
+      if (c.matmulUnroll) {
+        const k = c.matmulUnroll;
+        out.push(`whole edit: capture matmuls unrolled ${ms(k.unrolledMs)} ms vs one k step at a time ${ms(k.plainMs)} ms = ${k.ratio.toFixed(2)}x  (fastCapture.unrollMatmuls, one wait, alternated)`);
+      }
       if (c.idleWait) out.push(`one wait on an idle queue: onSubmittedWorkDone ${ms(c.idleWait.workDoneMs)} ms, 4-byte mapAsync read-back ${ms(c.idleWait.mapReadMs)} ms`);
     }
     for (const [what, p] of [['capture', m.captureProfile], ['editor phase', m.editorProfile]] as const) {

@@ -223,6 +223,11 @@ export interface PipelineComparison {
    */
   captureSubmits?: { chunkedMs: number; oneSubmitMs: number; ratio: number; every: number; chunkedSamples: number[]; oneSubmitSamples: number[] };
   /**
+   * The one-wait edit with the capture's split-K matmuls unrolled (fastCapture.unrollMatmuls, the default) against
+   * one k step at a time, alternated; absent in reports written before the unrolled matmuls.
+   */
+  matmulUnroll?: { unrolledMs: number; plainMs: number; ratio: number; unrolledSamples: number[]; plainSamples: number[] };
+  /**
    * The fixed cost of one wait, on an idle queue (medians): queue.onSubmittedWorkDone(), and a 4-byte mapAsync
    * read-back (copy + map + unmap, what the edit's one wait ends with). Absent in reports written before them.
    */
@@ -605,9 +610,11 @@ async function pipelineComparison(bm: BenchModel, fact: TokenizedFact, s: BenchS
   const c = await alternated((oneWait) => wholeEditMs(bm, fact, { syncPhases: !oneWait }), s);
   const every = fastCapture.submitEvery;
   const chunks = await alternated((chunked) => withSwitch(fastCapture, 'submitEvery', chunked ? every : 0, () => wholeEditMs(bm, fact)), s);
+  const unroll = await alternated((unrolled) => withSwitch(fastCapture, 'unrollMatmuls', unrolled, () => wholeEditMs(bm, fact)), s);
   return {
     oneWaitMs: c.fastMs, syncedMs: c.tfjsMs, ratio: c.ratio, oneWaitSamples: c.fastSamples, syncedSamples: c.tfjsSamples,
     captureSubmits: { chunkedMs: chunks.fastMs, oneSubmitMs: chunks.tfjsMs, ratio: chunks.ratio, every, chunkedSamples: chunks.fastSamples, oneSubmitSamples: chunks.tfjsSamples },
+    matmulUnroll: { unrolledMs: unroll.fastMs, plainMs: unroll.tfjsMs, ratio: unroll.ratio, unrolledSamples: unroll.fastSamples, plainSamples: unroll.tfjsSamples },
     idleWait: await idleWaitMs(s),
   };
 }

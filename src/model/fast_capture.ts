@@ -47,6 +47,11 @@ export const fastCapture = {
    * machine, time in which one big submit leaves the GPU idle. The bench compares it with one submit.
    */
   submitEvery: 16,
+  /**
+   * The split-K matmuls with MM_UNROLL k steps per loop iteration (capture_kernels.ts); false: one k step at a
+   * time, the kernel before 2026-11-27 evening (the bench compares the two).
+   */
+  unrollMatmuls: true,
   /** queue submits made by the fast captures */
   submits: 0,
   /**
@@ -265,7 +270,7 @@ class Recorder {
     out: GPUBuffer; outRow?: number; bias?: GPUBuffer; addend?: GPUBuffer; epi?: Epilogue; pre?: GPUBuffer; out2?: GPUBuffer;
   }): void {
     const { S, KC } = splitK(o.M, o.N, o.K);
-    this.add(o.transB ? 'mmT' : 'mmN', { m: o.M, n: o.N, k: o.K, kc: KC, s: S, a_off: (o.aRow ?? 0) * o.K }, [o.a, o.b, o.part],
+    this.add(`${o.transB ? 'mmT' : 'mmN'}${fastCapture.unrollMatmuls ? '' : ':plain'}`, { m: o.M, n: o.N, k: o.K, kc: KC, s: S, a_off: (o.aRow ?? 0) * o.K }, [o.a, o.b, o.part],
       [Math.ceil(o.N / WG), Math.ceil(o.M / MM_ROWS), S]);
     const epi = o.epi ?? 'none';
     const bufs = [o.part];

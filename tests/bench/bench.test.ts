@@ -197,6 +197,11 @@ describe('npm run bench', () => {
     expect(cs.chunkedSamples).toHaveLength(2);
     expect(cs.oneSubmitSamples).toHaveLength(2);
     expect(cs.ratio).toBeCloseTo(cs.chunkedMs / cs.oneSubmitMs, 6);
+    const mu = pi.matmulUnroll!;
+    for (const v of [mu.unrolledMs, mu.plainMs, mu.ratio]) positive(v);
+    expect(mu.unrolledSamples).toHaveLength(2);
+    expect(mu.plainSamples).toHaveLength(2);
+    expect(mu.ratio).toBeCloseTo(mu.unrolledMs / mu.plainMs, 6);
     positive(pi.idleWait!.workDoneMs);
     positive(pi.idleWait!.mapReadMs);
 
@@ -251,6 +256,7 @@ describe('npm run bench', () => {
     expect(text).toMatch(/whole edit: capture submitted every \d+ dispatches [\d.]+ ms vs in one submit [\d.]+ ms = [\d.]+x/);
     if (report.adapter.timestampQuery) expect(text).toMatch(/editor phase GPU time, one pass per dispatch \(timestamps\): [\d.]+ ms in \d+ passes/);
     if (report.adapter.timestampQuery) expect(text).toMatch(/capture GPU time, one pass per dispatch \(timestamps\): [\d.]+ ms in \d+ passes, span [\d.]+ ms; by kernel: \w+/);
+    expect(text).toMatch(/whole edit: capture matmuls unrolled [\d.]+ ms vs one k step at a time [\d.]+ ms = [\d.]+x/);
     expect(text).toMatch(/one wait on an idle queue: onSubmittedWorkDone [\d.]+ ms, 4-byte mapAsync read-back [\d.]+ ms/);
     expect(text).toMatch(/capture enqueue \(JavaScript\): kept plans [\d.]+ ms vs built per call [\d.]+ ms = [\d.]+x/);
     expect(text.match(/^(editorMLP|editorMLPRowwise|rankUpdate|outerProductSum) /gm)).toHaveLength(8);

@@ -165,6 +165,43 @@ describe('fast capture on webgpu (Dawn) matches the tfjs-autodiff capture', () =
     }
   });
 
+  it('gives the same rows and loss with the unrolled split-K matmuls as with one k step at a time (fastCapture.unrollMatmuls)', async () => {
+    const model = tinyModel('gelu', 31);
+    try {
+      const names = ALL_KINDS([0, 1, 2]);
+      // K is 32 and 48 in the blocks and 97 (the vocabulary) for the head's gradient: whole unrolled steps and a tail.
+      const run = async (unroll: boolean) => {
+        const kernels: string[] = [];
+        fastCapture.unrollMatmuls = unroll;
+        fastCapture.passTimestamps = (_chunk, ks) => {
+          kernels.push(...ks);
+          return undefined;
+        };
+        try {
+          return { c: await model.captureGradientRows([2, 71, 82, 81, 8, 28], [18, 28, 45], names), kernels };
+        } finally {
+          fastCapture.unrollMatmuls = true;
+          fastCapture.passTimestamps = null;
+        }
+      };
+      const unrolled = await run(true);
+      const plain = await run(false);
+      const matmuls = (ks: string[]) => ks.filter((k) => k.startsWith('mm'));
+      expect(matmuls(unrolled.kernels).length).toBeGreaterThan(0);
+      expect(new Set(matmuls(unrolled.kernels))).toEqual(new Set(['mmN', 'mmT']));
+      expect(new Set(matmuls(plain.kernels))).toEqual(new Set(['mmN:plain', 'mmT:plain']));
+      expect(Math.abs(unrolled.c.loss - plain.c.loss)).toBeLessThanOrEqual(1e-6 * Math.abs(plain.c.loss));
+      for (const n of names) {
+        for (const k of ['x', 'delta'] as const) {
+          expect(relativeArrayError(await unrolled.c.rows[n][k].data(), await plain.c.rows[n][k].data()), `${n} ${k}`).toBeLessThan(1e-6);
+        }
+      }
+      disposeCapture(unrolled.c, plain.c);
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('keeps no tensors and reuses its buffers and bind groups across captures', async () => {
     const model = tinyModel('gelu_new', 7);
     try {
