@@ -28,7 +28,7 @@ import { fastCapture } from '../src/model/fast_capture';
 import { fastEditor } from '../src/editors/fast_editor';
 import { fastUpdate } from '../src/editors/fast_update';
 import { rowFlags } from '../src/kernels/row_flags';
-import { gpuPlans } from '../src/kernels/webgpu';
+import { activeWebGPUBackend, gpuPlans } from '../src/kernels/webgpu';
 import { disposeRows, type EditorOutput, type MendEditOptions } from '../src/editors/mend';
 import { copyKernel } from './copy_kernel';
 import { editorMLPRowwise } from './editor_mlp_rowwise';
@@ -475,10 +475,6 @@ async function captureComparison(bm: BenchModel, fact: TokenizedFact, s: BenchSe
   return alternated(once, s);
 }
 
-/**
- * Times `once(true)` (fast path) and `once(false)` (tfjs path) alternated sample by sample, after as many alternated
- * warm-ups, so a change of load on the machine hits both alike.
- */
 /** Runs f with obj[key] set to value and puts the old value back afterwards: how the bench flips a path's switch. */
 async function withSwitch<O extends object, K extends keyof O, T>(obj: O, key: K, value: O[K], f: () => Promise<T>): Promise<T> {
   const old = obj[key];
@@ -490,6 +486,10 @@ async function withSwitch<O extends object, K extends keyof O, T>(obj: O, key: K
   }
 }
 
+/**
+ * Times `once(true)` (fast path) and `once(false)` (tfjs path) alternated sample by sample, after as many alternated
+ * warm-ups, so a change of load on the machine hits both alike.
+ */
 async function alternated(once: (fast: boolean) => Promise<number>, s: BenchSettings): Promise<PathComparison> {
   for (let i = 0; i < s.warmup; i++) {
     await once(true);
@@ -628,7 +628,7 @@ async function passProfile(
   hook: (writes: ((pass: number, kernel: string) => GPUComputePassTimestampWrites | undefined) | null) => void,
   once: () => Promise<boolean>,
 ): Promise<GpuPassProfile | undefined> {
-  const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
+  const device = activeWebGPUBackend()?.device;
   if (!device || !hasTimestampQuery() || !device.features.has('timestamp-query')) return undefined;
   const MAX_PASSES = 2048;
   const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * MAX_PASSES });
@@ -713,8 +713,7 @@ async function editorGpuProfile(bm: BenchModel, fact: TokenizedFact, s: BenchSet
 
 /** PipelineComparison.idleWait: what one wait costs when the GPU has nothing left to do (WebGPU only). */
 async function idleWaitMs(s: BenchSettings): Promise<{ workDoneMs: number; mapReadMs: number } | undefined> {
-  const be = tf.backend() as unknown as { device?: GPUDevice };
-  const device = be.device;
+  const device = activeWebGPUBackend()?.device;
   if (!device) return undefined;
   const src = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const dst = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
