@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activeWebGPUBackend, BindGroupCache, cachedPipeline, gpuPlans } from './webgpu';
+import { activeWebGPUBackend, BIND_GROUP_DEPTH, BindGroupCache, cachedPipeline, gpuPlans } from './webgpu';
 import { kernelTestsOnWebGPU } from './testing';
 
 // The bind-group cache of the fast paths: reuse only when the pipeline and every bound buffer range are the same.
@@ -44,5 +44,32 @@ describe('BindGroupCache on webgpu (Dawn)', () => {
     cache.clear();
     expect(bind(p1, 0, a, 1)).not.toBe(other);
     for (const x of [uni, a, b, c]) x.destroy();
+  });
+
+  it('keeps the last BIND_GROUP_DEPTH recordings of a dispatch: buffers that alternate between calls are reused', () => {
+    expect(BIND_GROUP_DEPTH).toBe(2);
+    const device = activeWebGPUBackend()!.device;
+    const p = cachedPipeline(device, 'bind group cache test', 'one', () => CODE);
+    const buffer = (usage: number) => device.createBuffer({ size: 512, usage });
+    const uni = buffer(GPUBufferUsage.UNIFORM);
+    const [a, b, x, c] = [0, 1, 2, 3].map(() => buffer(GPUBufferUsage.STORAGE));
+    const cache = new BindGroupCache();
+    const bind = (input: GPUBuffer) => cache.get(device, 0, p, [{ buffer: uni, offset: 0, size: 16 }, { buffer: input }, { buffer: c }]);
+    const created = gpuPlans.created;
+    // tfjs's pool hands two same-sized buffers back in alternating order: a, b, a, b, ...
+    const ga = bind(a);
+    const gb = bind(b);
+    for (let i = 0; i < 3; i++) {
+      expect(bind(a)).toBe(ga);
+      expect(bind(b)).toBe(gb);
+    }
+    expect(gpuPlans.created - created).toBe(2);
+    // A third buffer evicts the least recently used recording (a's), not b's.
+    const gx = bind(x);
+    expect(bind(b)).toBe(gb);
+    expect(bind(x)).toBe(gx);
+    expect(bind(a)).not.toBe(ga);
+    expect(gpuPlans.created - created).toBe(4);
+    for (const buf of [uni, a, b, x, c]) buf.destroy();
   });
 });

@@ -130,29 +130,39 @@ export const gpuPlans = {
 /**
  * The bind groups of a dispatch list that is recorded again and again with mostly the same buffers: the capture of
  * an edit (same scratch, same weights unless an edit replaced some) and the editor phase (same scratch; fresh row
- * and output tensors). Dispatch i reuses the bind group of the previous recording's dispatch i when it has the same
- * pipeline and binds the same buffers (the same GPUBuffer objects, same ranges); otherwise a new one is made and
- * kept. Comparing the buffers at every call is what keeps this correct: an edit gives a weight a new buffer
- * (tfjs-webgpu.md pitfall 5), so every dispatch that reads that weight gets a new bind group, and nothing is
- * bound to a buffer it no longer reads. Why: on the H100 run of 2026-11-27 the capture's 100 dispatches took
- * 4.5 ms of JavaScript enqueue, most of it one createBindGroup per dispatch (~20 µs each on this build machine).
+ * and output tensors). Dispatch i reuses a bind group of one of the last BIND_GROUP_DEPTH recordings of dispatch i
+ * when it has the same pipeline and binds the same buffers (the same GPUBuffer objects, same ranges); otherwise a
+ * new one is made and kept, the least recently used one dropped. Comparing the buffers at every call is what keeps
+ * this correct: an edit gives a weight a new buffer (tfjs-webgpu.md pitfall 5), so every dispatch that reads that
+ * weight gets a new bind group, and nothing is bound to a buffer it no longer reads. Why: on the H100 run of
+ * 2026-11-27 the capture's 100 dispatches took 4.5 ms of JavaScript enqueue, most of it one createBindGroup per
+ * dispatch (~20 µs each on this build machine).
+ *
+ * Why more than one recording: tfjs's buffer pool hands same-sized buffers back last in, first out, so the fresh
+ * tensors of one edit (keep masks, editor outputs) come back in the opposite order in the next edit and in the
+ * first order again in the one after. With only the last recording kept, an edit after an edit missed on every one
+ * of those dispatches (12 new bind groups per edit at the bench's tiny shape instead of 4).
  */
 export class BindGroupCache {
-  private entries: Array<{ pipeline: GPUComputePipeline; bindings: GPUBufferBinding[]; group: GPUBindGroup }> = [];
+  private entries: Array<Array<{ pipeline: GPUComputePipeline; bindings: GPUBufferBinding[]; group: GPUBindGroup }>> = [];
 
   /** The bind group for dispatch `index`: binding i is `bindings[i]`. */
   get(device: GPUDevice, index: number, pipeline: GPUComputePipeline, bindings: GPUBufferBinding[]): GPUBindGroup {
-    const old = this.entries[index];
-    if (gpuPlans.reuse && old && old.pipeline === pipeline && sameBindings(old.bindings, bindings)) {
+    const recent = (this.entries[index] ??= []);
+    const at = gpuPlans.reuse ? recent.findIndex((e) => e.pipeline === pipeline && sameBindings(e.bindings, bindings)) : -1;
+    if (at >= 0) {
       gpuPlans.reused++;
-      return old.group;
+      const [hit] = recent.splice(at, 1);
+      recent.unshift(hit); // most recently used first
+      return hit.group;
     }
     const group = device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
       entries: bindings.map((resource, binding) => ({ binding, resource })),
     });
     gpuPlans.created++;
-    this.entries[index] = { pipeline, bindings, group };
+    recent.unshift({ pipeline, bindings, group });
+    if (recent.length > BIND_GROUP_DEPTH) recent.pop();
     return group;
   }
 
@@ -161,6 +171,9 @@ export class BindGroupCache {
     this.entries = [];
   }
 }
+
+/** How many recordings of each dispatch a BindGroupCache keeps (see its comment: 2 covers the pool's ping-pong). */
+export const BIND_GROUP_DEPTH = 2;
 
 function sameBindings(a: GPUBufferBinding[], b: GPUBufferBinding[]): boolean {
   if (a.length !== b.length) return false;
