@@ -7,7 +7,7 @@ import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
 import { relativeArrayError } from '../kernels/testing';
 import { weightsChecksum } from '../session/checksum';
 import { revertChanges, disposeChanges } from './changes';
-import { MendEditor } from './mend';
+import { MendEditor, mendEditTuning } from './mend';
 import { syntheticEditorFiles, type EditorFiles } from './testing';
 import type { TokenizedFact } from './types';
 
@@ -123,6 +123,23 @@ function defineMendSuite(backend: BackendName, before: () => Promise<void>) {
         revertChanges(m.model, result.changes);
         disposeChanges(result.changes);
       }
+    });
+
+    it('counts the kept rows the same whether read with the edit\'s wait, after it, or with synced phases', async () => {
+      const counts: number[] = [];
+      for (const [early, syncPhases] of [[true, false], [false, false], [true, true]]) {
+        mendEditTuning.countKeptEarly = early;
+        try {
+          const result = await editor.edit(m.model, [FACT_A, FACT_B], { syncPhases });
+          counts.push(result.stats.rowsKept);
+          revertChanges(m.model, result.changes);
+          disposeChanges(result.changes);
+        } finally {
+          mendEditTuning.countKeptEarly = true;
+        }
+      }
+      // Last block: only the rows that predict a target token have δ ≠ 0 (2 for FACT_A, 1 for FACT_B).
+      expect(counts).toEqual([3, 3, 3]);
     });
 
     it('reverts bit for bit (checksum) and changes the model while applied', async () => {
