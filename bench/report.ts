@@ -85,7 +85,15 @@ export function formatReport(r: BenchReport): string {
         const k = c.matmulUnroll;
         out.push(`whole edit: capture matmuls unrolled ${ms(k.unrolledMs)} ms vs one k step at a time ${ms(k.plainMs)} ms = ${k.ratio.toFixed(2)}x  (fastCapture.unrollMatmuls, one wait, alternated)`);
       }
-      if (c.idleWait) out.push(`one wait on an idle queue: onSubmittedWorkDone ${ms(c.idleWait.workDoneMs)} ms, 4-byte mapAsync read-back ${ms(c.idleWait.mapReadMs)} ms`);
+      if (c.keptCount) {
+        const k = c.keptCount;
+        out.push(`whole edit: kept-row counts read with the edit's wait ${ms(k.earlyMs)} ms vs after it ${ms(k.afterMs)} ms = ${k.ratio.toFixed(2)}x  (mendEditTuning.countKeptEarly, one wait, alternated)`);
+      }
+      if (c.idleWait) {
+        const w = c.idleWait;
+        const parts = w.copyWorkDoneMs === undefined ? '' : `; of which: copy + onSubmittedWorkDone ${ms(w.copyWorkDoneMs)} ms, map of a finished copy ${ms(w.mapOnlyMs!)} ms`;
+        out.push(`one wait on an idle queue: onSubmittedWorkDone ${ms(w.workDoneMs)} ms, 4-byte mapAsync read-back ${ms(w.mapReadMs)} ms${parts}`);
+      }
     }
     for (const [what, p] of [['capture', m.captureProfile], ['editor phase', m.editorProfile]] as const) {
       if (!p) continue;

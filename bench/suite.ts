@@ -29,7 +29,7 @@ import { fastEditor } from '../src/editors/fast_editor';
 import { fastUpdate } from '../src/editors/fast_update';
 import { rowFlags } from '../src/kernels/row_flags';
 import { activeWebGPUBackend, gpuPlans } from '../src/kernels/webgpu';
-import { disposeRows, type EditorOutput, type MendEditOptions } from '../src/editors/mend';
+import { disposeRows, mendEditTuning, type EditorOutput, type MendEditOptions } from '../src/editors/mend';
 import { copyKernel } from './copy_kernel';
 import { editorMLPRowwise } from './editor_mlp_rowwise';
 import { DispatchCounter, GpuMemoryWatch, hasTimestampQuery, median, syncAll, timeOp, type OpTiming, type Repetitions } from './measure';
@@ -201,7 +201,10 @@ export interface PlanReuseComparison {
   ratio: number;
   keptSamples: number[];
   freshSamples: number[];
-  /** bind groups created per edit (capture + editor phase) */
+  /**
+   * bind groups created per edit (capture + editor phase): kept, by an edit right after another kept one (the steady
+   * state of a user editing again and again; the timed samples alternate with built-per-call edits in both orders)
+   */
   keptBindGroups: number;
   freshBindGroups: number;
   captureEnqueue: { keptMs: number; freshMs: number; ratio: number; keptSamples: number[]; freshSamples: number[] };
@@ -228,10 +231,17 @@ export interface PipelineComparison {
    */
   matmulUnroll?: { unrolledMs: number; plainMs: number; ratio: number; unrolledSamples: number[]; plainSamples: number[] };
   /**
-   * The fixed cost of one wait, on an idle queue (medians): queue.onSubmittedWorkDone(), and a 4-byte mapAsync
-   * read-back (copy + map + unmap, what the edit's one wait ends with). Absent in reports written before them.
+   * The one-wait edit with the kept-row counts read back alongside its wait (mendEditTuning.countKeptEarly, the
+   * default) against after it (a second round trip), alternated; absent in reports written before the change.
    */
-  idleWait?: { workDoneMs: number; mapReadMs: number };
+  keptCount?: { earlyMs: number; afterMs: number; ratio: number; earlySamples: number[]; afterSamples: number[] };
+  /**
+   * The fixed cost of one wait, on an idle queue (medians): queue.onSubmittedWorkDone(), and a 4-byte mapAsync
+   * read-back (copy + map + unmap, what the edit's one wait ends with). Where the read-back's time goes: the copy
+   * submitted and waited for with onSubmittedWorkDone (copyWorkDoneMs), and the map alone of a buffer whose copy
+   * has already finished (mapOnlyMs). Absent in reports written before them.
+   */
+  idleWait?: { workDoneMs: number; mapReadMs: number; copyWorkDoneMs?: number; mapOnlyMs?: number };
 }
 
 /**
@@ -488,18 +498,26 @@ async function withSwitch<O extends object, K extends keyof O, T>(obj: O, key: K
 
 /**
  * Times `once(true)` (fast path) and `once(false)` (tfjs path) alternated sample by sample, after as many alternated
- * warm-ups, so a change of load on the machine hits both alike.
+ * warm-ups, so a change of load on the machine hits both alike. The order flips every pair (fast, tfjs, tfjs, fast,
+ * ...): whatever one sample leaves behind for the next (a garbage collection, deferred buffer deletions) then lands
+ * on each side equally often, instead of always on the same one.
  */
-async function alternated(once: (fast: boolean) => Promise<number>, s: BenchSettings): Promise<PathComparison> {
-  for (let i = 0; i < s.warmup; i++) {
-    await once(true);
-    await once(false);
-  }
+export async function alternated(once: (fast: boolean) => Promise<number>, s: BenchSettings): Promise<PathComparison> {
+  const pair = async (i: number): Promise<[number, number]> => {
+    if (i % 2 === 0) {
+      const fast = await once(true);
+      return [fast, await once(false)];
+    }
+    const tfjs = await once(false);
+    return [await once(true), tfjs];
+  };
+  for (let i = 0; i < s.warmup; i++) await pair(i);
   const fastSamples: number[] = [];
   const tfjsSamples: number[] = [];
   for (let i = 0; i < s.reps; i++) {
-    fastSamples.push(await once(true));
-    tfjsSamples.push(await once(false));
+    const [fast, tfjs] = await pair(i);
+    fastSamples.push(fast);
+    tfjsSamples.push(tfjs);
   }
   const fastMs = median(fastSamples);
   const tfjsMs = median(tfjsSamples);
@@ -611,10 +629,12 @@ async function pipelineComparison(bm: BenchModel, fact: TokenizedFact, s: BenchS
   const every = fastCapture.submitEvery;
   const chunks = await alternated((chunked) => withSwitch(fastCapture, 'submitEvery', chunked ? every : 0, () => wholeEditMs(bm, fact)), s);
   const unroll = await alternated((unrolled) => withSwitch(fastCapture, 'unrollMatmuls', unrolled, () => wholeEditMs(bm, fact)), s);
+  const kept = await alternated((early) => withSwitch(mendEditTuning, 'countKeptEarly', early, () => wholeEditMs(bm, fact)), s);
   return {
     oneWaitMs: c.fastMs, syncedMs: c.tfjsMs, ratio: c.ratio, oneWaitSamples: c.fastSamples, syncedSamples: c.tfjsSamples,
     captureSubmits: { chunkedMs: chunks.fastMs, oneSubmitMs: chunks.tfjsMs, ratio: chunks.ratio, every, chunkedSamples: chunks.fastSamples, oneSubmitSamples: chunks.tfjsSamples },
     matmulUnroll: { unrolledMs: unroll.fastMs, plainMs: unroll.tfjsMs, ratio: unroll.ratio, unrolledSamples: unroll.fastSamples, plainSamples: unroll.tfjsSamples },
+    keptCount: { earlyMs: kept.fastMs, afterMs: kept.tfjsMs, ratio: kept.ratio, earlySamples: kept.fastSamples, afterSamples: kept.tfjsSamples },
     idleWait: await idleWaitMs(s),
   };
 }
@@ -712,32 +732,36 @@ async function editorGpuProfile(bm: BenchModel, fact: TokenizedFact, s: BenchSet
 }
 
 /** PipelineComparison.idleWait: what one wait costs when the GPU has nothing left to do (WebGPU only). */
-async function idleWaitMs(s: BenchSettings): Promise<{ workDoneMs: number; mapReadMs: number } | undefined> {
+async function idleWaitMs(s: BenchSettings): Promise<PipelineComparison['idleWait']> {
   const device = activeWebGPUBackend()?.device;
   if (!device) return undefined;
   const src = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const dst = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   try {
-    const workDone: number[] = [];
-    const mapRead: number[] = [];
-    for (let i = 0; i < s.warmup + s.reps; i++) {
-      await syncAll();
-      let t0 = performance.now();
-      await device.queue.onSubmittedWorkDone();
-      const w = performance.now() - t0;
-      t0 = performance.now();
+    const times = { workDone: [] as number[], mapRead: [] as number[], copyWorkDone: [] as number[], mapOnly: [] as number[] };
+    const copy = () => {
       const enc = device.createCommandEncoder();
       enc.copyBufferToBuffer(src, 0, dst, 0, 4);
       device.queue.submit([enc.finish()]);
+    };
+    const timed = async (what: keyof typeof times, f: () => Promise<void>, keep: boolean) => {
+      const t0 = performance.now();
+      await f();
+      if (keep) times[what].push(performance.now() - t0);
+    };
+    const map = async () => {
       await dst.mapAsync(GPUMapMode.READ, 0, 4);
       dst.unmap();
-      const m = performance.now() - t0;
-      if (i >= s.warmup) {
-        workDone.push(w);
-        mapRead.push(m);
-      }
+    };
+    for (let i = 0; i < s.warmup + s.reps; i++) {
+      const keep = i >= s.warmup;
+      await syncAll();
+      await timed('workDone', () => device.queue.onSubmittedWorkDone(), keep);
+      await timed('mapRead', async () => { copy(); await map(); }, keep);
+      await timed('copyWorkDone', async () => { copy(); await device.queue.onSubmittedWorkDone(); }, keep);
+      await timed('mapOnly', map, keep); // the copy above has finished: only the map is left
     }
-    return { workDoneMs: median(workDone), mapReadMs: median(mapRead) };
+    return { workDoneMs: median(times.workDone), mapReadMs: median(times.mapRead), copyWorkDoneMs: median(times.copyWorkDone), mapOnlyMs: median(times.mapOnly) };
   } finally {
     src.destroy();
     dst.destroy();
@@ -761,6 +785,8 @@ async function planReuseComparison(bm: BenchModel, fact: TokenizedFact, s: Bench
     return ms;
   });
   const whole = await alternated(edit, s);
+  await edit(true);
+  await edit(true); // the count: a kept edit after a kept edit
   const enq = await alternated(enqueue, s);
   return {
     keptMs: whole.fastMs, freshMs: whole.tfjsMs, ratio: whole.ratio, keptSamples: whole.fastSamples, freshSamples: whole.tfjsSamples,

@@ -202,8 +202,14 @@ describe('npm run bench', () => {
     expect(mu.unrolledSamples).toHaveLength(2);
     expect(mu.plainSamples).toHaveLength(2);
     expect(mu.ratio).toBeCloseTo(mu.unrolledMs / mu.plainMs, 6);
-    positive(pi.idleWait!.workDoneMs);
-    positive(pi.idleWait!.mapReadMs);
+    // Kept-row counts read with the edit's own wait against after it.
+    const kc = pi.keptCount!;
+    for (const v of [kc.earlyMs, kc.afterMs, kc.ratio]) positive(v);
+    expect(kc.earlySamples).toHaveLength(2);
+    expect(kc.afterSamples).toHaveLength(2);
+    expect(kc.ratio).toBeCloseTo(kc.earlyMs / kc.afterMs, 6);
+    const iw = pi.idleWait!;
+    for (const v of [iw.workDoneMs, iw.mapReadMs, iw.copyWorkDoneMs, iw.mapOnlyMs]) positive(v);
 
     // The capture's and the editor phase's GPU profiles (one pass per dispatch, GPU timestamps): every dispatch, by kernel.
     if (report.adapter.timestampQuery) {
@@ -257,7 +263,8 @@ describe('npm run bench', () => {
     if (report.adapter.timestampQuery) expect(text).toMatch(/editor phase GPU time, one pass per dispatch \(timestamps\): [\d.]+ ms in \d+ passes/);
     if (report.adapter.timestampQuery) expect(text).toMatch(/capture GPU time, one pass per dispatch \(timestamps\): [\d.]+ ms in \d+ passes, span [\d.]+ ms; by kernel: \w+/);
     expect(text).toMatch(/whole edit: capture matmuls unrolled [\d.]+ ms vs one k step at a time [\d.]+ ms = [\d.]+x/);
-    expect(text).toMatch(/one wait on an idle queue: onSubmittedWorkDone [\d.]+ ms, 4-byte mapAsync read-back [\d.]+ ms/);
+    expect(text).toMatch(/whole edit: kept-row counts read with the edit's wait [\d.]+ ms vs after it [\d.]+ ms = [\d.]+x/);
+    expect(text).toMatch(/one wait on an idle queue: onSubmittedWorkDone [\d.]+ ms, 4-byte mapAsync read-back [\d.]+ ms; of which: copy \+ onSubmittedWorkDone [\d.]+ ms, map of a finished copy [\d.]+ ms/);
     expect(text).toMatch(/capture enqueue \(JavaScript\): kept plans [\d.]+ ms vs built per call [\d.]+ ms = [\d.]+x/);
     expect(text.match(/^(editorMLP|editorMLPRowwise|rankUpdate|outerProductSum) /gm)).toHaveLength(8);
     expect(text.match(/^tiled \/ row-per-workgroup editor kernel at (64x256|256x64), 16 rows, rank 8: [\d.]+/gm)).toHaveLength(2);
