@@ -19,8 +19,8 @@ import * as tf from '@tensorflow/tfjs';
 import { updateProgram, updateVariantFor, type UpdateVariant } from '../kernels/rank_update';
 import { finiteRowsProgram, MAX_GROUPS } from '../kernels/row_flags';
 import {
-  activeWebGPUBackend, cachedPipeline, flushTfjs, outputTensor, readBackChecked, roundedBuffer, standaloneSource, tensorBuffer,
-  type WebGPUBackend,
+  activeWebGPUBackend, BindGroupCache, cachedPipeline, flushTfjs, gpuPlans, outputTensor, readBackChecked, roundedBuffer,
+  standaloneSource, tensorBuffer, type WebGPUBackend,
 } from '../kernels/webgpu';
 
 /** Switch (tests and the bench force the tfjs path with `enabled = false`) and counters for the bench. */
@@ -94,19 +94,78 @@ export function fastUpdatePhase(items: FastUpdateItem[]): FastUpdateResult | nul
   return run(be, items);
 }
 
+// ---- kept plans: the uniforms, flags and read-back buffers and the bind groups of an update phase ----
+
+/**
+ * What an update phase of one signature (how many weights, how many rows of W in all) needs besides its inputs and
+ * outputs. Kept, like the editor phase's plans (fast_editor.ts), because an app edits again and again: buffers made
+ * per call were the one thing this phase did that tfjs's own programs (which draw from tfjs's buffer pool) did not,
+ * and on the H100 the tfjs programs were 1.08–1.23× faster in the whole edit. The bind groups are kept too: the
+ * dispatches that bind unchanged weights and pool buffers tfjs hands back again reuse theirs.
+ */
+interface Plan {
+  key: string;
+  uniforms: GPUBuffer;
+  flags: GPUBuffer;
+  /** where the flags are read back; null while an update reads it (a concurrent one then makes its own) */
+  staging: GPUBuffer | null;
+  bindGroups: BindGroupCache;
+}
+
+const KEEP_PLANS = 2;
+const plans = new WeakMap<GPUDevice, Plan[]>();
+
+function newPlan(device: GPUDevice, key: string, items: number, totalRows: number): Plan {
+  return {
+    key,
+    uniforms: roundedBuffer(device, 2 * items * SLOT, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'mendlab update params'),
+    flags: roundedBuffer(device, totalRows * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'mendlab update flags'),
+    staging: flagsReadBack(device, totalRows),
+    bindGroups: new BindGroupCache(),
+  };
+}
+
+function flagsReadBack(device: GPUDevice, totalRows: number): GPUBuffer {
+  return roundedBuffer(device, totalRows * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'mendlab update flags read-back');
+}
+
+/** Frees a plan's buffers (work already submitted with them still completes; a read-back in flight frees its own). */
+function destroyPlan(plan: Plan): void {
+  plan.uniforms.destroy();
+  plan.flags.destroy();
+  plan.staging?.destroy();
+  plan.staging = null;
+  plan.bindGroups.clear();
+}
+
+/** The kept plan for this signature, or a new one (kept only with gpuPlans.reuse; the caller then destroys it). */
+function planFor(device: GPUDevice, items: number, totalRows: number): { plan: Plan; kept: boolean } {
+  const key = `${items}/${totalRows}`;
+  let kept = plans.get(device);
+  if (!kept) plans.set(device, (kept = []));
+  const at = kept.findIndex((p) => p.key === key);
+  if (gpuPlans.reuse && at >= 0) {
+    const [plan] = kept.splice(at, 1);
+    kept.push(plan); // most recently used last
+    return { plan, kept: true };
+  }
+  const plan = newPlan(device, key, items, totalRows);
+  if (!gpuPlans.reuse) return { plan, kept: false };
+  kept.push(plan);
+  if (kept.length > KEEP_PLANS) destroyPlan(kept.shift()!);
+  return { plan, kept: true };
+}
+
 function run(be: WebGPUBackend, items: FastUpdateItem[]): FastUpdateResult {
   const device = be.device;
   const gpu = (t: tf.Tensor) => tensorBuffer(be, t);
   const totalRows = items.reduce((a, it) => a + it.w.shape[0], 0);
-  const own: GPUBuffer[] = [];
-  const buffer = (bytes: number, usage: GPUBufferUsageFlags, label: string) => {
-    const b = roundedBuffer(device, bytes, usage, label);
-    own.push(b);
-    return b;
-  };
-  const uniforms = buffer(2 * items.length * SLOT, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'mendlab update params');
-  const flags = buffer(totalRows * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'mendlab update flags');
-  const staging = roundedBuffer(device, totalRows * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'mendlab update flags read-back');
+  const { plan, kept } = planFor(device, items.length, totalRows);
+  const { uniforms, flags } = plan;
+  // The plan's read-back buffer, unless an earlier update still reads it (then one for this call).
+  const own = plan.staging;
+  plan.staging = null;
+  const staging = own ?? flagsReadBack(device, totalRows);
 
   const data = new ArrayBuffer(2 * items.length * SLOT);
   const after: tf.Tensor2D[] = [];
@@ -116,13 +175,10 @@ function run(be: WebGPUBackend, items: FastUpdateItem[]): FastUpdateResult {
   const dispatch = (slot: number, name: string, code: () => string, buffers: GPUBuffer[], grid: [number, number, number]) => {
     const pipeline = cachedPipeline(device, 'mendlab update', name, code);
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: uniforms, offset: slot * SLOT, size: 32 } },
-        ...buffers.map((b, i) => ({ binding: i + 1, resource: { buffer: b } })),
-      ],
-    }));
+    pass.setBindGroup(0, plan.bindGroups.get(device, slot, pipeline, [
+      { buffer: uniforms, offset: slot * SLOT, size: 32 },
+      ...buffers.map((buffer) => ({ buffer })),
+    ]));
     pass.dispatchWorkgroups(...grid);
   };
   let rowOffset = 0;
@@ -149,7 +205,7 @@ function run(be: WebGPUBackend, items: FastUpdateItem[]): FastUpdateResult {
   flushTfjs(be);
   device.queue.submit([encoder.finish()]);
   const validation = device.popErrorScope();
-  for (const b of own) b.destroy(); // freed once the submitted work is done
+  if (!kept) destroyPlan(plan); // freed once the submitted work is done
   fastUpdate.runs++;
   fastUpdate.dispatches += 2 * items.length;
 
@@ -157,9 +213,17 @@ function run(be: WebGPUBackend, items: FastUpdateItem[]): FastUpdateResult {
     const bad = ok.findIndex((f) => f !== 1);
     let end = 0;
     return bad < 0 ? -1 : items.findIndex((it) => bad < (end += it.w.shape[0]));
-  }).finally(() => staging.destroy());
+  }).finally(() => {
+    // Back to the plan while it is kept and has none (the plan's buffers are alive: destroyPlan empties staging).
+    if (own && kept && !plan.staging && isKept(device, plan)) plan.staging = own;
+    else staging.destroy();
+  });
   // Marked handled now (awaiting it later still throws): a caller that fails before awaiting it must not leave an
   // unhandled rejection behind.
   firstNonFinite.catch(() => {});
   return { after, firstNonFinite };
+}
+
+function isKept(device: GPUDevice, plan: Plan): boolean {
+  return plans.get(device)?.includes(plan) === true;
 }

@@ -11,7 +11,7 @@ import { disposeRows, MendEditor } from '../../src/editors/mend';
 import { disposeChanges, EditRefusedError, revertChanges } from '../../src/editors/changes';
 import { rankUpdate } from '../../src/kernels/rank_update';
 import { kernelTestsOnWebGPU, seededTensor } from '../../src/kernels/testing';
-import { activeWebGPUBackend } from '../../src/kernels/webgpu';
+import { activeWebGPUBackend, gpuPlans } from '../../src/kernels/webgpu';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -57,6 +57,33 @@ describe('fast update phase on webgpu (Dawn) runs the tfjs programs in one encod
       ref.dispose();
     }
     tf.dispose(r.after);
+    disposeItems(items);
+  });
+
+  it('keeps its plan: a repeated update makes no bind groups, and two updates in flight at once both read their own flags', async () => {
+    const items = [item(20, 12, 4, 100), item(12, 20, 4, 110)];
+    const refs = items.map((it) => rankUpdate(it.w, it.xTilde, it.deltaTilde, it.c));
+    const check = async (r: ReturnType<typeof runFast>) => {
+      expect(await r.firstNonFinite).toBe(-1);
+      for (const [i, ref] of refs.entries()) expect(Array.from(await r.after[i].data())).toEqual(Array.from(await ref.data()));
+      tf.dispose(r.after);
+    };
+    const first = gpuPlans.created;
+    await check(runFast(items)); // makes the plan (no other test updates 2 weights of 32 rows in all)
+    expect(gpuPlans.created - first, 'an update and a finite check per weight').toBe(4);
+    await check(runFast(items));
+    const created = gpuPlans.created;
+    await check(runFast(items)); // same weights, and tfjs hands back the W′ buffers the last two calls freed
+    expect(gpuPlans.created - created, 'every bind group reused').toBe(0);
+    // Two at once: the second finds the plan's read-back buffer taken and reads through its own.
+    const [a, b] = [runFast(items), runFast(items)];
+    await check(a);
+    await check(b);
+    // And a spoiled weight right after still names the right weight (the flags are rewritten every call).
+    const spoiled = [items[0], { ...items[1], w: withValue(seededTensor([12, 20], 110) as tf.Tensor2D, 3, 3, NaN) }];
+    const r = runFast(spoiled);
+    expect(await r.firstNonFinite).toBe(1);
+    tf.dispose([...r.after, spoiled[1].w, ...refs]);
     disposeItems(items);
   });
 
