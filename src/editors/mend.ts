@@ -269,14 +269,17 @@ export class MendEditor implements ModelEditor {
     const t1 = performance.now();
     const outputs = new Map<string, EditorOutput>();
     const changes: WeightChange[] = [];
-    // The kept-row counts are only for display, but reading them is a GPU round trip (1.2–1.9 ms on an H100 through
-    // Dawn). Queued here, before the editor, the read rides along with the edit's own wait instead of following it.
-    const early = mendEditTuning.countKeptEarly && !syncPhases;
-    let kept: Promise<number[]> | null = early ? this.countKeptRows(rows) : null;
-    kept?.catch(() => {}); // awaited after the install; never unhandled if the edit fails first
+    let kept: Promise<number[]> | null = null;
     try {
-      const validated = this.runEditors(rows, outputs);
+      const validated = this.runEditors(rows, outputs); // (it also refuses rows that miss an edited weight)
       validated.catch(() => {}); // awaited below; never unhandled if the update phase throws first
+      // The kept-row counts are only for display, but reading them is a GPU round trip (1.2–1.9 ms on an H100
+      // through Dawn). Queued here, with the editor, the read rides along with the edit's own wait instead of
+      // following it.
+      if (mendEditTuning.countKeptEarly && !syncPhases) {
+        kept = this.countKeptRows(rows);
+        kept.catch(() => {}); // awaited after the install; never unhandled if the edit fails first
+      }
       if (syncPhases) {
         await gpuSync(outputs.get(this.weightNames[this.weightNames.length - 1])!.deltaTilde);
         await validated;
