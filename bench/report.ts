@@ -85,6 +85,10 @@ export function formatReport(r: BenchReport): string {
         const k = c.matmulUnroll;
         out.push(`whole edit: capture matmuls unrolled ${ms(k.unrolledMs)} ms vs one k step at a time ${ms(k.plainMs)} ms = ${k.ratio.toFixed(2)}x  (fastCapture.unrollMatmuls, one wait, alternated)`);
       }
+      if (c.editorUnroll) {
+        const k = c.editorUnroll;
+        out.push(`whole edit: editor lowRank unrolled ${ms(k.unrolledMs)} ms vs one k step at a time ${ms(k.plainMs)} ms = ${k.ratio.toFixed(2)}x  (fastEditor.unrollK, one wait, alternated)`);
+      }
       if (c.keptCount) {
         const k = c.keptCount;
         out.push(`whole edit: kept-row counts read with the edit's wait ${ms(k.earlyMs)} ms vs after it ${ms(k.afterMs)} ms = ${k.ratio.toFixed(2)}x  (mendEditTuning.countKeptEarly, one wait, alternated)`);

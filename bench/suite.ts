@@ -231,6 +231,11 @@ export interface PipelineComparison {
    */
   matmulUnroll?: { unrolledMs: number; plainMs: number; ratio: number; unrolledSamples: number[]; plainSamples: number[] };
   /**
+   * The one-wait edit with the editor's lowRank kernel unrolled (fastEditor.unrollK, the default) against one k step
+   * at a time, alternated; absent in reports written before the unrolled editor kernel.
+   */
+  editorUnroll?: { unrolledMs: number; plainMs: number; ratio: number; unrolledSamples: number[]; plainSamples: number[] };
+  /**
    * The one-wait edit with the kept-row counts read back alongside its wait (mendEditTuning.countKeptEarly, the
    * default) against after it (a second round trip), alternated; absent in reports written before the change.
    */
@@ -630,10 +635,12 @@ async function pipelineComparison(bm: BenchModel, fact: TokenizedFact, s: BenchS
   const chunks = await alternated((chunked) => withSwitch(fastCapture, 'submitEvery', chunked ? every : 0, () => wholeEditMs(bm, fact)), s);
   const unroll = await alternated((unrolled) => withSwitch(fastCapture, 'unrollMatmuls', unrolled, () => wholeEditMs(bm, fact)), s);
   const kept = await alternated((early) => withSwitch(mendEditTuning, 'countKeptEarly', early, () => wholeEditMs(bm, fact)), s);
+  const editorUnroll = await alternated((unrolled) => withSwitch(fastEditor, 'unrollK', unrolled, () => wholeEditMs(bm, fact)), s);
   return {
     oneWaitMs: c.fastMs, syncedMs: c.tfjsMs, ratio: c.ratio, oneWaitSamples: c.fastSamples, syncedSamples: c.tfjsSamples,
     captureSubmits: { chunkedMs: chunks.fastMs, oneSubmitMs: chunks.tfjsMs, ratio: chunks.ratio, every, chunkedSamples: chunks.fastSamples, oneSubmitSamples: chunks.tfjsSamples },
     matmulUnroll: { unrolledMs: unroll.fastMs, plainMs: unroll.tfjsMs, ratio: unroll.ratio, unrolledSamples: unroll.fastSamples, plainSamples: unroll.tfjsSamples },
+    editorUnroll: { unrolledMs: editorUnroll.fastMs, plainMs: editorUnroll.tfjsMs, ratio: editorUnroll.ratio, unrolledSamples: editorUnroll.fastSamples, plainSamples: editorUnroll.tfjsSamples },
     keptCount: { earlyMs: kept.fastMs, afterMs: kept.tfjsMs, ratio: kept.ratio, earlySamples: kept.fastSamples, afterSamples: kept.tfjsSamples },
     idleWait: await idleWaitMs(s),
   };

@@ -33,6 +33,8 @@ export const fastEditor = {
   enabled: true,
   /** stack the weights that share an editor (false: one set of dispatches per weight; the bench compares both) */
   stack: true,
+  /** lowRank with K_UNROLL k steps per loop iteration (false: one at a time; the bench compares both) */
+  unrollK: true,
   /** editor phases that took the fast path */
   runs: 0,
   /** compute dispatches recorded by them */
@@ -88,26 +90,40 @@ const EPILOGUE = `
   let v = H[g] + max(pre, 0.0);
 `;
 
-const SOURCES: Record<string, string> = {
-  // h_0 = (concat(x, δ) − mean) / (std + eps) of one weight's rows, into its block of the stacked rows; C = D.
-  normalise: `${PARAMS}
-@group(0) @binding(1) var<storage, read> X : array<f32>;
-@group(0) @binding(2) var<storage, read> Delta : array<f32>;
-@group(0) @binding(3) var<storage, read> Norm : array<f32>;
-@group(0) @binding(4) var<storage, read_write> Out : array<f32>;
-@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g : vec3<u32>) {
-  let index = i32(g.x);
-  let D = u.C;
-  if (index >= u.N * D) { return; }
-  let outDim = D - u.inDim;
-  let n = index / D;
-  let d = index - n * D;
-  var raw : f32;
-  if (d < u.inDim) { raw = X[n * u.inDim + d]; } else { raw = Delta[n * outDim + d - u.inDim]; }
-  Out[u.rowOffset * D + index] = (raw - Norm[d]) / (Norm[D + d] + u.eps);
-}`,
-  // Out[s, n, c] = Σ_{k in split s} Rows[n, k] · W[layer, k, c] (Rows [N, K], W [L, K, C]); see editor_mlp.ts.
-  lowRank: `${PARAMS}
+/**
+ * k steps per iteration of lowRank's inner loop: K_UNROLL independent loads of W in flight per thread before their
+ * multiply-adds, instead of one load, then its 16 multiply-adds, then the next load. Why: at distilgpt2 shape the
+ * editor kernel (0.53 ms for 16 rows, rank 1920 on the H100) moves ~220 GB/s and does ~1.8 TFLOP/s, far from either
+ * limit, which looks like one memory latency per k step (the capture's split-K matmuls, unrolled the same way).
+ * Each accumulator still sums in k order, so the result is the same.
+ */
+const K_UNROLL = 8;
+
+/** The k loop of lowRank over this stage's kn staged values, `unroll` steps per iteration plus a one-step tail. */
+function kLoop(unroll: number): string {
+  const step = (j: number) => `
+      acc0 = acc0 + staged[(kk + ${j}) * 4] * w${j};
+      acc1 = acc1 + staged[(kk + ${j}) * 4 + 1] * w${j};
+      acc2 = acc2 + staged[(kk + ${j}) * 4 + 2] * w${j};
+      acc3 = acc3 + staged[(kk + ${j}) * 4 + 3] * w${j};`;
+  const js = Array.from({ length: unroll }, (_, j) => j);
+  const unrolled = unroll <= 1 ? '' : `
+    for (; kk + ${unroll} <= kn; kk = kk + ${unroll}) {${js.map((j) => `
+      let w${j} = W[w + ${j} * C];`).join('')}${js.map(step).join('')}
+      w = w + ${unroll} * C;
+    }`;
+  return `
+    var w = u.layer * K * C + k0 * C + col;
+    var kk = 0;${unrolled}
+    for (; kk < kn; kk = kk + 1) {
+      let w0 = W[w];${step(0)}
+      w = w + C;
+    }`;
+}
+
+/** lowRank's WGSL with `unroll` k steps per loop iteration (1: the plain loop). */
+function lowRankSource(unroll: number): string {
+  return `${PARAMS}
 @group(0) @binding(1) var<storage, read> Rows : array<f32>;
 @group(0) @binding(2) var<storage, read> W : array<f32>;
 @group(0) @binding(3) var<storage, read_write> Out : array<f32>;
@@ -139,22 +155,38 @@ var<workgroup> staged : array<vec4<f32>, ${STAGE_K * 4}>;
       staged[kk * 4 + n / 4][n % 4] = v;
     }
     workgroupBarrier();
-    var w = u.layer * K * C + k0 * C + col;
-    for (var kk = 0; kk < kn; kk = kk + 1) {
-      let wv = W[w];
-      acc0 = acc0 + staged[kk * 4] * wv;
-      acc1 = acc1 + staged[kk * 4 + 1] * wv;
-      acc2 = acc2 + staged[kk * 4 + 2] * wv;
-      acc3 = acc3 + staged[kk * 4 + 3] * wv;
-      w = w + C;
-    }
+${kLoop(unroll)}
   }
   if (c >= C) { return; }
   let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
   for (var r = 0; r < ${ROW_BLOCK}; r = r + 1) {
     if (n0 + r < N) { Out[(split * N + n0 + r) * C + c] = acc[r / 4][r % 4]; }
   }
+}`;
+}
+
+const SOURCES: Record<string, string> = {
+  // h_0 = (concat(x, δ) − mean) / (std + eps) of one weight's rows, into its block of the stacked rows; C = D.
+  normalise: `${PARAMS}
+@group(0) @binding(1) var<storage, read> X : array<f32>;
+@group(0) @binding(2) var<storage, read> Delta : array<f32>;
+@group(0) @binding(3) var<storage, read> Norm : array<f32>;
+@group(0) @binding(4) var<storage, read_write> Out : array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g : vec3<u32>) {
+  let index = i32(g.x);
+  let D = u.C;
+  if (index >= u.N * D) { return; }
+  let outDim = D - u.inDim;
+  let n = index / D;
+  let d = index - n * D;
+  var raw : f32;
+  if (d < u.inDim) { raw = X[n * u.inDim + d]; } else { raw = Delta[n * outDim + d - u.inDim]; }
+  Out[u.rowOffset * D + index] = (raw - Norm[d]) / (Norm[D + d] + u.eps);
 }`,
+  // Out[s, n, c] = Σ_{k in split s} Rows[n, k] · W[layer, k, c] (Rows [N, K], W [L, K, C]); see editor_mlp.ts.
+  lowRank: lowRankSource(K_UNROLL),
+  // The same, one k step per loop iteration (fastEditor.unrollK = false; the bench compares both).
+  'lowRank:plain': lowRankSource(1),
   // t = Σ_splits P (C = r).
   sum: `${PARAMS}
 @group(0) @binding(1) var<storage, read> P : array<f32>;
@@ -369,6 +401,7 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
 
   const groups = byEditor(items);
   const plan = planFor(device, groups);
+  const lowRank = fastEditor.unrollK ? 'lowRank' : 'lowRank:plain';
   const dispatches: Dispatch[] = [];
   const results: Array<{ xTilde: tf.Tensor2D; deltaTilde: tf.Tensor2D }> = new Array(items.length);
   const flat = (n: number): [number, number, number] => [groupsFor(n, 64), 1, 1];
@@ -382,9 +415,9 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
     });
     for (let l = 0; l < p.nLayers; l++) {
       const hIn = h[l % 2];
-      dispatches.push({ kernel: 'lowRank', params: { N: R, K: D, C: p.rank, layer: l, kPerGroup: vs.kPerGroup }, buffers: [hIn, vT, part], grid: [groupsFor(p.rank, COLS), vs.splits, groupsFor(R, ROW_BLOCK)] });
+      dispatches.push({ kernel: lowRank, params: { N: R, K: D, C: p.rank, layer: l, kPerGroup: vs.kPerGroup }, buffers: [hIn, vT, part], grid: [groupsFor(p.rank, COLS), vs.splits, groupsFor(R, ROW_BLOCK)] });
       dispatches.push({ kernel: 'sum', params: { N: R, C: p.rank, splits: vs.splits }, buffers: [part, t], grid: flat(R * p.rank) });
-      dispatches.push({ kernel: 'lowRank', params: { N: R, K: p.rank, C: D, layer: l, kPerGroup: us.kPerGroup }, buffers: [t, uT, part], grid: [groupsFor(D, COLS), us.splits, groupsFor(R, ROW_BLOCK)] });
+      dispatches.push({ kernel: lowRank, params: { N: R, K: p.rank, C: D, layer: l, kPerGroup: us.kPerGroup }, buffers: [t, uT, part], grid: [groupsFor(D, COLS), us.splits, groupsFor(R, ROW_BLOCK)] });
       const common = { C: D, layer: l, inDim: p.xDim, splits: us.splits, M: p.nModes, total: R };
       if (l + 1 < p.nLayers) {
         dispatches.push({ kernel: 'residual', params: { ...common, N: R, rowOffset: 0 }, buffers: [part, hIn, affine, modeBuf, h[(l + 1) % 2]], grid: flat(R * D) });

@@ -203,6 +203,11 @@ describe('npm run bench', () => {
     expect(mu.unrolledSamples).toHaveLength(2);
     expect(mu.plainSamples).toHaveLength(2);
     expect(mu.ratio).toBeCloseTo(mu.unrolledMs / mu.plainMs, 6);
+    const eu = pi.editorUnroll!;
+    for (const v of [eu.unrolledMs, eu.plainMs, eu.ratio]) positive(v);
+    expect(eu.unrolledSamples).toHaveLength(2);
+    expect(eu.plainSamples).toHaveLength(2);
+    expect(eu.ratio).toBeCloseTo(eu.unrolledMs / eu.plainMs, 6);
     // Kept-row counts read with the edit's own wait against after it.
     const kc = pi.keptCount!;
     for (const v of [kc.earlyMs, kc.afterMs, kc.ratio]) positive(v);
@@ -264,6 +269,7 @@ describe('npm run bench', () => {
     if (report.adapter.timestampQuery) expect(text).toMatch(/editor phase GPU time, one pass per dispatch \(timestamps\): [\d.]+ ms in \d+ passes/);
     if (report.adapter.timestampQuery) expect(text).toMatch(/capture GPU time, one pass per dispatch \(timestamps\): [\d.]+ ms in \d+ passes, span [\d.]+ ms; by kernel: \w+/);
     expect(text).toMatch(/whole edit: capture matmuls unrolled [\d.]+ ms vs one k step at a time [\d.]+ ms = [\d.]+x/);
+    expect(text).toMatch(/whole edit: editor lowRank unrolled [\d.]+ ms vs one k step at a time [\d.]+ ms = [\d.]+x/);
     expect(text).toMatch(/whole edit: kept-row counts read with the edit's wait [\d.]+ ms vs after it [\d.]+ ms = [\d.]+x/);
     expect(text).toMatch(/one wait on an idle queue: onSubmittedWorkDone [\d.]+ ms, 4-byte mapAsync read-back [\d.]+ ms; of which: copy \+ onSubmittedWorkDone [\d.]+ ms, map of a finished copy [\d.]+ ms/);
     expect(text).toMatch(/capture enqueue \(JavaScript\): kept plans [\d.]+ ms vs built per call [\d.]+ ms = [\d.]+x/);

@@ -12,6 +12,7 @@ import { disposeChanges, revertChanges } from '../../src/editors/changes';
 import { relativeArrayError, relativeError } from '../../src/kernels/testing';
 import { activeWebGPUBackend, gpuPlans } from '../../src/kernels/webgpu';
 import { useNodeWebGPU } from '../helpers/node-webgpu';
+import { syntheticEditorFiles } from '../../src/editors/testing';
 
 const TOL = 1e-4;
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -257,3 +258,57 @@ for (const [label, dir] of [['shipped editor (public/models/facts-gpt)', 'public
     });
   });
 }
+
+describe('fast editor phase on webgpu (Dawn): lowRank unrolled by K_UNROLL (fastEditor.unrollK)', () => {
+  let m: LoadedModel;
+  let editor: MendEditor;
+  beforeAll(async () => {
+    await useNodeWebGPU();
+    m = await loadModel(localSource(`${ROOT}tests/fixtures/tiny-gpt2`));
+    // Rank 13: the t·Uᵀ products have K = 13, one unrolled step of 8 and a tail of 5; h·Vᵀ has K = D = 160.
+    const weights = ['transformer.h.0.mlp.c_fc.weight', 'transformer.h.1.mlp.c_fc.weight', 'transformer.h.1.mlp.c_proj.weight'];
+    const files = syntheticEditorFiles(m.model, weights, { rank: 13, seed: 3 });
+    editor = MendEditor.fromFiles(files.config, files.weights, m.model);
+  });
+  afterAll(() => {
+    editor?.dispose();
+    m?.model.dispose();
+  });
+
+  it('gives the x̃ and δ̃ of one k step at a time, and of the tfjs path', async () => {
+    const { rows } = await editor.captureRows(m.model, [{ promptIds: [12, 45, 200, 7, 3], targetIds: [99, 150] }, { promptIds: [3, 88, 9], targetIds: [250] }]);
+    const run = (unroll: boolean) => {
+      const out = new Map<string, EditorOutput>();
+      const kernels: string[] = [];
+      fastEditor.unrollK = unroll;
+      fastEditor.passTimestamps = (i, kernel) => {
+        kernels[i] = kernel;
+        return undefined;
+      };
+      const before = fastEditor.runs;
+      try {
+        editor.runEditors(rows, out);
+      } finally {
+        fastEditor.unrollK = true;
+        fastEditor.passTimestamps = null;
+      }
+      expect(fastEditor.runs, 'the fast path ran').toBe(before + 1);
+      return { out, kernels };
+    };
+    const unrolled = run(true);
+    const plain = run(false);
+    const lowRanks = (ks: string[]) => new Set(ks.filter((k) => k.startsWith('lowRank')));
+    expect(lowRanks(unrolled.kernels)).toEqual(new Set(['lowRank']));
+    expect(lowRanks(plain.kernels)).toEqual(new Set(['lowRank:plain']));
+    for (const n of editor.weightNames) {
+      for (const k of ['xTilde', 'deltaTilde'] as const) {
+        // Each accumulator sums in k order either way.
+        expect(relativeArrayError(await unrolled.out.get(n)![k].data(), await plain.out.get(n)![k].data()), `${n} ${k}`).toBeLessThan(1e-6);
+      }
+    }
+    const { fast, ref } = editBoth(editor, rows);
+    await expectSameOutputs(editor, fast, ref, rows);
+    disposeOutputs(unrolled.out, plain.out, fast, ref);
+    disposeRows(rows);
+  });
+});
