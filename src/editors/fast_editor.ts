@@ -24,7 +24,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { splitK, type PackedEditorParams } from '../kernels/editor_mlp';
 import {
-  activeWebGPUBackend, BindGroupCache, cachedPipeline, flushTfjs, gpuPlans, groupsFor, outputTensor, roundedBuffer, tensorBuffer,
+  activeWebGPUBackend, BindGroupCache, cachedPipeline, flushTfjs, groupsFor, KeptPlans, outputTensor, roundedBuffer, tensorBuffer,
   type WebGPUBackend,
 } from '../kernels/webgpu';
 
@@ -299,7 +299,6 @@ function byEditor(items: FastEditorItem[]): FastEditorItem[][] {
  * those that bind its fresh row and output tensors (2 per weight).
  */
 interface Plan {
-  key: string;
   params: Set<PackedEditorParams>;
   buffers: GPUBuffer[];
   /**
@@ -315,8 +314,6 @@ interface Plan {
   bindGroups: BindGroupCache;
 }
 
-const KEEP_PLANS = 2;
-const plans = new WeakMap<GPUDevice, Plan[]>();
 const paramIds = new WeakMap<PackedEditorParams, number>();
 let nextParamId = 0;
 
@@ -335,18 +332,13 @@ function destroyPlan(plan: Plan): void {
   plan.bindGroups.clear();
 }
 
-/** The kept plan for these groups, or a new one (kept only with gpuPlans.reuse; the caller then destroys it). */
-function planFor(device: GPUDevice, groups: FastEditorItem[][]): Plan {
-  const key = signature(groups);
-  let kept = plans.get(device);
-  if (!kept) plans.set(device, (kept = []));
-  const at = kept.findIndex((p) => p.key === key);
-  if (gpuPlans.reuse && at >= 0) {
-    const [plan] = kept.splice(at, 1);
-    kept.push(plan); // most recently used last
-    return plan;
-  }
-  const plan: Plan = { key, params: new Set(groups.map((g) => g[0].params)), buffers: [], groups: [], uniforms: null, bindGroups: new BindGroupCache() };
+/** Per device, the plans of the last KEEP_PLANS signatures. */
+const KEEP_PLANS = 2;
+const plans = new KeptPlans<Plan>(KEEP_PLANS, destroyPlan);
+
+/** A new plan for these groups: its buffers made, the rows' modes written. */
+function newPlan(device: GPUDevice, groups: FastEditorItem[][]): Plan {
+  const plan: Plan = { params: new Set(groups.map((g) => g[0].params)), buffers: [], groups: [], uniforms: null, bindGroups: new BindGroupCache() };
   const buf = (bytes: number, usage: GPUBufferUsageFlags, label: string) => {
     const b = roundedBuffer(device, bytes, usage, label);
     plan.buffers.push(b);
@@ -374,10 +366,6 @@ function planFor(device: GPUDevice, groups: FastEditorItem[][]): Plan {
       h: [scratch(R * D), scratch(R * D)], t: scratch(R * p.rank), part: scratch(Math.max(vs.splits * R * p.rank, us.splits * R * D)), modes: modeBuf,
     });
   }
-  if (gpuPlans.reuse) {
-    kept.push(plan);
-    if (kept.length > KEEP_PLANS) destroyPlan(kept.shift()!);
-  }
   return plan;
 }
 
@@ -385,11 +373,7 @@ function planFor(device: GPUDevice, groups: FastEditorItem[][]): Plan {
 export function releaseFastEditorPlans(params: Iterable<PackedEditorParams>): void {
   const gone = new Set(params);
   const be = activeWebGPUBackend();
-  const kept = be && plans.get(be.device);
-  if (!kept) return;
-  for (let i = kept.length - 1; i >= 0; i--) {
-    if ([...kept[i].params].some((p) => gone.has(p))) destroyPlan(kept.splice(i, 1)[0]);
-  }
+  if (be) plans.release(be.device, (plan) => [...plan.params].some((p) => gone.has(p)));
 }
 
 // ---- one editor phase ----
@@ -400,7 +384,7 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
   const output = (rows: number, cols: number) => outputTensor<tf.Rank.R2>(be, [rows, cols]); // the final kernel writes all of it
 
   const groups = byEditor(items);
-  const plan = planFor(device, groups);
+  const { plan, kept } = plans.take(device, signature(groups), () => newPlan(device, groups));
   const lowRank = fastEditor.unrollK ? 'lowRank' : 'lowRank:plain';
   const dispatches: Dispatch[] = [];
   const results: Array<{ xTilde: tf.Tensor2D; deltaTilde: tf.Tensor2D }> = new Array(items.length);
@@ -476,7 +460,7 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
   // Marked handled now: the caller awaits it only after queueing the update, and a rejection before that would count as
   // unhandled (awaiting it later still throws).
   validated.catch(() => {});
-  if (!gpuPlans.reuse) destroyPlan(plan); // freed once the submitted work is done
+  if (!kept) destroyPlan(plan); // freed once the submitted work is done
   fastEditor.runs++;
   fastEditor.dispatches += dispatches.length;
   return { outputs: results, validated };

@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs';
 import { updateProgram, updateVariantFor, type UpdateVariant } from '../kernels/rank_update';
 import { finiteRowsProgram, MAX_GROUPS } from '../kernels/row_flags';
 import {
-  activeWebGPUBackend, BindGroupCache, cachedPipeline, flushTfjs, gpuPlans, outputTensor, readBackChecked, roundedBuffer,
+  activeWebGPUBackend, BindGroupCache, cachedPipeline, flushTfjs, KeptPlans, outputTensor, readBackChecked, roundedBuffer,
   standaloneSource, tensorBuffer, type WebGPUBackend,
 } from '../kernels/webgpu';
 
@@ -104,7 +104,6 @@ export function fastUpdatePhase(items: FastUpdateItem[]): FastUpdateResult | nul
  * dispatches that bind unchanged weights and pool buffers tfjs hands back again reuse theirs.
  */
 interface Plan {
-  key: string;
   uniforms: GPUBuffer;
   flags: GPUBuffer;
   /** where the flags are read back; null while an update reads it (a concurrent one then makes its own) */
@@ -112,12 +111,8 @@ interface Plan {
   bindGroups: BindGroupCache;
 }
 
-const KEEP_PLANS = 2;
-const plans = new WeakMap<GPUDevice, Plan[]>();
-
-function newPlan(device: GPUDevice, key: string, items: number, totalRows: number): Plan {
+function newPlan(device: GPUDevice, items: number, totalRows: number): Plan {
   return {
-    key,
     uniforms: roundedBuffer(device, 2 * items * SLOT, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'mendlab update params'),
     flags: roundedBuffer(device, totalRows * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'mendlab update flags'),
     staging: flagsReadBack(device, totalRows),
@@ -138,29 +133,14 @@ function destroyPlan(plan: Plan): void {
   plan.bindGroups.clear();
 }
 
-/** The kept plan for this signature, or a new one (kept only with gpuPlans.reuse; the caller then destroys it). */
-function planFor(device: GPUDevice, items: number, totalRows: number): { plan: Plan; kept: boolean } {
-  const key = `${items}/${totalRows}`;
-  let kept = plans.get(device);
-  if (!kept) plans.set(device, (kept = []));
-  const at = kept.findIndex((p) => p.key === key);
-  if (gpuPlans.reuse && at >= 0) {
-    const [plan] = kept.splice(at, 1);
-    kept.push(plan); // most recently used last
-    return { plan, kept: true };
-  }
-  const plan = newPlan(device, key, items, totalRows);
-  if (!gpuPlans.reuse) return { plan, kept: false };
-  kept.push(plan);
-  if (kept.length > KEEP_PLANS) destroyPlan(kept.shift()!);
-  return { plan, kept: true };
-}
+/** Per device, the plans of the last 2 signatures (how many weights, how many rows of W in all). */
+const plans = new KeptPlans<Plan>(2, destroyPlan);
 
 function run(be: WebGPUBackend, items: FastUpdateItem[]): FastUpdateResult {
   const device = be.device;
   const gpu = (t: tf.Tensor) => tensorBuffer(be, t);
   const totalRows = items.reduce((a, it) => a + it.w.shape[0], 0);
-  const { plan, kept } = planFor(device, items.length, totalRows);
+  const { plan, kept } = plans.take(device, `${items.length}/${totalRows}`, () => newPlan(device, items.length, totalRows));
   const { uniforms, flags } = plan;
   // The plan's read-back buffer, unless an earlier update still reads it (then one for this call).
   const own = plan.staging;
@@ -215,15 +195,11 @@ function run(be: WebGPUBackend, items: FastUpdateItem[]): FastUpdateResult {
     return bad < 0 ? -1 : items.findIndex((it) => bad < (end += it.w.shape[0]));
   }).finally(() => {
     // Back to the plan while it is kept and has none (the plan's buffers are alive: destroyPlan empties staging).
-    if (own && kept && !plan.staging && isKept(device, plan)) plan.staging = own;
+    if (own && kept && !plan.staging && plans.holds(device, plan)) plan.staging = own;
     else staging.destroy();
   });
   // Marked handled now (awaiting it later still throws): a caller that fails before awaiting it must not leave an
   // unhandled rejection behind.
   firstNonFinite.catch(() => {});
   return { after, firstNonFinite };
-}
-
-function isKept(device: GPUDevice, plan: Plan): boolean {
-  return plans.get(device)?.includes(plan) === true;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activeWebGPUBackend, BIND_GROUP_DEPTH, BindGroupCache, cachedPipeline, gpuPlans } from './webgpu';
+import { activeWebGPUBackend, BIND_GROUP_DEPTH, BindGroupCache, cachedPipeline, gpuPlans, KeptPlans } from './webgpu';
 import { kernelTestsOnWebGPU } from './testing';
 
 // The bind-group cache of the fast paths: reuse only when the pipeline and every bound buffer range are the same.
@@ -71,5 +71,36 @@ describe('BindGroupCache on webgpu (Dawn)', () => {
     expect(bind(a)).not.toBe(ga);
     expect(gpuPlans.created - created).toBe(4);
     for (const buf of [uni, a, b, x, c]) buf.destroy();
+  });
+
+  it('KeptPlans: one plan per key and device, the least recently used destroyed, none kept with reuse off', () => {
+    const destroyed: string[] = [];
+    const plans = new KeptPlans<{ name: string }>(2, (p) => destroyed.push(p.name));
+    const [d1, d2] = [{}, {}] as unknown as GPUDevice[];
+    let made = 0;
+    const take = (device: GPUDevice, key: string) => plans.take(device, key, () => ({ name: `${key}#${made++}` }));
+    const a = take(d1, 'a');
+    expect(a.kept).toBe(true);
+    expect(take(d1, 'a').plan).toBe(a.plan);
+    expect(take(d2, 'a').plan, 'another device has its own').not.toBe(a.plan);
+    const b = take(d1, 'b');
+    take(d1, 'a'); // a is now the most recently used
+    take(d1, 'c'); // so b goes
+    expect(destroyed).toEqual([b.plan.name]);
+    expect(plans.holds(d1, b.plan)).toBe(false);
+    expect(plans.holds(d1, a.plan)).toBe(true);
+    gpuPlans.reuse = false;
+    try {
+      const fresh = take(d1, 'a');
+      expect(fresh.plan).not.toBe(a.plan);
+      expect(fresh.kept).toBe(false);
+      expect(plans.holds(d1, fresh.plan)).toBe(false);
+    } finally {
+      gpuPlans.reuse = true;
+    }
+    plans.release(d1, (p) => p.name.startsWith('a'));
+    expect(destroyed).toEqual([b.plan.name, a.plan.name]);
+    expect(take(d1, 'c').kept).toBe(true);
+    expect(destroyed).toHaveLength(2);
   });
 });

@@ -175,6 +175,53 @@ export class BindGroupCache {
 /** How many recordings of each dispatch a BindGroupCache keeps (see its comment: 2 covers the pool's ping-pong). */
 export const BIND_GROUP_DEPTH = 2;
 
+/**
+ * The plans a fast path keeps per device: what one signature of its call needs besides inputs and outputs (scratch
+ * buffers, uniforms, a BindGroupCache), at most `keep` of them, the least recently used destroyed. With
+ * gpuPlans.reuse off, take() makes a new plan every call and keeps none (`kept` false): the caller destroys it once
+ * its work is submitted. The editor phase (fast_editor.ts) and the update phase (fast_update.ts) keep theirs here.
+ */
+export class KeptPlans<P> {
+  private readonly byDevice = new WeakMap<GPUDevice, Array<{ key: string; plan: P }>>();
+
+  constructor(private readonly keep: number, private readonly destroy: (plan: P) => void) {}
+
+  /** The kept plan for `key`, or `make()`'s new one (kept only with gpuPlans.reuse). */
+  take(device: GPUDevice, key: string, make: () => P): { plan: P; kept: boolean } {
+    const list = this.list(device);
+    const at = gpuPlans.reuse ? list.findIndex((e) => e.key === key) : -1;
+    if (at >= 0) {
+      const [hit] = list.splice(at, 1);
+      list.push(hit); // most recently used last
+      return { plan: hit.plan, kept: true };
+    }
+    const plan = make();
+    if (!gpuPlans.reuse) return { plan, kept: false };
+    list.push({ key, plan });
+    if (list.length > this.keep) this.destroy(list.shift()!.plan);
+    return { plan, kept: true };
+  }
+
+  /** Whether `plan` is still kept (neither dropped as least recently used nor released). */
+  holds(device: GPUDevice, plan: P): boolean {
+    return this.list(device).some((e) => e.plan === plan);
+  }
+
+  /** Destroys and forgets every kept plan that `drop` picks. */
+  release(device: GPUDevice, drop: (plan: P) => boolean): void {
+    const list = this.list(device);
+    for (let i = list.length - 1; i >= 0; i--) {
+      if (drop(list[i].plan)) this.destroy(list.splice(i, 1)[0].plan);
+    }
+  }
+
+  private list(device: GPUDevice): Array<{ key: string; plan: P }> {
+    let list = this.byDevice.get(device);
+    if (!list) this.byDevice.set(device, (list = []));
+    return list;
+  }
+}
+
 function sameBindings(a: GPUBufferBinding[], b: GPUBufferBinding[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
