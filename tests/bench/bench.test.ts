@@ -20,6 +20,18 @@ const positive = (v: unknown) => {
   expect(v as number).toBeGreaterThan(0);
 };
 
+/**
+ * A side-by-side comparison of the report (`alternated` in bench/suite.ts, 2 repetitions): `${a}Ms`, `${b}Ms` and
+ * the ratio positive, two samples of each side, ratio = a / b.
+ */
+function expectPair(c: object, a: string, b: string): void {
+  const r = c as Record<string, unknown>;
+  for (const v of [r[`${a}Ms`], r[`${b}Ms`], r.ratio]) positive(v);
+  expect(r[`${a}Samples`], `${a}Samples`).toHaveLength(2);
+  expect(r[`${b}Samples`], `${b}Samples`).toHaveLength(2);
+  expect(r.ratio as number).toBeCloseTo((r[`${a}Ms`] as number) / (r[`${b}Ms`] as number), 6);
+}
+
 describe('npm run bench', () => {
   let report: BenchReport;
   const dir = mkdtempSync(join(tmpdir(), 'mendlab-bench-'));
@@ -128,57 +140,41 @@ describe('npm run bench', () => {
     positive(f.enqueueMs);
     expect(f.dispatches).toBeLessThan(d.capture.dispatches);
     // Capture time with both paths in the same run (alternated), and their ratio.
-    const c = m.capture!;
-    expect(c.fastSamples).toHaveLength(2);
-    expect(c.tfjsSamples).toHaveLength(2);
-    for (const v of [c.fastMs, c.tfjsMs, c.ratio]) positive(v);
-    expect(c.ratio).toBeCloseTo(c.fastMs / c.tfjsMs, 6);
+    expectPair(m.capture!, 'fast', 'tfjs');
     // Editor phase with both paths in the same run: the fast path's own dispatches (the weights of one shape
     // stacked, split and keep mask folded in) against the tfjs path's editorMLP + split + keep mask per weight.
     const ep = m.editorPhase!;
-    expect(ep.fastSamples).toHaveLength(2);
-    expect(ep.tfjsSamples).toHaveLength(2);
-    for (const v of [ep.fastMs, ep.tfjsMs, ep.ratio]) positive(v);
-    expect(ep.ratio).toBeCloseTo(ep.fastMs / ep.tfjsMs, 6);
+    expectPair(ep, 'fast', 'tfjs');
     // Fast path: per editor (weight shape) a normalise per weight, 4 per editor layer (2 layers) less the last
     // epilogue, which runs per weight: 2·weights + 7·editors, e.g. 26 for the shipped 6 weights and 2 editors.
     expect(ep.fastDispatches).toBe(2 * m.editor.editedWeights.length + 7 * Object.keys(m.editor.shapes).length);
     expect(ep.tfjsDispatches).toBeGreaterThan(ep.fastDispatches);
     // Stacked against one weight at a time (9 dispatches per weight), both on the fast path, same run.
     const st = ep.stacking!;
-    expect(st.stackedSamples).toHaveLength(2);
-    expect(st.perWeightSamples).toHaveLength(2);
-    for (const v of [st.stackedMs, st.perWeightMs, st.ratio]) positive(v);
-    expect(st.ratio).toBeCloseTo(st.stackedMs / st.perWeightMs, 6);
+    expectPair(st, 'stacked', 'perWeight');
     expect(st.perWeightDispatches).toBe(9 * m.editor.editedWeights.length);
 
     // The whole edit with the row-flag kernels and with their tfjs-op references, same run: per edited weight the
     // kernels replace the keep mask's tfjs ops (abs, max, greater, cast twice, mul) and the finite check's (isFinite,
     // all, cast) by one dispatch each; 7 fewer per weight on tfjs 4.22 (some of those ops run without a program).
     const rf = m.rowFlags!;
-    expect(rf.fastSamples).toHaveLength(2);
-    expect(rf.tfjsSamples).toHaveLength(2);
-    for (const v of [rf.fastMs, rf.tfjsMs, rf.ratio, rf.fastDispatches]) positive(v);
-    expect(rf.ratio).toBeCloseTo(rf.fastMs / rf.tfjsMs, 6);
+    expectPair(rf, 'fast', 'tfjs');
+    positive(rf.fastDispatches);
     expect(rf.tfjsDispatches - rf.fastDispatches).toBeGreaterThanOrEqual(6 * m.editor.editedWeights.length);
 
     // The update phase in one encoder against the tfjs programs, same run: per edited weight a rankUpdate and a
     // finiteRows program fewer, and the flags' concat (at least one tfjs program) gone.
     const up = m.updatePhase!;
-    expect(up.fastSamples).toHaveLength(2);
-    for (const v of [up.fastMs, up.tfjsMs, up.ratio, up.fastDispatches]) positive(v);
-    expect(up.ratio).toBeCloseTo(up.fastMs / up.tfjsMs, 6);
+    expectPair(up, 'fast', 'tfjs');
+    positive(up.fastDispatches);
     expect(up.tfjsDispatches - up.fastDispatches).toBeGreaterThanOrEqual(2 * m.editor.editedWeights.length + 1);
 
     // Kept plans against building them per call, same run. Built per call, every dispatch of the capture, of the
     // editor phase and of the update phase makes its bind group; kept (an edit after an edit), the capture of the
     // unchanged (reverted) model makes none and the other phases at most 2 per weight (fresh tensors they bind).
     const pl = m.plans!;
-    for (const v of [pl.keptMs, pl.freshMs, pl.ratio, pl.captureEnqueue.keptMs, pl.captureEnqueue.freshMs]) positive(v);
-    expect(pl.keptSamples).toHaveLength(2);
-    expect(pl.captureEnqueue.freshSamples).toHaveLength(2);
-    expect(pl.ratio).toBeCloseTo(pl.keptMs / pl.freshMs, 6);
-    expect(pl.captureEnqueue.ratio).toBeCloseTo(pl.captureEnqueue.keptMs / pl.captureEnqueue.freshMs, 6);
+    expectPair(pl, 'kept', 'fresh');
+    expectPair(pl.captureEnqueue, 'kept', 'fresh');
     // (The edit's capture also computes the keep masks in its pass: one dispatch per weight more than the capture
     // alone, which the dispatch diagnostics time.)
     // (The update phase: an update and a finite check per weight.)
@@ -187,33 +183,14 @@ describe('npm run bench', () => {
 
     // The app's one-wait edit against the same edit synced after each phase, same run.
     const pi = m.pipeline!;
-    for (const v of [pi.oneWaitMs, pi.syncedMs, pi.ratio]) positive(v);
-    expect(pi.oneWaitSamples).toHaveLength(2);
-    expect(pi.syncedSamples).toHaveLength(2);
-    expect(pi.ratio).toBeCloseTo(pi.oneWaitMs / pi.syncedMs, 6);
+    expectPair(pi, 'oneWait', 'synced');
     // The same one-wait edit with the capture in chunked submits against one submit, and the cost of an idle wait.
-    const cs = pi.captureSubmits!;
-    for (const v of [cs.chunkedMs, cs.oneSubmitMs, cs.ratio]) positive(v);
-    expect(cs.every).toBe(fastCapture.submitEvery);
-    expect(cs.chunkedSamples).toHaveLength(2);
-    expect(cs.oneSubmitSamples).toHaveLength(2);
-    expect(cs.ratio).toBeCloseTo(cs.chunkedMs / cs.oneSubmitMs, 6);
-    const mu = pi.matmulUnroll!;
-    for (const v of [mu.unrolledMs, mu.plainMs, mu.ratio]) positive(v);
-    expect(mu.unrolledSamples).toHaveLength(2);
-    expect(mu.plainSamples).toHaveLength(2);
-    expect(mu.ratio).toBeCloseTo(mu.unrolledMs / mu.plainMs, 6);
-    const eu = pi.editorUnroll!;
-    for (const v of [eu.unrolledMs, eu.plainMs, eu.ratio]) positive(v);
-    expect(eu.unrolledSamples).toHaveLength(2);
-    expect(eu.plainSamples).toHaveLength(2);
-    expect(eu.ratio).toBeCloseTo(eu.unrolledMs / eu.plainMs, 6);
+    expectPair(pi.captureSubmits!, 'chunked', 'oneSubmit');
+    expect(pi.captureSubmits!.every).toBe(fastCapture.submitEvery);
+    expectPair(pi.matmulUnroll!, 'unrolled', 'plain');
+    expectPair(pi.editorUnroll!, 'unrolled', 'plain');
     // Kept-row counts read with the edit's own wait against after it.
-    const kc = pi.keptCount!;
-    for (const v of [kc.earlyMs, kc.afterMs, kc.ratio]) positive(v);
-    expect(kc.earlySamples).toHaveLength(2);
-    expect(kc.afterSamples).toHaveLength(2);
-    expect(kc.ratio).toBeCloseTo(kc.earlyMs / kc.afterMs, 6);
+    expectPair(pi.keptCount!, 'early', 'after');
     const iw = pi.idleWait!;
     for (const v of [iw.workDoneMs, iw.mapReadMs, iw.copyWorkDoneMs, iw.mapOnlyMs]) positive(v);
 
