@@ -530,6 +530,15 @@ export async function alternated(once: (fast: boolean) => Promise<number>, s: Be
 }
 
 /**
+ * A PathComparison under the report's names for its two sides: `${a}Ms` and `${a}Samples` for the fast (first) side,
+ * `${b}…` for the other, and the ratio.
+ */
+function named<A extends string, B extends string>(c: PathComparison, a: A, b: B) {
+  return { [`${a}Ms`]: c.fastMs, [`${b}Ms`]: c.tfjsMs, ratio: c.ratio, [`${a}Samples`]: c.fastSamples, [`${b}Samples`]: c.tfjsSamples } as
+    Record<`${A}Ms` | `${B}Ms` | 'ratio', number> & Record<`${A}Samples` | `${B}Samples`, number[]>;
+}
+
+/**
  * The editor phase (step 3: every edited weight's editor MLP, split and keep mask) on one fact's captured rows, with
  * the fast path and the tfjs path alternated sample by sample, each timed to the GPU's end like editFromRows does.
  */
@@ -586,10 +595,7 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
   try {
     const times = await alternated(once, s);
     const st = await alternated(stackedOrNot, s);
-    const stacking = {
-      stackedMs: st.fastMs, perWeightMs: st.tfjsMs, ratio: st.ratio, perWeightDispatches,
-      stackedSamples: st.fastSamples, perWeightSamples: st.tfjsSamples,
-    };
+    const stacking = { ...named(st, 'stacked', 'perWeight'), perWeightDispatches };
     return { ...times, fastDispatches, tfjsDispatches, stacking, fastEnqueueMs: median(fastEnqueue.slice(-s.reps)) };
   } finally {
     disposeRows(rows);
@@ -633,15 +639,18 @@ async function pipelineComparison(bm: BenchModel, fact: TokenizedFact, s: BenchS
   const c = await alternated((oneWait) => wholeEditMs(bm, fact, { syncPhases: !oneWait }), s);
   const every = fastCapture.submitEvery;
   const chunks = await alternated((chunked) => withSwitch(fastCapture, 'submitEvery', chunked ? every : 0, () => wholeEditMs(bm, fact)), s);
-  const unroll = await alternated((unrolled) => withSwitch(fastCapture, 'unrollMatmuls', unrolled, () => wholeEditMs(bm, fact)), s);
-  const kept = await alternated((early) => withSwitch(mendEditTuning, 'countKeptEarly', early, () => wholeEditMs(bm, fact)), s);
-  const editorUnroll = await alternated((unrolled) => withSwitch(fastEditor, 'unrollK', unrolled, () => wholeEditMs(bm, fact)), s);
+  // The one-wait edit with a boolean switch on (the default) and off, alternated.
+  const switched = <T extends object, K extends { [P in keyof T]: T[P] extends boolean ? P : never }[keyof T]>(obj: T, key: K) =>
+    alternated((on) => withSwitch(obj, key, on as T[K], () => wholeEditMs(bm, fact)), s);
+  const unroll = await switched(fastCapture, 'unrollMatmuls');
+  const kept = await switched(mendEditTuning, 'countKeptEarly');
+  const editorUnroll = await switched(fastEditor, 'unrollK');
   return {
-    oneWaitMs: c.fastMs, syncedMs: c.tfjsMs, ratio: c.ratio, oneWaitSamples: c.fastSamples, syncedSamples: c.tfjsSamples,
-    captureSubmits: { chunkedMs: chunks.fastMs, oneSubmitMs: chunks.tfjsMs, ratio: chunks.ratio, every, chunkedSamples: chunks.fastSamples, oneSubmitSamples: chunks.tfjsSamples },
-    matmulUnroll: { unrolledMs: unroll.fastMs, plainMs: unroll.tfjsMs, ratio: unroll.ratio, unrolledSamples: unroll.fastSamples, plainSamples: unroll.tfjsSamples },
-    editorUnroll: { unrolledMs: editorUnroll.fastMs, plainMs: editorUnroll.tfjsMs, ratio: editorUnroll.ratio, unrolledSamples: editorUnroll.fastSamples, plainSamples: editorUnroll.tfjsSamples },
-    keptCount: { earlyMs: kept.fastMs, afterMs: kept.tfjsMs, ratio: kept.ratio, earlySamples: kept.fastSamples, afterSamples: kept.tfjsSamples },
+    ...named(c, 'oneWait', 'synced'),
+    captureSubmits: { ...named(chunks, 'chunked', 'oneSubmit'), every },
+    matmulUnroll: named(unroll, 'unrolled', 'plain'),
+    editorUnroll: named(editorUnroll, 'unrolled', 'plain'),
+    keptCount: named(kept, 'early', 'after'),
     idleWait: await idleWaitMs(s),
   };
 }
@@ -796,9 +805,9 @@ async function planReuseComparison(bm: BenchModel, fact: TokenizedFact, s: Bench
   await edit(true); // the count: a kept edit after a kept edit
   const enq = await alternated(enqueue, s);
   return {
-    keptMs: whole.fastMs, freshMs: whole.tfjsMs, ratio: whole.ratio, keptSamples: whole.fastSamples, freshSamples: whole.tfjsSamples,
+    ...named(whole, 'kept', 'fresh'),
     keptBindGroups: created.kept, freshBindGroups: created.fresh,
-    captureEnqueue: { keptMs: enq.fastMs, freshMs: enq.tfjsMs, ratio: enq.ratio, keptSamples: enq.fastSamples, freshSamples: enq.tfjsSamples },
+    captureEnqueue: named(enq, 'kept', 'fresh'),
   };
 }
 
