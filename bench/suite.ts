@@ -29,7 +29,7 @@ import { fastEditor } from '../src/editors/fast_editor';
 import { fastUpdate } from '../src/editors/fast_update';
 import { rowFlags } from '../src/kernels/row_flags';
 import { activeWebGPUBackend, gpuPlans } from '../src/kernels/webgpu';
-import { disposeRows, mendEditTuning, type EditorOutput, type MendEditOptions } from '../src/editors/mend';
+import { disposeOutputs, disposeRows, mendEditTuning, type EditorOutput, type MendEditOptions } from '../src/editors/mend';
 import { copyKernel } from './copy_kernel';
 import { editorMLPRowwise } from './editor_mlp_rowwise';
 import { DispatchCounter, GpuMemoryWatch, hasTimestampQuery, median, syncAll, timeOp, type OpTiming, type Repetitions } from './measure';
@@ -559,7 +559,7 @@ async function editorPhaseComparison(bm: BenchModel, fact: TokenizedFact, s: Ben
       await validated;
       return ms;
     } finally {
-      for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
+      disposeOutputs(outputs);
     }
   };
   const fellBack = () => new Error('bench: the fast editor phase did not run (it fell back to the tfjs path)');
@@ -738,7 +738,7 @@ async function editorGpuProfile(bm: BenchModel, fact: TokenizedFact, s: BenchSet
       try {
         await bm.editor.runEditors(rows, outputs);
       } finally {
-        for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
+        disposeOutputs(outputs);
       }
       return fastEditor.runs > runs;
     });

@@ -70,6 +70,11 @@ export function disposeRows(rows: Map<string, CapturedRows>): void {
   for (const r of rows.values()) tf.dispose([r.x, r.delta, r.keep]);
 }
 
+/** Frees editor outputs (runEditors). */
+export function disposeOutputs(outputs: Map<string, EditorOutput>): void {
+  for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
+}
+
 export class MendEditor implements ModelEditor {
   readonly method = 'mend' as const;
   readonly weightNames: readonly string[];
@@ -324,7 +329,7 @@ export class MendEditor implements ModelEditor {
       disposeChanges(changes);
       throw e;
     } finally {
-      for (const o of outputs.values()) tf.dispose([o.xTilde, o.deltaTilde]);
+      disposeOutputs(outputs);
     }
   }
 

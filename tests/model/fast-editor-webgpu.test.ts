@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, localSource, type LoadedModel } from '../../src/model';
 import { fastEditor } from '../../src/editors/fast_editor';
-import { disposeRows, MendEditor, type CapturedRows, type EditorOutput } from '../../src/editors/mend';
+import { disposeOutputs, disposeRows, MendEditor, type CapturedRows, type EditorOutput } from '../../src/editors/mend';
 import { disposeChanges, revertChanges } from '../../src/editors/changes';
 import { relativeArrayError, relativeError } from '../../src/kernels/testing';
 import { activeWebGPUBackend, gpuPlans } from '../../src/kernels/webgpu';
@@ -76,8 +76,8 @@ async function expectSameOutputs(editor: MendEditor, fast: Map<string, EditorOut
   }
 }
 
-function disposeOutputs(...ms: Array<Map<string, EditorOutput>>): void {
-  for (const m of ms) for (const o of m.values()) tf.dispose([o.xTilde, o.deltaTilde]);
+function disposeAll(...ms: Array<Map<string, EditorOutput>>): void {
+  for (const m of ms) disposeOutputs(m);
 }
 
 /** Last-position logits of `probe` after editFromRows on each path (reverted after each). */
@@ -131,7 +131,7 @@ for (const [label, dir] of [['shipped editor (public/models/facts-gpt)', 'public
           const editors = new Set(editor.weightNames.map((n) => editor.config.editors.find((e) => e.weights.includes(n))!.key)).size;
           expect(fastEditor.dispatches - before).toBe(stack ? 2 * editor.weightNames.length + 7 * editors : 9 * editor.weightNames.length);
           await expectSameOutputs(editor, fast, ref, rows);
-          disposeOutputs(fast, ref);
+          disposeAll(fast, ref);
         } finally {
           fastEditor.stack = true;
         }
@@ -168,14 +168,14 @@ for (const [label, dir] of [['shipped editor (public/models/facts-gpt)', 'public
           expect(Array.from(await perDispatch.get(n)![k].data()), `${n} ${k}`).toEqual(Array.from(await onePass.get(n)![k].data()));
         }
       }
-      disposeOutputs(onePass, perDispatch);
+      disposeAll(onePass, perDispatch);
       disposeRows(rows);
     });
 
     it('a kept plan (same signature, new rows) matches the tfjs path and remakes only the bind groups of fresh tensors', async () => {
       const { rows } = await editor.captureRows(m.model, facts().slice(0, 1));
       const first = editBoth(editor, rows); // makes (or refreshes) the plan of this signature
-      disposeOutputs(first.fast, first.ref);
+      disposeAll(first.fast, first.ref);
       // Other values, same shapes: the kept scratch must carry nothing over from the first call.
       const other = new Map([...rows].map(([n, r]) => [n, { x: tf.mul(r.x, 1.5) as tf.Tensor2D, delta: tf.mul(r.delta, -0.5) as tf.Tensor2D, keep: tf.clone(r.keep) }]));
       const [created, reused, dispatches] = [gpuPlans.created, gpuPlans.reused, fastEditor.dispatches];
@@ -198,7 +198,7 @@ for (const [label, dir] of [['shipped editor (public/models/facts-gpt)', 'public
         expect(await fresh.get(name)!.xTilde.data(), name).toEqual(await fast.get(name)!.xTilde.data());
         expect(await fresh.get(name)!.deltaTilde.data(), name).toEqual(await fast.get(name)!.deltaTilde.data());
       }
-      disposeOutputs(fast, ref, fresh);
+      disposeAll(fast, ref, fresh);
       disposeRows(other);
       disposeRows(rows);
     });
@@ -209,7 +209,7 @@ for (const [label, dir] of [['shipped editor (public/models/facts-gpt)', 'public
       dropSomeRows(rows, editor.weightNames);
       const { fast, ref } = editBoth(editor, rows);
       await expectSameOutputs(editor, fast, ref, rows);
-      disposeOutputs(fast, ref);
+      disposeAll(fast, ref);
       const post = await postEditLogitsBoth(editor, m, rows, fs.length, [...fs[0].promptIds, ...fs[0].targetIds]);
       expect(post.fast.kept).toBe(post.ref.kept);
       expect(post.fast.kept).toBeLessThan(rows.get(editor.weightNames[0])!.x.shape[0]);
@@ -253,7 +253,7 @@ for (const [label, dir] of [['shipped editor (public/models/facts-gpt)', 'public
       const out = new Map<string, EditorOutput>();
       editor.runEditors(rows, out);
       expect(tf.memory().numTensors).toBe(before + 2 * editor.weightNames.length);
-      disposeOutputs(out);
+      disposeAll(out);
       disposeRows(rows);
     });
   });
@@ -308,7 +308,7 @@ describe('fast editor phase on webgpu (Dawn): lowRank unrolled by K_UNROLL (fast
     }
     const { fast, ref } = editBoth(editor, rows);
     await expectSameOutputs(editor, fast, ref, rows);
-    disposeOutputs(unrolled.out, plain.out, fast, ref);
+    disposeAll(unrolled.out, plain.out, fast, ref);
     disposeRows(rows);
   });
 });
