@@ -89,6 +89,10 @@ export function formatReport(r: BenchReport): string {
         const k = c.editorUnroll;
         out.push(`whole edit: editor lowRank unrolled ${ms(k.unrolledMs)} ms vs one k step at a time ${ms(k.plainMs)} ms = ${k.ratio.toFixed(2)}x  (fastEditor.unrollK, one wait, alternated)`);
       }
+      if (c.editorRows) {
+        const k = c.editorRows;
+        out.push(`whole edit: editor lowRank row blocks fitted to the stacked rows ${ms(k.wideMs)} ms vs 16 rows ${ms(k.narrowMs)} ms = ${k.ratio.toFixed(2)}x  (fastEditor.wideRows, one wait, alternated)`);
+      }
       if (c.keptCount) {
         const k = c.keptCount;
         out.push(`whole edit: kept-row counts read with the edit's wait ${ms(k.earlyMs)} ms vs after it ${ms(k.afterMs)} ms = ${k.ratio.toFixed(2)}x  (mendEditTuning.countKeptEarly, one wait, alternated)`);

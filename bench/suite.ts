@@ -236,6 +236,11 @@ export interface PipelineComparison {
    */
   editorUnroll?: { unrolledMs: number; plainMs: number; ratio: number; unrolledSamples: number[]; plainSamples: number[] };
   /**
+   * The one-wait edit with the editor's lowRank row blocks fitted to the stacked rows (fastEditor.wideRows, the
+   * default) against 16-row blocks, alternated; absent in reports written before the wider blocks.
+   */
+  editorRows?: { wideMs: number; narrowMs: number; ratio: number; wideSamples: number[]; narrowSamples: number[] };
+  /**
    * The one-wait edit with the kept-row counts read back alongside its wait (mendEditTuning.countKeptEarly, the
    * default) against after it (a second round trip), alternated; absent in reports written before the change.
    */
@@ -645,11 +650,13 @@ async function pipelineComparison(bm: BenchModel, fact: TokenizedFact, s: BenchS
   const unroll = await switched(fastCapture, 'unrollMatmuls');
   const kept = await switched(mendEditTuning, 'countKeptEarly');
   const editorUnroll = await switched(fastEditor, 'unrollK');
+  const editorRows = await switched(fastEditor, 'wideRows');
   return {
     ...named(c, 'oneWait', 'synced'),
     captureSubmits: { ...named(chunks, 'chunked', 'oneSubmit'), every },
     matmulUnroll: named(unroll, 'unrolled', 'plain'),
     editorUnroll: named(editorUnroll, 'unrolled', 'plain'),
+    editorRows: named(editorRows, 'wide', 'narrow'),
     keptCount: named(kept, 'early', 'after'),
     idleWait: await idleWaitMs(s),
   };

@@ -14,9 +14,10 @@
 // weights per editor and L editor layers that is 2m + 4L − 1 dispatches per editor (13 for m = 3, L = 2; the
 // shipped editor's 6 weights: 26) instead of 9 per weight (54), and the weights' row blocks stream U and V in the
 // same dispatch (concurrently, so their reads can share the GPU's L2) instead of in one dispatch each, in sequence.
-// The kernels are the ones of src/kernels/editor_mlp.ts (same split of K, same order of summation per output),
-// written as plain WGSL with explicit bindings; results match the tfjs path to float rounding (the split of K
-// depends on the row count, so stacking can change the summation order, within float rounding).
+// The kernels are the ones of src/kernels/editor_mlp.ts, written as plain WGSL with explicit bindings, except that
+// lowRank's row block widens to the stacked rows (up to 64, `wideRows`) so U and V are streamed once per edit;
+// results match the tfjs path to float rounding (the split of K depends on the row count and the row block, so
+// stacking and wider blocks can change the summation order, within float rounding).
 //
 // Anything else (another backend, zero rows, sizes past the device's limits, `fastEditor.enabled = false`) returns
 // null and MendEditor runs the tfjs path (editorMLP + splitEditorOutput + tf.mul). Pipelines are compiled once per
@@ -35,6 +36,11 @@ export const fastEditor = {
   stack: true,
   /** lowRank with K_UNROLL k steps per loop iteration (false: one at a time; the bench compares both) */
   unrollK: true,
+  /**
+   * lowRank's rows per workgroup fitted to the stacked rows, up to WIDE_ROWS (false: always ROW_BLOCK = 16; the bench
+   * compares both). See rowBlockFor.
+   */
+  wideRows: true,
   /** editor phases that took the fast path */
   runs: 0,
   /** compute dispatches recorded by them */
@@ -56,10 +62,29 @@ export interface FastEditorItem {
 }
 
 // Kernel constants: the same tiles as editor_mlp.ts's LowRankPartialProgram (64 columns per workgroup, blocks of 16
-// rows staged 128 k values at a time). splitK there assumes them.
+// rows staged 128 k values at a time), plus wider row blocks (below).
 const COLS = 64;
 const ROW_BLOCK = 16;
 const STAGE_K = 128;
+/**
+ * The widest row block: 64 accumulators per invocation. Why wider blocks: every row block streams all of U and V
+ * once, and the stacked editor phase has 3 weights' rows (48 for a 16-token edit), so 16-row blocks read each
+ * editor weight three times; and, since splitK aims at a fixed number of workgroups, the three blocks also cut the
+ * K splits by three, so each workgroup walks a 3× longer k loop, one memory latency per step. One 48-row block
+ * reads the weights once and keeps the splits (and the loop) short, for 3× the multiply-adds per loaded value.
+ */
+const WIDE_ROWS = 64;
+
+/** Rows per lowRank workgroup for R stacked rows: R rounded up to a multiple of 16, at most WIDE_ROWS. */
+export function rowBlockFor(rows: number): number {
+  if (!fastEditor.wideRows) return ROW_BLOCK;
+  return Math.min(WIDE_ROWS, Math.max(ROW_BLOCK, Math.ceil(rows / ROW_BLOCK) * ROW_BLOCK));
+}
+
+/** k values staged per step for a row block: its staged rows stay within 16 KiB of workgroup memory (WebGPU's floor). */
+function stageKFor(rowBlock: number): number {
+  return rowBlock <= 32 ? STAGE_K : STAGE_K / 2;
+}
 /** Uniform blocks are bound at offsets that are multiples of this (minUniformBufferOffsetAlignment). */
 const SLOT = 256;
 
@@ -99,13 +124,13 @@ const EPILOGUE = `
  */
 const K_UNROLL = 8;
 
-/** The k loop of lowRank over this stage's kn staged values, `unroll` steps per iteration plus a one-step tail. */
-function kLoop(unroll: number): string {
-  const step = (j: number) => `
-      acc0 = acc0 + staged[(kk + ${j}) * 4] * w${j};
-      acc1 = acc1 + staged[(kk + ${j}) * 4 + 1] * w${j};
-      acc2 = acc2 + staged[(kk + ${j}) * 4 + 2] * w${j};
-      acc3 = acc3 + staged[(kk + ${j}) * 4 + 3] * w${j};`;
+/**
+ * The k loop of lowRank over this stage's kn staged values, `unroll` steps per iteration plus a one-step tail;
+ * `vecs` accumulators (4 rows each).
+ */
+function kLoop(unroll: number, vecs: number): string {
+  const step = (j: number) => Array.from({ length: vecs }, (_, q) => `
+      acc${q} = acc${q} + staged[(kk + ${j}) * ${vecs}${q ? ` + ${q}` : ''}] * w${j};`).join('');
   const js = Array.from({ length: unroll }, (_, j) => j);
   const unrolled = unroll <= 1 ? '' : `
     for (; kk + ${unroll} <= kn; kk = kk + ${unroll}) {${js.map((j) => `
@@ -121,14 +146,17 @@ function kLoop(unroll: number): string {
     }`;
 }
 
-/** lowRank's WGSL with `unroll` k steps per loop iteration (1: the plain loop). */
-function lowRankSource(unroll: number): string {
+/** lowRank's WGSL with `unroll` k steps per loop iteration (1: the plain loop) and `rowBlock` rows per workgroup. */
+function lowRankSource(unroll: number, rowBlock: number): string {
+  const vecs = rowBlock / 4;
+  const stageK = stageKFor(rowBlock);
+  const accs = Array.from({ length: vecs }, (_, q) => `acc${q}`);
   return `${PARAMS}
 @group(0) @binding(1) var<storage, read> Rows : array<f32>;
 @group(0) @binding(2) var<storage, read> W : array<f32>;
 @group(0) @binding(3) var<storage, read_write> Out : array<f32>;
-// staged[k · 4 + q][j] = Rows[n0 + 4q + j, k0 + k]
-var<workgroup> staged : array<vec4<f32>, ${STAGE_K * 4}>;
+// staged[k · ${vecs} + q][j] = Rows[n0 + 4q + j, k0 + k]
+var<workgroup> staged : array<vec4<f32>, ${stageK * vecs}>;
 @compute @workgroup_size(${COLS}) fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) li : u32) {
   let N = u.N;
   let K = u.K;
@@ -136,33 +164,41 @@ var<workgroup> staged : array<vec4<f32>, ${STAGE_K * 4}>;
   let lid = i32(li);
   let c = i32(wg.x) * ${COLS} + lid;
   let split = i32(wg.y);
-  let n0 = i32(wg.z) * ${ROW_BLOCK};
+  let n0 = i32(wg.z) * ${rowBlock};
   let col = min(c, C - 1);  // past the last column: compute a copy, do not store (every invocation hits every barrier)
-  var acc0 = vec4<f32>(0.0);
-  var acc1 = vec4<f32>(0.0);
-  var acc2 = vec4<f32>(0.0);
-  var acc3 = vec4<f32>(0.0);
-  let stages = u.kPerGroup / ${STAGE_K};
+${accs.map((a) => `  var ${a} = vec4<f32>(0.0);`).join('\n')}
+  let stages = u.kPerGroup / ${stageK};
   for (var stage = 0; stage < stages; stage = stage + 1) {
-    let k0 = split * u.kPerGroup + stage * ${STAGE_K};
-    let kn = min(${STAGE_K}, K - k0);
+    let k0 = split * u.kPerGroup + stage * ${stageK};
+    let kn = min(${stageK}, K - k0);
     workgroupBarrier();
-    for (var i = lid; i < ${STAGE_K * ROW_BLOCK}; i = i + ${COLS}) {
-      let kk = i % ${STAGE_K};
-      let n = i / ${STAGE_K};
+    for (var i = lid; i < ${stageK * rowBlock}; i = i + ${COLS}) {
+      let kk = i % ${stageK};
+      let n = i / ${stageK};
       var v = 0.0;
       if (kk < kn && n0 + n < N) { v = Rows[(n0 + n) * K + k0 + kk]; }
-      staged[kk * 4 + n / 4][n % 4] = v;
+      staged[kk * ${vecs} + n / 4][n % 4] = v;
     }
     workgroupBarrier();
-${kLoop(unroll)}
+${kLoop(unroll, vecs)}
   }
   if (c >= C) { return; }
-  let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-  for (var r = 0; r < ${ROW_BLOCK}; r = r + 1) {
+  let acc = array<vec4<f32>, ${vecs}>(${accs.join(', ')});
+  for (var r = 0; r < ${rowBlock}; r = r + 1) {
     if (n0 + r < N) { Out[(split * N + n0 + r) * C + c] = acc[r / 4][r % 4]; }
   }
 }`;
+}
+
+/** The name of lowRank's pipeline: 'lowRank' (unrolled, 16 rows), ':plain' for one k step, ':r<rows>' when wider. */
+function lowRankName(rowBlock: number): string {
+  return `lowRank${fastEditor.unrollK ? '' : ':plain'}${rowBlock === ROW_BLOCK ? '' : `:r${rowBlock}`}`;
+}
+
+/** lowRank's source for a name made by lowRankName. */
+function lowRankFor(name: string): string {
+  const rows = /:r(\d+)$/.exec(name);
+  return lowRankSource(name.includes(':plain') ? 1 : K_UNROLL, rows ? Number(rows[1]) : ROW_BLOCK);
 }
 
 const SOURCES: Record<string, string> = {
@@ -183,10 +219,8 @@ const SOURCES: Record<string, string> = {
   if (d < u.inDim) { raw = X[n * u.inDim + d]; } else { raw = Delta[n * outDim + d - u.inDim]; }
   Out[u.rowOffset * D + index] = (raw - Norm[d]) / (Norm[D + d] + u.eps);
 }`,
-  // Out[s, n, c] = Σ_{k in split s} Rows[n, k] · W[layer, k, c] (Rows [N, K], W [L, K, C]); see editor_mlp.ts.
-  lowRank: lowRankSource(K_UNROLL),
-  // The same, one k step per loop iteration (fastEditor.unrollK = false; the bench compares both).
-  'lowRank:plain': lowRankSource(1),
+  // lowRank (Out[s, n, c] = Σ_{k in split s} Rows[n, k] · W[layer, k, c], Rows [N, K], W [L, K, C]; see
+  // editor_mlp.ts) has a source per variant: lowRankFor.
   // t = Σ_splits P (C = r).
   sum: `${PARAMS}
 @group(0) @binding(1) var<storage, read> P : array<f32>;
@@ -233,7 +267,7 @@ const SOURCES: Record<string, string> = {
 };
 
 function pipeline(device: GPUDevice, name: string): GPUComputePipeline {
-  return cachedPipeline(device, `mendlab editor ${name}`, name, () => SOURCES[name]);
+  return cachedPipeline(device, `mendlab editor ${name}`, name, () => (name.startsWith('lowRank') ? lowRankFor(name) : SOURCES[name]));
 }
 
 interface Dispatch {
@@ -302,11 +336,11 @@ interface Plan {
   params: Set<PackedEditorParams>;
   buffers: GPUBuffer[];
   /**
-   * Per group: its stacked row count R, where each weight's rows start, the split of K of its two products (h·Vᵀ:
-   * K = D, C = r; t·Uᵀ: K = r, C = D), and its buffers.
+   * Per group: its stacked row count R, where each weight's rows start, lowRank's rows per workgroup, the split of K
+   * of its two products (h·Vᵀ: K = D, C = r; t·Uᵀ: K = r, C = D), and its buffers.
    */
   groups: Array<{
-    R: number; offsets: number[]; vs: ReturnType<typeof splitK>; us: ReturnType<typeof splitK>;
+    R: number; offsets: number[]; rowBlock: number; vs: ReturnType<typeof splitK>; us: ReturnType<typeof splitK>;
     h: GPUBuffer[]; t: GPUBuffer; part: GPUBuffer; modes: GPUBuffer;
   }>;
   /** made and written by the first call (the uniforms depend only on the signature) */
@@ -323,7 +357,8 @@ function signature(groups: FastEditorItem[][]): string {
     if (i === undefined) paramIds.set(p, (i = nextParamId++));
     return i;
   };
-  return groups.map((g) => `${id(g[0].params)}:${g.map((it) => `${it.x.shape[0]}/${it.mode}`).join(',')}`).join(';');
+  // wideRows changes the row blocks and so the splits of K, which the plan's uniforms hold.
+  return `${fastEditor.wideRows ? 'w' : 'n'}|${groups.map((g) => `${id(g[0].params)}:${g.map((it) => `${it.x.shape[0]}/${it.mode}`).join(',')}`).join(';')}`;
 }
 
 function destroyPlan(plan: Plan): void {
@@ -353,8 +388,9 @@ function newPlan(device: GPUDevice, groups: FastEditorItem[][]): Plan {
       offsets.push(R);
       R += it.x.shape[0];
     }
-    const vs = splitK(D, p.rank, R);
-    const us = splitK(p.rank, D, R);
+    const rowBlock = rowBlockFor(R);
+    const vs = splitK(D, p.rank, R, rowBlock, stageKFor(rowBlock));
+    const us = splitK(p.rank, D, R, rowBlock, stageKFor(rowBlock));
     const scratch = (floats: number) => buf(floats * 4, GPUBufferUsage.STORAGE, 'mendlab editor scratch');
     // Each stacked row's mode (its weight's layer), for the residual epilogue.
     const modes = new Int32Array(R);
@@ -362,7 +398,7 @@ function newPlan(device: GPUDevice, groups: FastEditorItem[][]): Plan {
     const modeBuf = buf(R * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'mendlab editor row modes');
     device.queue.writeBuffer(modeBuf, 0, modes);
     plan.groups.push({
-      R, offsets, vs, us,
+      R, offsets, rowBlock, vs, us,
       h: [scratch(R * D), scratch(R * D)], t: scratch(R * p.rank), part: scratch(Math.max(vs.splits * R * p.rank, us.splits * R * D)), modes: modeBuf,
     });
   }
@@ -385,23 +421,23 @@ function run(be: WebGPUBackend, items: FastEditorItem[]): FastEditorResult {
 
   const groups = byEditor(items);
   const { plan, kept } = plans.take(device, signature(groups), () => newPlan(device, groups));
-  const lowRank = fastEditor.unrollK ? 'lowRank' : 'lowRank:plain';
   const dispatches: Dispatch[] = [];
   const results: Array<{ xTilde: tf.Tensor2D; deltaTilde: tf.Tensor2D }> = new Array(items.length);
   const flat = (n: number): [number, number, number] => [groupsFor(n, 64), 1, 1];
   groups.forEach((group, g) => {
     const p = group[0].params;
     const D = p.xDim + p.deltaDim;
-    const { R, offsets, vs, us, h, t, part, modes: modeBuf } = plan.groups[g];
+    const { R, offsets, rowBlock, vs, us, h, t, part, modes: modeBuf } = plan.groups[g];
+    const lowRank = lowRankName(rowBlock);
     const vT = gpu(p.vT), uT = gpu(p.uT), affine = gpu(p.affine);
     group.forEach((it, i) => {
       dispatches.push({ kernel: 'normalise', params: { N: it.x.shape[0], C: D, inDim: p.xDim, eps: p.eps, rowOffset: offsets[i], total: R }, buffers: [gpu(it.x), gpu(it.delta), gpu(p.norm), h[0]], grid: flat(it.x.shape[0] * D) });
     });
     for (let l = 0; l < p.nLayers; l++) {
       const hIn = h[l % 2];
-      dispatches.push({ kernel: lowRank, params: { N: R, K: D, C: p.rank, layer: l, kPerGroup: vs.kPerGroup }, buffers: [hIn, vT, part], grid: [groupsFor(p.rank, COLS), vs.splits, groupsFor(R, ROW_BLOCK)] });
+      dispatches.push({ kernel: lowRank, params: { N: R, K: D, C: p.rank, layer: l, kPerGroup: vs.kPerGroup }, buffers: [hIn, vT, part], grid: [groupsFor(p.rank, COLS), vs.splits, groupsFor(R, rowBlock)] });
       dispatches.push({ kernel: 'sum', params: { N: R, C: p.rank, splits: vs.splits }, buffers: [part, t], grid: flat(R * p.rank) });
-      dispatches.push({ kernel: lowRank, params: { N: R, K: p.rank, C: D, layer: l, kPerGroup: us.kPerGroup }, buffers: [t, uT, part], grid: [groupsFor(D, COLS), us.splits, groupsFor(R, ROW_BLOCK)] });
+      dispatches.push({ kernel: lowRank, params: { N: R, K: p.rank, C: D, layer: l, kPerGroup: us.kPerGroup }, buffers: [t, uT, part], grid: [groupsFor(D, COLS), us.splits, groupsFor(R, rowBlock)] });
       const common = { C: D, layer: l, inDim: p.xDim, splits: us.splits, M: p.nModes, total: R };
       if (l + 1 < p.nLayers) {
         dispatches.push({ kernel: 'residual', params: { ...common, N: R, rowOffset: 0 }, buffers: [part, hIn, affine, modeBuf, h[(l + 1) % 2]], grid: flat(R * D) });

@@ -117,11 +117,15 @@ const TARGET_GROUPS = 1024;
 /** k values per step of the main loop: UNROLL independent weight loads in flight per invocation. */
 const UNROLL = 8;
 
-/** How K is split for C output columns and N rows: splits × kPerGroup ≥ K, kPerGroup a multiple of STAGE_K. */
-export function splitK(k: number, cols: number, rows: number): { splits: number; kPerGroup: number } {
-  const tiles = Math.ceil(cols / COLS) * Math.ceil(rows / ROW_BLOCK);
-  const want = Math.min(Math.max(1, Math.ceil(TARGET_GROUPS / tiles)), Math.ceil(k / STAGE_K));
-  const kPerGroup = Math.ceil(Math.ceil(k / want) / STAGE_K) * STAGE_K;
+/**
+ * How K is split for C output columns and N rows: splits × kPerGroup ≥ K, kPerGroup a multiple of stageK. rowBlock
+ * and stageK are the kernel's rows per workgroup and k values staged at a time (this file's kernel: 16 and 128; the
+ * fast editor's wider row blocks pass theirs).
+ */
+export function splitK(k: number, cols: number, rows: number, rowBlock = ROW_BLOCK, stageK = STAGE_K): { splits: number; kPerGroup: number } {
+  const tiles = Math.ceil(cols / COLS) * Math.ceil(rows / rowBlock);
+  const want = Math.min(Math.max(1, Math.ceil(TARGET_GROUPS / tiles)), Math.ceil(k / stageK));
+  const kPerGroup = Math.ceil(Math.ceil(k / want) / stageK) * stageK;
   return { splits: Math.ceil(k / kPerGroup), kPerGroup };
 }
 

@@ -162,7 +162,8 @@ for (const [label, dir] of [['shipped editor (public/models/facts-gpt)', 'public
         fastEditor.passTimestamps = null;
       }
       expect(passes.length).toBe(fastEditor.dispatches - before);
-      expect(new Set(passes)).toEqual(new Set(['normalise', 'lowRank', 'sum', 'residual', 'final']));
+      // lowRank's name carries its row block (':r32' for this edit's stacked rows).
+      expect(new Set(passes.map((k) => k.replace(/:r\d+$/, '')))).toEqual(new Set(['normalise', 'lowRank', 'sum', 'residual', 'final']));
       for (const n of editor.weightNames) {
         for (const k of ['xTilde', 'deltaTilde'] as const) {
           expect(Array.from(await perDispatch.get(n)![k].data()), `${n} ${k}`).toEqual(Array.from(await onePass.get(n)![k].data()));
@@ -297,7 +298,7 @@ describe('fast editor phase on webgpu (Dawn): lowRank unrolled by K_UNROLL (fast
     };
     const unrolled = run(true);
     const plain = run(false);
-    const lowRanks = (ks: string[]) => new Set(ks.filter((k) => k.startsWith('lowRank')));
+    const lowRanks = (ks: string[]) => new Set(ks.filter((k) => k.startsWith('lowRank')).map((k) => k.replace(/:r\d+$/, '')));
     expect(lowRanks(unrolled.kernels)).toEqual(new Set(['lowRank']));
     expect(lowRanks(plain.kernels)).toEqual(new Set(['lowRank:plain']));
     for (const n of editor.weightNames) {
@@ -311,4 +312,67 @@ describe('fast editor phase on webgpu (Dawn): lowRank unrolled by K_UNROLL (fast
     disposeAll(unrolled.out, plain.out, fast, ref);
     disposeRows(rows);
   });
+});
+
+describe('fast editor phase on webgpu (Dawn): lowRank row blocks fitted to the stacked rows (fastEditor.wideRows)', () => {
+  let m: LoadedModel;
+  let editor: MendEditor;
+  beforeAll(async () => {
+    await useNodeWebGPU();
+    m = await loadModel(localSource(`${ROOT}tests/fixtures/tiny-gpt2`));
+    // Two c_fc weights share an editor (their rows stack), c_proj has its own: two row counts per edit.
+    const weights = ['transformer.h.0.mlp.c_fc.weight', 'transformer.h.1.mlp.c_fc.weight', 'transformer.h.1.mlp.c_proj.weight'];
+    const files = syntheticEditorFiles(m.model, weights, { rank: 13, seed: 5 });
+    editor = MendEditor.fromFiles(files.config, files.weights, m.model);
+  });
+  afterAll(() => {
+    editor?.dispose();
+    m?.model.dispose();
+  });
+
+  const ids = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (seed * 37 + i * 11) % 290 + 1);
+  // Tokens per weight 6, 21 and 45: c_fc's stacked rows 12, 42, 90 (one 16-row block; one 48-row block; one full
+  // 64-row block plus a partial one), c_proj's 6, 21, 45 (16, 32 and 48 rows).
+  const edits: Array<[string, Array<{ promptIds: number[]; targetIds: number[] }>, string[]]> = [
+    ['6 tokens', [{ promptIds: ids(5, 1), targetIds: ids(1, 2) }], ['lowRank']],
+    ['21 tokens', [{ promptIds: ids(12, 3), targetIds: ids(2, 4) }, { promptIds: ids(6, 5), targetIds: ids(1, 6) }], ['lowRank:r32', 'lowRank:r48']],
+    ['45 tokens', [1, 2, 3].map((f) => ({ promptIds: ids(13, 7 + f), targetIds: ids(2, 9 + f) })), ['lowRank:r48', 'lowRank:r64']],
+  ];
+  for (const [label, facts, kernels] of edits) {
+    it(`${label}: the same x̃ and δ̃ as 16-row blocks and as the tfjs path, with the expected row blocks`, async () => {
+      const { rows } = await editor.captureRows(m.model, facts);
+      const run = (wide: boolean) => {
+        const out = new Map<string, EditorOutput>();
+        const seen: string[] = [];
+        fastEditor.wideRows = wide;
+        fastEditor.passTimestamps = (i, kernel) => {
+          seen[i] = kernel;
+          return undefined;
+        };
+        const before = fastEditor.runs;
+        try {
+          editor.runEditors(rows, out);
+        } finally {
+          fastEditor.wideRows = true;
+          fastEditor.passTimestamps = null;
+        }
+        expect(fastEditor.runs, 'the fast path ran').toBe(before + 1);
+        return { out, lowRanks: [...new Set(seen.filter((k) => k.startsWith('lowRank')))].sort() };
+      };
+      const wide = run(true);
+      const narrow = run(false);
+      expect(wide.lowRanks).toEqual(kernels);
+      expect(narrow.lowRanks).toEqual(['lowRank']);
+      for (const n of editor.weightNames) {
+        for (const k of ['xTilde', 'deltaTilde'] as const) {
+          // Other splits of K, so another summation order: equal to float rounding.
+          expect(relativeArrayError(await wide.out.get(n)![k].data(), await narrow.out.get(n)![k].data()), `${n} ${k}`).toBeLessThan(1e-5);
+        }
+      }
+      const { fast, ref } = editBoth(editor, rows);
+      await expectSameOutputs(editor, fast, ref, rows);
+      disposeAll(wide.out, narrow.out, fast, ref);
+      disposeRows(rows);
+    });
+  }
 });
