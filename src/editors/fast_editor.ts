@@ -150,7 +150,6 @@ function kLoop(unroll: number, vecs: number): string {
 function lowRankSource(unroll: number, rowBlock: number): string {
   const vecs = rowBlock / 4;
   const stageK = stageKFor(rowBlock);
-  const accs = Array.from({ length: vecs }, (_, q) => `acc${q}`);
   return `${PARAMS}
 @group(0) @binding(1) var<storage, read> Rows : array<f32>;
 @group(0) @binding(2) var<storage, read> W : array<f32>;
@@ -166,7 +165,7 @@ var<workgroup> staged : array<vec4<f32>, ${stageK * vecs}>;
   let split = i32(wg.y);
   let n0 = i32(wg.z) * ${rowBlock};
   let col = min(c, C - 1);  // past the last column: compute a copy, do not store (every invocation hits every barrier)
-${accs.map((a) => `  var ${a} = vec4<f32>(0.0);`).join('\n')}
+${Array.from({ length: vecs }, (_, q) => `  var acc${q} = vec4<f32>(0.0);`).join('\n')}
   let stages = u.kPerGroup / ${stageK};
   for (var stage = 0; stage < stages; stage = stage + 1) {
     let k0 = split * u.kPerGroup + stage * ${stageK};
@@ -183,10 +182,8 @@ ${accs.map((a) => `  var ${a} = vec4<f32>(0.0);`).join('\n')}
 ${kLoop(unroll, vecs)}
   }
   if (c >= C) { return; }
-  let acc = array<vec4<f32>, ${vecs}>(${accs.join(', ')});
-  for (var r = 0; r < ${rowBlock}; r = r + 1) {
-    if (n0 + r < N) { Out[(split * N + n0 + r) * C + c] = acc[r / 4][r % 4]; }
-  }
+  // Unrolled with constant indices: a dynamically indexed array of the accumulators could go to local memory.
+${Array.from({ length: rowBlock }, (_, r) => `  if (n0 + ${r} < N) { Out[(split * N + n0 + ${r}) * C + c] = acc${r >> 2}[${r & 3}]; }`).join('\n')}
 }`;
 }
 
