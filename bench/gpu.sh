@@ -7,6 +7,8 @@
 #   webgpu.log     its progress (or why it did not run)
 #   torch.json     bench/torch_edit.py: the same edit in PyTorch eager (hooks, probe) and torch.compile
 #   torch.log      its progress
+#   rounds.json    (RATIO_ROUNDS=N > 0) N ratio rounds: the one-wait edit (`--edit-only`) and PyTorch eager's, in turn
+#   rounds.log     their progress
 # Both JSON files are rewritten after every model, so a cut-off run still brings back what it measured. At the
 # end it prints the WebGPU table and the PyTorch totals, so the run's output already holds the answer.
 #
@@ -19,7 +21,10 @@
 # is skipped with "DAWN FAILED" (no point timing SwiftShader on a GPU's clock) and the PyTorch half still runs.
 #
 # Time: the whole script stays under TOTAL_SECONDS (default 210): probes ≤ 15 s each, the WebGPU half ≤ 120 s,
-# the torch half gets what is left. Override the arguments for a quick run (e.g. here on SwiftShader):
+# the torch half gets what is left, minus ROUND_SECONDS (default 45) per ratio round asked for (RATIO_ROUNDS,
+# default 0; RATIO_SHAPE, default distilgpt2). Why rounds: the WebGPU/PyTorch ratio of the same code moved from 0.87
+# to 1.18 between calls on 2026-11-27, so one pair of numbers cannot say "reliably <= 1.0"; N fresh pairs on one
+# machine, the order flipped every round, give N ratios (gpu_summary.py prints them with their median and range). Override the arguments for a quick run (e.g. here on SwiftShader):
 #   OUT=/tmp/o BENCH_ARGS="--shapes tiny ..." TORCH_ARGS="--shapes tiny ..." bash bench/gpu.sh
 # On a machine without nvidia-smi a software adapter is accepted, so that this test works on the CPU.
 set -u
@@ -176,13 +181,38 @@ if [ -n "$chosen" ] && [ -f "$P/baseline.mjs.xz" ]; then
 fi
 
 # 6. The PyTorch half, in the time left (SKIP_TORCH=1: not at all, e.g. when only a before/after is wanted).
-left=$((TOTAL - (SECONDS - start)))
+ROUNDS=${RATIO_ROUNDS:-0}
+ROUND_SECONDS=${ROUND_SECONDS:-45}
+[ "${SKIP_TORCH:-0}" = 1 ] || [ -z "$chosen" ] && ROUNDS=0
+left=$((TOTAL - (SECONDS - start) - ROUNDS * ROUND_SECONDS))
 [ "${SKIP_TORCH:-0}" = 1 ] && left=0
 if [ "$left" -gt 10 ]; then
   PYTHONUNBUFFERED=1 timeout "$left" "$PY" bench/torch_edit.py --out "$OUT/torch.json" $TORCH_ARGS > /dev/null 2> "$OUT/torch.log"
   echo "exit $? after $((SECONDS - start)) s" >> "$OUT/torch.log"
 else
   echo "skipped: only $left s left" > "$OUT/torch.log"
+fi
+
+# 7. Ratio rounds: a fresh WebGPU process timing only the one-wait edit, and a fresh PyTorch process timing only
+#    the eager edit, in turn (WebGPU first in even rounds, PyTorch first in odd ones), merged into rounds.json.
+if [ "$ROUNDS" -gt 0 ]; then
+  shape=${RATIO_SHAPE:-distilgpt2}
+  tmp=$(mktemp -d)
+  : > "$OUT/rounds.log"
+  for ((i = 0; i < ROUNDS; i++)); do
+    left=$((TOTAL - (SECONDS - start)))
+    if [ "$left" -lt "$ROUND_SECONDS" ]; then echo "round $i: skipped, only $left s left" >> "$OUT/rounds.log"; break; fi
+    half=$((ROUND_SECONDS / 2))
+    web() { # shellcheck disable=SC2086
+      (cd "$P" && env $chosen timeout "$half" ./node main.mjs --edit-only --json --shapes "$shape" --out "$tmp/web.json" ${shipped:+--shipped "$shipped"}) > /dev/null 2>> "$OUT/rounds.log"
+      echo "round $i webgpu exit $? at $((SECONDS - start)) s" >> "$OUT/rounds.log"; }
+    tor() { PYTHONUNBUFFERED=1 timeout "$half" "$PY" bench/torch_edit.py --shapes "$shape" --compile-shapes "" --out "$tmp/torch.json" > /dev/null 2>> "$OUT/rounds.log"
+      echo "round $i torch exit $? at $((SECONDS - start)) s" >> "$OUT/rounds.log"; }
+    rm -f "$tmp/web.json" "$tmp/torch.json"
+    if [ $((i % 2)) = 0 ]; then web; tor; first=webgpu; else tor; web; first=torch; fi
+    "$PY" bench/gpu_summary.py --add-round "$OUT/rounds.json" "$tmp/web.json" "$tmp/torch.json" "$first" >> "$OUT/rounds.log" 2>&1
+  done
+  rm -rf "$tmp"
 fi
 
 echo "gpu.sh done in $((SECONDS - start)) s"

@@ -8,6 +8,11 @@ OUT_DIR/torch.json (either may be missing or cut short) and prints each target w
                                            and the phase-synced edit (edit.totalMs) / eager totalMs (a sync per phase)
   fused update >= 70 % of copy bandwidth   distilgpt2 bandwidth.ratio (and the DRAM yardstick's)
   generation >= 150 tokens/s               distilgpt2 generation.tokensPerSecond
+
+and, when OUT_DIR/rounds.json exists (bench/gpu.sh with RATIO_ROUNDS=N), the ratio of each round: the one-wait edit
+(`npm run bench -- --edit-only`) / PyTorch eager's one-sync edit (the faster variant), both from fresh processes
+timed in turn, with their median and range.
+`python3 bench/gpu_summary.py --add-round ROUNDS_JSON WEBGPU_JSON TORCH_JSON FIRST` appends one round (gpu.sh does).
 """
 import json
 import os
@@ -23,10 +28,59 @@ def load(path):
         return None
 
 
+def round_ratio(rnd):
+    """(webgpu one-wait ms, torch eager one-sync ms, ratio) of one round, or None where either side is missing."""
+    web = (rnd.get("webgpu") or {}).get("models") or []
+    one_sync = [r["oneSyncMs"] for r in (rnd.get("torch") or {}).get("results", [])
+                if r["variant"].startswith("eager") and "oneSyncMs" in r]
+    if not web or not one_sync:
+        return None
+    w, t = web[0]["oneWaitMs"], min(one_sync)
+    return w, t, w / t
+
+
+def add_round(rounds_path, web_path, torch_path, first):
+    """Appends one round to rounds.json (created if missing); a side that did not finish is kept as null."""
+    rounds = load(rounds_path) if os.path.exists(rounds_path) else None
+    rounds = rounds or {"bench": "mendlab-rounds", "version": 1, "rounds": []}
+    rnd = {"first": first, "webgpu": load(web_path) if os.path.exists(web_path) else None,
+           "torch": load(torch_path) if os.path.exists(torch_path) else None}
+    rounds["rounds"].append(rnd)
+    with open(rounds_path, "w") as f:
+        json.dump(rounds, f, indent=2)
+    r = round_ratio(rnd)
+    print(f"round {len(rounds['rounds']) - 1} ({first} first): " + (
+        f"webgpu {r[0]:.3f} ms / torch {r[1]:.3f} ms = {r[2]:.3f}" if r else "incomplete (a side did not finish)"))
+    return 0
+
+
+def print_rounds(rounds):
+    ratios = []
+    print(f"ratio rounds ({len(rounds.get('rounds', []))}): one-wait edit / PyTorch eager one sync, fresh processes in turn")
+    for i, rnd in enumerate(rounds.get("rounds", [])):
+        r = round_ratio(rnd)
+        if r:
+            ratios.append(r[2])
+        shape = ((rnd.get("webgpu") or {}).get("models") or [{}])[0].get("name", "?")
+        print(f"  round {i} ({rnd.get('first')} first, {shape}): " + (
+            f"webgpu {r[0]:.2f} ms, torch {r[1]:.2f} ms, ratio {r[2]:.2f}" if r else "incomplete"))
+    if ratios:
+        s = sorted(ratios)
+        med = s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
+        print(f"  ratio median {med:.2f}, range {s[0]:.2f}-{s[-1]:.2f}; <= 1.0 in {sum(r <= 1.0 for r in s)} of {len(s)}")
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--add-round":
+        if len(sys.argv) != 6:
+            print("usage: gpu_summary.py --add-round ROUNDS_JSON WEBGPU_JSON TORCH_JSON FIRST", file=sys.stderr)
+            return 2
+        return add_round(*sys.argv[2:6])
     out = sys.argv[1] if len(sys.argv) > 1 else "."
     web = load(os.path.join(out, "webgpu.json"))
     torch = load(os.path.join(out, "torch.json"))
+    rounds_path = os.path.join(out, "rounds.json")
+    rounds = load(rounds_path) if os.path.exists(rounds_path) else None
     if torch:
         print(f"torch {torch.get('torch')} on {torch.get('device')}, complete={torch.get('complete')}")
         for r in torch.get("results", []):
@@ -35,6 +89,8 @@ def main():
                   f" + editor {r['editorMs']:.3f} + update {r['updateMs']:.3f}{one}")
         for n in torch.get("notes", []):
             print(f"  note: {n}")
+    if rounds:
+        print_rounds(rounds)
     if not web:
         return 0
     a = web.get("adapter", {})

@@ -1,6 +1,8 @@
 // npm run bench -- [--shapes shipped,distilgpt2,gpt2-medium,tiny] [--reps N] [--warmup N] [--inner N]
 //                  [--rank R] [--large-mib M] [--new-tokens N] [--shipped DIR] [--rowwise-baseline] [--json] [--out FILE]
 //        npm run bench -- --show FILE          (a saved --json report as the table; needs no GPU)
+//        npm run bench -- --edit-only [--shapes ...] [--reps N] [--warmup N] [--out FILE]
+//                                               (the one-wait edit alone: bench/gpu.sh's ratio rounds against PyTorch)
 //
 // Benchmarks the MEND edit, generation and the WGSL kernels on tfjs-webgpu in Node (Dawn: a real GPU when there
 // is one, else SwiftShader on the CPU, where only the ratios mean anything). See docs/benchmarks.md.
@@ -12,7 +14,7 @@ import { setupCliBackend } from '../src/cli/backend';
 import { releaseDawn } from '../src/cli/dawn';
 import { GpuMemoryWatch, hasTimestampQuery } from './measure';
 import { hasModelAndEditor, randomModel, SHAPES, shippedDir, shippedModel, type BenchModel } from './models';
-import { bandwidth, benchModel, type BandwidthReport, type BenchSettings, type ModelReport } from './suite';
+import { bandwidth, benchModel, editOnly, type BandwidthReport, type BenchSettings, type EditOnlyReport, type ModelReport } from './suite';
 import { formatReport } from './report';
 
 export interface AdapterReport {
@@ -38,7 +40,18 @@ export interface BenchReport {
   models: ModelReport[];
 }
 
-const USAGE = `usage: npm run bench -- [--shapes ${['shipped', ...Object.keys(SHAPES)].join(',')}] [--reps N] [--warmup N] [--inner N] [--rank R] [--large-mib M] [--new-tokens N] [--shipped DIR] [--rowwise-baseline] [--json] [--out FILE] | --show FILE`;
+/** `--edit-only`: the one-wait edit per shape and nothing else (JSON on stdout and in --out). */
+export interface EditOnlyBenchReport {
+  bench: 'mendlab-edit';
+  version: 1;
+  date: string;
+  complete: boolean;
+  adapter: AdapterReport;
+  settings: { warmup: number; reps: number; editTokens: number; targetTokens: number; rank: number; shapes: string[] };
+  models: EditOnlyReport[];
+}
+
+const USAGE = `usage: npm run bench -- [--shapes ${['shipped', ...Object.keys(SHAPES)].join(',')}] [--reps N] [--warmup N] [--inner N] [--rank R] [--large-mib M] [--new-tokens N] [--shipped DIR] [--rowwise-baseline] [--edit-only] [--json] [--out FILE] | --show FILE`;
 
 function intOpt(v: string | undefined, name: string, dflt: number, min: number): number {
   if (v === undefined) return dflt;
@@ -64,6 +77,7 @@ async function main(): Promise<number> {
       shapes: { type: 'string' }, reps: { type: 'string' }, warmup: { type: 'string' }, inner: { type: 'string' },
       rank: { type: 'string' }, 'large-mib': { type: 'string' }, 'new-tokens': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' },
       out: { type: 'string' }, show: { type: 'string' }, shipped: { type: 'string' }, 'rowwise-baseline': { type: 'boolean' },
+      'edit-only': { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -99,6 +113,41 @@ async function main(): Promise<number> {
   };
   const largeMiB = intOpt(values['large-mib'], 'large-mib', sw ? 0 : 128, 0);
   const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+  const build = async (name: string): Promise<BenchModel> => {
+    const t0 = performance.now();
+    let bm: BenchModel;
+    if (name === 'shipped') {
+      const dir = values.shipped ?? shippedDir();
+      if (!dir) throw new Error('no shipped model: neither public/models/facts-gpt/ nor tests/fixtures/mend-tiny/ has model + editor files');
+      bm = await shippedModel(dir);
+    } else {
+      bm = randomModel(SHAPES[name], settings.rank);
+    }
+    log(`${name}: built in ${((performance.now() - t0) / 1000).toFixed(1)} s (${(bm.params / 1e6).toFixed(1)} M params, editor ${(bm.editorParams / 1e6).toFixed(1)} M)`);
+    return bm;
+  };
+  if (values['edit-only']) {
+    const { warmup, reps, editTokens, targetTokens, rank } = settings;
+    const edits: EditOnlyReport[] = [];
+    const editReport = (complete: boolean): EditOnlyBenchReport => ({
+      bench: 'mendlab-edit', version: 1, date: new Date().toISOString(), complete, adapter, settings: { warmup, reps, editTokens, targetTokens, rank, shapes }, models: edits,
+    });
+    for (const name of shapes) {
+      const bm = await build(name);
+      try {
+        edits.push(await editOnly(bm, settings, log));
+      } finally {
+        bm.editor.dispose();
+        bm.model.dispose();
+      }
+      if (values.out) writeFileSync(values.out, JSON.stringify(editReport(false), null, 2));
+    }
+    const final = editReport(true);
+    if (values.out) writeFileSync(values.out, JSON.stringify(final, null, 2));
+    console.log(values.json ? JSON.stringify(final, null, 2) : edits.map((e) => `${e.name}: one-wait edit ${e.oneWaitMs.toFixed(3)} ms (median of ${e.samples.length})`).join('\n'));
+    tf.disposeVariables();
+    return 0;
+  }
   log(`adapter: ${[adapter.vendor, adapter.architecture, adapter.device, adapter.description].filter(Boolean).join(' / ')}${sw ? ' (software: only ratios count)' : ''}`);
 
   const watch = new GpuMemoryWatch();
@@ -114,16 +163,7 @@ async function main(): Promise<number> {
   const save = (r: BenchReport) => values.out && writeFileSync(values.out, JSON.stringify(r, null, 2));
   save(report(false));
   for (const name of shapes) {
-    let bm: BenchModel;
-    const t0 = performance.now();
-    if (name === 'shipped') {
-      const dir = values.shipped ?? shippedDir();
-      if (!dir) throw new Error('no shipped model: neither public/models/facts-gpt/ nor tests/fixtures/mend-tiny/ has model + editor files');
-      bm = await shippedModel(dir);
-    } else {
-      bm = randomModel(SHAPES[name], settings.rank);
-    }
-    log(`${name}: built in ${((performance.now() - t0) / 1000).toFixed(1)} s (${(bm.params / 1e6).toFixed(1)} M params, editor ${(bm.editorParams / 1e6).toFixed(1)} M)`);
+    const bm = await build(name);
     try {
       models.push(await benchModel(bm, settings, watch, log));
     } finally {

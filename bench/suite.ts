@@ -818,14 +818,38 @@ async function planReuseComparison(bm: BenchModel, fact: TokenizedFact, s: Bench
   };
 }
 
+/** The fact every edit of the bench makes: s.editTokens tokens, the last s.targetTokens of them the target. */
+function benchFact(bm: BenchModel, s: BenchSettings): TokenizedFact {
+  const vocab = bm.model.config.vocabSize;
+  return { promptIds: tokenIds(s.editTokens - s.targetTokens, vocab, 1), targetIds: tokenIds(s.targetTokens, vocab, 2) };
+}
+
+/** `npm run bench -- --edit-only`: the one-wait edit alone (what the app runs, what is compared with PyTorch). */
+export interface EditOnlyReport {
+  name: string;
+  /** median of `samples` */
+  oneWaitMs: number;
+  samples: number[];
+}
+
+/**
+ * The one-wait edit of the bench's fact, s.warmup + s.reps times, nothing else: the quick run that bench/gpu.sh's
+ * ratio rounds alternate with PyTorch's, so that the WebGPU/PyTorch ratio is measured several times on one machine.
+ */
+export async function editOnly(bm: BenchModel, s: BenchSettings, log: (m: string) => void): Promise<EditOnlyReport> {
+  const fact = benchFact(bm, s);
+  log(`${bm.name}: one-wait edit (${s.editTokens} tokens) ×${s.warmup}+${s.reps}`);
+  for (let i = 0; i < s.warmup; i++) await wholeEditMs(bm, fact);
+  const samples: number[] = [];
+  for (let i = 0; i < s.reps; i++) samples.push(await wholeEditMs(bm, fact));
+  return { name: bm.name, oneWaitMs: median(samples), samples };
+}
+
 export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMemoryWatch, log: (m: string) => void): Promise<ModelReport> {
   const { model, editor } = bm;
   const c = model.config;
   const vocab = c.vocabSize;
-  const fact: TokenizedFact = {
-    promptIds: tokenIds(s.editTokens - s.targetTokens, vocab, 1),
-    targetIds: tokenIds(s.targetTokens, vocab, 2),
-  };
+  const fact = benchFact(bm, s);
   const prompt = tokenIds(s.promptTokens, vocab, 3);
 
   // Edits. The warm-up edits also move the weights to the GPU (tfjs uploads a tensor on first use).

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BenchReport } from '../../bench/main';
+import type { BenchReport, EditOnlyBenchReport } from '../../bench/main';
 import { formatReport } from '../../bench/report';
 import { fastCapture } from '../../src/model/fast_capture';
 import { runEntry } from '../helpers/run-node';
@@ -251,6 +251,7 @@ describe('npm run bench', () => {
     if (report.adapter.timestampQuery) expect(text).toMatch(/capture GPU time, one pass per dispatch \(timestamps\): [\d.]+ ms in \d+ passes, span [\d.]+ ms; by kernel: \w+/);
     expect(text).toMatch(/whole edit: capture matmuls unrolled [\d.]+ ms vs one k step at a time [\d.]+ ms = [\d.]+x/);
     expect(text).toMatch(/whole edit: editor lowRank unrolled [\d.]+ ms vs one k step at a time [\d.]+ ms = [\d.]+x/);
+    expect(text).toMatch(/whole edit: editor lowRank row blocks fitted to the stacked rows [\d.]+ ms vs 16 rows [\d.]+ ms = [\d.]+x/);
     expect(text).toMatch(/whole edit: kept-row counts read with the edit's wait [\d.]+ ms vs after it [\d.]+ ms = [\d.]+x/);
     expect(text).toMatch(/one wait on an idle queue: onSubmittedWorkDone [\d.]+ ms, 4-byte mapAsync read-back [\d.]+ ms; of which: copy \+ onSubmittedWorkDone [\d.]+ ms, map of a finished copy [\d.]+ ms/);
     expect(text).toMatch(/capture enqueue \(JavaScript\): kept plans [\d.]+ ms vs built per call [\d.]+ ms = [\d.]+x/);
@@ -262,6 +263,23 @@ describe('npm run bench', () => {
     const r = await bench(['--shapes', 'shipped', '--shipped', dir]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`--shipped ${dir}: needs config.json`);
+  });
+
+  it('--edit-only times the one-wait edit alone (the ratio rounds of bench/gpu.sh) and writes it to --out', async () => {
+    const out = join(dir, 'edit-only.json');
+    const r = await bench(['--edit-only', '--json', '--shapes', 'tiny,shipped', '--reps', '3', '--warmup', '1', '--rank', '8', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const e = JSON.parse(r.stdout) as EditOnlyBenchReport;
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(e);
+    expect(e).toMatchObject({ bench: 'mendlab-edit', version: 1, complete: true, settings: { reps: 3, warmup: 1, editTokens: 16, rank: 8, shapes: ['tiny', 'shipped'] } });
+    expect(e.models.map((m) => m.name)).toEqual(['tiny', 'shipped']);
+    for (const m of e.models) {
+      expect(m.samples).toHaveLength(3);
+      m.samples.forEach(positive);
+      expect(m.oneWaitMs).toBe([...m.samples].sort((a, b) => a - b)[1]);
+    }
+    // Nothing but edits: the full report's sections are absent.
+    expect(r.stderr).not.toMatch(/generation|kernels|bandwidth/);
   });
 
   it('refuses an unknown shape with the usage line', async () => {

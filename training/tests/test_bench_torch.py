@@ -50,6 +50,42 @@ class TorchBenchTest(unittest.TestCase):
         self.assertIn("edit synced per phase 15.00 ms", text)
         self.assertIn("WebGPU/PyTorch-eager 1.50 (both synced per phase)", text)
 
+    def test_ratio_rounds_are_merged_and_summarised(self):
+        def web(ms):
+            return {"bench": "mendlab-edit", "complete": True, "models": [{"name": "distilgpt2", "oneWaitMs": ms, "samples": [ms]}]}
+
+        def torch(hooks, probe):
+            return {"complete": True, "results": [
+                {"shape": "distilgpt2", "variant": "eager-hooks", "oneSyncMs": hooks},
+                {"shape": "distilgpt2", "variant": "eager-probe", "oneSyncMs": probe}]}
+
+        summary = os.path.join(ROOT, "bench", "gpu_summary.py")
+        with tempfile.TemporaryDirectory() as d:
+            rounds = os.path.join(d, "rounds.json")
+            # Round 2's WebGPU side did not finish (no file): kept, reported as incomplete, left out of the median.
+            for i, (w, t, first) in enumerate([(8.0, (10.0, 9.0), "webgpu"), (9.9, (9.0, 11.0), "torch"), (None, (9.0, 9.0), "webgpu")]):
+                wp, tp = os.path.join(d, f"w{i}.json"), os.path.join(d, f"t{i}.json")
+                if w is not None:
+                    with open(wp, "w") as f:
+                        json.dump(web(w), f)
+                with open(tp, "w") as f:
+                    json.dump(torch(*t), f)
+                line = subprocess.run([sys.executable, summary, "--add-round", rounds, wp, tp, first], check=True,
+                                      capture_output=True, text=True, timeout=60).stdout
+                if i == 0:
+                    self.assertIn("round 0 (webgpu first): webgpu 8.000 ms / torch 9.000 ms = 0.889", line)
+                if i == 2:
+                    self.assertIn("round 2 (webgpu first): incomplete", line)
+            with open(rounds) as f:
+                merged = json.load(f)
+            self.assertEqual([r["first"] for r in merged["rounds"]], ["webgpu", "torch", "webgpu"])
+            self.assertIsNone(merged["rounds"][2]["webgpu"])
+            text = subprocess.run([sys.executable, summary, d], check=True, capture_output=True, text=True,
+                                  timeout=60).stdout
+        self.assertIn("round 1 (torch first, distilgpt2): webgpu 9.90 ms, torch 9.00 ms, ratio 1.10", text)
+        self.assertIn("round 2 (webgpu first, ?): incomplete", text)
+        self.assertIn("ratio median 0.99, range 0.89-1.10; <= 1.0 in 1 of 2", text)
+
 
 if __name__ == "__main__":
     unittest.main()
