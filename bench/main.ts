@@ -113,6 +113,7 @@ async function main(): Promise<number> {
   };
   const largeMiB = intOpt(values['large-mib'], 'large-mib', sw ? 0 : 128, 0);
   const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+  log(`adapter: ${[adapter.vendor, adapter.architecture, adapter.device, adapter.description].filter(Boolean).join(' / ')}${sw ? ' (software: only ratios count)' : ''}`);
   const build = async (name: string): Promise<BenchModel> => {
     const t0 = performance.now();
     let bm: BenchModel;
@@ -148,7 +149,6 @@ async function main(): Promise<number> {
     tf.disposeVariables();
     return 0;
   }
-  log(`adapter: ${[adapter.vendor, adapter.architecture, adapter.device, adapter.description].filter(Boolean).join(' / ')}${sw ? ' (software: only ratios count)' : ''}`);
 
   const watch = new GpuMemoryWatch();
   let largeBandwidth: BandwidthReport | null = null;
