@@ -28,12 +28,16 @@ def load(path):
         return None
 
 
+def eager_results(torch, shape):
+    """PyTorch's eager results for one shape (both variants; the summary compares with the faster)."""
+    return [r for r in (torch or {}).get("results", []) if r["shape"] == shape and r["variant"].startswith("eager")]
+
+
 def round_ratio(rnd):
     """(webgpu one-wait ms, torch eager one-sync ms, ratio) of one round, or None where either side is missing."""
     web = (rnd.get("webgpu") or {}).get("models") or []
-    one_sync = [r["oneSyncMs"] for r in (rnd.get("torch") or {}).get("results", [])
-                if r["variant"].startswith("eager") and "oneSyncMs" in r]
-    if not web or not one_sync:
+    one_sync = [r["oneSyncMs"] for r in eager_results(rnd.get("torch"), web[0]["name"]) if "oneSyncMs" in r] if web else []
+    if not one_sync:
         return None
     w, t = web[0]["oneWaitMs"], min(one_sync)
     return w, t, w / t
@@ -97,7 +101,7 @@ def main():
     print(f"webgpu on {a.get('vendor')} / {a.get('architecture')} / {a.get('description')}"
           f"{' [software: only ratios count]' if a.get('software') else ''}, complete={web.get('complete')}")
     for m in web.get("models", []):
-        eager = [r for r in (torch or {}).get("results", []) if r["shape"] == m["name"] and r["variant"].startswith("eager")]
+        eager = eager_results(torch, m["name"])
         e, g, b, p = m["edit"], m["generation"], m["bandwidth"], m.get("pipeline")
         synced = f"{e['totalMs'] / min(r['totalMs'] for r in eager):.2f}" if eager else "n/a (no torch result for this shape)"
         one_sync = [r["oneSyncMs"] for r in eager if "oneSyncMs" in r]

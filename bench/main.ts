@@ -114,6 +114,8 @@ async function main(): Promise<number> {
   const largeMiB = intOpt(values['large-mib'], 'large-mib', sw ? 0 : 128, 0);
   const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
   log(`adapter: ${[adapter.vendor, adapter.architecture, adapter.device, adapter.description].filter(Boolean).join(' / ')}${sw ? ' (software: only ratios count)' : ''}`);
+  // --out is rewritten after every model, so a run cut short (a time limit on a borrowed GPU) keeps what it measured.
+  const save = (r: BenchReport | EditOnlyBenchReport) => values.out && writeFileSync(values.out, JSON.stringify(r, null, 2));
   const build = async (name: string): Promise<BenchModel> => {
     const t0 = performance.now();
     let bm: BenchModel;
@@ -141,10 +143,10 @@ async function main(): Promise<number> {
         bm.editor.dispose();
         bm.model.dispose();
       }
-      if (values.out) writeFileSync(values.out, JSON.stringify(editReport(false), null, 2));
+      save(editReport(false));
     }
     const final = editReport(true);
-    if (values.out) writeFileSync(values.out, JSON.stringify(final, null, 2));
+    save(final);
     console.log(values.json ? JSON.stringify(final, null, 2) : edits.map((e) => `${e.name}: one-wait edit ${e.oneWaitMs.toFixed(3)} ms (median of ${e.samples.length})`).join('\n'));
     tf.disposeVariables();
     return 0;
@@ -159,8 +161,6 @@ async function main(): Promise<number> {
   }
   const models: ModelReport[] = [];
   const report = (complete: boolean): BenchReport => ({ bench: 'mendlab', version: 1, date: new Date().toISOString(), complete, adapter, settings, largeBandwidth, models });
-  // --out is rewritten after every model, so a run cut short (a time limit on a borrowed GPU) keeps what it measured.
-  const save = (r: BenchReport) => values.out && writeFileSync(values.out, JSON.stringify(r, null, 2));
   save(report(false));
   for (const name of shapes) {
     const bm = await build(name);

@@ -76,7 +76,7 @@ const STAGE_K = 128;
 const WIDE_ROWS = 64;
 
 /** Rows per lowRank workgroup for R stacked rows: R rounded up to a multiple of 16, at most WIDE_ROWS. */
-export function rowBlockFor(rows: number): number {
+function rowBlockFor(rows: number): number {
   if (!fastEditor.wideRows) return ROW_BLOCK;
   return Math.min(WIDE_ROWS, Math.max(ROW_BLOCK, Math.ceil(rows / ROW_BLOCK) * ROW_BLOCK));
 }

@@ -260,44 +260,58 @@ for (const [label, dir] of [['shipped editor (public/models/facts-gpt)', 'public
   });
 }
 
-describe('fast editor phase on webgpu (Dawn): lowRank unrolled by K_UNROLL (fastEditor.unrollK)', () => {
+/**
+ * tiny-gpt2 with a synthetic rank-13 editor of two c_fc weights (one editor: their rows stack) and one c_proj.
+ * Rank 13: the t·Uᵀ products have K = 13, one unrolled step of 8 and a tail of 5; h·Vᵀ has K = D = 160.
+ */
+function tinyModelAndEditor(seed: number): { model: () => LoadedModel; editor: () => MendEditor } {
   let m: LoadedModel;
   let editor: MendEditor;
   beforeAll(async () => {
     await useNodeWebGPU();
     m = await loadModel(localSource(`${ROOT}tests/fixtures/tiny-gpt2`));
-    // Rank 13: the t·Uᵀ products have K = 13, one unrolled step of 8 and a tail of 5; h·Vᵀ has K = D = 160.
     const weights = ['transformer.h.0.mlp.c_fc.weight', 'transformer.h.1.mlp.c_fc.weight', 'transformer.h.1.mlp.c_proj.weight'];
-    const files = syntheticEditorFiles(m.model, weights, { rank: 13, seed: 3 });
+    const files = syntheticEditorFiles(m.model, weights, { rank: 13, seed });
     editor = MendEditor.fromFiles(files.config, files.weights, m.model);
   });
   afterAll(() => {
     editor?.dispose();
     m?.model.dispose();
   });
+  return { model: () => m, editor: () => editor };
+}
+
+/**
+ * runEditors on the fast path with the fastEditor switch `key` set to `on` (back to its default, true, after), and
+ * the kernel of every dispatch, seen through the per-pass profile hook (which records bit-identical results).
+ */
+function runSwitched(editor: MendEditor, rows: Map<string, CapturedRows>, key: 'unrollK' | 'wideRows', on: boolean): { out: Map<string, EditorOutput>; kernels: string[] } {
+  const out = new Map<string, EditorOutput>();
+  const kernels: string[] = [];
+  fastEditor[key] = on;
+  fastEditor.passTimestamps = (i, kernel) => {
+    kernels[i] = kernel;
+    return undefined;
+  };
+  const before = fastEditor.runs;
+  try {
+    editor.runEditors(rows, out);
+  } finally {
+    fastEditor[key] = true;
+    fastEditor.passTimestamps = null;
+  }
+  expect(fastEditor.runs, 'the fast path ran').toBe(before + 1);
+  return { out, kernels };
+}
+
+describe('fast editor phase on webgpu (Dawn): lowRank unrolled by K_UNROLL (fastEditor.unrollK)', () => {
+  const tiny = tinyModelAndEditor(3);
 
   it('gives the x̃ and δ̃ of one k step at a time, and of the tfjs path', async () => {
-    const { rows } = await editor.captureRows(m.model, [{ promptIds: [12, 45, 200, 7, 3], targetIds: [99, 150] }, { promptIds: [3, 88, 9], targetIds: [250] }]);
-    const run = (unroll: boolean) => {
-      const out = new Map<string, EditorOutput>();
-      const kernels: string[] = [];
-      fastEditor.unrollK = unroll;
-      fastEditor.passTimestamps = (i, kernel) => {
-        kernels[i] = kernel;
-        return undefined;
-      };
-      const before = fastEditor.runs;
-      try {
-        editor.runEditors(rows, out);
-      } finally {
-        fastEditor.unrollK = true;
-        fastEditor.passTimestamps = null;
-      }
-      expect(fastEditor.runs, 'the fast path ran').toBe(before + 1);
-      return { out, kernels };
-    };
-    const unrolled = run(true);
-    const plain = run(false);
+    const editor = tiny.editor();
+    const { rows } = await editor.captureRows(tiny.model().model, [{ promptIds: [12, 45, 200, 7, 3], targetIds: [99, 150] }, { promptIds: [3, 88, 9], targetIds: [250] }]);
+    const unrolled = runSwitched(editor, rows, 'unrollK', true);
+    const plain = runSwitched(editor, rows, 'unrollK', false);
     const lowRanks = (ks: string[]) => new Set(ks.filter((k) => k.startsWith('lowRank')).map((k) => k.replace(/:r\d+$/, '')));
     expect(lowRanks(unrolled.kernels)).toEqual(new Set(['lowRank']));
     expect(lowRanks(plain.kernels)).toEqual(new Set(['lowRank:plain']));
@@ -315,20 +329,8 @@ describe('fast editor phase on webgpu (Dawn): lowRank unrolled by K_UNROLL (fast
 });
 
 describe('fast editor phase on webgpu (Dawn): lowRank row blocks fitted to the stacked rows (fastEditor.wideRows)', () => {
-  let m: LoadedModel;
-  let editor: MendEditor;
-  beforeAll(async () => {
-    await useNodeWebGPU();
-    m = await loadModel(localSource(`${ROOT}tests/fixtures/tiny-gpt2`));
-    // Two c_fc weights share an editor (their rows stack), c_proj has its own: two row counts per edit.
-    const weights = ['transformer.h.0.mlp.c_fc.weight', 'transformer.h.1.mlp.c_fc.weight', 'transformer.h.1.mlp.c_proj.weight'];
-    const files = syntheticEditorFiles(m.model, weights, { rank: 13, seed: 5 });
-    editor = MendEditor.fromFiles(files.config, files.weights, m.model);
-  });
-  afterAll(() => {
-    editor?.dispose();
-    m?.model.dispose();
-  });
+  // Two c_fc weights share an editor (their rows stack), c_proj has its own: two row counts per edit.
+  const tiny = tinyModelAndEditor(5);
 
   const ids = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (seed * 37 + i * 11) % 290 + 1);
   // Tokens per weight 6, 21 and 45: c_fc's stacked rows 12, 42, 90 (one 16-row block; one 48-row block; one full
@@ -340,29 +342,13 @@ describe('fast editor phase on webgpu (Dawn): lowRank row blocks fitted to the s
   ];
   for (const [label, facts, kernels] of edits) {
     it(`${label}: the same x̃ and δ̃ as 16-row blocks and as the tfjs path, with the expected row blocks`, async () => {
-      const { rows } = await editor.captureRows(m.model, facts);
-      const run = (wide: boolean) => {
-        const out = new Map<string, EditorOutput>();
-        const seen: string[] = [];
-        fastEditor.wideRows = wide;
-        fastEditor.passTimestamps = (i, kernel) => {
-          seen[i] = kernel;
-          return undefined;
-        };
-        const before = fastEditor.runs;
-        try {
-          editor.runEditors(rows, out);
-        } finally {
-          fastEditor.wideRows = true;
-          fastEditor.passTimestamps = null;
-        }
-        expect(fastEditor.runs, 'the fast path ran').toBe(before + 1);
-        return { out, lowRanks: [...new Set(seen.filter((k) => k.startsWith('lowRank')))].sort() };
-      };
-      const wide = run(true);
-      const narrow = run(false);
-      expect(wide.lowRanks).toEqual(kernels);
-      expect(narrow.lowRanks).toEqual(['lowRank']);
+      const editor = tiny.editor();
+      const { rows } = await editor.captureRows(tiny.model().model, facts);
+      const wide = runSwitched(editor, rows, 'wideRows', true);
+      const narrow = runSwitched(editor, rows, 'wideRows', false);
+      const lowRanks = (ks: string[]) => [...new Set(ks.filter((k) => k.startsWith('lowRank')))].sort();
+      expect(lowRanks(wide.kernels)).toEqual(kernels);
+      expect(lowRanks(narrow.kernels)).toEqual(['lowRank']);
       for (const n of editor.weightNames) {
         for (const k of ['xTilde', 'deltaTilde'] as const) {
           // Other splits of K, so another summation order: equal to float rounding.
