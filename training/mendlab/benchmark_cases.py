@@ -93,7 +93,8 @@ def edit_case(e):
 def per_case_outcomes(model, edits, groups, apply_fn, pre_answers, prose_ids, base_nll, device, pad_id):
     """evaluate_edits, keeping every flag: per group, per edit in the group, es (0/1), ps/psn/ns lists (ns is
     None for a neighbour that is itself edited in the same group, which evaluate_edits skips), and the group's
-    perplexity increase. Uses the same scoring functions, so the aggregates equal evaluate_edits'."""
+    perplexity increase (None without prose_ids). Uses the same scoring functions, so the aggregates equal
+    evaluate_edits'."""
     out = []
     for g in groups:
         batch = [edits[i] for i in g]
@@ -121,8 +122,10 @@ def per_case_outcomes(model, edits, groups, apply_fn, pre_answers, prose_ids, ba
                 rec[j]["es"] = int(v)
             else:
                 rec[j][kind][k] = int(v)
-        post = prose_nll(model, prose_ids, device, weights=w)
-        out.append({"edits": rec, "ppl_increase": math.exp(post - base_nll) - 1.0})
+        ppl = None
+        if prose_ids is not None:
+            ppl = math.exp(prose_nll(model, prose_ids, device, weights=w) - base_nll) - 1.0
+        out.append({"edits": rec, "ppl_increase": ppl})
     return out
 
 
@@ -136,7 +139,8 @@ def aggregate(outcomes):
                 flat[k].extend(v for v in r[k] if v is not None)
     mean = lambda v: sum(v) / len(v) if v else None
     return {"es": mean(flat["es"]), "ps": mean(flat["ps"]), "ps_novel": mean(flat["psn"]), "ns": mean(flat["ns"]),
-            "ppl_increase": mean([g["ppl_increase"] for g in outcomes]), "n_groups": len(outcomes),
+            "ppl_increase": mean([g["ppl_increase"] for g in outcomes if g["ppl_increase"] is not None]),
+            "n_groups": len(outcomes),
             "n_neighbour_prompts": len(flat["ns"])}
 
 
