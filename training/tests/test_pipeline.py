@@ -181,6 +181,42 @@ class TinyPipelineTest(unittest.TestCase):
         self.assertEqual(r["mend_single_on_eval_json_ft_edits"]["n_groups"], ev["counts"]["ft"]["single"]["n_groups"])
         self.assertLess(ev["counts"]["ft"]["single"]["n_groups"], n_single)  # the tiny config's FT prefix is shorter
 
+    def test_more_draws_reproduce_eval_json_and_pair_mend_with_ft(self):
+        """evaluate_more_draws.py: draw 0 is the pipeline's (its MEND numbers are eval.json's), a further draw holds
+        other edits, pooled counts equal the per-draw means, and the paired bootstrap of a run against itself gives
+        a zero difference while the intervals bracket the pooled means."""
+        import evaluate_more_draws as emd
+        ev = self.load_json("eval.json")
+        r = emd.main(["--model", self.dir, "--batch-draws", "2", "--single-draws", "1", "--resamples", "200",
+                      "--runs", "mend.single,mend.batch10,ft.batch10", "--out", os.path.join(self.tmp, "more.json")])
+        d0 = {run: r["draws"][run][0] for run in ("mend.single", "mend.batch10")}
+        for k in ("es", "ps", "ns"):
+            self.assertAlmostEqual(d0["mend.single"][k], ev["mend"]["single"][k], places=4)
+            self.assertAlmostEqual(d0["mend.batch10"][k], ev["mend"]["batch10"][k], places=4)
+        self.assertEqual([x["draw"] for x in r["draws"]["mend.batch10"]], [0, 1])
+        self.assertEqual(len(r["draws"]["mend.single"]), 1)
+        self.assertIsNone(r["draws"]["mend.single"][0]["ppl_increase"])  # singles skip the prose pass
+        self.assertIsNotNone(r["draws"]["ft.batch10"][1]["ppl_increase"])
+        from mendlab.model_folder import load_shipped
+        sh = load_shipped(self.dir, torch.device("cpu"))
+        e0, e1 = (emd.draw_edits(sh, sh.config["eval"], k) for k in (0, 1))
+        self.assertNotEqual([(e.subject, e.new_object) for e in e0], [(e.subject, e.new_object) for e in e1])
+        pb = r["pooled"]["mend.batch10"]
+        self.assertEqual(pb["n_groups"], 2 * run_pipeline.TINY["eval"]["n_batch_groups"])
+        for k in ("es", "ns"):  # equal group sizes: the pooled ES is the mean of the draws'
+            lo, hi = pb["per_draw_range"][k]
+            self.assertTrue(lo - 1e-9 <= pb[k] <= hi + 1e-9)
+        counts = [[1, 1, 3, 4, 5, 6], [0, 1, 2, 4, 6, 6], [1, 1, 4, 4, 3, 6]]
+        same = emd.bootstrap({"a": counts, "b": counts}, n_resamples=300)
+        self.assertEqual(same["a - b"]["harmonic_es_ps_ns"]["interval"], [0.0, 0.0])
+        self.assertEqual(same["a - b"]["es"]["share_above_0"], 0.0)
+        p = emd.pooled(counts)
+        self.assertAlmostEqual(p["es"], 2 / 3)
+        self.assertAlmostEqual(p["ps"], 9 / 12)
+        self.assertTrue(same["a"]["es"][0] <= p["es"] <= same["a"]["es"][1])
+        better = emd.bootstrap({"a": [[1, 1, 4, 4, 6, 6]] * 3, "b": counts}, n_resamples=300)
+        self.assertGreater(better["a - b"]["harmonic_es_ps_ns"]["interval"][0], 0.0)
+
     def test_single_scale_rule_and_run(self):
         """calibrate_single_scale.py: the rule takes the best validation harmonic among scales meeting NS >= 0.95 and
         ppl <= 2 %, keeps the shipped scale when none does; a tiny run evaluates every grid scale on validation."""
