@@ -7,6 +7,12 @@ is picked on validation for FT.
     /usr/bin/python3 training/calibrate_single_scale.py [--model public/models/facts-gpt]
         [--scales 1.25,1.5,1.75,2.0] [--n-val 300] [--val-prose heldout-unused|train]
         [--out training/results/single-scale.json]
+    /usr/bin/python3 training/calibrate_single_scale.py --apply training/results/single-scale.json
+        (a finished run whose chosen scale differs from the shipped one: writes it into MODEL/editor_config.json
+        "lr_scale" (batches keep "lr_scale_batch") and MODEL/eval.json: mend_lr_scale and every single-edit MEND key
+        (mend.single, harmonic, per_relation, counts, balanced.*) from the run's test evaluation at that scale, with the
+        run itself under "mend_single_scale"; then regenerate benchmark.json's MEND single outcomes:
+        export_benchmark.py --only-runs mend.single --outcome-groups all)
 
 The rule: on VALIDATION subjects only, single edits are evaluated at every grid scale; among the scales whose
 validation single-edit NS is >= 0.95 and whose validation perplexity increase is <= 2 % (the issue's single-edit
@@ -36,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mendlab.benchmark_cases import (VALIDATION_SAMPLER_OFFSET, benchmark_groups, check_pipeline_draw,  # noqa: E402
                                      pipeline_test_edits, pipeline_validation_edits)
 from mendlab.evaluate import evaluate_edits, neighbour_baseline, prose_nll, relation_balanced_edits  # noqa: E402
+from mendlab.export import write_json  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
 from mendlab.model_folder import cpu_versions, load_shipped, shipped_scales  # noqa: E402
 
@@ -51,6 +58,54 @@ def choose(grid, shipped):
     best = max(ok, key=lambda g: (g["val_single"]["harmonic_es_ps_ns"], -abs(g["lr_scale"] - shipped)))
     return best["lr_scale"], (f"best validation single harmonic among scales with NS >= {NS_TARGET} and "
                               f"ppl increase <= {PPL_TARGET}")
+
+
+def apply(results_path, d):
+    """Writes a finished run's chosen single-edit scale and its test numbers into the model folder."""
+    with open(results_path) as f:
+        res = json.load(f)
+    chosen = res["chosen_lr_scale"]
+    ep, vp = os.path.join(d, "editor_config.json"), os.path.join(d, "eval.json")
+    with open(ep) as f:
+        ecfg = json.load(f)
+    with open(vp) as f:
+        ev = json.load(f)
+    shipped, batch = shipped_scales(ecfg, ev)
+    if chosen == shipped:
+        print(f"lr_scale {chosen} is already the shipped one: nothing to write")
+        return None
+    if shipped != res["shipped_lr_scale"]:
+        raise SystemExit("the results were computed for another shipped lr_scale")
+    if "test_single" not in res or "balanced_test_single" not in res:
+        raise SystemExit("the results have no test evaluation at the chosen scale (a --no-test run?)")
+    # lr_scale_batch stays what batches ran at, written out explicitly right after lr_scale
+    ecfg = {k2: v2 for k, v in ecfg.items() if k != "lr_scale_batch"
+            for k2, v2 in ([(k, chosen), ("lr_scale_batch", batch)] if k == "lr_scale" else [(k, v)])}
+    ev["mend_lr_scale"], ev["mend_lr_scale_batch"] = chosen, batch
+    metrics = ("es", "ps", "ps_novel", "ns", "ppl_increase")
+    count_keys = ("n_edits", "n_groups", "n_neighbour_prompts", "seconds")
+    for sec, name in ((ev, "test_single"), (ev["balanced"], "balanced_test_single")):
+        r = res[name]["chosen"]
+        sec["mend"]["single"] = {k: r[k] for k in metrics}
+        sec["harmonic_es_ps_ns"]["mend_single"] = r["harmonic_es_ps_ns"]
+        sec["per_relation"]["mend_single"] = r["per_relation"]
+        sec["counts"]["mend"]["single"] = {k: r[k] for k in count_keys}
+    ev["mend_single_scale"] = {
+        "about": "The MEND lr_scale for single-fact edits (editor_config.json lr_scale), chosen on validation subjects "
+                 "after the pipeline run; mend.single and the other single-edit MEND keys above were recomputed at it "
+                 "on the same test edits (docs/training.md 'The single-edit scale, second version of the rule'). "
+                 "Batches keep mend_lr_scale_batch.",
+        "rule": res["rule"], "script": "training/calibrate_single_scale.py", "versions": res["versions"],
+        "validation": res["validation"], "grid": res["grid"], "chosen": chosen, "previous": shipped,
+        "test_single": {k: {x: y for x, y in res["test_single"][k].items() if x != "per_relation"}
+                        for k in ("chosen", "shipped")},
+        "balanced_test_single": {k: {x: y for x, y in res["balanced_test_single"][k].items() if x != "per_relation"}
+                                 for k in ("chosen", "shipped")},
+    }
+    for path, obj in ((ep, ecfg), (vp, ev)):
+        write_json(path, obj)
+    print(f"lr_scale {chosen} written to {ep} and {vp} (lr_scale_batch {batch} kept)")
+    return ev
 
 
 def validation_prose(kb, n_prose, kind):
@@ -73,7 +128,10 @@ def main(argv=None):
     ap.add_argument("--out", default="training/results/single-scale.json")
     ap.add_argument("--val-prose", choices=("heldout-unused", "train"), default="heldout-unused")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--apply", default=None, metavar="RESULTS", help="write a finished run's choice into the model")
     args = ap.parse_args(argv)
+    if args.apply:
+        return apply(args.apply, args.model)
     torch.set_num_threads(args.threads)
     dev = torch.device("cpu")
     sh = load_shipped(args.model, dev)
@@ -135,7 +193,7 @@ def main(argv=None):
                 continue
             mend.lr_scale = sc
             r = evaluate_edits(model, es, groups, mend_apply, pre, prose_ids, base_nll, dev, tok.eot_id)
-            out[name][label] = {"lr_scale": sc, **{k: r[k] for k in KEYS + ("seconds",)}}
+            out[name][label] = {"lr_scale": sc, **{k: r[k] for k in KEYS + ("n_edits", "per_relation", "seconds")}}
             print(name, label, json.dumps(out[name][label]), flush=True)
             write()
     return out

@@ -230,6 +230,53 @@ class TinyPipelineTest(unittest.TestCase):
         self.assertEqual([x["lr_scale"] for x in r["grid"]], [0.5, 2.0])
         self.assertTrue(all(x["val_single"]["n_groups"] == 4 for x in r["grid"]))
         self.assertEqual(r["chosen_lr_scale"], css.choose(r["grid"], self.load_json("eval.json")["mend_lr_scale"])[0])
+        n = run_pipeline.TINY["eval"]["n_prose"]  # validation prose: held-out paragraphs no test perplexity reads
+        self.assertEqual(r["validation"]["prose"], f"heldout[{n}:{2 * n}]")
+
+        class KB:
+            prose = {"train": ["t"] * 10, "heldout": [f"h{i}" for i in range(5)]}
+        self.assertEqual(css.validation_prose(KB, 2, "heldout-unused"), (["h2", "h3"], "heldout[2:4]"))
+        self.assertEqual(css.validation_prose(KB, 2, "train")[1], "train[:2]")
+        with self.assertRaises(SystemExit):
+            css.validation_prose(KB, 3, "heldout-unused")  # 5 < 6 paragraphs: never overlaps the test's
+
+    def test_single_scale_apply_writes_the_chosen_scale_and_its_test_numbers(self):
+        """calibrate_single_scale.py --apply: the chosen scale becomes editor_config.json lr_scale (batches keep
+        lr_scale_batch), eval.json's single-edit MEND keys become the run's test numbers at it, and the folder
+        still loads with consistent scales; a run that kept the shipped scale changes nothing."""
+        import shutil
+        import calibrate_single_scale as css
+        from mendlab.model_folder import load_model_folder, shipped_scales
+        folder = os.path.join(self.tmp, "single-scale-copy")
+        shutil.copytree(self.dir, folder)
+        ev0 = self.load_json("eval.json", folder)
+        shipped, batch = shipped_scales(self.load_json("editor_config.json", folder), ev0)
+        out = os.path.join(self.tmp, "single-scale-apply.json")
+        choose = css.choose
+        forced = 2 * shipped
+        css.choose = lambda grid, shipped: (forced, "forced by the test")  # the rule itself is tested above
+        try:
+            res = css.main(["--model", folder, "--n-val", "2", "--scales", str(forced), "--out", out])
+        finally:
+            css.choose = choose
+        self.assertEqual(res["test_single"]["chosen"]["lr_scale"], forced)
+        self.assertEqual(res["test_single"]["shipped"]["lr_scale"], shipped)
+        ev = css.main(["--model", folder, "--apply", out])
+        ecfg = self.load_json("editor_config.json", folder)
+        self.assertEqual((ecfg["lr_scale"], ecfg["lr_scale_batch"]), (forced, batch))
+        self.assertEqual(shipped_scales(ecfg, ev), (forced, batch))
+        self.assertEqual(ev, self.load_json("eval.json", folder))
+        t = res["test_single"]["chosen"]
+        self.assertEqual(ev["mend"]["single"], {k: t[k] for k in ("es", "ps", "ps_novel", "ns", "ppl_increase")})
+        self.assertEqual(ev["per_relation"]["mend_single"], t["per_relation"])
+        self.assertEqual(ev["balanced"]["mend"]["single"]["es"], res["balanced_test_single"]["chosen"]["es"])
+        for k in ("mend", "ft"):  # batches and FT untouched
+            self.assertEqual(ev[k]["batch10"], ev0[k]["batch10"])
+        self.assertEqual(ev["ft"], ev0["ft"])
+        self.assertEqual(ev["mend_single_scale"]["previous"], shipped)
+        self.assertEqual(load_model_folder(folder, torch.device("cpu"))[3].scale_for(1), forced)
+        self.assertEqual(load_model_folder(folder, torch.device("cpu"))[3].scale_for(10), batch)
+        self.assertIsNone(css.main(["--model", folder, "--apply", out]))  # forced is shipped now: nothing to write
 
     def test_adopt_editor_keeps_ft_and_refuses_another_base(self):
         """adopt_editor.py: a --skip-ft editor run on the same base gets its editor and MEND numbers into a copy of
