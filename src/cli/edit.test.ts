@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, loadModel, localSource, parseSafetensors, writeSafetensors } from '../model';
 import { syntheticEditorFiles } from '../editors/testing';
 import { ROOT, expectOneLineError, runCli } from '../../tests/helpers/run-node';
+import { answerFromContinuation } from '../eval/metrics';
 
 const FIXTURE = join(ROOT, 'tests/fixtures/tiny-gpt2');
 const WEIGHTS = [
@@ -77,8 +78,10 @@ describe('npm run cli -- edit', () => {
     // The edit is a descent step on the edit prompt's target loss.
     expect(out.edit.target_prob_after).toBeGreaterThan(out.edit.target_prob_before);
     expect(out.neighbours).toHaveLength(1);
-    expect(Object.keys(out.neighbours[0]).sort()).toEqual(['after', 'before', 'prompt', 'unchanged']);
-    if (out.neighbours[0].before !== out.neighbours[0].after) expect(out.neighbours[0].unchanged).toBe(false);
+    expect(Object.keys(out.neighbours[0]).sort()).toEqual(['after', 'before', 'continuation_unchanged', 'prompt', 'unchanged']);
+    const n = out.neighbours[0];
+    expect(n.continuation_unchanged).toBe(n.before === n.after);
+    expect(n.unchanged).toBe(answerFromContinuation(n.before) === answerFromContinuation(n.after));
     for (const k of ['capture', 'editor', 'update', 'total']) expect(out.timings_ms[k]).toBeGreaterThan(0);
   }, 60_000);
 
@@ -98,6 +101,24 @@ describe('npm run cli -- edit', () => {
     expect(out.edit.target_prob_after).toBeGreaterThan(10 * out.edit.target_prob_before);
     expect(out.edit.target_prob_after).toBeGreaterThan(0.1);
   }, 60_000);
+
+  it('calls a neighbour unchanged when its answer is, even though the free text after the answer moved', async () => {
+    // The shipped model follows an answer with filler (" Tokyo.\nNote that the"); any edit shifts the filler
+    // (" Tokyo.\nQuiz: The"). Whole-continuation equality called every neighbour of this edit changed.
+    const neighbours = ['The capital of Japan is', 'The currency of France is', 'The official language of France is', 'The capital of Spain is'];
+    const r = await cli(['--backend', 'cpu', '--json', '--max-new-tokens', '6', '--prompt', 'The capital of France is',
+      '--target', ' Rome', ...neighbours.flatMap((n) => ['--neighbour', n])]);
+    expect(r.code, r.stderr).toBe(0);
+    const out: { neighbours: Array<{ before: string; after: string; unchanged: boolean; continuation_unchanged: boolean }> } = JSON.parse(r.stdout);
+    for (const n of out.neighbours) {
+      expect(n.unchanged).toBe(answerFromContinuation(n.before) !== '' && answerFromContinuation(n.before) === answerFromContinuation(n.after));
+      expect(n.continuation_unchanged).toBe(n.before === n.after);
+    }
+    expect(out.neighbours.filter((n) => n.unchanged && !n.continuation_unchanged).length).toBeGreaterThanOrEqual(2);
+    const text = await cli(['--backend', 'cpu', '--max-new-tokens', '6', '--prompt', 'The capital of France is',
+      '--target', ' Rome', '--neighbour', neighbours[0]]);
+    expect(text.stdout).toMatch(/neighbour {2}"The capital of Japan is" {2}unchanged \(the text after the answer differs\)/);
+  }, 120_000);
 
   it('refuses bad input with a one-line reason and a non-zero exit', async () => {
     const base = ['--model', dir, '--backend', 'cpu'];

@@ -10,14 +10,17 @@
 // damage: perplexity on a fixed held-out prose snippet before/after the edit (src/session/damage.ts); flagged when it
 // grew by more than --max-perplexity-ratio (default 1.5). Text with control characters, more than 16 target tokens
 // or beyond the context is refused with exit code 2 before anything is computed.
-//   N = {"prompt", "before", "after", "unchanged"}
+//   N = {"prompt", "before", "after", "unchanged", "continuation_unchanged"}
 // before/after are greedy completions; target_prob_* the teacher-forced probability of the whole target
 // (product over its tokens); success = every target token is the argmax under teacher forcing after the edit;
-// unchanged = the greedy completion's tokens are identical before and after.
+// unchanged = the answer the greedy completion states (its text up to the first sentence punctuation or line break)
+// is the same before and after; continuation_unchanged = the whole completion is token for token the same (the free
+// text after the answer moves with any edit, so it is reported but does not count; src/eval/metrics.ts sameAnswer).
 import { parseArgs } from 'node:util';
 import type { BackendName, GPT2 } from '../model';
 import type { Command } from './command';
 import { defaultModelFolder, intArg } from './args';
+import { sameAnswer, sameTokens } from '../eval/metrics';
 import { UsageError } from './errors';
 import { resolveModelSource } from './model-source';
 
@@ -40,6 +43,7 @@ interface NeighbourReport {
   before: string;
   after: string;
   unchanged: boolean;
+  continuation_unchanged: boolean;
 }
 
 interface Probe {
@@ -174,7 +178,8 @@ async function run(argv: string[]): Promise<number> {
       prompt,
       before: before.neighbours[i].text,
       after: after.neighbours[i].text,
-      unchanged: sameIds(before.neighbours[i].completion, after.neighbours[i].completion),
+      unchanged: sameAnswer(continuation(before.neighbours[i]), continuation(after.neighbours[i])),
+      continuation_unchanged: sameTokens(before.neighbours[i].completion, after.neighbours[i].completion),
     })),
     timings_ms: {
       capture: round(entry.timings.captureMs), editor: round(entry.timings.editorMs),
@@ -209,7 +214,7 @@ async function sequential<T, R>(items: T[], fn: (t: T) => Promise<R>): Promise<R
   return out;
 }
 
-const sameIds = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+const continuation = (p: Probe) => ({ text: p.text, ids: p.completion });
 const round = (ms: number) => Math.round(ms * 10) / 10;
 
 interface Report {
@@ -237,7 +242,8 @@ function humanReport(out: Report, method: string, target: string): string {
   prompt('edit      ', out.edit);
   for (const p of out.paraphrases) prompt('paraphrase', p);
   for (const n of out.neighbours) {
-    lines.push(`neighbour  ${JSON.stringify(n.prompt)}  ${n.unchanged ? 'unchanged' : 'CHANGED'}`);
+    const note = n.unchanged && !n.continuation_unchanged ? ' (the text after the answer differs)' : '';
+    lines.push(`neighbour  ${JSON.stringify(n.prompt)}  ${n.unchanged ? 'unchanged' : 'CHANGED'}${note}`);
     lines.push(`  before: ${JSON.stringify(n.before)}`, `  after:  ${JSON.stringify(n.after)}`);
   }
   const t = out.timings_ms;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerFromContinuation, argmax, klDivergence, logSoftmax, nextTokenRow, rate, sameTokens, teacherForced } from './metrics';
+import { answerFromContinuation, argmax, klDivergence, logSoftmax, nextTokenRow, rate, sameAnswer, sameTokens, teacherForced } from './metrics';
 
 describe('metrics', () => {
   it('log-softmax sums to one and is shift invariant', () => {
@@ -46,5 +46,16 @@ describe('metrics', () => {
     expect(answerFromContinuation(' Western Europe, and')).toBe(' Western Europe');
     expect(answerFromContinuation(' the Euro')).toBe(' the Euro');
     expect(answerFromContinuation('.\n')).toBe('');
+  });
+
+  it('a neighbour is unchanged when its stated answer is, whatever free text follows it', () => {
+    const c = (text: string, ids: number[]) => ({ text, ids });
+    expect(sameAnswer(c(' Tokyo.\nNote that', [1, 2, 3, 4]), c(' Tokyo.\nQuiz: The', [1, 2, 5, 6]))).toBe(true);
+    expect(sameAnswer(c(' Madrid.\nNote', [7, 2, 3]), c(' Rome.\nQuiz', [8, 2, 5]))).toBe(false);
+    expect(sameAnswer(c(' Tokyo.', [1, 2]), c(' Tokyo Bay.', [1, 9, 2]))).toBe(false); // a longer answer is another one
+    expect(sameAnswer(c(' the Euro', [3, 4]), c(' the Euro', [3, 4]))).toBe(true); // cut by the token limit: whole text
+    // no answer stated (starts with punctuation): token for token
+    expect(sameAnswer(c('.\nNote', [2, 3]), c('.\nQuiz', [2, 5]))).toBe(false);
+    expect(sameAnswer(c('.\nNote', [2, 3]), c('.\nNote', [2, 3]))).toBe(true);
   });
 });

@@ -13,8 +13,9 @@ export const METRIC_DEFINITIONS = {
     'Paraphrase success: the share of paraphrases (other wordings of the same question) for which the same whole-target ' +
     'exact match holds after the edit.',
   neighbourhoodScore:
-    'Neighbourhood score: the share of neighbour prompts (facts the edit must not touch) whose greedy continuation is ' +
-    'token for token the same after the edit as before it.',
+    'Neighbourhood score: the share of neighbour prompts (facts the edit must not touch) whose greedy continuation ' +
+    'states the same answer after the edit as before it: the text up to its first sentence punctuation or line break. ' +
+    'The free text a small model writes after the answer moves with any edit and does not count.',
   kl:
     'KL: the Kullback–Leibler divergence KL(before ‖ after) = Σ p_before · log(p_before / p_after), in nats, between the ' +
     'next-token distributions right after the prompt, over the whole vocabulary. 0 means the edit left it untouched.',
@@ -102,6 +103,20 @@ export function answerFromContinuation(text: string): string {
   const head = cut < 0 ? text : text.slice(0, cut);
   return head.trim() === '' ? '' : head.replace(/\s+$/, '');
 }
+
+/**
+ * Whether a neighbour's answer survived an edit: the answers the two greedy continuations state
+ * (answerFromContinuation) are equal. What a small model writes after the answer (" Tokyo.\nNote that" →
+ * " Tokyo.\nQuiz: The") moves with any change of its weights, so comparing whole continuations would call almost
+ * every neighbour changed; the held-out benchmark's NS compares the answer tokens only, too. A continuation that
+ * states no answer (it starts with punctuation) is compared token for token.
+ */
+export function sameAnswer(before: Continuation, after: Continuation): boolean {
+  const answer = answerFromContinuation(before.text);
+  return answer === '' ? sameTokens(before.ids, after.ids) : answer === answerFromContinuation(after.text);
+}
+
+export interface Continuation { text: string; ids: readonly number[] }
 
 /** Share of true values; null for an empty list (the page says "none checked" rather than 0 % or 100 %). */
 export function rate(flags: readonly boolean[]): number | null {

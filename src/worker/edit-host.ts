@@ -15,7 +15,7 @@ import { FinetuneEditor, finetuneDefaultsFromEval } from '../editors/finetune';
 import { MendEditor } from '../editors/mend';
 import type { ModelEditor } from '../editors/types';
 import { EditSession, type HistoryEntry } from '../session';
-import { answerFromContinuation, klDivergence, nextTokenRow, rate, sameTokens, teacherForced } from '../eval/metrics';
+import { answerFromContinuation, klDivergence, nextTokenRow, rate, sameAnswer, sameTokens, teacherForced } from '../eval/metrics';
 import type {
   EditingInfo, EditMethod, EditReport, EditRequest, HistoryView, MethodEval, NeighbourEval, ProbeState, ProgressEvent,
   PromptEval, SharedEdits,
@@ -177,7 +177,8 @@ function compare(method: EditMethod, req: EditRequest, before: Snapshot, after: 
     prompt,
     before: { text: before.neighbours[i].text, ids: before.neighbours[i].ids },
     after: { text: after.neighbours[i].text, ids: after.neighbours[i].ids },
-    unchanged: sameTokens(before.neighbours[i].ids, after.neighbours[i].ids),
+    unchanged: sameAnswer(before.neighbours[i], after.neighbours[i]),
+    continuationUnchanged: sameTokens(before.neighbours[i].ids, after.neighbours[i].ids),
     kl: klDivergence(before.neighbours[i].next, after.neighbours[i].next),
   }));
   const [edit, ...paraphrases] = prompts;

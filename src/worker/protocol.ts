@@ -113,7 +113,10 @@ export interface NeighbourEval {
   prompt: string;
   before: { text: string; ids: number[] };
   after: { text: string; ids: number[] };
+  /** the answer the continuation states is the same before and after (eval/metrics sameAnswer) */
   unchanged: boolean;
+  /** the whole continuation, answer and the free text after it, is token for token the same */
+  continuationUnchanged: boolean;
   /** KL(before ‖ after) of the next-token distribution after the prompt, nats */
   kl: number;
 }

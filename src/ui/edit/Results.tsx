@@ -5,7 +5,7 @@
 import type { ReactNode } from 'react';
 import { METRIC_DEFINITIONS } from '../../eval/metrics';
 import { useEdit } from '../../store/edit-store';
-import type { EditReport, MethodEval, ProbeState } from '../../worker/protocol';
+import type { EditReport, MethodEval, NeighbourEval, ProbeState } from '../../worker/protocol';
 
 const METHOD_NAME = { mend: 'MEND', ft: 'Fine-tuning' } as const;
 const METHOD_ORDER = { mend: 0, ft: 1 } as const;
@@ -130,7 +130,7 @@ function MethodResult({ r, report }: { r: MethodEval; report: EditReport }) {
                   <td>{n.before.text}</td>
                   <td>{n.after.text}</td>
                   <td>{n.kl.toFixed(4)}</td>
-                  <td className={n.unchanged ? 'ok' : 'bad'}>{n.unchanged ? '✓ unchanged' : '✗ changed'}</td>
+                  <td className={n.unchanged ? 'ok' : 'bad'}>{n.unchanged ? '✓ unchanged' : '✗ changed'}<AfterAnswerNote n={n} /></td>
                 </tr>
               ))}
             </tbody>
@@ -139,6 +139,12 @@ function MethodResult({ r, report }: { r: MethodEval; report: EditReport }) {
       )}
     </div>
   );
+}
+
+/** An unchanged answer followed by different free text: said, so the changed continuation beside it is not a surprise. */
+function AfterAnswerNote({ n }: { n: NeighbourEval }) {
+  return n.unchanged && n.continuationUnchanged === false
+    ? <span className="muted" data-testid="after-answer-differs"> (the text after the answer differs)</span> : null;
 }
 
 const yesNo = (ok: boolean, yes: string, no: string) => <span className={ok ? 'ok' : 'bad'}>{ok ? `✓ ${yes}` : `✗ ${no}`}</span>;
@@ -223,7 +229,7 @@ function Comparison({ report }: { report: EditReport }) {
                   {rs.map((r) => {
                     const x = r.neighbours.find((y) => y.prompt === n.prompt);
                     if (!x) return <td key={r.method}>—</td>;
-                    return <td key={r.method}>{x.after.text}<br />{yesNo(x.unchanged, 'unchanged', 'changed')} <span className="muted nowrap">KL {x.kl.toFixed(4)}</span></td>;
+                    return <td key={r.method}>{x.after.text}<br />{yesNo(x.unchanged, 'unchanged', 'changed')}<AfterAnswerNote n={x} /> <span className="muted nowrap">KL {x.kl.toFixed(4)}</span></td>;
                   })}
                 </tr>
               ))}
