@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { answerFromContinuation } from '../eval/metrics';
 import * as editHost from './edit-host';
 import * as host from './engine-host';
 import type { EditRequest, ProgressEvent } from './protocol';
@@ -56,7 +57,10 @@ describe('edit host', () => {
     expect(m.paraphrases).toHaveLength(1);
     expect(m.neighbours).toHaveLength(1);
     const n = m.neighbours[0];
-    expect(n.unchanged).toBe(JSON.stringify(n.before.ids) === JSON.stringify(n.after.ids));
+    expect(n.continuationUnchanged).toBe(JSON.stringify(n.before.ids) === JSON.stringify(n.after.ids));
+    const answer = answerFromContinuation(n.before.text); // unchanged = the stated answer is (eval/metrics sameAnswer)
+    expect(n.unchanged).toBe(answer === '' ? n.continuationUnchanged : answer === answerFromContinuation(n.after.text));
+    expect(m.summary.neighbourhoodScore).toBe(n.unchanged ? 1 : 0);
     expect(n.kl).toBeGreaterThanOrEqual(0);
     expect(r.originalAnswer).not.toBe('');
     expect(m.edit.before.originalProb).toBeGreaterThan(0);
