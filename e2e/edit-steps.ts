@@ -50,6 +50,15 @@ export async function expectApplied(page: Page, savesBefore: number): Promise<vo
   await expect(page.locator('[data-testid="summary-edit"][data-method="mend"]')).toHaveAttribute('data-ok', 'true');
   await expect(page.getByTestId('history-item')).toHaveCount(1);
   await expect.poll(() => savesOf(page)).toBeGreaterThan(savesBefore); // the new history reached IndexedDB
+  // the whole-model check, on the model's own held-out prose (facts.json): PyTorch's perplexity there is 2.774996
+  // (src/session/damage.test.ts); the edit moves it a little and is not flagged
+  for (const h of await page.getByTestId('heldout-perplexity').all()) {
+    await expect(h).toHaveAttribute('data-prose', 'model');
+    await expect(h).toHaveAttribute('data-flagged', 'false');
+    expect(Number(await h.getAttribute('data-before'))).toBeCloseTo(2.775, 2);
+    await expect(h).toContainText(/^2\.77\d → \d\.\d{3} \([+−]\d+\.\d\d%\) on held-out prose from its corpus/);
+  }
+  expect(await page.getByTestId('heldout-perplexity').count()).toBeGreaterThanOrEqual(1);
 }
 
 /** What has keyboard focus now, and whether it shows a focus indicator (an outline or a box shadow). */

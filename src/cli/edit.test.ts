@@ -65,7 +65,8 @@ describe('npm run cli -- edit', () => {
     const out = JSON.parse(r.stdout);
     expect(Object.keys(out).sort()).toEqual(['already_predicted', 'damage', 'edit', 'neighbours', 'paraphrases', 'timings_ms']);
     expect(typeof out.already_predicted).toBe('boolean');
-    expect(Object.keys(out.damage).sort()).toEqual(['flagged', 'perplexity_after', 'perplexity_before', 'ratio', 'threshold']);
+    expect(Object.keys(out.damage).sort()).toEqual(['flagged', 'perplexity_after', 'perplexity_before', 'prose', 'ratio', 'threshold']);
+    expect(out.damage.prose).toBe('generic'); // this folder has no facts.json
     for (const p of [out.edit, ...out.paraphrases]) {
       expect(Object.keys(p).sort()).toEqual(['after', 'before', 'prompt', 'success', 'target_prob_after', 'target_prob_before']);
       expect(typeof p.before).toBe('string');
@@ -100,6 +101,12 @@ describe('npm run cli -- edit', () => {
     // The trained editor must move a lot of probability onto the new target (the pipeline reports ES ≈ 0.96).
     expect(out.edit.target_prob_after).toBeGreaterThan(10 * out.edit.target_prob_before);
     expect(out.edit.target_prob_after).toBeGreaterThan(0.1);
+    // the damage check reads the model's own held-out prose (facts.json): PyTorch's perplexity there is 2.774996
+    // (src/session/damage.test.ts), and a good edit moves it by well under the 1.5× flag
+    expect(out.damage.prose).toBe('model');
+    expect(out.damage.perplexity_before).toBeCloseTo(2.775, 2);
+    expect(out.damage.ratio).toBeLessThan(1.1);
+    expect(out.damage.flagged).toBe(false);
   }, 60_000);
 
   it('calls a neighbour unchanged when its answer is, even though the free text after the answer moved', async () => {
@@ -118,6 +125,7 @@ describe('npm run cli -- edit', () => {
     const text = await cli(['--backend', 'cpu', '--max-new-tokens', '6', '--prompt', 'The capital of France is',
       '--target', ' Rome', '--neighbour', neighbours[0]]);
     expect(text.stdout).toMatch(/neighbour {2}"The capital of Japan is" {2}unchanged \(the text after the answer differs\)/);
+    expect(text.stdout).toMatch(/held-out perplexity \(the model's held-out prose\): 2\.77\d → [\d.]+ \([+-][\d.]+%\)/);
   }, 120_000);
 
   it('refuses bad input with a one-line reason and a non-zero exit', async () => {

@@ -4,11 +4,12 @@
 //
 // --json prints one object:
 //   {"edit": P, "paraphrases": [P...], "neighbours": [N...], "timings_ms": {"capture", "editor", "update", "total"}}
-//   {..., "already_predicted": bool, "damage": {"perplexity_before", "perplexity_after", "ratio", "flagged", "threshold"}}
+//   {..., "already_predicted": bool, "damage": {"perplexity_before", "perplexity_after", "ratio", "flagged", "threshold", "prose"}}
 //   P = {"prompt", "before", "after", "target_prob_before", "target_prob_after", "success"}
 // already_predicted: the model gave the whole target before the edit (the edit is applied anyway and changes little);
-// damage: perplexity on a fixed held-out prose snippet before/after the edit (src/session/damage.ts); flagged when it
-// grew by more than --max-perplexity-ratio (default 1.5). Text with control characters, more than 16 target tokens
+// damage: perplexity on held-out prose before/after the edit (src/session/damage.ts): the model's own held-out
+// paragraphs when its folder ships them (facts.json heldout_prose; prose "model"), else a fixed English paragraph
+// (prose "generic"); flagged when it grew by more than --max-perplexity-ratio (default 1.5). Text with control characters, more than 16 target tokens
 // or beyond the context is refused with exit code 2 before anything is computed.
 //   N = {"prompt", "before", "after", "unchanged", "continuation_unchanged"}
 // before/after are greedy completions; target_prob_* the teacher-forced probability of the whole target
@@ -96,8 +97,8 @@ async function run(argv: string[]): Promise<number> {
   const source = resolveModelSource(values.model ?? defaultModelFolder(), values['hub-url']);
 
   // tfjs loads only now, so argument errors are reported instantly.
-  const [{ setupCliBackend }, { loadModel }, { loadEditors, requireMend }, sessionModule] = await Promise.all([
-    import('./backend'), import('../model/load'), import('../editors/load'), import('../session'),
+  const [{ setupCliBackend }, { loadModel }, { loadEditors, requireMend }, sessionModule, fetchModule] = await Promise.all([
+    import('./backend'), import('../model/load'), import('../editors/load'), import('../session'), import('../model/fetch'),
   ]);
   const { EditSession, EditInputError } = sessionModule;
   const checkText: (text: unknown, field: 'prompt' | 'target') => void = sessionModule.checkText;
@@ -137,7 +138,17 @@ async function run(argv: string[]): Promise<number> {
     ftLearningRate: values['ft-lr'] === undefined ? undefined : Number(values['ft-lr']),
   });
   const editor = method === 'mend' ? requireMend(editors) : editors.ft;
-  const session = new EditSession({ model, tokenizer, editors: { [method]: editor }, damageCheck: { maxPerplexityRatio: maxRatio } });
+  // The damage check watches the model's own held-out prose when facts.json ships some (as the app does).
+  const factsBytes = await fetchModule.fetchOptionalFile(source, 'facts.json', new fetchModule.ProgressTracker(fetchModule.sourceName(source)), { useCache: false }).catch(() => null);
+  let prose: string[] | null = null;
+  try {
+    prose = factsBytes && sessionModule.damageProseFromFacts(fetchModule.parseJsonFile(factsBytes, 'facts.json'));
+  } catch {
+    prose = null; // facts.json is informative; a broken one leaves the generic paragraph
+  }
+  const session = new EditSession({
+    model, tokenizer, editors: { [method]: editor }, damageCheck: { maxPerplexityRatio: maxRatio, ...(prose ? { text: prose } : {}) },
+  });
 
   const targetIds = edit!.targetIds;
   const editPrompts = [values.prompt, ...paraphrases];
@@ -172,7 +183,10 @@ async function run(argv: string[]): Promise<number> {
   const out = {
     edit: report(0),
     already_predicted: entry.alreadyPredicted[0],
-    damage: { perplexity_before: d.perplexityBefore, perplexity_after: d.perplexityAfter, ratio: d.ratio, flagged: d.flagged, threshold: d.threshold },
+    damage: {
+      perplexity_before: d.perplexityBefore, perplexity_after: d.perplexityAfter, ratio: d.ratio, flagged: d.flagged, threshold: d.threshold,
+      prose: prose ? 'model' as const : 'generic' as const,
+    },
     paraphrases: paraphrases.map((_, i) => report(i + 1)),
     neighbours: neighbours.map((prompt, i): NeighbourReport => ({
       prompt,
@@ -222,7 +236,7 @@ interface Report {
   paraphrases: PromptReport[];
   neighbours: NeighbourReport[];
   already_predicted: boolean;
-  damage: { perplexity_before: number; perplexity_after: number; ratio: number; flagged: boolean; threshold: number };
+  damage: { perplexity_before: number; perplexity_after: number; ratio: number; flagged: boolean; threshold: number; prose: 'model' | 'generic' };
   timings_ms: Record<string, number>;
 }
 
@@ -246,8 +260,11 @@ function humanReport(out: Report, method: string, target: string): string {
     lines.push(`neighbour  ${JSON.stringify(n.prompt)}  ${n.unchanged ? 'unchanged' : 'CHANGED'}${note}`);
     lines.push(`  before: ${JSON.stringify(n.before)}`, `  after:  ${JSON.stringify(n.after)}`);
   }
+  const change = (d.ratio - 1) * 100;
+  lines.push('', `held-out perplexity (${d.prose === 'model' ? "the model's held-out prose" : 'a fixed English paragraph'}): ` +
+    `${d.perplexity_before.toPrecision(4)} → ${d.perplexity_after.toPrecision(4)} (${change >= 0 ? '+' : ''}${change.toFixed(2)}%)`);
   const t = out.timings_ms;
-  lines.push('', `timings (ms): capture ${t.capture}, editor ${t.editor}, update ${t.update}, total ${t.total}`);
+  lines.push(`timings (ms): capture ${t.capture}, editor ${t.editor}, update ${t.update}, total ${t.total}`);
   return lines.join('\n');
 }
 

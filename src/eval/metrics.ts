@@ -16,6 +16,12 @@ export const METRIC_DEFINITIONS = {
     'Neighbourhood score: the share of neighbour prompts (facts the edit must not touch) whose greedy continuation ' +
     'states the same answer after the edit as before it: the text up to its first sentence punctuation or line break. ' +
     'The free text a small model writes after the answer moves with any edit and does not count.',
+  heldOutPerplexity:
+    'Held-out perplexity: exp of the mean negative log-likelihood per token of text the model never trained on, with '+
+    'the weights before and after the edit: a whole-model check that nothing else broke. For the shipped facts model '+
+    'the text is held-out prose from its own corpus (facts.json), where a good edit moves it by well under 1%; '+
+    'otherwise a fixed English paragraph. An edit that multiplies it by more than the limit (×1.5) is flagged as one '+
+    'that may have damaged the model.',
   kl:
     'KL: the Kullback–Leibler divergence KL(before ‖ after) = Σ p_before · log(p_before / p_after), in nats, between the ' +
     'next-token distributions right after the prompt, over the whole vocabulary. 0 means the edit left it untouched.',

@@ -6,6 +6,6 @@ export type { TextTokenizer } from './facts';
 export { parseHistory, parseHistoryText, HistoryFormatError, HISTORY_FORMAT, HISTORY_VERSION, HISTORY_LIMITS } from './history';
 export type { HistoryJSON, HistoryEntryJSON } from './history';
 export { weightsChecksum } from './checksum';
-export { DEFAULT_HELDOUT_PROSE, DEFAULT_MAX_PERPLEXITY_RATIO, perplexity } from './damage';
+export { damageProseFromFacts, DEFAULT_HELDOUT_PROSE, DEFAULT_MAX_PERPLEXITY_RATIO, perplexity } from './damage';
 export type { DamageCheckOptions, DamageReport } from './damage';
 export { EditRefusedError } from '../editors/changes';

@@ -57,7 +57,7 @@ export class EditSession {
   private nextId = 1;
   /** one operation at a time: an edit awaits the GPU, and a second one interleaved would see half-installed weights */
   private busy = false;
-  private readonly damage: { ids: number[]; threshold: number; refuse: boolean } | null;
+  private readonly damage: { ids: number[][]; threshold: number; refuse: boolean } | null;
   /** held-out perplexity of the original weights (id 0) and after each applied entry (its id), computed lazily */
   private readonly perplexityAt = new Map<number, number>();
 

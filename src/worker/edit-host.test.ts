@@ -44,6 +44,7 @@ describe('edit host', () => {
     expect(info.methods).toEqual(['mend', 'ft']);
     expect(info.editedWeights).toEqual(golden.edited_weights);
     expect(info.facts).toBeNull(); // the fixture has no facts.json
+    expect(info.heldOutProse).toBe('generic'); // so the damage check reads the generic paragraph
   });
 
   it('applies a MEND edit and reports before/after for prompt, paraphrase and neighbour, with progress', async () => {
@@ -64,6 +65,13 @@ describe('edit host', () => {
     expect(n.kl).toBeGreaterThanOrEqual(0);
     expect(r.originalAnswer).not.toBe('');
     expect(m.edit.before.originalProb).toBeGreaterThan(0);
+    // the whole-model check: held-out perplexity before and after, and the flag that follows from their ratio
+    const h = m.heldOut!;
+    expect(h.prose).toBe('generic');
+    expect(h.before).toBeGreaterThan(1);
+    expect(h.after).not.toBe(h.before); // the edit changed the weights the text runs through
+    expect(h.ratio).toBeCloseTo(h.after / h.before, 12);
+    expect(h.flagged).toBe(!(h.ratio <= h.threshold));
     expect(events.filter((e) => e.stage === 'edit').length).toBeGreaterThanOrEqual(3);
     expect(r.history.items).toHaveLength(1);
     expect(r.history.items[0]).toMatchObject({ method: 'mend', applied: true, id: r.entryId });
@@ -90,6 +98,7 @@ describe('edit host', () => {
     expect(r.results.map((x) => x.method)).toEqual(['ft', 'mend']);
     // both start from the same weights, so their "before" is identical
     expect(r.results[0].edit.before).toEqual(r.results[1].edit.before);
+    expect(r.results[0].heldOut!.before).toBe(r.results[1].heldOut!.before);
     expect(r.history.items.map((i) => i.method)).toEqual(['mend']);
   });
 

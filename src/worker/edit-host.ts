@@ -2,7 +2,8 @@
 // folder has editor_config.json), a fine-tuning baseline on the same weights, and one EditSession holding the
 // history. It applies an edit and measures it: for the edit prompt and each paraphrase, the greedy continuation,
 // the probability of the new target and of the original answer, before and after; for each neighbour, the greedy
-// continuation before and after and the KL of the next-token distribution (definitions: src/eval/metrics.ts).
+// continuation before and after and the KL of the next-token distribution (definitions: src/eval/metrics.ts); and
+// for the whole model, perplexity on held-out prose before and after (the session's damage check).
 //
 // "Both methods" runs on the one model, one after the other, so GPU memory holds a single copy of the weights:
 //   measure before (current weights) → apply fine-tuning → measure → undo it (bit-exact: the session re-points the
@@ -14,7 +15,7 @@ import { fetchOptionalFile, listCachedFiles, parseJsonFile, ProgressTracker, sou
 import { FinetuneEditor, finetuneDefaultsFromEval } from '../editors/finetune';
 import { MendEditor } from '../editors/mend';
 import type { ModelEditor } from '../editors/types';
-import { EditSession, type HistoryEntry } from '../session';
+import { damageProseFromFacts, EditSession, type HistoryEntry } from '../session';
 import { answerFromContinuation, klDivergence, nextTokenRow, rate, sameAnswer, sameTokens, teacherForced } from '../eval/metrics';
 import type {
   EditingInfo, EditMethod, EditReport, EditRequest, HistoryView, MethodEval, NeighbourEval, ProbeState, ProgressEvent,
@@ -97,13 +98,16 @@ export async function attach(loaded: LoadedModel, emit: Emit): Promise<EditingIn
     : editors.mend ? [...editors.mend.weightNames] : lastBlocksMlp(loaded.config.nLayer);
   const ft = finetuneDefaultsFromEval(evalJson) ?? { steps: 20, learningRate: 1e-3 };
   editors.ft = new FinetuneEditor({ weightNames: weights, steps: ft.steps, learningRate: ft.learningRate });
-  const session = new EditSession({ model: loaded.model, tokenizer: loaded.tokenizer, editors });
+  // Damage check: perplexity on the model's own held-out prose when facts.json ships some, else a generic paragraph.
+  const prose = damageProseFromFacts(facts);
+  const session = new EditSession({ model: loaded.model, tokenizer: loaded.tokenizer, editors, damageCheck: prose ? { text: prose } : {} });
   const info: EditingInfo = {
     methods: (['mend', 'ft'] as const).filter((m) => editors[m]),
     editedWeights: [...(editors.mend ?? editors.ft).weightNames],
     ft,
     mendNote,
     facts,
+    heldOutProse: prose ? 'model' : 'generic',
   };
   current = { loaded, session, editors, info };
   return info;
@@ -169,7 +173,7 @@ async function snapshot(a: Attached, promptIds: number[][], neighbourIds: number
   return { prompts, neighbours };
 }
 
-function compare(method: EditMethod, req: EditRequest, before: Snapshot, after: Snapshot, entry: HistoryEntry): MethodEval {
+function compare(method: EditMethod, req: EditRequest, before: Snapshot, after: Snapshot, entry: HistoryEntry, prose: EditingInfo['heldOutProse']): MethodEval {
   const prompts: PromptEval[] = [req.prompt, ...req.paraphrases].map((prompt, i) => ({
     prompt, before: before.prompts[i], after: after.prompts[i], success: after.prompts[i].targetIsArgmax,
   }));
@@ -192,6 +196,10 @@ function compare(method: EditMethod, req: EditRequest, before: Snapshot, after: 
       meanKl: neighbours.length ? neighbours.reduce((s, n) => s + n.kl, 0) / neighbours.length : null,
     },
     timingsMs: { capture: t.captureMs, editor: t.editorMs, update: t.updateMs, total: t.totalMs },
+    heldOut: entry.damage && {
+      before: entry.damage.perplexityBefore, after: entry.damage.perplexityAfter, ratio: entry.damage.ratio,
+      flagged: entry.damage.flagged, threshold: entry.damage.threshold, prose,
+    },
   };
 }
 
@@ -230,7 +238,7 @@ export async function edit(req: EditRequest, emit: Emit): Promise<EditReport> {
     const entry = await a.session.apply({ prompt: req.prompt, target: req.target }, m);
     say(`Measuring after the ${m === 'mend' ? 'MEND' : 'fine-tuning'} edit…`);
     const after = await snapshot(a, promptIds, neighbourIds, fact.targetIds, originalIds, maxNewTokens);
-    results.push(compare(m, req, before, after, entry));
+    results.push(compare(m, req, before, after, entry, a.info.heldOutProse));
     if (i < methods.length - 1) a.session.undo(); // a comparison run: back to the weights the next method starts from
     else kept = entry;
   }

@@ -77,6 +77,8 @@ export interface EditingInfo {
   mendNote?: string;
   /** the model's facts index (facts.json), raw JSON for src/eval/suggest.ts; null when the model has none */
   facts: unknown | null;
+  /** what the held-out perplexity is measured on: the model's own held-out prose (facts.json) or a generic paragraph */
+  heldOutProse: 'model' | 'generic';
 }
 
 export interface EditRequest {
@@ -128,6 +130,11 @@ export interface MethodEval {
   neighbours: NeighbourEval[];
   summary: { editSuccess: boolean; paraphraseSuccess: number | null; neighbourhoodScore: number | null; meanKl: number | null };
   timingsMs: { capture: number; editor: number; update: number; total: number };
+  /**
+   * perplexity on held-out prose with the weights before and after this edit (session/damage.ts); flagged when
+   * after / before exceeds threshold or is not finite: the edit may have damaged the model
+   */
+  heldOut: { before: number; after: number; ratio: number; flagged: boolean; threshold: number; prose: EditingInfo['heldOutProse'] } | null;
 }
 
 export interface EditReport {

@@ -42,9 +42,22 @@ def export_editor(folder, mend, model_cfg, training_info):
     save_file(mend.export_tensors(), os.path.join(folder, "editor.safetensors"), {"format": "mendlab-editor"})
 
 
+# The held-out prose paragraphs the playground watches for damage (perplexity before/after an edit). Evaluations
+# read held-out paragraphs [0, 64) (test perplexity) and [64, 128) (calibrate_single_scale.py's validation); these
+# come from the end of the held-out list, which no script reads, and no training step ever saw.
+DAMAGE_PROSE_PARAGRAPHS = 4
+
+
+def damage_prose(kb):
+    held = kb.prose["heldout"]
+    assert len(held) >= 128 + DAMAGE_PROSE_PARAGRAPHS, "the damage-check paragraphs must not overlap the evaluated ones"
+    return held[-DAMAGE_PROSE_PARAGRAPHS:]
+
+
 def export_facts(folder, kb):
     """What the playground needs to propose prompts: relations with their templates (marked train / heldout /
-    novel, i.e. which phrasings the model knows), and every subject with its relation -> object."""
+    novel, i.e. which phrasings the model knows), every subject with its relation -> object, and a few held-out
+    prose paragraphs for the app's damage check (`heldout_prose`)."""
     rels = {}
     for r in kb.rel_names:
         info = kb.relations[r]
@@ -58,7 +71,8 @@ def export_facts(folder, kb):
                {"format": "mendlab-facts", "version": 1,
                 "template_splits": {"train": "seen in pretraining", "heldout": "core and wrapper seen, never together",
                                     "novel": "core phrasing never seen"},
-                "target_prefix": " ", "relations": rels, "subjects": subjects, "sources": kb.sources}, indent=None)
+                "target_prefix": " ", "relations": rels, "subjects": subjects, "sources": kb.sources,
+                "heldout_prose": damage_prose(kb)}, indent=None)
 
 
 def check_sizes(folder):

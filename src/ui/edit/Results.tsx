@@ -58,6 +58,20 @@ function ProbePanel({ title, state, report, testId, method, level = 4 }: {
   );
 }
 
+/** "3.136 → 3.145 (+0.3%)", with a warning when the session's damage check flagged the edit. */
+function HeldOutPerplexity({ h }: { h: NonNullable<MethodEval['heldOut']> }) {
+  const change = (h.after / h.before - 1) * 100;
+  const signed = !Number.isFinite(change) ? 'not finite' : `${change >= 0 ? '+' : '−'}${Math.abs(change).toFixed(Math.abs(change) < 10 ? 2 : 0)}%`;
+  const fmt = (p: number) => (Number.isFinite(p) ? p.toPrecision(4) : String(p));
+  return (
+    <span data-testid="heldout-perplexity" data-flagged={h.flagged} data-before={h.before} data-after={h.after} data-prose={h.prose}>
+      {fmt(h.before)} → {fmt(h.after)} ({signed})
+      {h.flagged && <strong className="bad"> — more than ×{h.threshold}: this edit may have damaged the model</strong>}
+      <span className="muted"> {h.prose === 'model' ? 'on held-out prose from its corpus' : 'on a fixed English paragraph'}</span>
+    </span>
+  );
+}
+
 function Summary({ r }: { r: MethodEval }) {
   const s = r.summary;
   return (
@@ -78,6 +92,12 @@ function Summary({ r }: { r: MethodEval }) {
         <dt><Definition text={METRIC_DEFINITIONS.kl}>Mean neighbour KL</Definition></dt>
         <dd>{s.meanKl === null ? '—' : `${s.meanKl.toFixed(4)} nats`}</dd>
       </div>
+      {r.heldOut && (
+        <div>
+          <dt><Definition text={METRIC_DEFINITIONS.heldOutPerplexity}>Held-out perplexity</Definition></dt>
+          <dd className={r.heldOut.flagged ? 'bad' : undefined}><HeldOutPerplexity h={r.heldOut} /></dd>
+        </div>
+      )}
       <div>
         <dt>Time</dt>
         <dd>{(r.timingsMs.total / 1000).toFixed(2)} s</dd>
@@ -176,6 +196,8 @@ function Comparison({ report }: { report: EditReport }) {
             {row(<Definition text={METRIC_DEFINITIONS.neighbourhoodScore}>Neighbourhood score</Definition>,
               (r) => (r.summary.neighbourhoodScore === null ? 'none checked' : `${pct(r.summary.neighbourhoodScore)} of ${r.neighbours.length} unchanged`), 'summary-neighbourhood')}
             {row(<Definition text={METRIC_DEFINITIONS.kl}>Mean neighbour KL</Definition>, (r) => (r.summary.meanKl === null ? '—' : `${r.summary.meanKl.toFixed(4)} nats`))}
+            {rs.every((r) => r.heldOut) && row(<Definition text={METRIC_DEFINITIONS.heldOutPerplexity}>Held-out perplexity</Definition>,
+              (r) => <HeldOutPerplexity h={r.heldOut!} />, undefined, (r) => !r.heldOut!.flagged)}
             {row('Time', (r) => `${(r.timingsMs.total / 1000).toFixed(2)} s`)}
           </tbody>
         </table>
