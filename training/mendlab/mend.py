@@ -207,15 +207,16 @@ def seq_nll(logits, labels):
     return -(tok * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
-def capture_rows(model, pairs, edited, device, pad_id):
-    """Forward + backward of the unedited model on edits [(prompt_ids, target_ids)]. The loss is the sum over
-    edits of each edit's mean target NLL, so a batch gives exactly the rows of its edits taken one by one.
+def capture_rows(model, pairs, edited, device, pad_id, weights=None):
+    """Forward + backward of the unedited model (or of the model with `weights` overriding some parameters: an
+    edited model) on edits [(prompt_ids, target_ids)]. The loss is the sum over edits of each edit's mean target
+    NLL, so a batch gives exactly the rows of its edits taken one by one.
     Returns name -> (x rows, delta rows) with rows whose x or delta is all zero dropped, plus the loss."""
     ids, labels, att = prompt_target_batch(pairs, pad_id)
     ids, labels, att = ids.to(device), labels.to(device), att.reshape(-1).to(device)
     taps = {n: None for n in edited}
     with torch.enable_grad():
-        logits = model(ids, taps=taps)
+        logits = model(ids, weights=weights, taps=taps)
         loss = seq_nll(logits, labels).sum()
         outs = [taps[n][1] for n in edited]
         deltas = torch.autograd.grad(loss, outs)
@@ -249,3 +250,37 @@ def mend_edit(model, mend, batch, device, pad_id):
     rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids) for e in batch], mend.edited_weights, device, pad_id)
     with torch.no_grad():
         return edited_weights_from(model, mend.weight_updates(rows, lr_scale=mend.scale_for(len(batch))))
+
+
+@torch.no_grad()
+def edit_prompt_taken(model, batch, device, pad_id, weights):
+    """Per fact: is the whole target the teacher-forced argmax on its edit prompt under `weights` (ES's test, on
+    what the editor is given: the edit prompt and target only)."""
+    ids, labels, _ = prompt_target_batch([(e.prompt_ids, e.target_ids) for e in batch], pad_id)
+    am = model(ids.to(device), weights=weights).argmax(-1)
+    labels = labels.to(device)
+    return ((am == labels) | (labels == -100)).all(1).tolist()
+
+
+def mend_edit_passes(model, mend, batch, device, pad_id, passes, first_scale, retry_scale, retry_all=False):
+    """MEND applied up to `passes` times (training/calibrate_batch_passes.py). Pass 1 is mend_edit at first_scale.
+    Each later pass captures rows on the model as edited so far and adds the editor's update at retry_scale: for
+    the facts whose edit prompt does not yet give the target (retry_all=False; none left = stop early), or for
+    every fact (retry_all=True). Returns (weights, passes run)."""
+    params = dict(model.named_parameters())
+    w = {}
+    todo = list(batch)
+    done = 0
+    for p in range(passes):
+        if p > 0 and not retry_all:
+            ok = edit_prompt_taken(model, batch, device, pad_id, w)
+            todo = [e for e, t in zip(batch, ok) if not t]
+            if not todo:
+                break
+        rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids) for e in todo], mend.edited_weights, device,
+                               pad_id, weights=w or None)
+        with torch.no_grad():
+            ups = mend.weight_updates(rows, lr_scale=first_scale if p == 0 else retry_scale)
+            w = {n: w.get(n, params[n]) + u for n, u in ups.items()}
+        done += 1
+    return w, done
