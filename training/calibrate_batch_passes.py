@@ -28,6 +28,14 @@ retries:
 The same rule then chooses over v1's grid and v2's together (ties within 0.001: fewer passes, smaller s, then pass-1
 scale nearer lr_scale_batch); a chosen F becomes the app's lr_scale_batch.
 
+Perplexity guard, added at 02:30 UTC after v1 had run to the end and before any v2 choice or v2 test number was
+seen: v1's rule chose all2@1.0, whose validation perplexity rose +33.8 % on average (all2@0.75: +82,320 %; one batch
+of ten took it from 2.8 to ~70,000) and whose test perplexity rose +52,941 %: a second pass on facts already learned
+asks the editor for a full-size step (it normalises delta, so its step does not shrink with the remaining loss) and
+can wreck the model. So a variant is eligible only if, besides NS >= 0.90, its validation perplexity increase is at
+most the one-pass edit's + 0.02 (2 points, the issue's single-edit budget). The choice below is this rule over v1 and
+v2 together; v1's own choice (all2@1.0, recorded in its results) is not applied.
+
 The rule, written down before any number was computed: on the 30 VALIDATION batches of 10 (the batch scale
 calibration's), among the variants whose validation batch-10 NS is >= 0.90 (the issue's target), take the best
 validation harmonic mean of ES/PS/NS; variants within 0.001 of it count as equal and the one with fewer passes (then
@@ -59,6 +67,7 @@ from mendlab.mend import mend_edit_passes  # noqa: E402
 from mendlab.model_folder import cpu_versions, load_shipped, shipped_scales  # noqa: E402
 
 NS_TARGET, MARGIN, TIE = 0.90, 0.005, 0.001
+PPL_SLACK = 0.02  # the perplexity guard: validation ppl increase <= the one-pass edit's + 2 points
 KEYS = ("es", "ps", "ps_novel", "ns", "ppl_increase", "harmonic_es_ps_ns", "n_groups", "n_neighbour_prompts")
 
 
@@ -83,9 +92,10 @@ def variants(batch_scale, grid="v1"):
 def choose(grid):
     """The declared rule (module docstring) -> (chosen variant name, why)."""
     shipped = next(g for g in grid if g["variant"]["name"] == "shipped")
-    ok = [g for g in grid if g["val_batch10"]["ns"] >= NS_TARGET]
+    ppl_max = shipped["val_batch10"]["ppl_increase"] + PPL_SLACK
+    ok = [g for g in grid if g["val_batch10"]["ns"] >= NS_TARGET and g["val_batch10"]["ppl_increase"] <= ppl_max]
     if not ok:
-        return "shipped", f"no variant has validation batch-10 NS >= {NS_TARGET}: shipped kept"
+        return "shipped", f"no variant has validation batch-10 NS >= {NS_TARGET} and ppl <= shipped + {PPL_SLACK}: shipped kept"
     top = max(g["val_batch10"]["harmonic_es_ps_ns"] for g in ok)
     near = [g for g in ok if g["val_batch10"]["harmonic_es_ps_ns"] >= top - TIE]
     best = min(near, key=lambda g: (g["variant"]["passes"], g["variant"]["retry"] or 0,
@@ -93,7 +103,8 @@ def choose(grid):
     if best["val_batch10"]["harmonic_es_ps_ns"] < shipped["val_batch10"]["harmonic_es_ps_ns"] + MARGIN:
         return "shipped", f"no variant with NS >= {NS_TARGET} beats the shipped one-pass edit by {MARGIN} on validation"
     return best["variant"]["name"], (f"best validation batch-10 harmonic among variants with NS >= {NS_TARGET} "
-                                     f"(ties within {TIE}: fewer passes), >= shipped + {MARGIN}")
+                                     f"and ppl increase <= shipped + {PPL_SLACK} (ties within {TIE}: fewer passes), "
+                                     f">= shipped + {MARGIN}")
 
 
 def apply(results_path, d):
@@ -199,9 +210,10 @@ def main(argv=None):
                     "the target yet): validation grid, the declared choice, then test; training/calibrate_batch_passes.py, "
                     "docs/training.md.",
            "model": args.model, "lr_scale_batch": batch_scale,
-           "rule": f"among variants with validation batch-10 NS >= {NS_TARGET}, the best validation harmonic of ES/PS/NS "
-                   f"(within {TIE}: fewer passes, then smaller retry scale); adopted only if >= shipped + {MARGIN} "
-                   "(stated before any number was computed)",
+           "rule": f"among variants with validation batch-10 NS >= {NS_TARGET} and validation ppl increase <= the "
+                   f"one-pass edit's + {PPL_SLACK} (guard added after v1, before any v2 choice), the best validation "
+                   f"harmonic of ES/PS/NS (within {TIE}: fewer passes, then smaller retry scale); adopted only if >= "
+                   f"shipped + {MARGIN}",
            "versions": cpu_versions(args.threads)}
 
     def write():
@@ -226,6 +238,8 @@ def main(argv=None):
             raise SystemExit("--prior was run on other validation edits or another lr_scale_batch")
         grid = [{**g, "from": args.prior} for g in prior["grid"]]
         grid_vs = [g["variant"] for g in prior["grid"]] + grid_vs
+    if not args.only and "shipped" not in [v["name"] for v in grid_vs]:
+        grid_vs.insert(len(grid), variants(batch_scale)[0])  # the rule compares with the one-pass edit
     for v in grid_vs[len(grid):]:
         grid.append({"variant": v, "val_batch10": run(v, val_edits, val_groups, val_pre, val_prose, val_nll)})
         print(json.dumps({"variant": v["name"], **{k: grid[-1]["val_batch10"][k] for k in
