@@ -16,10 +16,15 @@ export const NEIGHBOUR = 'The capital of Japan is';
 /** Tokens generated per probe: enough to read the answer, few because SwiftShader runs every step slowly. */
 const TOKENS = 3;
 
-export async function historyReady(page: Page, count: number): Promise<void> {
-  await expect(page.getByTestId('history-item')).toHaveCount(count);
-  await expect(page.getByTestId('now')).toHaveAttribute('data-pending', 'false');
+/** `timeout`: after a reload the history appears once its edits are replayed, which on SwiftShader beside other jobs
+ * on two cores has taken over the default 60 s (a wait, not a timing test). */
+export async function historyReady(page: Page, count: number, timeout?: number): Promise<void> {
+  await expect(page.getByTestId('history-item')).toHaveCount(count, { timeout });
+  await expect(page.getByTestId('now')).toHaveAttribute('data-pending', 'false', { timeout });
 }
+
+/** How long a reload's replay of the history may take (see historyReady). */
+export const REPLAY_TIMEOUT = 180_000;
 
 export const savesOf = async (page: Page) => Number(await page.getByTestId('history').getAttribute('data-saves'));
 

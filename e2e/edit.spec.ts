@@ -8,7 +8,7 @@
 // Each state is saved under test-results/screens/ and audited with axe-core (serious or critical findings fail).
 import { readFileSync } from 'node:fs';
 import { APP_DIR, expect, test, waitForModel } from './fixtures';
-import { applyEditWithKeyboard, EDIT, historyReady, NEIGHBOUR, openPlayground, ORIGINAL, PARAPHRASE, tabTo } from './edit-steps';
+import { applyEditWithKeyboard, EDIT, historyReady, NEIGHBOUR, REPLAY_TIMEOUT, openPlayground, ORIGINAL, PARAPHRASE, tabTo } from './edit-steps';
 import { startStaticServer, type StaticServer } from './static-server';
 import { checkWeightsAndLesson, checkWeightsAtPhoneWidth, checkWeightsEmpty } from './weights-steps';
 
@@ -71,7 +71,7 @@ test('one edit: keyboard apply, MEND vs fine-tuning, weights, lesson, reload, sh
   await test.step('a reload keeps the history (the edit is replayed)', async () => {
     await page.reload();
     await waitForModel(page);
-    await historyReady(page, 1);
+    await historyReady(page, 1, REPLAY_TIMEOUT);
     await expect(page.getByTestId('now-text')).toHaveText(new RegExp(`^${EDIT.target}`));
     await expect(page.getByTestId('paraphrase-list')).toContainText(PARAPHRASE);
     await expect(page.getByTestId('neighbour-list')).toContainText(NEIGHBOUR);
@@ -89,7 +89,7 @@ test('one edit: keyboard apply, MEND vs fine-tuning, weights, lesson, reload, sh
       const page2 = await other.newPage();
       await page2.goto(link);
       await waitForModel(page2);
-      await historyReady(page2, 1);
+      await historyReady(page2, 1, REPLAY_TIMEOUT);
       await expect(page2.getByTestId('history-item')).toContainText(EDIT.target.trim());
       await expect(page2.getByTestId('now-text')).toHaveText(new RegExp(`^${EDIT.target}`));
       await expect(page2.getByTestId('edit-notice')).toContainText('share link');
@@ -119,7 +119,7 @@ test('one edit: keyboard apply, MEND vs fine-tuning, weights, lesson, reload, sh
     await page.getByTestId('clear-history').click();
     await expect(page.getByTestId('history-empty')).toBeVisible();
     await page.getByTestId('import-file').setInputFiles(file);
-    await historyReady(page, 1);
+    await historyReady(page, 1, REPLAY_TIMEOUT);
     // exported while the edit was applied, so it is applied again
     await expect(page.getByTestId('history-item')).toHaveAttribute('data-applied', 'true');
     await expect(page.getByTestId('now-text')).toHaveText(new RegExp(`^${EDIT.target}`));

@@ -131,9 +131,10 @@ def apply(results_path, d):
     if v["retry_all"] or res["lr_scale_batch"] != batch_scale:
         raise SystemExit(f"{chosen}: only retry variants of a run on the shipped lr_scale_batch can be written")
     retry = {"max_passes": v["passes"], "lr_scale": v["retry"]}
-    # pass 1 runs at the variant's first scale: lr_scale_batch, with batch_retry right after it
-    ecfg = {k2: v2 for k, val in ecfg.items() if k != "batch_retry"
-            for k2, v2 in ([(k, v["first"]), ("batch_retry", retry)] if k == "lr_scale_batch" else [(k, val)])}
+    # pass 1 runs at the variant's first scale: lr_scale_batch, then batch_retry, right after lr_scale
+    ecfg = {k2: v2 for k, val in ecfg.items() if k not in ("lr_scale_batch", "batch_retry")
+            for k2, v2 in ([(k, val), ("lr_scale_batch", v["first"]), ("batch_retry", retry)] if k == "lr_scale"
+                           else [(k, val)])}
     ev["mend_lr_scale_batch"] = v["first"]
     ev["mend_batch_retry"] = retry
     metrics = ("es", "ps", "ps_novel", "ns", "ppl_increase")

@@ -105,9 +105,11 @@ def replace_runs(runs, out, model, edits, groups, outcome_groups, prose_ids, inf
         ref["runs"][run] = {"aggregate": aggregate(oc), "groups": oc, "seconds": round(time.time() - t, 1),
                             "device": str(dev), "torch": torch.__version__, "base_prose_nll": base_nll}
         print(f"{run}: {ref['runs'][run]['aggregate']} ({ref['runs'][run]['seconds']} s)", flush=True)
-    for k in ("mend_lr_scale", "mend_lr_scale_batch", "reference"):
+    for k in ("mend_lr_scale", "mend_lr_scale_batch", "mend_batch_retry", "reference"):
         if k in info:
             bench[k] = info[k]
+        else:
+            bench.pop(k, None)
     with open(out, "w") as f:
         json.dump(bench, f, separators=(",", ":"))
     print(f"wrote {out} ({os.path.getsize(out) / 1e3:.0f} kB, {time.time() - t0:.0f} s; runs {', '.join(runs)} replaced)")

@@ -93,6 +93,11 @@ async function run(argv: string[]): Promise<number> {
     if (mend.config.lrScaleBatch !== batchScale) {
       throw new Error(`editor_config.json lr_scale_batch ${mend.config.lrScaleBatch} differs from the benchmark's ${batchScale}`);
     }
+    const retry = mend.config.batchRetry;
+    const benchRetry = bench.mend_batch_retry;
+    if ((retry?.maxPasses ?? null) !== (benchRetry?.max_passes ?? null) || (retry?.lrScale ?? null) !== (benchRetry?.lr_scale ?? null)) {
+      throw new Error(`editor_config.json batch_retry ${JSON.stringify(mend.config.raw.batch_retry ?? null)} differs from the benchmark's ${JSON.stringify(benchRetry ?? null)}`);
+    }
   }
   const ftCfg = bench.ft_config;
   if (ftCfg.optimizer !== 'Adam') throw new Error(`benchmark FT optimizer "${ftCfg.optimizer}" (only Adam is implemented)`);

@@ -1,15 +1,16 @@
 // The whole MEND edit (capture → drop → normalise → editor → ΔW → W') against an independent float64 JavaScript
 // implementation of docs/formats.md, on a synthetic editor for the tiny fixture model; plus artifact validation.
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend, loadModel, localSource, parseSafetensors, type BackendName, type LoadedModel } from '../model';
 import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
 import { relativeArrayError } from '../kernels/testing';
 import { weightsChecksum } from '../session/checksum';
+import { argmax, teacherForced } from '../eval/metrics';
 import { revertChanges, disposeChanges } from './changes';
 import { MendEditor, mendEditTuning } from './mend';
 import { syntheticEditorFiles, type EditorFiles } from './testing';
-import type { TokenizedFact } from './types';
+import type { EditResult, TokenizedFact } from './types';
 
 const FIXTURE = new URL('../../tests/fixtures/tiny-gpt2', import.meta.url).pathname;
 const WEIGHTS = [
@@ -206,6 +207,112 @@ function defineMendSuite(backend: BackendName, before: () => Promise<void>) {
       }
     });
 
+    describe('batch_retry: more MEND passes for the facts a batch edit left short', () => {
+      const RETRY = { max_passes: 3, lr_scale: 0.5 };
+      const read = (r: EditResult) => Promise.all(r.changes.map(async (c) => (await c.after.data()) as Float32Array));
+      const undo = (rs: EditResult[]) => {
+        for (const r of [...rs].reverse()) revertChanges(m.model, r.changes);
+        for (const r of rs) disposeChanges(r.changes);
+      };
+
+      /** The retry edit against one-pass editors run pass by pass (pass 1 at lr_scale_batch 0.75 on every fact, then
+       * at 0.5 on the facts the check says do not give their target; `taken` overrides the check, null = the real
+       * one), and a bit-exact revert. Returns the edit's passes and retried facts. */
+      async function checkAgainstPasses(taken: (f: TokenizedFact) => boolean | null) {
+        const original = await weightsChecksum(m.model);
+        const first = MendEditor.fromFiles({ ...files.config, lr_scale_batch: 0.75 }, files.weights, m.model);
+        const later = MendEditor.fromFiles({ ...files.config, lr_scale: 0.5, lr_scale_batch: 0.5 }, files.weights, m.model);
+        const retry = MendEditor.fromFiles({ ...files.config, lr_scale_batch: 0.75, batch_retry: RETRY }, files.weights, m.model);
+        const real = m.model.targetIsArgmax.bind(m.model);
+        const spy = vi.spyOn(m.model, 'targetIsArgmax').mockImplementation(async (p, t) => {
+          const f = [FACT_A, FACT_B].find((x) => x.promptIds === p)!;
+          return taken(f) ?? real(p, t);
+        });
+        try {
+          const ref: EditResult[] = [await first.edit(m.model, [FACT_A, FACT_B])];
+          const afterPass1 = await read(ref[0]);
+          let refRetried = 0;
+          for (let pass = 1; pass < RETRY.max_passes; pass++) {
+            const missing: TokenizedFact[] = [];
+            for (const f of [FACT_A, FACT_B]) if (!(await m.model.targetIsArgmax(f.promptIds, f.targetIds))) missing.push(f);
+            if (missing.length === 0) break;
+            ref.push(await later.edit(m.model, missing));
+            refRetried += missing.length;
+          }
+          const want = await Promise.all(WEIGHTS.map(async (w) => (await m.model.getWeight(w).data()) as Float32Array));
+          undo(ref);
+          expect(await weightsChecksum(m.model)).toBe(original);
+
+          const r = await retry.edit(m.model, [FACT_A, FACT_B]);
+          expect(r.stats.passes).toBe(ref.length);
+          expect(r.stats.factsRetried).toBe(refRetried);
+          expect(r.changes.map((c) => c.name)).toEqual(WEIGHTS);
+          const got = await read(r);
+          got.forEach((g, k) => expect(relErr(g, [Array.from(want[k])])).toBeLessThan(1e-6));
+          // later passes move the weights on from pass 1; without them the edit is pass 1 exactly
+          const moved = got.some((g, k) => relErr(g, [Array.from(afterPass1[k])]) > 1e-4);
+          expect(moved).toBe(ref.length > 1);
+          undo([r]);
+          expect(await weightsChecksum(m.model)).toBe(original);
+          // one fact: never retried
+          const one = await retry.edit(m.model, [FACT_A]);
+          expect(one.stats.passes).toBe(1);
+          undo([one]);
+          return { passes: r.stats.passes, retried: r.stats.factsRetried };
+        } finally {
+          spy.mockRestore();
+          for (const e of [first, later, retry]) e.dispose();
+        }
+      }
+
+      it('retries every fact while none gives its target, up to max_passes', async () => {
+        expect(await checkAgainstPasses(() => false)).toEqual({ passes: 3, retried: 4 });
+      });
+
+      it('retries only the facts whose edit prompt does not give the target yet', async () => {
+        expect(await checkAgainstPasses((f) => f === FACT_A)).toEqual({ passes: 3, retried: 2 });
+      });
+
+      it('stops when every fact gives its target', async () => {
+        expect(await checkAgainstPasses(() => true)).toEqual({ passes: 1, retried: 0 });
+      });
+
+      it('follows the real check on the model as edited so far', async () => {
+        // (the synthetic editor's steps are large: on the tiny model its targets take after one or two passes)
+        const { passes } = await checkAgainstPasses(() => null);
+        expect(passes).toBeGreaterThanOrEqual(1);
+      });
+
+      it('undoes every pass when a later pass is refused', async () => {
+        const original = await weightsChecksum(m.model);
+        const count = tf.memory().numTensors;
+        const bad = MendEditor.fromFiles({ ...files.config, batch_retry: { max_passes: 2, lr_scale: 1e38 } }, files.weights, m.model);
+        const spy = vi.spyOn(m.model, 'targetIsArgmax').mockResolvedValue(false);
+        try {
+          await expect(bad.edit(m.model, [FACT_A, FACT_B])).rejects.toThrow(/refused.*NaN or infinite/);
+          expect(await weightsChecksum(m.model)).toBe(original);
+        } finally {
+          spy.mockRestore();
+          bad.dispose();
+        }
+        expect(tf.memory().numTensors).toBe(count);
+      });
+
+      it('the engine check agrees with teacher-forced scoring', async () => {
+        const V = m.model.config.vocabSize;
+        for (const f of [FACT_A, FACT_B]) {
+          const logits = await m.model.logits([...f.promptIds, ...f.targetIds]);
+          const want = teacherForced(logits, f.promptIds.length, f.targetIds, V).exactMatch;
+          expect(await m.model.targetIsArgmax(f.promptIds, f.targetIds)).toBe(want);
+        }
+        // a one-token target: true exactly for the argmax token
+        const next = await m.model.logits(FACT_B.promptIds);
+        const best = argmax(next.subarray((FACT_B.promptIds.length - 1) * V));
+        expect(await m.model.targetIsArgmax(FACT_B.promptIds, [best])).toBe(true);
+        expect(await m.model.targetIsArgmax(FACT_B.promptIds, [(best + 1) % V])).toBe(false);
+      });
+    });
+
     it('makes the new target more likely with a sign that descends the loss', async () => {
       // An identity-initialised editor (U = 0: x̃ = x̄, δ̃ = δ̄ up to bias/shift 0) with sign −1 is a normalised
       // gradient step, so the target's log-probability must go up.
@@ -299,6 +406,14 @@ describe('MEND editor artifacts are validated against the model', () => {
     for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '1.1', null]) {
       expect(load((c) => (c.lr_scale_batch = bad)), String(bad))
         .toThrow(/editor_config.json: "lr_scale_batch" must be a positive finite number/);
+    }
+  });
+  it('reads batch_retry and refuses a malformed one', () => {
+    expect(load((c) => (c.batch_retry = { max_passes: 2, lr_scale: 0.5 }))).not.toThrow();
+    const bad: unknown[] = [null, 2, { max_passes: 0, lr_scale: 0.5 }, { max_passes: 6, lr_scale: 0.5 }, { max_passes: 2.5, lr_scale: 0.5 },
+      { max_passes: 2 }, { max_passes: 2, lr_scale: 0 }, { max_passes: 2, lr_scale: Number.POSITIVE_INFINITY }, { max_passes: 2, lr_scale: '0.5' }];
+    for (const b of bad) {
+      expect(load((c) => (c.batch_retry = b)), JSON.stringify(b)).toThrow(/editor_config.json: "batch_retry"/);
     }
   });
   it('refuses missing or misshapen editor tensors', () => {

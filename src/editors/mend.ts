@@ -65,6 +65,26 @@ export interface MendEditOptions {
   syncPhases?: boolean;
 }
 
+/**
+ * Folds a later pass's changes into an edit's: each weight's change now ends at the later pass's `after`. The later
+ * pass's `before` is the buffer the earlier pass installed (its `after`), so it is disposed once here; the first
+ * pass's `before`, the weights before the edit, stays what revert restores.
+ */
+export function chainChanges(changes: WeightChange[], later: WeightChange[]): void {
+  for (const c2 of later) {
+    const c = changes.find((c1) => c1.name === c2.name);
+    if (!c) {
+      changes.push(c2);
+      continue;
+    }
+    // c.after and c2.before are two handles on the buffer the earlier pass installed (holdWeight's clone shares it);
+    // the model now uses c2.after, so that buffer is only kept alive by these two handles: free both.
+    c2.before.dispose();
+    c.after.dispose();
+    c.after = c2.after;
+  }
+}
+
 /** Frees joined rows (captureRows / beginRows). */
 export function disposeRows(rows: Map<string, CapturedRows>): void {
   for (const r of rows.values()) tf.dispose([r.x, r.delta, r.keep]);
@@ -142,8 +162,13 @@ export class MendEditor implements ModelEditor {
 
   /** c_k = sign · lr_scale · edit_lrs[k] for an edited weight, in an edit of `facts` facts (lr_scale_batch if > 1). */
   coefficient(name: string, facts = 1): number {
+    return this.coefficientAt(name, this.lrScaleFor(facts));
+  }
+
+  /** c_k at an explicit test-time multiplier (a retry pass runs at batch_retry.lr_scale). */
+  private coefficientAt(name: string, lrScale: number): number {
     const r = this.routeOf(name);
-    return this.config.sign * this.lrScaleFor(facts) * this.editLrs[r.k];
+    return this.config.sign * lrScale * this.editLrs[r.k];
   }
 
   private routeOf(name: string) {
@@ -239,16 +264,46 @@ export class MendEditor implements ModelEditor {
    * update are queued back to back and the GPU is waited for once, at the end (see MendEditOptions.syncPhases).
    */
   async edit(model: GPT2, facts: TokenizedFact[], opts: MendEditOptions = {}): Promise<EditResult> {
+    const first = await this.onePass(model, facts, this.lrScaleFor(facts.length), opts);
+    first.stats.facts = facts.length;
+    first.stats.passes = 1;
+    const retry = facts.length > 1 ? this.config.batchRetry : null;
+    if (!retry || retry.maxPasses < 2) return first;
+    // Retry passes (editor_config.json batch_retry): a summed update of several facts can leave some of them short
+    // of their target; ask the editor again for those, with rows captured on the model as edited so far. Each pass
+    // installs its weights; the edit's changes run from the first pass's "before" to the last pass's "after".
+    try {
+      let retried = 0;
+      while (first.stats.passes < retry.maxPasses) {
+        const missing: TokenizedFact[] = [];
+        for (const f of facts) if (!(await model.targetIsArgmax(f.promptIds, f.targetIds))) missing.push(f);
+        if (missing.length === 0) break;
+        const next = await this.onePass(model, missing, retry.lrScale, opts);
+        chainChanges(first.changes, next.changes);
+        for (const k of ['captureMs', 'editorMs', 'updateMs', 'totalMs'] as const) first.timings[k] += next.timings[k];
+        first.stats.passes += 1;
+        retried += missing.length;
+      }
+      first.stats.factsRetried = retried;
+      return first;
+    } catch (e) {
+      revertChanges(model, first.changes); // all or nothing, as a one-pass edit
+      disposeChanges(first.changes);
+      throw e;
+    }
+  }
+
+  /** One MEND pass (capture, editor, update, install) for `facts` at test-time multiplier `lrScale`. */
+  private async onePass(model: GPT2, facts: TokenizedFact[], lrScale: number, opts: MendEditOptions): Promise<EditResult> {
     const syncPhases = opts.syncPhases === true;
     const t0 = performance.now();
     const { rows, loss } = this.beginRows(model, facts);
     try {
       if (syncPhases) await loss;
       const captureMs = performance.now() - t0;
-      const result = await this.applyRows(model, rows, facts.length, syncPhases ? null : loss, syncPhases);
+      const result = await this.applyRows(model, rows, lrScale, syncPhases ? null : loss, syncPhases);
       result.timings.captureMs = captureMs;
       result.timings.totalMs += captureMs;
-      result.stats.facts = facts.length;
       result.stats.lossBefore = await loss; // settled by now: applyRows waited for it before installing anything
       return result;
     } finally {
@@ -262,15 +317,14 @@ export class MendEditor implements ModelEditor {
    * fails, the model is left exactly as it was.
    */
   editFromRows(model: GPT2, rows: Map<string, CapturedRows>, facts = 1, opts: MendEditOptions = {}): Promise<EditResult> {
-    return this.applyRows(model, rows, facts, null, opts.syncPhases === true);
+    return this.applyRows(model, rows, this.lrScaleFor(facts), null, opts.syncPhases === true);
   }
 
   /**
-   * editFromRows, plus `captured`: the queued capture's loss when the rows are not known to be good yet (a pipelined
-   * edit); it is awaited with the update's own checks, before anything is installed.
+   * editFromRows at test-time multiplier `lrScale`, plus `captured`: the queued capture's loss when the rows are not
+   * known to be good yet (a pipelined edit); it is awaited with the update's own checks, before anything is installed.
    */
-  private async applyRows(model: GPT2, rows: Map<string, CapturedRows>, facts: number, captured: Promise<number> | null, syncPhases: boolean): Promise<EditResult> {
-    this.lrScaleFor(facts); // refuses a bad count before anything runs
+  private async applyRows(model: GPT2, rows: Map<string, CapturedRows>, lrScale: number, captured: Promise<number> | null, syncPhases: boolean): Promise<EditResult> {
     const t1 = performance.now();
     const outputs = new Map<string, EditorOutput>();
     const changes: WeightChange[] = [];
@@ -295,7 +349,7 @@ export class MendEditor implements ModelEditor {
       // elsewhere, or with fastUpdate.enabled = false, rankUpdate per weight and assertFiniteWeights.
       const items = this.weightNames.map((name) => {
         const o = outputs.get(name)!;
-        return { name, w: holdWeight(model, name), xTilde: o.xTilde, deltaTilde: o.deltaTilde, c: this.coefficient(name, facts) };
+        return { name, w: holdWeight(model, name), xTilde: o.xTilde, deltaTilde: o.deltaTilde, c: this.coefficientAt(name, lrScale) };
       });
       const fast = fastUpdatePhase(items);
       items.forEach((it, i) => changes.push({ name: it.name, before: it.w, after: fast ? fast.after[i] : rankUpdate(it.w, it.xTilde, it.deltaTilde, it.c) }));

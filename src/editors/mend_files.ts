@@ -29,11 +29,20 @@ export interface MendEditorConfig {
   lrScale: number;
   /** the multiplier for an edit of more than one fact (editor_config.json "lr_scale_batch"; absent = lrScale) */
   lrScaleBatch: number;
+  /**
+   * editor_config.json "batch_retry" (absent = null, one pass): an edit of more than one fact is followed by up to
+   * maxPasses − 1 more MEND passes, each on the facts whose edit prompt does not give the target yet, captured on the
+   * model as edited so far, at lrScale (training/calibrate_batch_passes.py).
+   */
+  batchRetry: { maxPasses: number; lrScale: number } | null;
   normEps: number;
   model: { modelType: string; nEmbd: number; nInner: number; nLayer: number; vocabSize: number };
   /** the JSON as read (training provenance etc.) */
   raw: Record<string, unknown>;
 }
+
+/** The most MEND passes an editor_config.json may ask for (each is a forward + backward of every retried fact). */
+export const MAX_PASSES = 5;
 
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 const posInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
@@ -110,12 +119,24 @@ export function parseMendEditorConfig(json: unknown, file = EDITOR_CONFIG_FILE):
   if (typeof lrScaleBatch !== 'number' || !Number.isFinite(lrScaleBatch) || !(lrScaleBatch > 0)) {
     fail(`"lr_scale_batch" must be a positive finite number (the lr_scale of an edit of several facts), got ${JSON.stringify(raw.lr_scale_batch)}`);
   }
+  let batchRetry: MendEditorConfig['batchRetry'] = null;
+  if (raw.batch_retry !== undefined) {
+    const r = raw.batch_retry;
+    const bad = (what: string): never => fail(`"batch_retry" ${what}, got ${JSON.stringify(r)}`);
+    if (!isObject(r)) bad('must be an object {"max_passes", "lr_scale"}');
+    const { max_passes: maxPasses, lr_scale: retryScale } = r as Record<string, unknown>;
+    if (!Number.isInteger(maxPasses) || (maxPasses as number) < 1 || (maxPasses as number) > MAX_PASSES) {
+      bad(`"max_passes" must be an integer from 1 to ${MAX_PASSES}`);
+    }
+    if (typeof retryScale !== 'number' || !Number.isFinite(retryScale) || !(retryScale > 0)) bad('"lr_scale" must be a positive finite number');
+    batchRetry = { maxPasses: maxPasses as number, lrScale: retryScale as number };
+  }
   const normEps = raw.norm_eps ?? 1e-7;
   if (typeof normEps !== 'number' || !(normEps >= 0)) fail(`"norm_eps" must be a non-negative number, got ${JSON.stringify(raw.norm_eps)}`);
 
   return {
     editedWeights, weightShapes, editors, sign: raw.sign as 1 | -1, lrScale: lrScale as number,
-    lrScaleBatch: lrScaleBatch as number, normEps: normEps as number,
+    lrScaleBatch: lrScaleBatch as number, batchRetry, normEps: normEps as number,
     model: {
       modelType: 'gpt2', nEmbd: model.n_embd as number, nInner: model.n_inner as number,
       nLayer: model.n_layer as number, vocabSize: model.vocab_size as number,

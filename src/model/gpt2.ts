@@ -417,6 +417,20 @@ export class GPT2 {
     return { logprob: tokenLogprobs.reduce((a, b) => a + b, 0), tokenLogprobs };
   }
 
+  /**
+   * Whether every target token is the teacher-forced argmax after `promptIds` (ES's test: the target is what greedy
+   * decoding would write). One forward pass and one read-back of targetIds.length ids.
+   */
+  async targetIsArgmax(promptIds: number[], targetIds: number[]): Promise<boolean> {
+    this.checkPair(promptIds, targetIds);
+    const { logits, cache } = this.forward([...promptIds, ...targetIds]);
+    cache.dispose();
+    const best = tf.tidy(() => tf.argMax(tf.slice(logits, [promptIds.length - 1, 0], [targetIds.length, -1]), 1));
+    logits.dispose();
+    const ids = await best.data().finally(() => best.dispose());
+    return targetIds.every((t, j) => ids[j] === t);
+  }
+
   /** Mean NLL of the target tokens as a scalar tensor (differentiable w.r.t. the weights). */
   targetLoss(promptIds: number[], targetIds: number[]): tf.Scalar {
     this.checkPair(promptIds, targetIds);

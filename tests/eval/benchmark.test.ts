@@ -37,6 +37,9 @@ describe('the held-out edit benchmark through the TS engine', () => {
     expect(mend.config.lrScale).toBe(bench.mend_lr_scale);
     // batch groups are edited with lr_scale_batch (editor_config.json), and Python's outcomes used the same
     expect(mend.config.lrScaleBatch).toBe(bench.mend_lr_scale_batch ?? bench.mend_lr_scale);
+    // ... and with batch_retry's extra passes where the editor has them
+    const retry = mend.config.batchRetry;
+    expect(retry && { max_passes: retry.maxPasses, lr_scale: retry.lrScale }).toEqual(bench.mend_batch_retry ?? null);
     expect(bench.ft_config.optimizer).toBe('Adam');
     const py = bench.python_outcomes!;
     expect(py).toBeDefined();

@@ -107,13 +107,16 @@ class GradientTransform(nn.Module):
 
 class MEND(nn.Module):
     def __init__(self, edited_weights, shapes, rank, edit_lr_init=1e-4, sign=-1, lr_scale=1.0, norm_eps=1e-7,
-                 lr_scale_batch=None):
+                 lr_scale_batch=None, batch_retry=None):
         super().__init__()
         self.edited_weights = list(edited_weights)
         self.shapes = [tuple(s) for s in shapes]
         self.sign, self.lr_scale, self.norm_eps = sign, lr_scale, norm_eps
         # The test-time multiplier for an edit of more than one fact; None = lr_scale (docs/formats.md).
         self.lr_scale_batch = lr_scale_batch
+        # {"max_passes", "lr_scale"}: an edit of more than one fact retries the facts its edit prompt does not give
+        # yet (mend_edit_passes); None = one pass (docs/formats.md, calibrate_batch_passes.py).
+        self.batch_retry = dict(batch_retry) if batch_retry else None
         groups = OrderedDict()
         for name, shape in zip(self.edited_weights, self.shapes):
             groups.setdefault(editor_key(shape), []).append(name)
@@ -158,6 +161,7 @@ class MEND(nn.Module):
                         for key, names in self.groups.items()},
             "sign": self.sign, "lr_scale": self.lr_scale,
             **({"lr_scale_batch": self.lr_scale_batch} if self.lr_scale_batch is not None else {}),
+            **({"batch_retry": self.batch_retry} if self.batch_retry else {}),
             "norm_eps": self.norm_eps,
             "norm_rows_seen": {key: int(self.editors[key].x_norm.k) for key in self.groups},
         }
@@ -167,7 +171,7 @@ class MEND(nn.Module):
         """Rebuild an (eval-mode) editor from editor_config.json + editor.safetensors contents."""
         ranks = {e["rank"] for e in config["editors"].values()}
         m = cls(config["edited_weights"], config["weight_shapes"], max(ranks), 0.0, config["sign"],
-                config["lr_scale"], config["norm_eps"], config.get("lr_scale_batch"))
+                config["lr_scale"], config["norm_eps"], config.get("lr_scale_batch"), config.get("batch_retry"))
         with torch.no_grad():
             m.edit_lrs.copy_(tensors["edit_lrs"])
             for key, ed in m.editors.items():
@@ -246,7 +250,12 @@ def edited_weights_from(model, updates):
 
 def mend_edit(model, mend, batch, device, pad_id):
     """The weights after one MEND edit of all facts in `batch` (rows captured together, one summed update at
-    mend.scale_for(len(batch))), as a name -> tensor dict for a functional forward; the model is not changed."""
+    mend.scale_for(len(batch))), as a name -> tensor dict for a functional forward; the model is not changed.
+    An edit of more than one fact with mend.batch_retry set is then retried as the app does (mend_edit_passes)."""
+    if len(batch) > 1 and mend.batch_retry:
+        r = mend.batch_retry
+        return mend_edit_passes(model, mend, batch, device, pad_id, int(r["max_passes"]),
+                                mend.scale_for(len(batch)), float(r["lr_scale"]))[0]
     rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids) for e in batch], mend.edited_weights, device, pad_id)
     with torch.no_grad():
         return edited_weights_from(model, mend.weight_updates(rows, lr_scale=mend.scale_for(len(batch))))

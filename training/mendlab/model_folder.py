@@ -35,6 +35,8 @@ def shipped_scales(ecfg, eval_json):
     batch = eval_json.get("mend_lr_scale_batch", single)
     if ecfg["lr_scale"] != single or ecfg.get("lr_scale_batch", ecfg["lr_scale"]) != batch:
         raise SystemExit("editor_config.json lr_scale / lr_scale_batch differ from eval.json's mend_lr_scale(_batch)")
+    if ecfg.get("batch_retry") != eval_json.get("mend_batch_retry"):
+        raise SystemExit("editor_config.json batch_retry differs from eval.json's mend_batch_retry")
     return single, batch
 
 

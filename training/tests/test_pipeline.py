@@ -458,6 +458,115 @@ class TinyPipelineTest(unittest.TestCase):
         with self.assertRaises(SystemExit):
             shipped_scales({"lr_scale": 1.25}, {"mend_lr_scale": 1.25, "mend_lr_scale_batch": 1.1})
 
+    def test_batch_retry_passes(self):
+        """mend_edit_passes / editor_config.json batch_retry (docs/formats.md): a later pass captures rows on the model
+        as edited so far (checked against a model that holds those weights in place), retries only the facts whose
+        edit prompt does not give the target yet, and mend_edit applies it to groups of more than one fact only."""
+        import copy
+        from mendlab.mend import edit_prompt_taken, mend_edit, mend_edit_passes
+        g = self.load_json("golden.json", self.fx)
+        tensors = st.load_file(os.path.join(self.fx, "editor.safetensors"))
+        cfg = {**self.load_json("editor_config.json", self.fx), "lr_scale": 1.0, "lr_scale_batch": 1.5}
+        plain = MEND.from_files(cfg, tensors)
+        retry = MEND.from_files({**cfg, "batch_retry": {"max_passes": 2, "lr_scale": 0.5}}, tensors)
+        self.assertIsNone(plain.batch_retry)
+        self.assertNotIn("batch_retry", plain.config())
+        self.assertEqual(retry.config()["batch_retry"], {"max_passes": 2, "lr_scale": 0.5})
+
+        class E:
+            def __init__(self, e):
+                self.prompt_ids, self.target_ids = e["prompt_ids"], e["target_ids"]
+        facts = [E(e) for case in g["cases"] for e in case["edits"]][:2]
+        dev, pad = torch.device("cpu"), self.tok.eot_id
+        params = dict(self.model.named_parameters())
+        # one pass = mend_edit without batch_retry
+        w1, n = mend_edit_passes(self.model, plain, facts, dev, pad, 1, 1.5, 0.5)
+        ref1 = mend_edit(self.model, plain, facts, dev, pad)
+        self.assertEqual(n, 1)
+        for k in ref1:
+            self.assertTrue(torch.equal(w1[k], ref1[k]))
+        # two passes on every fact = pass 2 as a plain edit of a model that holds pass 1's weights in place
+        w2, n = mend_edit_passes(self.model, plain, facts, dev, pad, 2, 1.5, 0.5, retry_all=True)
+        self.assertEqual(n, 2)
+        m1 = copy.deepcopy(self.model)
+        with torch.no_grad():
+            for k, w in w1.items():
+                dict(m1.named_parameters())[k].copy_(w)
+        half = MEND.from_files({**cfg, "lr_scale_batch": 0.5}, tensors)
+        ref2 = mend_edit(m1, half, facts, dev, pad)
+        for k in ref2:
+            self.assertTrue(torch.allclose(w2[k], ref2[k], rtol=1e-5, atol=1e-7), k)
+            self.assertGreater((w2[k] - w1[k]).abs().max().item(), 0)
+        # retries only the facts not taken: pass 2 on the missing ones alone
+        taken = edit_prompt_taken(self.model, facts, dev, pad, w1)
+        w3, n = mend_edit_passes(self.model, plain, facts, dev, pad, 3, 1.5, 0.5)
+        if all(taken):
+            self.assertEqual(n, 1)
+        else:
+            missing = [f for f, t in zip(facts, taken) if not t]
+            ref3 = mend_edit(m1, half if len(missing) > 1 else MEND.from_files({**cfg, "lr_scale": 0.5}, tensors),
+                             missing, dev, pad)
+            if n == 2:
+                for k in ref3:
+                    self.assertTrue(torch.allclose(w3[k], ref3[k], rtol=1e-5, atol=1e-7), k)
+            self.assertIn(n, (2, 3))
+        # mend_edit follows batch_retry for groups only
+        one = mend_edit(self.model, retry, facts[:1], dev, pad)
+        one_ref = mend_edit(self.model, plain, facts[:1], dev, pad)
+        for k in one:
+            self.assertTrue(torch.equal(one[k], one_ref[k]))
+        grp = mend_edit(self.model, retry, facts, dev, pad)
+        grp_ref = mend_edit_passes(self.model, plain, facts, dev, pad, 2, 1.5, 0.5)[0]
+        for k in grp:
+            self.assertTrue(torch.equal(grp[k], grp_ref[k]))
+        del params
+
+    def test_batch_passes_rule_and_apply(self):
+        """calibrate_batch_passes.py: the rule (NS >= 0.90, best harmonic, ties to fewer passes, margin over the
+        one-pass edit) and --apply (batch_retry and lr_scale_batch into editor_config.json, the batch-10 MEND keys of
+        eval.json from the run's test numbers; FT and single edits untouched; the folder loads consistently)."""
+        import shutil
+        import calibrate_batch_passes as cbp
+        from mendlab.model_folder import load_model_folder, shipped_scales
+        v = lambda name, passes, retry, first=1.25: {"name": name, "passes": passes, "first": first, "retry": retry,
+                                                     "retry_all": False}
+        g = lambda var, h, ns, ppl=0.01: {"variant": var, "val_batch10": {"harmonic_es_ps_ns": h, "ns": ns,
+                                                                          "ppl_increase": ppl}}
+        ship = g(v("shipped", 1, None), 0.90, 0.91)
+        self.assertEqual(cbp.choose([ship, g(v("a", 2, 1.0), 0.95, 0.95, 0.031)])[0], "shipped")  # ppl guard
+        self.assertEqual(cbp.choose([ship, g(v("a", 2, 1.0), 0.95, 0.95, 0.029)])[0], "a")
+        self.assertEqual(cbp.choose([ship, g(v("a", 2, 1.0), 0.95, 0.89)])[0], "shipped")  # NS below target
+        self.assertEqual(cbp.choose([ship, g(v("a", 2, 1.0), 0.904, 0.95)])[0], "shipped")  # under the margin
+        self.assertEqual(cbp.choose([ship, g(v("a", 3, 0.5), 0.93, 0.95), g(v("b", 2, 1.0), 0.9295, 0.95)])[0], "b")
+        self.assertEqual(cbp.choose([ship, g(v("a", 2, 1.0), 0.93, 0.95), g(v("b", 2, 0.5), 0.93, 0.95)])[0], "b")
+
+        folder = os.path.join(self.tmp, "batch-passes-copy")
+        shutil.copytree(self.dir, folder)
+        ev0 = self.load_json("eval.json", folder)
+        single, batch = shipped_scales(self.load_json("editor_config.json", folder), ev0)
+        out = os.path.join(self.tmp, "batch-passes.json")
+        choose = cbp.choose
+        cbp.choose = lambda grid: ("1.0>retry2@0.5", "forced by the test")
+        try:
+            res = cbp.main(["--model", folder, "--n-val", "20", "--grid", "v2", "--out", out, "--threads", "1"])
+        finally:
+            cbp.choose = choose
+        self.assertEqual(set(res["test_batch10"]), {"1.0>retry2@0.5", "shipped"})
+        self.assertEqual(res["test_batch10"]["shipped"]["mean_passes"], 1.0)
+        ev = cbp.main(["--model", folder, "--apply", out])
+        ecfg = self.load_json("editor_config.json", folder)
+        self.assertEqual(ecfg["batch_retry"], {"max_passes": 2, "lr_scale": 0.5})
+        self.assertEqual(shipped_scales(ecfg, ev), (single, 1.0))
+        self.assertEqual(ev, self.load_json("eval.json", folder))
+        t = res["test_batch10"]["1.0>retry2@0.5"]
+        self.assertEqual(ev["mend"]["batch10"], {k: t[k] for k in ("es", "ps", "ps_novel", "ns", "ppl_increase")})
+        self.assertEqual(ev["harmonic_es_ps_ns"]["mend_batch10"], t["harmonic_es_ps_ns"])
+        self.assertEqual(ev["mend"]["single"], ev0["mend"]["single"])
+        self.assertEqual(ev["ft"], ev0["ft"])
+        self.assertEqual(ev["mend_batch_passes"]["lr_scale_batch"], {"before": batch, "now": 1.0})
+        m = load_model_folder(folder, torch.device("cpu"))[3]
+        self.assertEqual((m.scale_for(10), m.batch_retry), (1.0, {"max_passes": 2, "lr_scale": 0.5}))
+
     def test_golden_fixture_reproduces_from_shipped_files(self):
         """Rebuild model + editor from the fixture folder's files only and recompute the golden values."""
         g = self.load_json("golden.json", self.fx)
