@@ -271,15 +271,19 @@ def edit_prompt_taken(model, batch, device, pad_id, weights):
     return ((am == labels) | (labels == -100)).all(1).tolist()
 
 
-def mend_edit_passes(model, mend, batch, device, pad_id, passes, first_scale, retry_scale, retry_all=False):
+def mend_edit_passes(model, mend, batch, device, pad_id, passes, first_scale, retry_scale, retry_all=False,
+                     trust_region=False, stats=None):
     """MEND applied up to `passes` times (training/calibrate_batch_passes.py). Pass 1 is mend_edit at first_scale.
     Each later pass captures rows on the model as edited so far and adds the editor's update at retry_scale: for
     the facts whose edit prompt does not yet give the target (retry_all=False; none left = stop early), or for
-    every fact (retry_all=True). Returns (weights, passes run)."""
+    every fact (retry_all=True). trust_region: a later pass whose update of any weight has a larger Frobenius norm
+    than pass 1's update of that weight is refused (not applied) and the edit stops there; stats["refused"] counts
+    refusals. Returns (weights, passes applied)."""
     params = dict(model.named_parameters())
     w = {}
     todo = list(batch)
     done = 0
+    first_norms = {}
     for p in range(passes):
         if p > 0 and not retry_all:
             ok = edit_prompt_taken(model, batch, device, pad_id, w)
@@ -290,6 +294,13 @@ def mend_edit_passes(model, mend, batch, device, pad_id, passes, first_scale, re
                                pad_id, weights=w or None)
         with torch.no_grad():
             ups = mend.weight_updates(rows, lr_scale=first_scale if p == 0 else retry_scale)
+            norms = {n: float(u.norm()) for n, u in ups.items()}
+            if p == 0:
+                first_norms = norms
+            elif trust_region and any(norms[n] > first_norms[n] for n in norms):
+                if stats is not None:
+                    stats["refused"] = stats.get("refused", 0) + 1
+                break
             w = {n: w.get(n, params[n]) + u for n, u in ups.items()}
         done += 1
     return w, done
