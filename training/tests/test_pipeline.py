@@ -510,6 +510,16 @@ class TinyPipelineTest(unittest.TestCase):
                 for k in ref3:
                     self.assertTrue(torch.allclose(w3[k], ref3[k], rtol=1e-5, atol=1e-7), k)
             self.assertIn(n, (2, 3))
+        # trust region: a retry pass larger than pass 1 (here 100x its scale) is refused, a small one is applied
+        st_big, st_small = {}, {}
+        wb, n = mend_edit_passes(self.model, plain, facts, dev, pad, 2, 1.5, 150.0, retry_all=True, trust_region=True,
+                                 stats=st_big)
+        self.assertEqual((n, st_big), (1, {"refused": 1}))
+        for k in w1:
+            self.assertTrue(torch.equal(wb[k], w1[k]))
+        ws, n = mend_edit_passes(self.model, plain, facts, dev, pad, 2, 1.5, 0.015, retry_all=True, trust_region=True,
+                                 stats=st_small)
+        self.assertEqual((n, st_small), (2, {}))
         # mend_edit follows batch_retry for groups only
         one = mend_edit(self.model, retry, facts[:1], dev, pad)
         one_ref = mend_edit(self.model, plain, facts[:1], dev, pad)
