@@ -144,7 +144,7 @@ def apply(results_path, d):
     _, batch_scale = shipped_scales(ecfg, ev)
     if v["retry_all"] or res["lr_scale_batch"] != batch_scale:
         raise SystemExit(f"{chosen}: only retry variants of a run on the shipped lr_scale_batch can be written")
-    retry = {"max_passes": v["passes"], "lr_scale": v["retry"]}
+    retry = {"max_passes": v["passes"], "lr_scale": v["retry"], **({"trust_region": True} if v.get("trust_region") else {})}
     # pass 1 runs at the variant's first scale: lr_scale_batch, then batch_retry, right after lr_scale
     ecfg = {k2: v2 for k, val in ecfg.items() if k not in ("lr_scale_batch", "batch_retry")
             for k2, v2 in ([(k, val), ("lr_scale_batch", v["first"]), ("batch_retry", retry)] if k == "lr_scale"

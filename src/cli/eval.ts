@@ -95,7 +95,8 @@ async function run(argv: string[]): Promise<number> {
     }
     const retry = mend.config.batchRetry;
     const benchRetry = bench.mend_batch_retry;
-    if ((retry?.maxPasses ?? null) !== (benchRetry?.max_passes ?? null) || (retry?.lrScale ?? null) !== (benchRetry?.lr_scale ?? null)) {
+    if ((retry?.maxPasses ?? null) !== (benchRetry?.max_passes ?? null) || (retry?.lrScale ?? null) !== (benchRetry?.lr_scale ?? null)
+      || (retry?.trustRegion ?? null) !== (benchRetry ? benchRetry.trust_region ?? false : null)) {
       throw new Error(`editor_config.json batch_retry ${JSON.stringify(mend.config.raw.batch_retry ?? null)} differs from the benchmark's ${JSON.stringify(benchRetry ?? null)}`);
     }
   }

@@ -283,6 +283,45 @@ function defineMendSuite(backend: BackendName, before: () => Promise<void>) {
         expect(passes).toBeGreaterThanOrEqual(1);
       });
 
+      it('trust_region: refuses a retry pass that moves a weight further than pass 1 did, applies a smaller one', async () => {
+        const original = await weightsChecksum(m.model);
+        const count = tf.memory().numTensors;
+        const make = (retry: object) => MendEditor.fromFiles({ ...files.config, lr_scale_batch: 0.75, batch_retry: retry }, files.weights, m.model);
+        const onePass = MendEditor.fromFiles({ ...files.config, lr_scale_batch: 0.75 }, files.weights, m.model);
+        const big = make({ max_passes: 3, lr_scale: 75, trust_region: true }); // ~100x pass 1's step
+        const small = make({ max_passes: 2, lr_scale: 0.0075, trust_region: true }); // ~1/100 of it
+        const smallFree = make({ max_passes: 2, lr_scale: 0.0075 });
+        const spy = vi.spyOn(m.model, 'targetIsArgmax').mockResolvedValue(false);
+        try {
+          const ref = await onePass.edit(m.model, [FACT_A, FACT_B]);
+          const want = await read(ref);
+          undo([ref]);
+          // refused: the model is left exactly as pass 1 made it, and the refusal is reported
+          const r = await big.edit(m.model, [FACT_A, FACT_B]);
+          expect(r.stats).toMatchObject({ passes: 1, retriesRefused: 1, factsRetried: 0 });
+          const got = await read(r);
+          got.forEach((g, k) => expect(Array.from(g)).toEqual(Array.from(want[k])));
+          for (const w of WEIGHTS) expect(Array.from(await m.model.getWeight(w).data())).toEqual(Array.from(want[WEIGHTS.indexOf(w)]));
+          undo([r]);
+          expect(await weightsChecksum(m.model)).toBe(original);
+          // a small retry is inside the region: the same weights as without the trust region
+          const free = await smallFree.edit(m.model, [FACT_A, FACT_B]);
+          const wantFree = await read(free);
+          undo([free]);
+          const s2 = await small.edit(m.model, [FACT_A, FACT_B]);
+          expect(s2.stats.passes).toBe(2);
+          expect(s2.stats.retriesRefused).toBeUndefined();
+          const got2 = await read(s2);
+          got2.forEach((g, k) => expect(Array.from(g)).toEqual(Array.from(wantFree[k])));
+          undo([s2]);
+          expect(await weightsChecksum(m.model)).toBe(original);
+        } finally {
+          spy.mockRestore();
+          for (const e of [onePass, big, small, smallFree]) e.dispose();
+        }
+        expect(tf.memory().numTensors).toBe(count);
+      });
+
       it('undoes every pass when a later pass is refused', async () => {
         const original = await weightsChecksum(m.model);
         const count = tf.memory().numTensors;
@@ -410,8 +449,10 @@ describe('MEND editor artifacts are validated against the model', () => {
   });
   it('reads batch_retry and refuses a malformed one', () => {
     expect(load((c) => (c.batch_retry = { max_passes: 2, lr_scale: 0.5 }))).not.toThrow();
+    expect(load((c) => (c.batch_retry = { max_passes: 2, lr_scale: 0.5, trust_region: true }))).not.toThrow();
     const bad: unknown[] = [null, 2, { max_passes: 0, lr_scale: 0.5 }, { max_passes: 6, lr_scale: 0.5 }, { max_passes: 2.5, lr_scale: 0.5 },
-      { max_passes: 2 }, { max_passes: 2, lr_scale: 0 }, { max_passes: 2, lr_scale: Number.POSITIVE_INFINITY }, { max_passes: 2, lr_scale: '0.5' }];
+      { max_passes: 2 }, { max_passes: 2, lr_scale: 0 }, { max_passes: 2, lr_scale: Number.POSITIVE_INFINITY }, { max_passes: 2, lr_scale: '0.5' },
+      { max_passes: 2, lr_scale: 0.5, trust_region: 'yes' }, { max_passes: 2, lr_scale: 0.5, trustRegion: true }];
     for (const b of bad) {
       expect(load((c) => (c.batch_retry = b)), JSON.stringify(b)).toThrow(/editor_config.json: "batch_retry"/);
     }

@@ -85,6 +85,13 @@ export function chainChanges(changes: WeightChange[], later: WeightChange[]): vo
   }
 }
 
+/** ‖after − before‖_F of each change, by weight name: one read-back for all of them. */
+export async function updateNorms(changes: readonly WeightChange[]): Promise<Map<string, number>> {
+  const stacked = tf.tidy(() => tf.stack(changes.map((c) => tf.norm(tf.sub(c.after, c.before)))));
+  const v = await stacked.data().finally(() => stacked.dispose());
+  return new Map(changes.map((c, i) => [c.name, v[i]]));
+}
+
 /** Frees joined rows (captureRows / beginRows). */
 export function disposeRows(rows: Map<string, CapturedRows>): void {
   for (const r of rows.values()) tf.dispose([r.x, r.delta, r.keep]);
@@ -274,11 +281,28 @@ export class MendEditor implements ModelEditor {
     // installs its weights; the edit's changes run from the first pass's "before" to the last pass's "after".
     try {
       let retried = 0;
+      // Trust region (batch_retry.trust_region): the editor's step does not shrink with the loss left to remove, and
+      // it never saw gradients of an edited model in training; a retry that moves any weight further than pass 1 did
+      // is refused (one such pass took a test batch from perplexity 2.8 to ~6,700; docs/training.md).
+      const firstNorms = retry.trustRegion ? await updateNorms(first.changes) : null;
       while (first.stats.passes < retry.maxPasses) {
         const missing: TokenizedFact[] = [];
         for (const f of facts) if (!(await model.targetIsArgmax(f.promptIds, f.targetIds))) missing.push(f);
         if (missing.length === 0) break;
         const next = await this.onePass(model, missing, retry.lrScale, opts);
+        if (firstNorms) {
+          const norms = await updateNorms(next.changes).catch((e) => {
+            revertChanges(model, next.changes);
+            disposeChanges(next.changes);
+            throw e;
+          });
+          if (next.changes.some((c) => !(norms.get(c.name)! <= firstNorms.get(c.name)!))) {
+            revertChanges(model, next.changes); // back to the weights the earlier passes installed
+            disposeChanges(next.changes);
+            first.stats.retriesRefused = 1;
+            break;
+          }
+        }
         chainChanges(first.changes, next.changes);
         for (const k of ['captureMs', 'editorMs', 'updateMs', 'totalMs'] as const) first.timings[k] += next.timings[k];
         first.stats.passes += 1;

@@ -32,9 +32,11 @@ export interface MendEditorConfig {
   /**
    * editor_config.json "batch_retry" (absent = null, one pass): an edit of more than one fact is followed by up to
    * maxPasses − 1 more MEND passes, each on the facts whose edit prompt does not give the target yet, captured on the
-   * model as edited so far, at lrScale (training/calibrate_batch_passes.py).
+   * model as edited so far, at lrScale (training/calibrate_batch_passes.py). trustRegion ("trust_region", default
+   * false): a retry pass whose update of any weight has a larger Frobenius norm than pass 1's is refused (undone) and
+   * the edit stops there.
    */
-  batchRetry: { maxPasses: number; lrScale: number } | null;
+  batchRetry: { maxPasses: number; lrScale: number; trustRegion: boolean } | null;
   normEps: number;
   model: { modelType: string; nEmbd: number; nInner: number; nLayer: number; vocabSize: number };
   /** the JSON as read (training provenance etc.) */
@@ -123,13 +125,16 @@ export function parseMendEditorConfig(json: unknown, file = EDITOR_CONFIG_FILE):
   if (raw.batch_retry !== undefined) {
     const r = raw.batch_retry;
     const bad = (what: string): never => fail(`"batch_retry" ${what}, got ${JSON.stringify(r)}`);
-    if (!isObject(r)) bad('must be an object {"max_passes", "lr_scale"}');
-    const { max_passes: maxPasses, lr_scale: retryScale } = r as Record<string, unknown>;
+    if (!isObject(r)) bad('must be an object {"max_passes", "lr_scale", "trust_region"?}');
+    const { max_passes: maxPasses, lr_scale: retryScale, trust_region: trustRegion = false } = r as Record<string, unknown>;
+    const unknownKey = Object.keys(r as object).find((k) => !['max_passes', 'lr_scale', 'trust_region'].includes(k));
+    if (unknownKey) bad(`has an unknown key "${unknownKey}"`);
     if (!Number.isInteger(maxPasses) || (maxPasses as number) < 1 || (maxPasses as number) > MAX_PASSES) {
       bad(`"max_passes" must be an integer from 1 to ${MAX_PASSES}`);
     }
     if (typeof retryScale !== 'number' || !Number.isFinite(retryScale) || !(retryScale > 0)) bad('"lr_scale" must be a positive finite number');
-    batchRetry = { maxPasses: maxPasses as number, lrScale: retryScale as number };
+    if (typeof trustRegion !== 'boolean') bad('"trust_region" must be true or false');
+    batchRetry = { maxPasses: maxPasses as number, lrScale: retryScale as number, trustRegion: trustRegion as boolean };
   }
   const normEps = raw.norm_eps ?? 1e-7;
   if (typeof normEps !== 'number' || !(normEps >= 0)) fail(`"norm_eps" must be a non-negative number, got ${JSON.stringify(raw.norm_eps)}`);

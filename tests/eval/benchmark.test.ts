@@ -39,7 +39,9 @@ describe('the held-out edit benchmark through the TS engine', () => {
     expect(mend.config.lrScaleBatch).toBe(bench.mend_lr_scale_batch ?? bench.mend_lr_scale);
     // ... and with batch_retry's extra passes where the editor has them
     const retry = mend.config.batchRetry;
-    expect(retry && { max_passes: retry.maxPasses, lr_scale: retry.lrScale }).toEqual(bench.mend_batch_retry ?? null);
+    const benchRetry = bench.mend_batch_retry;
+    expect(retry && { max_passes: retry.maxPasses, lr_scale: retry.lrScale, trust_region: retry.trustRegion })
+      .toEqual(benchRetry ? { trust_region: false, ...benchRetry } : null);
     expect(bench.ft_config.optimizer).toBe('Adam');
     const py = bench.python_outcomes!;
     expect(py).toBeDefined();

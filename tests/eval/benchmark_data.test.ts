@@ -46,7 +46,10 @@ describe('benchmark aggregation and comparison', () => {
     expect(() => parseBenchmark({ ...file, groups: { ...file.groups, 'ft.single': [[1]] } })).toThrow(/ft.single/);
     expect(() => parseBenchmark({ ...file, edits: [{ ...edit, target_ids: [] }] })).toThrow(/edit 0/);
     expect(parseBenchmark({ ...file, mend_batch_retry: { max_passes: 2, lr_scale: 0.5 } }).mend_batch_retry).toEqual({ max_passes: 2, lr_scale: 0.5 });
-    for (const bad of [{ max_passes: 0, lr_scale: 0.5 }, { max_passes: 2, lr_scale: -1 }, { max_passes: 1.5, lr_scale: 1 }, null]) {
+    const tr = { max_passes: 2, lr_scale: 0.5, trust_region: true };
+    expect(parseBenchmark({ ...file, mend_batch_retry: tr }).mend_batch_retry).toEqual(tr);
+    for (const bad of [{ max_passes: 0, lr_scale: 0.5 }, { max_passes: 2, lr_scale: -1 }, { max_passes: 1.5, lr_scale: 1 }, null,
+      { max_passes: 2, lr_scale: 0.5, trust_region: 1 }]) {
       expect(() => parseBenchmark({ ...file, mend_batch_retry: bad })).toThrow(/mend_batch_retry/);
     }
   });

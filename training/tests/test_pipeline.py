@@ -529,6 +529,13 @@ class TinyPipelineTest(unittest.TestCase):
         grp_ref = mend_edit_passes(self.model, plain, facts, dev, pad, 2, 1.5, 0.5)[0]
         for k in grp:
             self.assertTrue(torch.equal(grp[k], grp_ref[k]))
+        # ... and its trust_region
+        tr = MEND.from_files({**cfg, "batch_retry": {"max_passes": 2, "lr_scale": 150.0, "trust_region": True}}, tensors)
+        self.assertTrue(tr.config()["batch_retry"]["trust_region"])
+        grp = mend_edit(self.model, tr, facts, dev, pad)
+        grp_ref = mend_edit_passes(self.model, plain, facts, dev, pad, 2, 1.5, 150.0, trust_region=True)[0]
+        for k in grp:
+            self.assertTrue(torch.equal(grp[k], grp_ref[k]))
         del params
 
     def test_batch_passes_rule_and_apply(self):
@@ -576,6 +583,20 @@ class TinyPipelineTest(unittest.TestCase):
         self.assertEqual(ev["mend_batch_passes"]["lr_scale_batch"], {"before": batch, "now": 1.0})
         m = load_model_folder(folder, torch.device("cpu"))[3]
         self.assertEqual((m.scale_for(10), m.batch_retry), (1.0, {"max_passes": 2, "lr_scale": 0.5}))
+        # a trust-region variant (grid v3) carries trust_region into both files
+        folder = os.path.join(self.tmp, "batch-passes-tr")
+        shutil.copytree(self.dir, folder)
+        out = os.path.join(self.tmp, "batch-passes-tr.json")
+        cbp.choose = lambda grid: ("1.1>retry2@0.5+tr", "forced by the test")
+        try:
+            cbp.main(["--model", folder, "--n-val", "20", "--grid", "v3", "--out", out, "--threads", "1"])
+        finally:
+            cbp.choose = choose
+        ev = cbp.main(["--model", folder, "--apply", out])
+        want = {"max_passes": 2, "lr_scale": 0.5, "trust_region": True}
+        self.assertEqual((self.load_json("editor_config.json", folder)["batch_retry"], ev["mend_batch_retry"]), (want, want))
+        m = load_model_folder(folder, torch.device("cpu"))[3]
+        self.assertEqual((m.scale_for(10), m.batch_retry), (1.1, want))
 
     def test_golden_fixture_reproduces_from_shipped_files(self):
         """Rebuild model + editor from the fixture folder's files only and recompute the golden values."""
