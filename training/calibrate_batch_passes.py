@@ -44,6 +44,14 @@ two at 1.0, each +tr. The same rule (with the perplexity guard) chooses among v3
 Because the trust region was designed knowing a test failure, v3's test numbers are not a clean test: they say
 whether the known failure is caught and what the guard costs, and adoption would need a fresh draw of test batches.
 
+Grid v4 (--grid v4), written down at 06:00 UTC on 2026-11-29 after v3's choice failed its adoption rule on fresh
+test draws 1..9 (evaluate_batch_passes_draws.py: 5 of 270 batches over +10 % perplexity, up to +75 %, every one
+inside the trust region, and 4 of them at under +4 % for the one-pass edit): v3's choice plus a prose guard, a retry
+pass that raises the perplexity of the app's own held-out prose (facts.json heldout_prose, held-out paragraphs
+196..199, read by neither validation nor test) by more than 2 % / 5 % over the weights before it is refused. The same
+rule chooses among v4's two variants and the one-pass edit (--no-test: its test is the fresh draws 10..19, under
+evaluate_batch_passes_draws.ADOPTION_RULE_V4).
+
 The rule, written down before any number was computed: on the 30 VALIDATION batches of 10 (the batch scale
 calibration's), among the variants whose validation batch-10 NS is >= 0.90 (the issue's target), take the best
 validation harmonic mean of ES/PS/NS; variants within 0.001 of it count as equal and the one with fewer passes (then
@@ -80,6 +88,9 @@ KEYS = ("es", "ps", "ps_novel", "ns", "ppl_increase", "harmonic_es_ps_ns", "n_gr
 
 
 def variants(batch_scale, grid="v1"):
+    if grid == "v4":  # v3's choice plus a perplexity check of each retry pass on the app's held-out prose
+        return [{"name": f"1.1>retry2@0.5+tr+prose{g}", "passes": 2, "first": 1.1, "retry": 0.5, "retry_all": False,
+                 "trust_region": True, "prose_guard": g} for g in (0.02, 0.05)]
     if grid == "v3":  # v2's best shapes with a trust region on the retry pass
         v = [{"name": f"{first}>retry{passes}@{s}+tr", "passes": passes, "first": first, "retry": s,
               "retry_all": False, "trust_region": True}
@@ -186,7 +197,7 @@ def main(argv=None):
     ap.add_argument("--n-val", type=int, default=300)
     ap.add_argument("--no-test", action="store_true", help="validation grid and choice only")
     ap.add_argument("--only", default=None, help="comma-separated variant names (a quick look; the rule needs all)")
-    ap.add_argument("--grid", choices=("v1", "v2", "v3"), default="v1")
+    ap.add_argument("--grid", choices=("v1", "v2", "v3", "v4"), default="v1")
     ap.add_argument("--prior", default=None, metavar="RESULTS",
                     help="a finished v1 run: its grid (validation numbers, same edits) joins this run's for the choice")
     ap.add_argument("--out", default="training/results/batch-passes.json")
@@ -206,11 +217,15 @@ def main(argv=None):
         names = args.only.split(",")
         grid_vs = [v for v in grid_vs if v["name"] in names]
     passes_run, refusals = [], {}
+    # the app's own held-out prose (facts.json heldout_prose = the last 4 held-out paragraphs): what a prose guard
+    # can check at edit time; disjoint from the validation (64..127) and test (0..63) perplexity paragraphs
+    guard_ids = [tok.encode(p) for p in kb.prose["heldout"][-4:]]
 
     def apply_fn(v):
         def f(batch):
             w, n = mend_edit_passes(model, mend, batch, dev, tok.eot_id, v["passes"], v["first"], v["retry"] or 1.0,
-                                    v["retry_all"], v.get("trust_region", False), refusals)
+                                    v["retry_all"], v.get("trust_region", False), refusals,
+                                    prose_guard=(guard_ids, v["prose_guard"]) if "prose_guard" in v else None)
             passes_run.append(n)
             return w
         return f
@@ -220,7 +235,7 @@ def main(argv=None):
         refusals.clear()
         r = evaluate_edits(model, edits, groups, apply_fn(v), pre, prose, nll, dev, tok.eot_id)
         return {**{k: r[k] for k in KEYS}, "mean_passes": round(sum(passes_run) / len(passes_run), 3),
-                "trust_region_refusals": refusals.get("refused", 0),
+                "trust_region_refusals": refusals.get("refused", 0), "prose_refusals": refusals.get("refused_prose", 0),
                 "seconds": r["seconds"], "per_relation": r["per_relation"]}
 
     out = {"about": "Batch-of-10 MEND edits in more than one pass (retry the facts whose edit prompt does not give "

@@ -273,13 +273,15 @@ def edit_prompt_taken(model, batch, device, pad_id, weights):
 
 
 def mend_edit_passes(model, mend, batch, device, pad_id, passes, first_scale, retry_scale, retry_all=False,
-                     trust_region=False, stats=None):
+                     trust_region=False, stats=None, prose_guard=None):
     """MEND applied up to `passes` times (training/calibrate_batch_passes.py). Pass 1 is mend_edit at first_scale.
     Each later pass captures rows on the model as edited so far and adds the editor's update at retry_scale: for
     the facts whose edit prompt does not yet give the target (retry_all=False; none left = stop early), or for
     every fact (retry_all=True). trust_region: a later pass whose update of any weight has a larger Frobenius norm
     than pass 1's update of that weight is refused (not applied) and the edit stops there; stats["refused"] counts
-    refusals. Returns (weights, passes applied)."""
+    refusals. prose_guard = (token-id sequences, slack): a later pass that raises the perplexity of those sequences
+    by more than a factor 1 + slack over the weights before it is refused too (stats["refused_prose"]); the app can
+    run the same check on its shipped held-out prose. Returns (weights, passes applied)."""
     params = dict(model.named_parameters())
     w = {}
     todo = list(batch)
@@ -302,6 +304,15 @@ def mend_edit_passes(model, mend, batch, device, pad_id, passes, first_scale, re
                 if stats is not None:
                     stats["refused"] = stats.get("refused", 0) + 1
                 break
-            w = {n: w.get(n, params[n]) + u for n, u in ups.items()}
+            cand = {n: w.get(n, params[n]) + u for n, u in ups.items()}
+            if p > 0 and prose_guard is not None:
+                from .evaluate import prose_nll  # (evaluate imports this module)
+                seqs, slack = prose_guard
+                if prose_nll(model, seqs, device, weights=cand) - prose_nll(model, seqs, device, weights=w) \
+                        > math.log1p(slack):
+                    if stats is not None:
+                        stats["refused_prose"] = stats.get("refused_prose", 0) + 1
+                    break
+            w = cand
         done += 1
     return w, done

@@ -520,6 +520,20 @@ class TinyPipelineTest(unittest.TestCase):
         ws, n = mend_edit_passes(self.model, plain, facts, dev, pad, 2, 1.5, 0.015, retry_all=True, trust_region=True,
                                  stats=st_small)
         self.assertEqual((n, st_small), (2, {}))
+        # prose guard: a pass that does not cut the prose perplexity in half (slack -0.5) is refused; a huge slack
+        # lets the same pass through
+        prose = [self.tok.encode("The capital of France is Paris. It is a city.")]
+        st_g = {}
+        wg, n = mend_edit_passes(self.model, plain, facts, dev, pad, 2, 1.5, 0.015, retry_all=True, stats=st_g,
+                                 prose_guard=(prose, -0.5))
+        self.assertEqual((n, st_g), (1, {"refused_prose": 1}))
+        for k in w1:
+            self.assertTrue(torch.equal(wg[k], w1[k]))
+        wg, n = mend_edit_passes(self.model, plain, facts, dev, pad, 2, 1.5, 0.015, retry_all=True, stats=st_g,
+                                 prose_guard=(prose, 1e9))
+        self.assertEqual(n, 2)
+        for k in ws:
+            self.assertTrue(torch.equal(wg[k], ws[k]))
         # mend_edit follows batch_retry for groups only
         one = mend_edit(self.model, retry, facts[:1], dev, pad)
         one_ref = mend_edit(self.model, plain, facts[:1], dev, pad)
