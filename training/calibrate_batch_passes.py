@@ -44,9 +44,9 @@ two at 1.0, each +tr. The same rule (with the perplexity guard) chooses among v3
 Because the trust region was designed knowing a test failure, v3's test numbers are not a clean test: they say
 whether the known failure is caught and what the guard costs, and adoption would need a fresh draw of test batches.
 
-Grid v4 (--grid v4), written down at 06:00 UTC on 2026-11-29 after v3's choice failed its adoption rule on fresh
+Grid v4 (--grid v4), written down at 05:45 UTC on 2026-11-29 after v3's choice failed its adoption rule on fresh
 test draws 1..9 (evaluate_batch_passes_draws.py: 5 of 270 batches over +10 % perplexity, up to +75 %, every one
-inside the trust region, and 4 of them at under +4 % for the one-pass edit): v3's choice plus a prose guard, a retry
+inside the trust region; the one-pass edit of those batches: +0.03 to +6.2 %, so the retry pass did the damage): v3's choice plus a prose guard, a retry
 pass that raises the perplexity of the app's own held-out prose (facts.json heldout_prose, held-out paragraphs
 196..199, read by neither validation nor test) by more than 2 % / 5 % over the weights before it is refused. The same
 rule chooses among v4's two variants and the one-pass edit (--no-test: its test is the fresh draws 10..19, under

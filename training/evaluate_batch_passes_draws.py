@@ -39,7 +39,7 @@ ADOPTION_RULE = ("adopt only if, over draws 1..9: (a) no batch raises held-out p
                  "(one wrecked batch is a veto); (b) pooled NS >= 0.90; (c) pooled mean perplexity increase <= "
                  "one-pass's (0.0157, more-draws-batch10.json) + 0.02; (d) harmonic above one-pass MEND's in at least "
                  "7 of the 9 draws, and pooled harmonic >= one-pass pooled (0.902) + 0.02")
-# Declared 2026-11-29 06:00 UTC, before grid v4 or draws 10..19 were run:
+# Declared 2026-11-29 05:45 UTC, before grid v4 or draws 10..19 were run:
 ADOPTION_RULE_V4 = ("v4's validation choice (calibrate_batch_passes.py rule) is adopted only if, over draws 10..19 "
                     "(--one-pass, the same groups): (a) no batch raises held-out perplexity by more than 10 % unless "
                     "the one-pass edit of that batch does too, and the variant's largest batch increase is at most "
