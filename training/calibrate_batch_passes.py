@@ -156,6 +156,10 @@ def apply(results_path, d):
     if v["retry_all"] or res["lr_scale_batch"] != batch_scale:
         raise SystemExit(f"{chosen}: only retry variants of a run on the shipped lr_scale_batch can be written")
     retry = {"max_passes": v["passes"], "lr_scale": v["retry"], **({"trust_region": True} if v.get("trust_region") else {})}
+    if "prose_guard" in v:  # the editor config carries the token ids of the prose it checks (the app's heldout_prose)
+        sh = load_shipped(d, torch.device("cpu"))
+        retry["prose_guard"] = {"max_increase": v["prose_guard"],
+                                "prose_ids": [sh.tok.encode(p) for p in sh.kb.prose["heldout"][-4:]]}
     # pass 1 runs at the variant's first scale: lr_scale_batch, then batch_retry, right after lr_scale
     ecfg = {k2: v2 for k, val in ecfg.items() if k not in ("lr_scale_batch", "batch_retry")
             for k2, v2 in ([(k, val), ("lr_scale_batch", v["first"]), ("batch_retry", retry)] if k == "lr_scale"
@@ -187,7 +191,10 @@ def apply(results_path, d):
     }
     for path, obj in ((ep, ecfg), (vp, ev)):
         write_json(path, obj)
-    print(f"batch_retry {retry} written to {ep} and {vp}")
+    shown = {**retry, **({"prose_guard": {"max_increase": retry["prose_guard"]["max_increase"],
+                                          "prose_ids": f"{len(retry['prose_guard']['prose_ids'])} paragraphs"}}
+                         if "prose_guard" in retry else {})}
+    print(f"batch_retry {shown} written to {ep} and {vp}")
     return ev
 
 

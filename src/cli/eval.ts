@@ -96,7 +96,9 @@ async function run(argv: string[]): Promise<number> {
     const retry = mend.config.batchRetry;
     const benchRetry = bench.mend_batch_retry;
     if ((retry?.maxPasses ?? null) !== (benchRetry?.max_passes ?? null) || (retry?.lrScale ?? null) !== (benchRetry?.lr_scale ?? null)
-      || (retry?.trustRegion ?? null) !== (benchRetry ? benchRetry.trust_region ?? false : null)) {
+      || (retry?.trustRegion ?? null) !== (benchRetry ? benchRetry.trust_region ?? false : null)
+      || JSON.stringify(retry?.proseGuard ? [retry.proseGuard.maxIncrease, retry.proseGuard.proseIds] : null)
+        !== JSON.stringify(benchRetry?.prose_guard ? [benchRetry.prose_guard.max_increase, benchRetry.prose_guard.prose_ids] : null)) {
       throw new Error(`editor_config.json batch_retry ${JSON.stringify(mend.config.raw.batch_retry ?? null)} differs from the benchmark's ${JSON.stringify(benchRetry ?? null)}`);
     }
   }

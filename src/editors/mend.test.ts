@@ -322,6 +322,42 @@ function defineMendSuite(backend: BackendName, before: () => Promise<void>) {
         expect(tf.memory().numTensors).toBe(count);
       });
 
+      it('prose_guard: refuses a retry pass that raises held-out perplexity past max_increase', async () => {
+        const original = await weightsChecksum(m.model);
+        const count = tf.memory().numTensors;
+        const PROSE = [[5, 17, 42, 8, 99, 3, 61, 7], [12, 30, 4, 77]];
+        const make = (retry: object) => MendEditor.fromFiles({ ...files.config, lr_scale_batch: 0.75, batch_retry: retry }, files.weights, m.model);
+        const onePass = MendEditor.fromFiles({ ...files.config, lr_scale_batch: 0.75 }, files.weights, m.model);
+        // max_increase −0.5: only a pass that halves the perplexity would pass, which a small retry does not do
+        const strict = make({ max_passes: 2, lr_scale: 0.0075, prose_guard: { max_increase: -0.5, prose_ids: PROSE } });
+        const lax = make({ max_passes: 2, lr_scale: 0.0075, prose_guard: { max_increase: 1e9, prose_ids: PROSE } });
+        const free = make({ max_passes: 2, lr_scale: 0.0075 });
+        const spy = vi.spyOn(m.model, 'targetIsArgmax').mockResolvedValue(false);
+        try {
+          const want = [await onePass.edit(m.model, [FACT_A, FACT_B])].map((r) => r);
+          const wantW = await read(want[0]);
+          undo(want);
+          const r = await strict.edit(m.model, [FACT_A, FACT_B]);
+          expect(r.stats).toMatchObject({ passes: 1, retriesRefusedProse: 1, factsRetried: 0 });
+          (await read(r)).forEach((g, k) => expect(Array.from(g)).toEqual(Array.from(wantW[k])));
+          undo([r]);
+          expect(await weightsChecksum(m.model)).toBe(original);
+          const f = await free.edit(m.model, [FACT_A, FACT_B]);
+          const wantFree = await read(f);
+          undo([f]);
+          const l = await lax.edit(m.model, [FACT_A, FACT_B]);
+          expect(l.stats.passes).toBe(2);
+          expect(l.stats.retriesRefusedProse).toBeUndefined();
+          (await read(l)).forEach((g, k) => expect(Array.from(g)).toEqual(Array.from(wantFree[k])));
+          undo([l]);
+          expect(await weightsChecksum(m.model)).toBe(original);
+        } finally {
+          spy.mockRestore();
+          for (const e of [onePass, strict, lax, free]) e.dispose();
+        }
+        expect(tf.memory().numTensors).toBe(count);
+      });
+
       it('undoes every pass when a later pass is refused', async () => {
         const original = await weightsChecksum(m.model);
         const count = tf.memory().numTensors;
@@ -450,11 +486,20 @@ describe('MEND editor artifacts are validated against the model', () => {
   it('reads batch_retry and refuses a malformed one', () => {
     expect(load((c) => (c.batch_retry = { max_passes: 2, lr_scale: 0.5 }))).not.toThrow();
     expect(load((c) => (c.batch_retry = { max_passes: 2, lr_scale: 0.5, trust_region: true }))).not.toThrow();
+    const guard = (ids: number[][]) => ({ max_passes: 2, lr_scale: 0.5, prose_guard: { max_increase: 0.02, prose_ids: ids } });
+    expect(load((c) => (c.batch_retry = guard([[1, 2, 3], [4, 299]])))).not.toThrow();
+    // a paragraph longer than the model's context (64 positions) could not be scored
+    expect(load((c) => (c.batch_retry = guard([Array.from({ length: 65 }, (_, i) => i)]))))
+      .toThrow(/editor_config.json: "batch_retry.prose_guard" has a paragraph of 65 tokens, beyond the model's context of 64/);
     const bad: unknown[] = [null, 2, { max_passes: 0, lr_scale: 0.5 }, { max_passes: 6, lr_scale: 0.5 }, { max_passes: 2.5, lr_scale: 0.5 },
       { max_passes: 2 }, { max_passes: 2, lr_scale: 0 }, { max_passes: 2, lr_scale: Number.POSITIVE_INFINITY }, { max_passes: 2, lr_scale: '0.5' },
-      { max_passes: 2, lr_scale: 0.5, trust_region: 'yes' }, { max_passes: 2, lr_scale: 0.5, trustRegion: true }];
+      { max_passes: 2, lr_scale: 0.5, trust_region: 'yes' }, { max_passes: 2, lr_scale: 0.5, trustRegion: true },
+      ...[{ max_increase: -1, prose_ids: [[1, 2]] }, { max_increase: '0.02', prose_ids: [[1, 2]] }, { max_increase: 0.02 },
+        { max_increase: 0.02, prose_ids: [] }, { max_increase: 0.02, prose_ids: [[1]] }, { max_increase: 0.02, prose_ids: [[1, 300]] },
+        { max_increase: 0.02, prose_ids: [[1, 2.5]] }, { max_increase: 0.02, prose_ids: [[1, 2]], text: 'x' }, [0.02]]
+        .map((g) => ({ max_passes: 2, lr_scale: 0.5, prose_guard: g }))];
     for (const b of bad) {
-      expect(load((c) => (c.batch_retry = b)), JSON.stringify(b)).toThrow(/editor_config.json: "batch_retry"/);
+      expect(load((c) => (c.batch_retry = b)), JSON.stringify(b)).toThrow(/editor_config.json: "batch_retry(\.prose_guard)?"/);
     }
   });
   it('refuses missing or misshapen editor tensors', () => {

@@ -85,6 +85,17 @@ export function chainChanges(changes: WeightChange[], later: WeightChange[]): vo
   }
 }
 
+/** Token-weighted mean NLL of ids[1:] given the preceding tokens, over every paragraph (Python's prose_nll). */
+async function meanNll(model: GPT2, paragraphs: readonly number[][]): Promise<number> {
+  let nll = 0;
+  let count = 0;
+  for (const ids of paragraphs) {
+    nll -= (await model.scoreContinuation(ids.slice(0, 1), ids.slice(1))).logprob;
+    count += ids.length - 1;
+  }
+  return nll / count;
+}
+
 /** ‖after − before‖_F of each change, by weight name: one read-back for all of them. */
 export async function updateNorms(changes: readonly WeightChange[]): Promise<Map<string, number>> {
   const stacked = tf.tidy(() => tf.stack(changes.map((c) => tf.norm(tf.sub(c.after, c.before)))));
@@ -285,23 +296,37 @@ export class MendEditor implements ModelEditor {
       // it never saw gradients of an edited model in training; a retry that moves any weight further than pass 1 did
       // is refused (one such pass took a test batch from perplexity 2.8 to ~6,700; docs/training.md).
       const firstNorms = retry.trustRegion ? await updateNorms(first.changes) : null;
+      // Prose guard (batch_retry.prose_guard): the norm says how far a weight moved, not whether the move hurts; a
+      // retry that raises held-out prose perplexity past the slack is refused as well.
+      const guard = retry.proseGuard;
+      let guardNll = guard ? await meanNll(model, guard.proseIds) : 0;
       while (first.stats.passes < retry.maxPasses) {
         const missing: TokenizedFact[] = [];
         for (const f of facts) if (!(await model.targetIsArgmax(f.promptIds, f.targetIds))) missing.push(f);
         if (missing.length === 0) break;
         const next = await this.onePass(model, missing, retry.lrScale, opts);
-        if (firstNorms) {
-          const norms = await updateNorms(next.changes).catch((e) => {
-            revertChanges(model, next.changes);
-            disposeChanges(next.changes);
-            throw e;
-          });
-          if (next.changes.some((c) => !(norms.get(c.name)! <= firstNorms.get(c.name)!))) {
-            revertChanges(model, next.changes); // back to the weights the earlier passes installed
-            disposeChanges(next.changes);
-            first.stats.retriesRefused = 1;
-            break;
+        const refuse = async (): Promise<string | null> => {
+          if (firstNorms) {
+            const norms = await updateNorms(next.changes);
+            if (next.changes.some((c) => !(norms.get(c.name)! <= firstNorms.get(c.name)!))) return 'retriesRefused';
           }
+          if (guard) {
+            const nll = await meanNll(model, guard.proseIds);
+            if (!(nll - guardNll <= Math.log1p(guard.maxIncrease))) return 'retriesRefusedProse';
+            guardNll = nll;
+          }
+          return null;
+        };
+        const refused = await refuse().catch((e) => {
+          revertChanges(model, next.changes);
+          disposeChanges(next.changes);
+          throw e;
+        });
+        if (refused) {
+          revertChanges(model, next.changes); // back to the weights the earlier passes installed
+          disposeChanges(next.changes);
+          first.stats[refused] = 1;
+          break;
         }
         chainChanges(first.changes, next.changes);
         for (const k of ['captureMs', 'editorMs', 'updateMs', 'totalMs'] as const) first.timings[k] += next.timings[k];

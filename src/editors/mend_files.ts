@@ -34,9 +34,14 @@ export interface MendEditorConfig {
    * maxPasses − 1 more MEND passes, each on the facts whose edit prompt does not give the target yet, captured on the
    * model as edited so far, at lrScale (training/calibrate_batch_passes.py). trustRegion ("trust_region", default
    * false): a retry pass whose update of any weight has a larger Frobenius norm than pass 1's is refused (undone) and
-   * the edit stops there.
+   * the edit stops there. proseGuard ("prose_guard", default null): a retry pass that raises the perplexity of
+   * proseIds (token ids of held-out prose the editor config carries) by more than a factor 1 + maxIncrease over the
+   * weights before it is refused (undone) and the edit stops there.
    */
-  batchRetry: { maxPasses: number; lrScale: number; trustRegion: boolean } | null;
+  batchRetry: {
+    maxPasses: number; lrScale: number; trustRegion: boolean;
+    proseGuard: { maxIncrease: number; proseIds: number[][] } | null;
+  } | null;
   normEps: number;
   model: { modelType: string; nEmbd: number; nInner: number; nLayer: number; vocabSize: number };
   /** the JSON as read (training provenance etc.) */
@@ -126,15 +131,18 @@ export function parseMendEditorConfig(json: unknown, file = EDITOR_CONFIG_FILE):
     const r = raw.batch_retry;
     const bad = (what: string): never => fail(`"batch_retry" ${what}, got ${JSON.stringify(r)}`);
     if (!isObject(r)) bad('must be an object {"max_passes", "lr_scale", "trust_region"?}');
-    const { max_passes: maxPasses, lr_scale: retryScale, trust_region: trustRegion = false } = r as Record<string, unknown>;
-    const unknownKey = Object.keys(r as object).find((k) => !['max_passes', 'lr_scale', 'trust_region'].includes(k));
+    const { max_passes: maxPasses, lr_scale: retryScale, trust_region: trustRegion = false, prose_guard: guard } = r as Record<string, unknown>;
+    const unknownKey = Object.keys(r as object).find((k) => !['max_passes', 'lr_scale', 'trust_region', 'prose_guard'].includes(k));
     if (unknownKey) bad(`has an unknown key "${unknownKey}"`);
     if (!Number.isInteger(maxPasses) || (maxPasses as number) < 1 || (maxPasses as number) > MAX_PASSES) {
       bad(`"max_passes" must be an integer from 1 to ${MAX_PASSES}`);
     }
     if (typeof retryScale !== 'number' || !Number.isFinite(retryScale) || !(retryScale > 0)) bad('"lr_scale" must be a positive finite number');
     if (typeof trustRegion !== 'boolean') bad('"trust_region" must be true or false');
-    batchRetry = { maxPasses: maxPasses as number, lrScale: retryScale as number, trustRegion: trustRegion as boolean };
+    batchRetry = {
+      maxPasses: maxPasses as number, lrScale: retryScale as number, trustRegion: trustRegion as boolean,
+      proseGuard: guard === undefined ? null : parseProseGuard(guard, model.vocab_size as number, fail),
+    };
   }
   const normEps = raw.norm_eps ?? 1e-7;
   if (typeof normEps !== 'number' || !(normEps >= 0)) fail(`"norm_eps" must be a non-negative number, got ${JSON.stringify(raw.norm_eps)}`);
@@ -174,6 +182,8 @@ export function checkEditorAgainstModel(
   for (const [k, editorValue, modelValue] of dims) {
     if (editorValue !== modelValue) fail(`this editor was trained for a model with ${k} ${editorValue}, but the model has ${k} ${modelValue}`);
   }
+  const tooLong = cfg.batchRetry?.proseGuard?.proseIds.find((p) => p.length > model.nPositions);
+  if (tooLong) fail(`"batch_retry.prose_guard" has a paragraph of ${tooLong.length} tokens, beyond the model's context of ${model.nPositions}`);
   cfg.editedWeights.forEach((name, k) => {
     if (!MLP_OR_ATTN_WEIGHT.test(name)) fail(`edited weight "${name}" is not a Conv1D weight of a GPT-2 block`);
     const shape = modelShape(name);
@@ -183,6 +193,22 @@ export function checkEditorAgainstModel(
       fail(`edited weight "${name}" is [${i}, ${o}] in the editor but [${shape!.join(', ')}] in the model`);
     }
   });
+}
+
+/** batch_retry.prose_guard: {"max_increase": a number > −1, "prose_ids": paragraphs of ≥ 2 token ids < vocab_size}. */
+function parseProseGuard(g: unknown, vocabSize: number, fail: (problem: string) => never): { maxIncrease: number; proseIds: number[][] } {
+  const bad = (what: string): never => fail(`"batch_retry.prose_guard" ${what}`);
+  if (!isObject(g)) bad('must be an object {"max_increase", "prose_ids"}');
+  const { max_increase: maxIncrease, prose_ids: ids, ...rest } = g as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) bad(`has an unknown key "${Object.keys(rest)[0]}"`);
+  if (typeof maxIncrease !== 'number' || !Number.isFinite(maxIncrease) || !(maxIncrease > -1)) {
+    bad(`"max_increase" must be a finite number above -1 (0.02 = 2 %), got ${JSON.stringify(maxIncrease)}`);
+  }
+  const token = (t: unknown) => Number.isInteger(t) && (t as number) >= 0 && (t as number) < vocabSize;
+  if (!Array.isArray(ids) || ids.length === 0 || !ids.every((p) => Array.isArray(p) && p.length >= 2 && p.every(token))) {
+    bad(`"prose_ids" must be a non-empty list of paragraphs, each at least 2 token ids below vocab_size ${vocabSize}`);
+  }
+  return { maxIncrease: maxIncrease as number, proseIds: ids as number[][] };
 }
 
 /** Names and shapes every editor.safetensors must contain for this config. */

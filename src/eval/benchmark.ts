@@ -79,7 +79,7 @@ export interface BenchmarkFile {
   /** MEND's lr_scale for groups of more than one fact (editor_config.json lr_scale_batch); absent = mend_lr_scale */
   mend_lr_scale_batch?: number;
   /** editor_config.json batch_retry the MEND batch outcomes were computed with; absent = one pass */
-  mend_batch_retry?: { max_passes: number; lr_scale: number; trust_region?: boolean };
+  mend_batch_retry?: { max_passes: number; lr_scale: number; trust_region?: boolean; prose_guard?: { max_increase: number; prose_ids: number[][] } };
   ft_config: { steps: number; lr: number; optimizer: string; weights: string[] };
   /** eval.json numbers of the run that produced the artifacts (H100), for the report */
   reference: { mend: Record<'single' | 'batch10', Metrics>; ft: Record<'single' | 'batch10', Metrics>; versions?: Record<string, string> };
@@ -118,8 +118,9 @@ export function parseBenchmark(json: unknown): BenchmarkFile {
   }
   const r = b.mend_batch_retry;
   if (r !== undefined && !(r && Number.isInteger(r.max_passes) && r.max_passes >= 1 && r.lr_scale > 0 && Number.isFinite(r.lr_scale)
-    && (r.trust_region === undefined || typeof r.trust_region === 'boolean'))) {
-    fail(`mend_batch_retry must be {"max_passes": a positive integer, "lr_scale": a positive number, "trust_region"?: true or false}, got ${JSON.stringify(r)}`);
+    && (r.trust_region === undefined || typeof r.trust_region === 'boolean')
+    && (r.prose_guard === undefined || (typeof r.prose_guard?.max_increase === 'number' && Array.isArray(r.prose_guard?.prose_ids))))) {
+    fail(`mend_batch_retry must be {"max_passes": a positive integer, "lr_scale": a positive number, "trust_region"?: true or false, "prose_guard"?: {"max_increase", "prose_ids"}}, got ${JSON.stringify(r)}`);
   }
   const ft = b.ft_config;
   if (!ft || !Number.isInteger(ft.steps) || !(ft.lr > 0) || !Array.isArray(ft.weights)) fail('ft_config malformed');

@@ -40,8 +40,11 @@ describe('the held-out edit benchmark through the TS engine', () => {
     // ... and with batch_retry's extra passes where the editor has them
     const retry = mend.config.batchRetry;
     const benchRetry = bench.mend_batch_retry;
-    expect(retry && { max_passes: retry.maxPasses, lr_scale: retry.lrScale, trust_region: retry.trustRegion })
-      .toEqual(benchRetry ? { trust_region: false, ...benchRetry } : null);
+    const guard = retry?.proseGuard;
+    expect(retry && {
+      max_passes: retry.maxPasses, lr_scale: retry.lrScale, trust_region: retry.trustRegion,
+      prose_guard: guard ? { max_increase: guard.maxIncrease, prose_ids: guard.proseIds } : null,
+    }).toEqual(benchRetry ? { trust_region: false, prose_guard: null, ...benchRetry } : null);
     expect(bench.ft_config.optimizer).toBe('Adam');
     const py = bench.python_outcomes!;
     expect(py).toBeDefined();

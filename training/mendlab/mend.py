@@ -256,7 +256,9 @@ def mend_edit(model, mend, batch, device, pad_id):
         r = mend.batch_retry
         return mend_edit_passes(model, mend, batch, device, pad_id, int(r["max_passes"]),
                                 mend.scale_for(len(batch)), float(r["lr_scale"]),
-                                trust_region=bool(r.get("trust_region", False)))[0]
+                                trust_region=bool(r.get("trust_region", False)),
+                                prose_guard=(r["prose_guard"]["prose_ids"], float(r["prose_guard"]["max_increase"]))
+                                if r.get("prose_guard") else None)[0]
     rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids) for e in batch], mend.edited_weights, device, pad_id)
     with torch.no_grad():
         return edited_weights_from(model, mend.weight_updates(rows, lr_scale=mend.scale_for(len(batch))))

@@ -543,6 +543,15 @@ class TinyPipelineTest(unittest.TestCase):
         grp_ref = mend_edit_passes(self.model, plain, facts, dev, pad, 2, 1.5, 0.5)[0]
         for k in grp:
             self.assertTrue(torch.equal(grp[k], grp_ref[k]))
+        # ... and its prose_guard
+        pg = MEND.from_files({**cfg, "batch_retry": {"max_passes": 2, "lr_scale": 0.015, "prose_guard": {
+            "max_increase": -0.5, "prose_ids": prose}}}, tensors)
+        grp = mend_edit(self.model, pg, facts, dev, pad)
+        for k in grp:
+            self.assertTrue(torch.equal(grp[k], w1[k]))  # pass 2 refused: pass 1 alone
+        if not all(taken):  # (without the guard pass 2 would have run)
+            free = MEND.from_files({**cfg, "batch_retry": {"max_passes": 2, "lr_scale": 0.015}}, tensors)
+            self.assertFalse(all(torch.equal(x, w1[k]) for k, x in mend_edit(self.model, free, facts, dev, pad).items()))
         # ... and its trust_region
         tr = MEND.from_files({**cfg, "batch_retry": {"max_passes": 2, "lr_scale": 150.0, "trust_region": True}}, tensors)
         self.assertTrue(tr.config()["batch_retry"]["trust_region"])
@@ -558,7 +567,7 @@ class TinyPipelineTest(unittest.TestCase):
         eval.json from the run's test numbers; FT and single edits untouched; the folder loads consistently)."""
         import shutil
         import calibrate_batch_passes as cbp
-        from mendlab.model_folder import load_model_folder, shipped_scales
+        from mendlab.model_folder import load_model_folder, load_shipped, shipped_scales
         v = lambda name, passes, retry, first=1.25: {"name": name, "passes": passes, "first": first, "retry": retry,
                                                      "retry_all": False}
         g = lambda var, h, ns, ppl=0.01: {"variant": var, "val_batch10": {"harmonic_es_ps_ns": h, "ns": ns,
@@ -597,17 +606,19 @@ class TinyPipelineTest(unittest.TestCase):
         self.assertEqual(ev["mend_batch_passes"]["lr_scale_batch"], {"before": batch, "now": 1.0})
         m = load_model_folder(folder, torch.device("cpu"))[3]
         self.assertEqual((m.scale_for(10), m.batch_retry), (1.0, {"max_passes": 2, "lr_scale": 0.5}))
-        # a trust-region variant (grid v3) carries trust_region into both files
+        # a guarded variant (grid v4) carries trust_region and prose_guard (with the prose's token ids) into both files
         folder = os.path.join(self.tmp, "batch-passes-tr")
         shutil.copytree(self.dir, folder)
         out = os.path.join(self.tmp, "batch-passes-tr.json")
-        cbp.choose = lambda grid: ("1.1>retry2@0.5+tr", "forced by the test")
+        cbp.choose = lambda grid: ("1.1>retry2@0.5+tr+prose0.02", "forced by the test")
         try:
-            cbp.main(["--model", folder, "--n-val", "20", "--grid", "v3", "--out", out, "--threads", "1"])
+            cbp.main(["--model", folder, "--n-val", "20", "--grid", "v4", "--out", out, "--threads", "1"])
         finally:
             cbp.choose = choose
         ev = cbp.main(["--model", folder, "--apply", out])
-        want = {"max_passes": 2, "lr_scale": 0.5, "trust_region": True}
+        kb_prose = load_shipped(folder, torch.device("cpu")).kb.prose["heldout"][-4:]
+        want = {"max_passes": 2, "lr_scale": 0.5, "trust_region": True,
+                "prose_guard": {"max_increase": 0.02, "prose_ids": [self.tok.encode(p) for p in kb_prose]}}
         self.assertEqual((self.load_json("editor_config.json", folder)["batch_retry"], ev["mend_batch_retry"]), (want, want))
         m = load_model_folder(folder, torch.device("cpu"))[3]
         self.assertEqual((m.scale_for(10), m.batch_retry), (1.1, want))
