@@ -210,6 +210,8 @@ def main(argv=None):
     ap.add_argument("--out", default="training/results/batch-passes.json")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--apply", default=None, metavar="RESULTS", help="write a finished run's choice into the model")
+    ap.add_argument("--test-from", default=None, metavar="RESULTS",
+                    help="a finished --no-test run: its grid and choice, then the test phase only (written to --out)")
     args = ap.parse_args(argv)
     if args.apply:
         return apply(args.apply, args.model)
@@ -260,40 +262,50 @@ def main(argv=None):
         with open(args.out, "w") as f:
             json.dump(out, f, indent=1)
 
-    t0 = time.time()
-    val_edits = pipeline_validation_edits(kb, enc, tok, args.n_val, seed)
-    val_pre = neighbour_baseline(model, val_edits, dev, tok.eot_id)
-    val_groups = [list(range(i, i + 10)) for i in range(0, len(val_edits) - 9, 10)]
     held = kb.prose["heldout"]
-    val_prose = [tok.encode(p) for p in held[ev["n_prose"]:2 * ev["n_prose"]]]
-    val_nll = prose_nll(model, val_prose, dev)
-    out["validation"] = {"sampler_seed": seed + VALIDATION_SAMPLER_OFFSET, "n_edits": len(val_edits),
-                         "n_groups": len(val_groups), "prose": f"heldout[{ev['n_prose']}:{2 * ev['n_prose']}]"}
-    grid = []
-    if args.prior:
-        with open(args.prior) as f:
-            prior = json.load(f)
-        if prior["validation"]["n_edits"] != len(val_edits) or prior["lr_scale_batch"] != batch_scale:
-            raise SystemExit("--prior was run on other validation edits or another lr_scale_batch")
-        grid = [{**g, "from": args.prior} for g in prior["grid"]]
-        grid_vs = [g["variant"] for g in prior["grid"]] + grid_vs
-    if not args.only and "shipped" not in [v["name"] for v in grid_vs]:
-        grid_vs.insert(len(grid), variants(batch_scale)[0])  # the rule compares with the one-pass edit
-    for v in grid_vs[len(grid):]:
-        grid.append({"variant": v, "val_batch10": run(v, val_edits, val_groups, val_pre, val_prose, val_nll)})
-        print(json.dumps({"variant": v["name"], **{k: grid[-1]["val_batch10"][k] for k in
-                                                     ("es", "ps", "ns", "harmonic_es_ps_ns", "ppl_increase",
-                                                      "mean_passes", "seconds")}}), flush=True)
-        out["grid"] = grid
+    if args.test_from:
+        with open(args.test_from) as f:
+            prev = json.load(f)
+        if prev.get("chosen") is None or prev["lr_scale_batch"] != batch_scale:
+            raise SystemExit("--test-from needs a finished --no-test run on this model's lr_scale_batch")
+        out.update({k: prev[k] for k in ("rule", "validation", "grid", "chosen", "chosen_because")})
+        out["test_from"] = args.test_from
+        grid_vs, chosen = [g["variant"] for g in prev["grid"]], prev["chosen"]
+    else:
+        t0 = time.time()
+        val_edits = pipeline_validation_edits(kb, enc, tok, args.n_val, seed)
+        val_pre = neighbour_baseline(model, val_edits, dev, tok.eot_id)
+        val_groups = [list(range(i, i + 10)) for i in range(0, len(val_edits) - 9, 10)]
+        held = kb.prose["heldout"]
+        val_prose = [tok.encode(p) for p in held[ev["n_prose"]:2 * ev["n_prose"]]]
+        val_nll = prose_nll(model, val_prose, dev)
+        out["validation"] = {"sampler_seed": seed + VALIDATION_SAMPLER_OFFSET, "n_edits": len(val_edits),
+                             "n_groups": len(val_groups), "prose": f"heldout[{ev['n_prose']}:{2 * ev['n_prose']}]"}
+        grid = []
+        if args.prior:
+            with open(args.prior) as f:
+                prior = json.load(f)
+            if prior["validation"]["n_edits"] != len(val_edits) or prior["lr_scale_batch"] != batch_scale:
+                raise SystemExit("--prior was run on other validation edits or another lr_scale_batch")
+            grid = [{**g, "from": args.prior} for g in prior["grid"]]
+            grid_vs = [g["variant"] for g in prior["grid"]] + grid_vs
+        if not args.only and "shipped" not in [v["name"] for v in grid_vs]:
+            grid_vs.insert(len(grid), variants(batch_scale)[0])  # the rule compares with the one-pass edit
+        for v in grid_vs[len(grid):]:
+            grid.append({"variant": v, "val_batch10": run(v, val_edits, val_groups, val_pre, val_prose, val_nll)})
+            print(json.dumps({"variant": v["name"], **{k: grid[-1]["val_batch10"][k] for k in
+                                                         ("es", "ps", "ns", "harmonic_es_ps_ns", "ppl_increase",
+                                                          "mean_passes", "seconds")}}), flush=True)
+            out["grid"] = grid
+            write()
+        out["validation"]["seconds"] = round(time.time() - t0, 1)
+        if args.only:
+            write()
+            return out
+        chosen, why = choose(grid)
+        out["chosen"], out["chosen_because"] = chosen, why
+        print(f"chosen: {chosen} ({why})", flush=True)
         write()
-    out["validation"]["seconds"] = round(time.time() - t0, 1)
-    if args.only:
-        write()
-        return out
-    chosen, why = choose(grid)
-    out["chosen"], out["chosen_because"] = chosen, why
-    print(f"chosen: {chosen} ({why})", flush=True)
-    write()
     if args.no_test:
         return out
 

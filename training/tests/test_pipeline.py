@@ -612,10 +612,16 @@ class TinyPipelineTest(unittest.TestCase):
         out = os.path.join(self.tmp, "batch-passes-tr.json")
         cbp.choose = lambda grid: ("1.1>retry2@0.5+tr+prose0.02", "forced by the test")
         try:
-            cbp.main(["--model", folder, "--n-val", "20", "--grid", "v4", "--out", out, "--threads", "1"])
+            cbp.main(["--model", folder, "--n-val", "20", "--grid", "v4", "--out", out, "--threads", "1", "--no-test"])
         finally:
             cbp.choose = choose
-        ev = cbp.main(["--model", folder, "--apply", out])
+        with self.assertRaises(SystemExit):  # no test numbers yet
+            cbp.main(["--model", folder, "--apply", out])
+        tested = os.path.join(self.tmp, "batch-passes-tr-tested.json")  # the test phase alone, from the --no-test run
+        res = cbp.main(["--model", folder, "--test-from", out, "--out", tested, "--threads", "1"])
+        self.assertEqual(set(res["test_batch10"]), {"1.1>retry2@0.5+tr+prose0.02", "shipped"})
+        self.assertEqual(res["grid"], self.load_json(os.path.basename(out), self.tmp)["grid"])
+        ev = cbp.main(["--model", folder, "--apply", tested])
         kb_prose = load_shipped(folder, torch.device("cpu")).kb.prose["heldout"][-4:]
         want = {"max_passes": 2, "lr_scale": 0.5, "trust_region": True,
                 "prose_guard": {"max_increase": 0.02, "prose_ids": [self.tok.encode(p) for p in kb_prose]}}
