@@ -114,6 +114,19 @@ def variants(batch_scale, grid="v1"):
     return v
 
 
+def guard_prose_ids(kb, tok):
+    """Token ids of the app's own held-out prose (facts.json heldout_prose = the last 4 held-out paragraphs), what a
+    prose guard checks at edit time; disjoint from the validation (64..127) and test (0..63) perplexity paragraphs."""
+    return [tok.encode(p) for p in kb.prose["heldout"][-4:]]
+
+
+def edit_with_variant(model, mend, batch, device, pad_id, v, guard_ids, stats):
+    """mend_edit_passes with a grid variant's settings -> (weights, passes applied); refusals counted in stats."""
+    return mend_edit_passes(model, mend, batch, device, pad_id, v["passes"], v["first"], v["retry"] or 1.0,
+                            v["retry_all"], v.get("trust_region", False), stats,
+                            prose_guard=(guard_ids, v["prose_guard"]) if "prose_guard" in v else None)
+
+
 def choose(grid):
     """The declared rule (module docstring) -> (chosen variant name, why)."""
     shipped = next(g for g in grid if g["variant"]["name"] == "shipped")
@@ -158,8 +171,7 @@ def apply(results_path, d):
     retry = {"max_passes": v["passes"], "lr_scale": v["retry"], **({"trust_region": True} if v.get("trust_region") else {})}
     if "prose_guard" in v:  # the editor config carries the token ids of the prose it checks (the app's heldout_prose)
         sh = load_shipped(d, torch.device("cpu"))
-        retry["prose_guard"] = {"max_increase": v["prose_guard"],
-                                "prose_ids": [sh.tok.encode(p) for p in sh.kb.prose["heldout"][-4:]]}
+        retry["prose_guard"] = {"max_increase": v["prose_guard"], "prose_ids": guard_prose_ids(sh.kb, sh.tok)}
     # pass 1 runs at the variant's first scale: lr_scale_batch, then batch_retry, right after lr_scale
     ecfg = {k2: v2 for k, val in ecfg.items() if k not in ("lr_scale_batch", "batch_retry")
             for k2, v2 in ([(k, val), ("lr_scale_batch", v["first"]), ("batch_retry", retry)] if k == "lr_scale"
@@ -226,15 +238,11 @@ def main(argv=None):
         names = args.only.split(",")
         grid_vs = [v for v in grid_vs if v["name"] in names]
     passes_run, refusals = [], {}
-    # the app's own held-out prose (facts.json heldout_prose = the last 4 held-out paragraphs): what a prose guard
-    # can check at edit time; disjoint from the validation (64..127) and test (0..63) perplexity paragraphs
-    guard_ids = [tok.encode(p) for p in kb.prose["heldout"][-4:]]
+    guard_ids = guard_prose_ids(kb, tok)
 
     def apply_fn(v):
         def f(batch):
-            w, n = mend_edit_passes(model, mend, batch, dev, tok.eot_id, v["passes"], v["first"], v["retry"] or 1.0,
-                                    v["retry_all"], v.get("trust_region", False), refusals,
-                                    prose_guard=(guard_ids, v["prose_guard"]) if "prose_guard" in v else None)
+            w, n = edit_with_variant(model, mend, batch, dev, tok.eot_id, v, guard_ids, refusals)
             passes_run.append(n)
             return w
         return f

@@ -7,7 +7,7 @@ import torch
 from evaluate_more_draws import draw_edits
 from mendlab.benchmark_cases import benchmark_groups
 from mendlab.evaluate import prose_nll
-from mendlab.mend import mend_edit_passes, capture_rows
+from mendlab.mend import mend_edit_passes
 from mendlab.model_folder import load_shipped, shipped_scales
 torch.set_num_threads(2)
 dev = torch.device("cpu")

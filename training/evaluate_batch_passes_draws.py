@@ -26,11 +26,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
-from calibrate_batch_passes import variants  # noqa: E402
+from calibrate_batch_passes import edit_with_variant, guard_prose_ids, variants  # noqa: E402
 from evaluate_more_draws import draw_edits, group_counts, pooled  # noqa: E402
 from mendlab.benchmark_cases import aggregate, benchmark_groups, per_case_outcomes  # noqa: E402
 from mendlab.evaluate import harmonic, neighbour_baseline, prose_nll  # noqa: E402
-from mendlab.mend import mend_edit_passes  # noqa: E402
 from mendlab.model_folder import cpu_versions, load_shipped, shipped_scales  # noqa: E402
 
 
@@ -68,15 +67,13 @@ def main(argv=None):
     runs = [v] + ([variants(batch_scale, "v1")[0]] if args.one_pass else [])  # v1's first = the shipped one pass
     lo, hi = (int(x) for x in args.draws.split("-"))
     prose_ids = [tok.encode(p) for p in sh.kb.prose["heldout"][:ev["n_prose"]]]
-    guard_ids = [tok.encode(p) for p in sh.kb.prose["heldout"][-4:]]  # the app's (facts.json heldout_prose)
+    guard_ids = guard_prose_ids(sh.kb, tok)
     base_nll = prose_nll(model, prose_ids, dev)
     refusals, passes, group_ppl = {}, [], []
 
     def apply_fn(r):
         def f(batch):
-            w, n = mend_edit_passes(model, mend, batch, dev, tok.eot_id, r["passes"], r["first"], r["retry"] or 1.0,
-                                    r["retry_all"], r.get("trust_region", False), refusals,
-                                    prose_guard=(guard_ids, r["prose_guard"]) if "prose_guard" in r else None)
+            w, n = edit_with_variant(model, mend, batch, dev, tok.eot_id, r, guard_ids, refusals)
             passes.append(n)
             group_ppl.append(math.exp(prose_nll(model, prose_ids, dev, weights=w) - base_nll) - 1)
             return w

@@ -93,13 +93,8 @@ async function run(argv: string[]): Promise<number> {
     if (mend.config.lrScaleBatch !== batchScale) {
       throw new Error(`editor_config.json lr_scale_batch ${mend.config.lrScaleBatch} differs from the benchmark's ${batchScale}`);
     }
-    const retry = mend.config.batchRetry;
-    const benchRetry = bench.mend_batch_retry;
-    if ((retry?.maxPasses ?? null) !== (benchRetry?.max_passes ?? null) || (retry?.lrScale ?? null) !== (benchRetry?.lr_scale ?? null)
-      || (retry?.trustRegion ?? null) !== (benchRetry ? benchRetry.trust_region ?? false : null)
-      || JSON.stringify(retry?.proseGuard ? [retry.proseGuard.maxIncrease, retry.proseGuard.proseIds] : null)
-        !== JSON.stringify(benchRetry?.prose_guard ? [benchRetry.prose_guard.max_increase, benchRetry.prose_guard.prose_ids] : null)) {
-      throw new Error(`editor_config.json batch_retry ${JSON.stringify(mend.config.raw.batch_retry ?? null)} differs from the benchmark's ${JSON.stringify(benchRetry ?? null)}`);
+    if (JSON.stringify(mend.config.batchRetry) !== JSON.stringify(bm.benchmarkBatchRetry(bench))) {
+      throw new Error(`editor_config.json batch_retry ${JSON.stringify(mend.config.raw.batch_retry ?? null)} differs from the benchmark's ${JSON.stringify(bench.mend_batch_retry ?? null)}`);
     }
   }
   const ftCfg = bench.ft_config;

@@ -334,9 +334,9 @@ function defineMendSuite(backend: BackendName, before: () => Promise<void>) {
         const free = make({ max_passes: 2, lr_scale: 0.0075 });
         const spy = vi.spyOn(m.model, 'targetIsArgmax').mockResolvedValue(false);
         try {
-          const want = [await onePass.edit(m.model, [FACT_A, FACT_B])].map((r) => r);
-          const wantW = await read(want[0]);
-          undo(want);
+          const ref = await onePass.edit(m.model, [FACT_A, FACT_B]);
+          const wantW = await read(ref);
+          undo([ref]);
           const r = await strict.edit(m.model, [FACT_A, FACT_B]);
           expect(r.stats).toMatchObject({ passes: 1, retriesRefusedProse: 1, factsRetried: 0 });
           (await read(r)).forEach((g, k) => expect(Array.from(g)).toEqual(Array.from(wantW[k])));

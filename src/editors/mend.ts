@@ -85,17 +85,6 @@ export function chainChanges(changes: WeightChange[], later: WeightChange[]): vo
   }
 }
 
-/** Token-weighted mean NLL of ids[1:] given the preceding tokens, over every paragraph (Python's prose_nll). */
-async function meanNll(model: GPT2, paragraphs: readonly number[][]): Promise<number> {
-  let nll = 0;
-  let count = 0;
-  for (const ids of paragraphs) {
-    nll -= (await model.scoreContinuation(ids.slice(0, 1), ids.slice(1))).logprob;
-    count += ids.length - 1;
-  }
-  return nll / count;
-}
-
 /** ‖after − before‖_F of each change, by weight name: one read-back for all of them. */
 export async function updateNorms(changes: readonly WeightChange[]): Promise<Map<string, number>> {
   const stacked = tf.tidy(() => tf.stack(changes.map((c) => tf.norm(tf.sub(c.after, c.before)))));
@@ -295,24 +284,27 @@ export class MendEditor implements ModelEditor {
       // Trust region (batch_retry.trust_region): the editor's step does not shrink with the loss left to remove, and
       // it never saw gradients of an edited model in training; a retry that moves any weight further than pass 1 did
       // is refused (one such pass took a test batch from perplexity 2.8 to ~6,700; docs/training.md).
-      const firstNorms = retry.trustRegion ? await updateNorms(first.changes) : null;
       // Prose guard (batch_retry.prose_guard): the norm says how far a weight moved, not whether the move hurts; a
       // retry that raises held-out prose perplexity past the slack is refused as well.
+      // Both baselines are read only once a retry is about to run: an edit whose facts all took in pass 1 pays nothing.
       const guard = retry.proseGuard;
-      let guardNll = guard ? await meanNll(model, guard.proseIds) : 0;
+      let firstNorms: Map<string, number> | null = null;
+      let guardNll: number | null = null;
       while (first.stats.passes < retry.maxPasses) {
         const missing: TokenizedFact[] = [];
         for (const f of facts) if (!(await model.targetIsArgmax(f.promptIds, f.targetIds))) missing.push(f);
         if (missing.length === 0) break;
+        if (retry.trustRegion) firstNorms ??= await updateNorms(first.changes);
+        if (guard) guardNll ??= await model.meanNll(guard.proseIds);
         const next = await this.onePass(model, missing, retry.lrScale, opts);
         const refuse = async (): Promise<string | null> => {
           if (firstNorms) {
             const norms = await updateNorms(next.changes);
-            if (next.changes.some((c) => !(norms.get(c.name)! <= firstNorms.get(c.name)!))) return 'retriesRefused';
+            if (next.changes.some((c) => !(norms.get(c.name)! <= firstNorms!.get(c.name)!))) return 'retriesRefused';
           }
           if (guard) {
-            const nll = await meanNll(model, guard.proseIds);
-            if (!(nll - guardNll <= Math.log1p(guard.maxIncrease))) return 'retriesRefusedProse';
+            const nll = await model.meanNll(guard.proseIds);
+            if (!(nll - guardNll! <= Math.log1p(guard.maxIncrease))) return 'retriesRefusedProse';
             guardNll = nll;
           }
           return null;

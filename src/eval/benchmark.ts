@@ -7,6 +7,8 @@
 // all prompts of that kind in all evaluated groups (not means of per-edit means); the perplexity increase is the
 // mean over groups of exp(NLL_after − NLL_before) − 1 on the held-out prose.
 
+import type { MendEditorConfig } from '../editors/mend_files';
+
 export const BENCHMARK_FILE = 'benchmark.json';
 export const RUNS = ['mend.single', 'mend.batch10', 'ft.single', 'ft.batch10'] as const;
 export type RunName = (typeof RUNS)[number];
@@ -125,6 +127,20 @@ export function parseBenchmark(json: unknown): BenchmarkFile {
   const ft = b.ft_config;
   if (!ft || !Number.isInteger(ft.steps) || !(ft.lr > 0) || !Array.isArray(ft.weights)) fail('ft_config malformed');
   return b;
+}
+
+/**
+ * The benchmark's mend_batch_retry in the shape of the editor's parsed config (MendEditorConfig.batchRetry, same keys
+ * in the same order, the same defaults), so that `npm run eval` and the tests compare the two as one value.
+ */
+export function benchmarkBatchRetry(b: BenchmarkFile): MendEditorConfig['batchRetry'] {
+  const r = b.mend_batch_retry;
+  if (!r) return null;
+  const g = r.prose_guard;
+  return {
+    maxPasses: r.max_passes, lrScale: r.lr_scale, trustRegion: r.trust_region ?? false,
+    proseGuard: g ? { maxIncrease: g.max_increase, proseIds: g.prose_ids } : null,
+  };
 }
 
 /** eval.json's numbers from per-case outcomes (evaluate_edits' means). */

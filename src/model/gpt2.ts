@@ -418,6 +418,20 @@ export class GPT2 {
   }
 
   /**
+   * Token-weighted mean NLL of ids[1:] given the preceding tokens, pooled over every paragraph (Python's prose_nll):
+   * the held-out damage check's perplexity is its exp, and MEND's prose guard compares it before and after a pass.
+   */
+  async meanNll(paragraphs: readonly number[][]): Promise<number> {
+    let nll = 0;
+    let count = 0;
+    for (const ids of paragraphs) {
+      nll -= (await this.scoreContinuation(ids.slice(0, 1), ids.slice(1))).logprob;
+      count += ids.length - 1;
+    }
+    return nll / count;
+  }
+
+  /**
    * Whether every target token is the teacher-forced argmax after `promptIds` (ES's test: the target is what greedy
    * decoding would write). One forward pass and one read-back of targetIds.length ids.
    */

@@ -62,14 +62,7 @@ export function heldOutIds(text: string | readonly string[], tokenizer: TextToke
 /** exp(mean NLL) over the scored tokens of every paragraph (ids[1:] given the preceding tokens), under the current weights. */
 export async function perplexity(model: GPT2, paragraphs: number[] | number[][]): Promise<number> {
   const list = typeof paragraphs[0] === 'number' ? [paragraphs as number[]] : (paragraphs as number[][]);
-  let nll = 0;
-  let count = 0;
-  for (const ids of list) {
-    const { logprob } = await model.scoreContinuation(ids.slice(0, 1), ids.slice(1));
-    nll -= logprob;
-    count += ids.length - 1;
-  }
-  return Math.exp(nll / count);
+  return Math.exp(await model.meanNll(list));
 }
 
 /**

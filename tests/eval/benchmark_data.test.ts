@@ -1,6 +1,6 @@
 // The benchmark's bookkeeping: aggregation with evaluate_edits' means, case comparison, file validation.
 import { describe, expect, it } from 'vitest';
-import { aggregate, compareCases, parseBenchmark, type GroupOutcome } from '../../src/eval/benchmark';
+import { aggregate, benchmarkBatchRetry, compareCases, parseBenchmark, type GroupOutcome } from '../../src/eval/benchmark';
 
 const groups: GroupOutcome[] = [
   { edits: [{ es: 1, ps: [1, 0, 1, 1], psn: [0, 0], ns: [1, 1, 0] }], ppl_increase: 0.01 },
@@ -48,6 +48,13 @@ describe('benchmark aggregation and comparison', () => {
     expect(parseBenchmark({ ...file, mend_batch_retry: { max_passes: 2, lr_scale: 0.5 } }).mend_batch_retry).toEqual({ max_passes: 2, lr_scale: 0.5 });
     const tr = { max_passes: 2, lr_scale: 0.5, trust_region: true };
     expect(parseBenchmark({ ...file, mend_batch_retry: tr }).mend_batch_retry).toEqual(tr);
+    // ... and in the editor config's parsed shape, with its defaults
+    expect(benchmarkBatchRetry(parseBenchmark(file))).toBeNull();
+    expect(benchmarkBatchRetry(parseBenchmark({ ...file, mend_batch_retry: { max_passes: 2, lr_scale: 0.5 } })))
+      .toEqual({ maxPasses: 2, lrScale: 0.5, trustRegion: false, proseGuard: null });
+    const guarded = { ...tr, prose_guard: { max_increase: 0.02, prose_ids: [[1, 2, 3]] } };
+    expect(benchmarkBatchRetry(parseBenchmark({ ...file, mend_batch_retry: guarded })))
+      .toEqual({ maxPasses: 2, lrScale: 0.5, trustRegion: true, proseGuard: { maxIncrease: 0.02, proseIds: [[1, 2, 3]] } });
     for (const bad of [{ max_passes: 0, lr_scale: 0.5 }, { max_passes: 2, lr_scale: -1 }, { max_passes: 1.5, lr_scale: 1 }, null,
       { max_passes: 2, lr_scale: 0.5, trust_region: 1 }]) {
       expect(() => parseBenchmark({ ...file, mend_batch_retry: bad })).toThrow(/mend_batch_retry/);

@@ -1,7 +1,7 @@
 // `npm run eval` argument handling, in a child process: bad options fail fast with one "error:" line and exit 2,
 // before any model or tfjs work; and one real replay of a batch-10 group (benchmark.test.ts covers more groups).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -41,6 +41,26 @@ describe('npm run eval: arguments', () => {
     for (const k of ['es', 'ps', 'ns']) expect(Math.abs(run.ts[k] - run.python_same_groups[k])).toBeLessThanOrEqual(0.02);
     // the whole-run reference is Python's stored aggregate over all 30 groups (the settings the app uses)
     expect(run.python_all_groups.n_groups).toBe(30);
+  }, 300_000);
+
+  it('refuses a benchmark computed with other batch_retry settings than the editor has', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mendlab-eval-'));
+    const shipped = JSON.parse(readFileSync(join(ROOT, 'public/models/facts-gpt/benchmark.json'), 'utf8'));
+    const retry = shipped.mend_batch_retry;
+    expect(retry.prose_guard, 'the shipped benchmark has a guarded retry').toBeDefined();
+    const { trust_region: _, ...noTrust } = retry;
+    for (const [name, other] of [
+      ['guard', { ...retry, prose_guard: { ...retry.prose_guard, max_increase: 0.05 } }],
+      ['ids', { ...retry, prose_guard: { ...retry.prose_guard, prose_ids: retry.prose_guard.prose_ids.slice(1) } }],
+      ['trust', noTrust],
+    ] as const) {
+      const path = join(dir, `benchmark-${name}.json`);
+      writeFileSync(path, JSON.stringify({ ...shipped, mend_batch_retry: other }));
+      const r = evalCli(['--method', 'mend', '--mode', 'batch10', '--limit', '1', '--backend', 'wasm', '--benchmark', path]);
+      expect(r.code, name).not.toBe(0);
+      expect(r.stderr, name).toMatch(/editor_config.json batch_retry .* differs from the benchmark's/);
+      expect(r.stdout, name).toBe('');
+    }
   }, 300_000);
 
   it('says how to write benchmark.json when the model folder has none', () => {
