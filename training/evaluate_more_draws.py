@@ -9,10 +9,11 @@ counterfactual object, new edit template, paraphrases and neighbours, new batch-
 draw (checked by eval.json's neighbour-prompt fingerprint), so its numbers are eval.json's.
 
     /usr/bin/python3 training/evaluate_more_draws.py [--model public/models/facts-gpt] [--batch-draws 10]
-        [--single-draws 3] [--runs mend.single,mend.batch10,ft.single,ft.batch10] [--out training/results/more-draws.json]
+        [--single-draws 3] [--first-draw 0] [--runs mend.single,mend.batch10,ft.single,ft.batch10]
+        [--out training/results/more-draws.json]
 
-MEND runs at the shipped lr_scale / lr_scale_batch, FT at eval.json's FT settings, both on identical edits and
-groups. Perplexity is scored for batch groups only (it dominates the cost of single edits on a CPU; eval.json has
+MEND runs as the app edits (mend_edit: the shipped lr_scale / lr_scale_batch and batch_retry), FT at eval.json's FT
+settings, both on identical edits and groups. Perplexity is scored for batch groups only (it dominates the cost of single edits on a CPU; eval.json has
 it). Reported: per draw and pooled ES / PS / NS / harmonic mean, 95 % percentile intervals from a bootstrap over
 groups (a batch of 10, or one single edit), and for MEND − FT the paired difference of the pooled harmonic means
 (the same resampled groups for both). Draws share subjects, so the pooled interval is somewhat too narrow; the
@@ -105,6 +106,7 @@ def main(argv=None):
     ap.add_argument("--model", default="public/models/facts-gpt")
     ap.add_argument("--batch-draws", type=int, default=10, help="draws whose 30 batches of 10 are evaluated")
     ap.add_argument("--single-draws", type=int, default=3, help="draws whose 300 single edits are evaluated")
+    ap.add_argument("--first-draw", type=int, default=0, help="start at draw F (draws F, F+1, ...; default 0)")
     ap.add_argument("--runs", default=",".join(RUNS))
     ap.add_argument("--resamples", type=int, default=2000)
     ap.add_argument("--out", default="training/results/more-draws.json")
@@ -130,6 +132,8 @@ def main(argv=None):
     out = {"about": "MEND and FT on more draws of held-out test edits (draw 0 = eval.json's); "
                     "training/evaluate_more_draws.py, docs/training.md 'How precise are the test numbers'",
            "model": args.model, "mend_lr_scale": single_scale, "mend_lr_scale_batch": batch_scale,
+           "mend_batch_retry": {k: (v if k != "prose_guard" else {"max_increase": v["max_increase"]})
+                                for k, v in (sh.ecfg.get("batch_retry") or {}).items()} or None,
            "ft": {"steps": ft_cfg["steps"], "lr": ft_cfg["lr"]}, "draw_seeds": {}, "versions": cpu_versions(args.threads),
            "draws": {r: [] for r in runs}}
 
@@ -139,7 +143,7 @@ def main(argv=None):
             json.dump(out, f, indent=1)
 
     counts = {r: [] for r in runs}
-    for k in range(max(args.batch_draws, args.single_draws)):
+    for k in range(args.first_draw, args.first_draw + max(args.batch_draws, args.single_draws)):
         edits = draw_edits(sh, ev, k)
         groups = benchmark_groups(len(edits), ev)  # every group, no time budget
         if k == 0:
@@ -149,7 +153,7 @@ def main(argv=None):
         pre = neighbour_baseline(model, edits, dev, tok.eot_id)
         for run in runs:
             method, kind = run.split(".")
-            if k >= (args.batch_draws if kind == "batch10" else args.single_draws):
+            if k - args.first_draw >= (args.batch_draws if kind == "batch10" else args.single_draws):
                 continue
             t = time.time()
             oc = per_case_outcomes(model, edits, groups[f"mend.{kind}"], apply_fns[method], pre,

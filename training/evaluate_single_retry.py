@@ -8,7 +8,12 @@ retry the facts whose edit prompt does not give the target after pass 1 (editor_
 script asks whether the same retry helps single edits, on validation first and then on test draws nothing has seen.
 
     /usr/bin/python3 training/evaluate_single_retry.py [--model public/models/facts-gpt] [--stage validation|test]
-        [--variant NAME] [--draws 20-22] [--ft] [--out training/results/single-retry.json]
+        [--variant NAME] [--draws 20-22] [--ft] [--out training/results/single-retry-STAGE.json]
+    /usr/bin/python3 training/evaluate_single_retry.py --apply
+        (after an adopted test stage: sets "min_facts": 1 in MODEL/editor_config.json batch_retry and eval.json
+        mend_batch_retry, recomputes every single-edit MEND key of eval.json on its own test edits with the retry, and
+        records both stages under "mend_single_retry"; then export_benchmark.py --only-runs mend.single
+        --outcome-groups all)
 
 Variants (pass 1 = the shipped single edit at lr_scale; a retry pass only when the edit prompt does not yet give the
 whole target; trust region and prose guard exactly as batch_retry's):
@@ -135,6 +140,77 @@ def adopt(draws, pooled_v, pooled_1, v_oc, one_oc):
     return not fails, fails
 
 
+def apply(d, val_path, test_path, threads):
+    """Writes an adopted single-edit retry into the model folder (see the module docstring's --apply)."""
+    from mendlab.benchmark_cases import benchmark_groups, check_pipeline_draw, pipeline_test_edits
+    from mendlab.evaluate import evaluate_edits, relation_balanced_edits
+    from mendlab.export import write_json
+    from mendlab.mend import mend_edit
+    with open(val_path) as f:
+        val = json.load(f)
+    with open(test_path) as f:
+        test = json.load(f)
+    if not test.get("adopted") or test.get("variant") != val.get("chosen"):
+        raise SystemExit("the test stage did not adopt the validation choice: nothing to write")
+    torch.set_num_threads(threads)
+    dev = torch.device("cpu")
+    sh = load_shipped(d, dev)
+    model, mend, tok, kb, ev_json = sh.model, sh.mend, sh.tok, sh.kb, sh.eval_json
+    r = dict(sh.ecfg.get("batch_retry") or {})
+    scale = float(test["variant"].split("@")[1].split("+")[0])
+    # the variant is batch_retry's own retry (2 passes, its scale, trust region, prose guard 2 % on the same prose)
+    if not (r.get("max_passes") == 2 and r.get("lr_scale") == scale and r.get("trust_region")
+            and r.get("prose_guard", {}).get("max_increase") == 0.02
+            and r["prose_guard"]["prose_ids"] == guard_prose_ids(kb, tok)):
+        raise SystemExit(f"editor_config.json batch_retry {r} is not the retry that was evaluated")
+    if r.get("min_facts") == 1:
+        print("batch_retry already retries single edits: nothing to write")
+        return None
+    new = {k: v for k, v in r.items() if k != "prose_guard"}
+    new["min_facts"] = 1
+    new["prose_guard"] = r["prose_guard"]
+    mend.batch_retry = new
+    ev = sh.config["eval"]
+    edits = pipeline_test_edits(kb, sh.enc, tok, ev, sh.seed)
+    groups = benchmark_groups(len(edits), ev, ev_json.get("counts"))
+    check_pipeline_draw(edits, groups, ev_json["counts"], runs=("mend.single",))
+    prose = [tok.encode(p) for p in kb.prose["heldout"][:ev["n_prose"]]]
+    base_nll = prose_nll(model, prose, dev)
+    bal = relation_balanced_edits(kb, sh.enc, tok, kb.subjects("test"), ev["balanced_per_relation"])
+    metrics = ("es", "ps", "ps_novel", "ns", "ppl_increase")
+    previous = {}
+    for sec, name, es, gs in ((ev_json, "test_single", edits, groups["mend.single"]),
+                              (ev_json["balanced"], "balanced_test_single", bal, [[i] for i in range(len(bal))])):
+        res = evaluate_edits(model, es, gs, lambda b: mend_edit(model, mend, b, dev, tok.eot_id),
+                             neighbour_baseline(model, es, dev, tok.eot_id), prose, base_nll, dev, tok.eot_id)
+        previous[name] = {"before": {**sec["mend"]["single"], "harmonic_es_ps_ns": sec["harmonic_es_ps_ns"]["mend_single"]},
+                          "now": {**{k: res[k] for k in metrics}, "harmonic_es_ps_ns": res["harmonic_es_ps_ns"]}}
+        print(name, json.dumps(previous[name]), flush=True)
+        sec["mend"]["single"] = {k: res[k] for k in metrics}
+        sec["harmonic_es_ps_ns"]["mend_single"] = res["harmonic_es_ps_ns"]
+        sec["per_relation"]["mend_single"] = res["per_relation"]
+        sec["counts"]["mend"]["single"] = {k: res[k] for k in ("n_edits", "n_groups", "n_neighbour_prompts", "seconds")}
+    ev_json["mend_batch_retry"] = new
+    ev_json["mend_single_retry"] = {
+        "about": "Single-fact edits retry too (editor_config.json batch_retry min_facts 1): a single edit whose edit "
+                 "prompt does not give the target after pass 1 gets batch_retry's guarded retry. Chosen on validation, "
+                 "adopted on fresh test draws 20..22 by rules declared before running; mend.single and the other "
+                 "single-edit MEND keys above were recomputed with it on the same test edits (docs/training.md "
+                 "'A retry for single edits').",
+        "script": "training/evaluate_single_retry.py", "validation_rule": val["validation_rule"],
+        "adoption_rule": test["adoption_rule"], "versions": test["versions"],
+        "validation": val["validation"], "chosen": val["chosen"],
+        "test_draws": {"draws": [{k: x for k, x in row.items()} for row in test["draws"]], "pooled": test["pooled"],
+                       "intervals": test["intervals"], "adopted": test["adopted"]},
+        "eval_json_single": previous,
+    }
+    ecfg = {k: (new if k == "batch_retry" else v) for k, v in sh.ecfg.items()}
+    write_json(os.path.join(d, "editor_config.json"), ecfg)
+    write_json(os.path.join(d, "eval.json"), ev_json)
+    print(f"batch_retry min_facts 1 written to {d}/editor_config.json and eval.json")
+    return ev_json
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="public/models/facts-gpt")
@@ -146,7 +222,12 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=None, help="test stage: only the first N edits of each draw (smoke runs)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--apply", action="store_true", help="write an adopted retry into the model folder")
+    ap.add_argument("--validation-results", default="training/results/single-retry-validation.json")
+    ap.add_argument("--test-results", default="training/results/single-retry-test.json")
     args = ap.parse_args(argv)
+    if args.apply:
+        return apply(args.model, args.validation_results, args.test_results, args.threads)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dev = torch.device("cpu")

@@ -254,7 +254,7 @@ function defineMendSuite(backend: BackendName, before: () => Promise<void>) {
           expect(moved).toBe(ref.length > 1);
           undo([r]);
           expect(await weightsChecksum(m.model)).toBe(original);
-          // one fact: never retried
+          // one fact: never retried (min_facts defaults to 2)
           const one = await retry.edit(m.model, [FACT_A]);
           expect(one.stats.passes).toBe(1);
           undo([one]);
@@ -354,6 +354,42 @@ function defineMendSuite(backend: BackendName, before: () => Promise<void>) {
         } finally {
           spy.mockRestore();
           for (const e of [onePass, strict, lax, free]) e.dispose();
+        }
+        expect(tf.memory().numTensors).toBe(count);
+      });
+
+      it('min_facts 1: retries a single-fact edit its first pass left short, as a second one-fact pass would', async () => {
+        const original = await weightsChecksum(m.model);
+        const count = tf.memory().numTensors;
+        const single = { ...files.config, lr_scale: 0.75 };
+        const retry = MendEditor.fromFiles({ ...single, batch_retry: { max_passes: 2, lr_scale: 0.5, min_facts: 1 } }, files.weights, m.model);
+        const batchOnly = MendEditor.fromFiles({ ...single, batch_retry: { max_passes: 2, lr_scale: 0.5 } }, files.weights, m.model);
+        const first = MendEditor.fromFiles(single, files.weights, m.model);
+        const later = MendEditor.fromFiles({ ...files.config, lr_scale: 0.5 }, files.weights, m.model);
+        const spy = vi.spyOn(m.model, 'targetIsArgmax').mockResolvedValue(false);
+        try {
+          expect(retry.config.batchRetry!.minFacts).toBe(1);
+          const ref = [await first.edit(m.model, [FACT_A])];
+          const afterPass1 = await read(ref[0]);
+          ref.push(await later.edit(m.model, [FACT_A]));
+          const want = await Promise.all(WEIGHTS.map(async (w) => (await m.model.getWeight(w).data()) as Float32Array));
+          undo(ref);
+          const r = await retry.edit(m.model, [FACT_A]);
+          expect(r.stats).toMatchObject({ facts: 1, passes: 2, factsRetried: 1 });
+          const got = await read(r);
+          got.forEach((g, k) => expect(relErr(g, [Array.from(want[k])])).toBeLessThan(1e-6));
+          expect(got.some((g, k) => relErr(g, [Array.from(afterPass1[k])]) > 1e-4)).toBe(true);
+          undo([r]);
+          expect(await weightsChecksum(m.model)).toBe(original);
+          // the default (min_facts 2) leaves single edits at one pass
+          const b = await batchOnly.edit(m.model, [FACT_A]);
+          expect(b.stats.passes).toBe(1);
+          (await read(b)).forEach((g, k) => expect(Array.from(g)).toEqual(Array.from(afterPass1[k])));
+          undo([b]);
+          expect(await weightsChecksum(m.model)).toBe(original);
+        } finally {
+          spy.mockRestore();
+          for (const e of [retry, batchOnly, first, later]) e.dispose();
         }
         expect(tf.memory().numTensors).toBe(count);
       });
@@ -486,6 +522,7 @@ describe('MEND editor artifacts are validated against the model', () => {
   it('reads batch_retry and refuses a malformed one', () => {
     expect(load((c) => (c.batch_retry = { max_passes: 2, lr_scale: 0.5 }))).not.toThrow();
     expect(load((c) => (c.batch_retry = { max_passes: 2, lr_scale: 0.5, trust_region: true }))).not.toThrow();
+    expect(load((c) => (c.batch_retry = { max_passes: 2, lr_scale: 0.5, min_facts: 1 }))).not.toThrow();
     const guard = (ids: number[][]) => ({ max_passes: 2, lr_scale: 0.5, prose_guard: { max_increase: 0.02, prose_ids: ids } });
     expect(load((c) => (c.batch_retry = guard([[1, 2, 3], [4, 299]])))).not.toThrow();
     // a paragraph longer than the model's context (64 positions) could not be scored
@@ -494,6 +531,7 @@ describe('MEND editor artifacts are validated against the model', () => {
     const bad: unknown[] = [null, 2, { max_passes: 0, lr_scale: 0.5 }, { max_passes: 6, lr_scale: 0.5 }, { max_passes: 2.5, lr_scale: 0.5 },
       { max_passes: 2 }, { max_passes: 2, lr_scale: 0 }, { max_passes: 2, lr_scale: Number.POSITIVE_INFINITY }, { max_passes: 2, lr_scale: '0.5' },
       { max_passes: 2, lr_scale: 0.5, trust_region: 'yes' }, { max_passes: 2, lr_scale: 0.5, trustRegion: true },
+      ...[0, -1, 1.5, '1', null].map((n) => ({ max_passes: 2, lr_scale: 0.5, min_facts: n })),
       ...[{ max_increase: -1, prose_ids: [[1, 2]] }, { max_increase: '0.02', prose_ids: [[1, 2]] }, { max_increase: 0.02 },
         { max_increase: 0.02, prose_ids: [] }, { max_increase: 0.02, prose_ids: [[1]] }, { max_increase: 0.02, prose_ids: [[1, 300]] },
         { max_increase: 0.02, prose_ids: [[1, 2.5]] }, { max_increase: 0.02, prose_ids: [[1, 2]], text: 'x' }, [0.02]]

@@ -274,11 +274,12 @@ export class MendEditor implements ModelEditor {
     const first = await this.onePass(model, facts, this.lrScaleFor(facts.length), opts);
     first.stats.facts = facts.length;
     first.stats.passes = 1;
-    const retry = facts.length > 1 ? this.config.batchRetry : null;
-    if (!retry || retry.maxPasses < 2) return first;
+    const retry = this.config.batchRetry;
+    if (!retry || retry.maxPasses < 2 || facts.length < retry.minFacts) return first;
     // Retry passes (editor_config.json batch_retry): a summed update of several facts can leave some of them short
-    // of their target; ask the editor again for those, with rows captured on the model as edited so far. Each pass
-    // installs its weights; the edit's changes run from the first pass's "before" to the last pass's "after".
+    // of their target, and now and then one fact's update does too (min_facts 1); ask the editor again for those,
+    // with rows captured on the model as edited so far. Each pass installs its weights; the edit's changes run from
+    // the first pass's "before" to the last pass's "after".
     try {
       let retried = 0;
       // Trust region (batch_retry.trust_region): the editor's step does not shrink with the loss left to remove, and

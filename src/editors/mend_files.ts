@@ -36,10 +36,12 @@ export interface MendEditorConfig {
    * false): a retry pass whose update of any weight has a larger Frobenius norm than pass 1's is refused (undone) and
    * the edit stops there. proseGuard ("prose_guard", default null): a retry pass that raises the perplexity of
    * proseIds (token ids of held-out prose the editor config carries) by more than a factor 1 + maxIncrease over the
-   * weights before it is refused (undone) and the edit stops there.
+   * weights before it is refused (undone) and the edit stops there. minFacts ("min_facts", default 2, the key's
+   * name is from when only batches retried): the fewest facts an edit must have to be retried; 1 retries single-fact
+   * edits too (training/evaluate_single_retry.py).
    */
   batchRetry: {
-    maxPasses: number; lrScale: number; trustRegion: boolean;
+    maxPasses: number; lrScale: number; trustRegion: boolean; minFacts: number;
     proseGuard: { maxIncrease: number; proseIds: number[][] } | null;
   } | null;
   normEps: number;
@@ -131,16 +133,19 @@ export function parseMendEditorConfig(json: unknown, file = EDITOR_CONFIG_FILE):
     const r = raw.batch_retry;
     const bad = (what: string): never => fail(`"batch_retry" ${what}, got ${JSON.stringify(r)}`);
     if (!isObject(r)) bad('must be an object {"max_passes", "lr_scale", "trust_region"?}');
-    const { max_passes: maxPasses, lr_scale: retryScale, trust_region: trustRegion = false, prose_guard: guard } = r as Record<string, unknown>;
-    const unknownKey = Object.keys(r as object).find((k) => !['max_passes', 'lr_scale', 'trust_region', 'prose_guard'].includes(k));
+    const {
+      max_passes: maxPasses, lr_scale: retryScale, trust_region: trustRegion = false, prose_guard: guard, min_facts: minFacts = 2,
+    } = r as Record<string, unknown>;
+    const unknownKey = Object.keys(r as object).find((k) => !['max_passes', 'lr_scale', 'trust_region', 'prose_guard', 'min_facts'].includes(k));
     if (unknownKey) bad(`has an unknown key "${unknownKey}"`);
     if (!Number.isInteger(maxPasses) || (maxPasses as number) < 1 || (maxPasses as number) > MAX_PASSES) {
       bad(`"max_passes" must be an integer from 1 to ${MAX_PASSES}`);
     }
     if (typeof retryScale !== 'number' || !Number.isFinite(retryScale) || !(retryScale > 0)) bad('"lr_scale" must be a positive finite number');
     if (typeof trustRegion !== 'boolean') bad('"trust_region" must be true or false');
+    if (!posInt(minFacts)) bad('"min_facts" must be a positive integer (the fewest facts an edit must have to be retried)');
     batchRetry = {
-      maxPasses: maxPasses as number, lrScale: retryScale as number, trustRegion: trustRegion as boolean,
+      maxPasses: maxPasses as number, lrScale: retryScale as number, trustRegion: trustRegion as boolean, minFacts: minFacts as number,
       proseGuard: guard === undefined ? null : parseProseGuard(guard, model.vocab_size as number, fail),
     };
   }

@@ -80,8 +80,9 @@ export interface BenchmarkFile {
   mend_lr_scale: number;
   /** MEND's lr_scale for groups of more than one fact (editor_config.json lr_scale_batch); absent = mend_lr_scale */
   mend_lr_scale_batch?: number;
-  /** editor_config.json batch_retry the MEND batch outcomes were computed with; absent = one pass */
-  mend_batch_retry?: { max_passes: number; lr_scale: number; trust_region?: boolean; prose_guard?: { max_increase: number; prose_ids: number[][] } };
+  /** editor_config.json batch_retry the MEND outcomes were computed with (batch groups; single edits too where its
+   * min_facts is 1); absent = one pass */
+  mend_batch_retry?: { max_passes: number; lr_scale: number; trust_region?: boolean; min_facts?: number; prose_guard?: { max_increase: number; prose_ids: number[][] } };
   ft_config: { steps: number; lr: number; optimizer: string; weights: string[] };
   /** eval.json numbers of the run that produced the artifacts (H100), for the report */
   reference: { mend: Record<'single' | 'batch10', Metrics>; ft: Record<'single' | 'batch10', Metrics>; versions?: Record<string, string> };
@@ -121,8 +122,9 @@ export function parseBenchmark(json: unknown): BenchmarkFile {
   const r = b.mend_batch_retry;
   if (r !== undefined && !(r && Number.isInteger(r.max_passes) && r.max_passes >= 1 && r.lr_scale > 0 && Number.isFinite(r.lr_scale)
     && (r.trust_region === undefined || typeof r.trust_region === 'boolean')
+    && (r.min_facts === undefined || (Number.isInteger(r.min_facts) && r.min_facts >= 1))
     && (r.prose_guard === undefined || (typeof r.prose_guard?.max_increase === 'number' && Array.isArray(r.prose_guard?.prose_ids))))) {
-    fail(`mend_batch_retry must be {"max_passes": a positive integer, "lr_scale": a positive number, "trust_region"?: true or false, "prose_guard"?: {"max_increase", "prose_ids"}}, got ${JSON.stringify(r)}`);
+    fail(`mend_batch_retry must be {"max_passes": a positive integer, "lr_scale": a positive number, "trust_region"?: true or false, "prose_guard"?: {"max_increase", "prose_ids"}, "min_facts"?: a positive integer}, got ${JSON.stringify(r)}`);
   }
   const ft = b.ft_config;
   if (!ft || !Number.isInteger(ft.steps) || !(ft.lr > 0) || !Array.isArray(ft.weights)) fail('ft_config malformed');
@@ -138,7 +140,7 @@ export function benchmarkBatchRetry(b: BenchmarkFile): MendEditorConfig['batchRe
   if (!r) return null;
   const g = r.prose_guard;
   return {
-    maxPasses: r.max_passes, lrScale: r.lr_scale, trustRegion: r.trust_region ?? false,
+    maxPasses: r.max_passes, lrScale: r.lr_scale, trustRegion: r.trust_region ?? false, minFacts: r.min_facts ?? 2,
     proseGuard: g ? { maxIncrease: g.max_increase, proseIds: g.prose_ids } : null,
   };
 }

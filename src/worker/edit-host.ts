@@ -196,6 +196,7 @@ function compare(method: EditMethod, req: EditRequest, before: Snapshot, after: 
       meanKl: neighbours.length ? neighbours.reduce((s, n) => s + n.kl, 0) / neighbours.length : null,
     },
     timingsMs: { capture: t.captureMs, editor: t.editorMs, update: t.updateMs, total: t.totalMs },
+    passes: entry.stats.passes ?? 1,
     heldOut: entry.damage && {
       before: entry.damage.perplexityBefore, after: entry.damage.perplexityAfter, ratio: entry.damage.ratio,
       flagged: entry.damage.flagged, threshold: entry.damage.threshold, prose,

@@ -130,6 +130,9 @@ export interface MethodEval {
   neighbours: NeighbourEval[];
   summary: { editSuccess: boolean; paraphraseSuccess: number | null; neighbourhoodScore: number | null; meanKl: number | null };
   timingsMs: { capture: number; editor: number; update: number; total: number };
+  /** MEND passes the edit took: more than 1 when the first left a fact's edit prompt short of its target and
+   * editor_config.json batch_retry asked the editor again (fine-tuning: 1; absent in reports made before it existed) */
+  passes?: number;
   /**
    * perplexity on held-out prose with the weights before and after this edit (session/damage.ts); flagged when
    * after / before exceeds threshold or is not finite: the edit may have damaged the model

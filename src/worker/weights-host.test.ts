@@ -2,7 +2,7 @@
 // numbers agree with the weights actually installed, the model is left exactly as it was, and a later edit does
 // not change what the report says about the MEND edit before it.
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend, loadModel, localSource, type BackendName, type LoadedModel } from '../model';
 import { useNodeWebGPU } from '../../tests/helpers/node-webgpu';
 import { FinetuneEditor } from '../editors/finetune';
@@ -104,6 +104,35 @@ function defineSuite(backend: BackendName, before: () => Promise<void>) {
       session.undo();
       session.undo();
       expect(await weightsReport(ctx)).toBeNull();
+    });
+
+    it('says how many passes a retried edit took, and describes its first', async () => {
+      const files = syntheticEditorFiles(m.model, WEIGHTS, { rank: 4, seed: 7, editLr: 0.05 });
+      const retrying = MendEditor.fromFiles({ ...files.config, batch_retry: { max_passes: 2, lr_scale: 0.5, min_facts: 1 } }, files.weights, m.model);
+      const s2 = new EditSession({ model: m.model, tokenizer: m.tokenizer, editors: { mend: retrying } });
+      const fact = { prompt: 'The capital of France is', target: ' Paris' };
+      try {
+        const one = await session.apply(fact);
+        const onePass = (await weightsReport(ctx))!;
+        session.undo();
+        expect(one.stats.passes).toBe(1);
+        expect(onePass.passes).toBe(1);
+        const spy = vi.spyOn(m.model, 'targetIsArgmax').mockResolvedValue(false); // the first pass "left it short"
+        const entry = await s2.apply(fact).finally(() => spy.mockRestore());
+        expect(entry.stats.passes).toBe(2);
+        const r = (await weightsReport({ ...ctx, mend: retrying, applied: s2.applied }))!;
+        expect(r.passes).toBe(2);
+        r.weights.forEach((w, k) => {
+          expect(w.updateNorm).toBeCloseTo(onePass.weights[k].updateNorm, 10); // pass 1's rows and step
+          // the installed change holds both passes
+          expect(Math.abs(onePass.weights[k].measuredUpdateNorm - w.updateNorm) / w.updateNorm).toBeLessThan(1e-5);
+          expect(Math.abs(w.measuredUpdateNorm - w.updateNorm) / w.updateNorm).toBeGreaterThan(1e-4); // float32 rounding: ~1e-7
+        });
+        s2.undo();
+      } finally {
+        s2.dispose();
+        retrying.dispose();
+      }
     });
   });
 }

@@ -111,6 +111,7 @@ export async function weightsReport(ctx: WeightsContext | null): Promise<Weights
     targetProbBefore: single ? Math.exp(-captured.loss * entry.facts[0].targetIds.length) : null,
     sign: mend.config.sign,
     lrScale: mend.lrScaleFor(entry.facts.length), // lr_scale_batch for an edit of several facts
+    passes: entry.result.stats.passes ?? 1,
     rankTolerance: RANK_TOLERANCE,
     weights,
     ms: performance.now() - t0,

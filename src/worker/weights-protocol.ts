@@ -96,6 +96,10 @@ export interface WeightsReport {
   targetProbBefore: number | null;
   sign: number;
   lrScale: number;
+  /** MEND passes the edit took (editor_config.json batch_retry: a fact its first pass left short is edited again on
+   * the model as edited so far). Everything above and per weight is pass 1's; only measuredUpdateNorm, read off the
+   * installed weights, covers every pass. */
+  passes: number;
   rankTolerance: number;
   weights: WeightUpdateReport[];
   ms: number;

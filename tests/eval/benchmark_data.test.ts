@@ -51,12 +51,13 @@ describe('benchmark aggregation and comparison', () => {
     // ... and in the editor config's parsed shape, with its defaults
     expect(benchmarkBatchRetry(parseBenchmark(file))).toBeNull();
     expect(benchmarkBatchRetry(parseBenchmark({ ...file, mend_batch_retry: { max_passes: 2, lr_scale: 0.5 } })))
-      .toEqual({ maxPasses: 2, lrScale: 0.5, trustRegion: false, proseGuard: null });
+      .toEqual({ maxPasses: 2, lrScale: 0.5, trustRegion: false, minFacts: 2, proseGuard: null });
+    expect(benchmarkBatchRetry(parseBenchmark({ ...file, mend_batch_retry: { max_passes: 2, lr_scale: 0.5, min_facts: 1 } }))?.minFacts).toBe(1);
     const guarded = { ...tr, prose_guard: { max_increase: 0.02, prose_ids: [[1, 2, 3]] } };
     expect(benchmarkBatchRetry(parseBenchmark({ ...file, mend_batch_retry: guarded })))
-      .toEqual({ maxPasses: 2, lrScale: 0.5, trustRegion: true, proseGuard: { maxIncrease: 0.02, proseIds: [[1, 2, 3]] } });
+      .toEqual({ maxPasses: 2, lrScale: 0.5, trustRegion: true, minFacts: 2, proseGuard: { maxIncrease: 0.02, proseIds: [[1, 2, 3]] } });
     for (const bad of [{ max_passes: 0, lr_scale: 0.5 }, { max_passes: 2, lr_scale: -1 }, { max_passes: 1.5, lr_scale: 1 }, null,
-      { max_passes: 2, lr_scale: 0.5, trust_region: 1 }]) {
+      { max_passes: 2, lr_scale: 0.5, trust_region: 1 }, { max_passes: 2, lr_scale: 0.5, min_facts: 0 }, { max_passes: 2, lr_scale: 0.5, min_facts: 1.5 }]) {
       expect(() => parseBenchmark({ ...file, mend_batch_retry: bad })).toThrow(/mend_batch_retry/);
     }
   });

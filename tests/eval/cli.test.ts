@@ -44,12 +44,16 @@ describe('npm run eval: arguments', () => {
   }, 300_000);
 
   it('refuses a benchmark computed with other batch_retry settings than the editor has', () => {
+    // (batch_retry's min_facts 1 makes single edits retry too: a benchmark without it scored them in one pass)
     const dir = mkdtempSync(join(tmpdir(), 'mendlab-eval-'));
     const shipped = JSON.parse(readFileSync(join(ROOT, 'public/models/facts-gpt/benchmark.json'), 'utf8'));
     const retry = shipped.mend_batch_retry;
     expect(retry.prose_guard, 'the shipped benchmark has a guarded retry').toBeDefined();
     const { trust_region: _, ...noTrust } = retry;
+    const { min_facts: __, ...batchesOnly } = retry; // single edits one pass, where the editor retries them
+    expect(retry.min_facts, 'the shipped benchmark retries single edits').toBe(1);
     for (const [name, other] of [
+      ['min_facts', batchesOnly],
       ['guard', { ...retry, prose_guard: { ...retry.prose_guard, max_increase: 0.05 } }],
       ['ids', { ...retry, prose_guard: { ...retry.prose_guard, prose_ids: retry.prose_guard.prose_ids.slice(1) } }],
       ['trust', noTrust],

@@ -251,8 +251,9 @@ def edited_weights_from(model, updates):
 def mend_edit(model, mend, batch, device, pad_id):
     """The weights after one MEND edit of all facts in `batch` (rows captured together, one summed update at
     mend.scale_for(len(batch))), as a name -> tensor dict for a functional forward; the model is not changed.
-    An edit of more than one fact with mend.batch_retry set is then retried as the app does (mend_edit_passes)."""
-    if len(batch) > 1 and mend.batch_retry:
+    An edit of at least batch_retry's min_facts facts (default 2; 1 = single edits too) with mend.batch_retry set is
+    then retried as the app does (mend_edit_passes)."""
+    if mend.batch_retry and len(batch) >= int(mend.batch_retry.get("min_facts", 2)):
         r = mend.batch_retry
         return mend_edit_passes(model, mend, batch, device, pad_id, int(r["max_passes"]),
                                 mend.scale_for(len(batch)), float(r["lr_scale"]),

@@ -543,6 +543,16 @@ class TinyPipelineTest(unittest.TestCase):
         grp_ref = mend_edit_passes(self.model, plain, facts, dev, pad, 2, 1.5, 0.5)[0]
         for k in grp:
             self.assertTrue(torch.equal(grp[k], grp_ref[k]))
+        # ... and, with min_facts 1, for single edits too (evaluate_single_retry.py)
+        single = MEND.from_files({**cfg, "batch_retry": {"max_passes": 2, "lr_scale": 0.5, "min_facts": 1}}, tensors)
+        self.assertEqual(single.config()["batch_retry"]["min_facts"], 1)
+        one = mend_edit(self.model, single, facts[:1], dev, pad)
+        one_ref, n_one = mend_edit_passes(self.model, plain, facts[:1], dev, pad, 2, plain.scale_for(1), 0.5)
+        for k in one:
+            self.assertTrue(torch.equal(one[k], one_ref[k]))
+        self.assertEqual(n_one, 2)  # (the tiny editor leaves this fact short after pass 1)
+        self.assertEqual(n_one == 2, not all(torch.equal(one[k], one_ref_1) for k, one_ref_1 in
+                                             mend_edit(self.model, plain, facts[:1], dev, pad).items()))
         # ... and its prose_guard
         pg = MEND.from_files({**cfg, "batch_retry": {"max_passes": 2, "lr_scale": 0.015, "prose_guard": {
             "max_increase": -0.5, "prose_ids": prose}}}, tensors)
@@ -628,6 +638,62 @@ class TinyPipelineTest(unittest.TestCase):
         self.assertEqual((self.load_json("editor_config.json", folder)["batch_retry"], ev["mend_batch_retry"]), (want, want))
         m = load_model_folder(folder, torch.device("cpu"))[3]
         self.assertEqual((m.scale_for(10), m.batch_retry), (1.1, want))
+
+    def test_single_retry_rules_and_apply(self):
+        """evaluate_single_retry.py: the declared validation and adoption rules, the two stages on the tiny folder, and
+        --apply (min_facts 1 in editor_config.json batch_retry and eval.json, the single-edit MEND keys recomputed
+        with the retry; batches, FT and the retry's own settings untouched)."""
+        import shutil
+        import evaluate_single_retry as esr
+        from calibrate_batch_passes import guard_prose_ids
+        from mendlab.export import write_json
+        from mendlab.model_folder import load_model_folder, load_shipped
+        row = lambda h, ns, ppl=0.01: {"harmonic_es_ps_ns": h, "ns": ns, "ppl_increase": ppl}
+        names = esr.variant_names()
+        val = {"one-pass": row(0.970, 0.96), names[0]: row(0.9725, 0.96), names[1]: row(0.9730, 0.96), names[2]: row(0.99, 0.94)}
+        self.assertEqual(esr.choose(val)[0], names[0])  # within 0.001 of the best eligible: the smaller scale
+        self.assertIsNone(esr.choose({**val, names[0]: row(0.9715, 0.96), names[1]: row(0.9715, 0.96)})[0])  # margin
+        self.assertIsNone(esr.choose({**val, names[0]: row(0.98, 0.96, 0.021), names[1]: row(0.98, 0.949)})[0])
+        d = lambda v, o: {"variant": {"harmonic_es_ps_ns": v}, "one-pass": {"harmonic_es_ps_ns": o}}
+        pv, p1 = {"harmonic_es_ps_ns": 0.98, "ns": 0.96, "ppl_increase": 0.004}, {"harmonic_es_ps_ns": 0.97, "ppl_increase": 0.004}
+        oc = lambda *ppl: [{"ppl_increase": x} for x in ppl]
+        self.assertEqual(esr.adopt([d(0.98, 0.97), d(0.97, 0.97), d(0.99, 0.98)], pv, p1, oc(0.01, 0.2), oc(0.01, 0.3)), (True, []))
+        self.assertFalse(esr.adopt([d(0.98, 0.97), d(0.97, 0.97), d(0.97, 0.97)], pv, p1, oc(0.01), oc(0.01))[0])  # 1 of 3
+        self.assertFalse(esr.adopt([d(0.98, 0.97)] * 3, {**pv, "ns": 0.949}, p1, oc(0.01), oc(0.01))[0])
+        self.assertFalse(esr.adopt([d(0.98, 0.97)] * 3, {**pv, "ppl_increase": 0.0095}, p1, oc(0.01), oc(0.01))[0])
+        self.assertFalse(esr.adopt([d(0.98, 0.97)] * 3, pv, p1, oc(0.11), oc(0.09))[0])  # one edit over +10 %
+
+        folder = os.path.join(self.tmp, "single-retry-copy")
+        shutil.copytree(self.dir, folder)
+        sh = load_shipped(folder, torch.device("cpu"))
+        retry = {"max_passes": 2, "lr_scale": 0.5, "trust_region": True,
+                 "prose_guard": {"max_increase": 0.02, "prose_ids": guard_prose_ids(sh.kb, sh.tok)}}
+        write_json(os.path.join(folder, "editor_config.json"), {**sh.ecfg, "batch_retry": retry})
+        ev0 = {**sh.eval_json, "mend_batch_retry": retry}
+        write_json(os.path.join(folder, "eval.json"), ev0)
+        vp, tp = os.path.join(self.tmp, "sr-val.json"), os.path.join(self.tmp, "sr-test.json")
+        v = esr.main(["--model", folder, "--n-val", "8", "--out", vp])
+        self.assertEqual(set(v["validation"]) - {"sampler_seed", "n_edits", "prose", "seconds"}, {"one-pass", *names})
+        t = esr.main(["--model", folder, "--stage", "test", "--variant", names[0], "--draws", "1-1", "--limit", "4",
+                      "--ft", "--out", tp])
+        self.assertEqual((t["pooled"]["variant"]["n_edits"], t["pooled"]["ft"]["n_edits"]), (4, 4))
+        if not (v["chosen"] == names[0] and t["adopted"]):  # not adopted: nothing is written
+            with self.assertRaises(SystemExit):
+                esr.main(["--model", folder, "--apply", "--validation-results", vp, "--test-results", tp])
+        with open(vp) as f:
+            vj = json.load(f)
+        with open(tp) as f:
+            tj = json.load(f)
+        write_json(vp, {**vj, "chosen": names[0]})
+        write_json(tp, {**tj, "adopted": True})  # forced: the tiny model's numbers say nothing
+        ev = esr.main(["--model", folder, "--apply", "--validation-results", vp, "--test-results", tp])
+        want = {**retry, "min_facts": 1}
+        self.assertEqual((self.load_json("editor_config.json", folder)["batch_retry"], ev["mend_batch_retry"]), (want, want))
+        self.assertEqual(ev, self.load_json("eval.json", folder))
+        self.assertEqual((ev["mend"]["batch10"], ev["ft"]), (ev0["mend"]["batch10"], ev0["ft"]))
+        self.assertEqual(ev["mend_single_retry"]["eval_json_single"]["test_single"]["now"],
+                         {**ev["mend"]["single"], "harmonic_es_ps_ns": ev["harmonic_es_ps_ns"]["mend_single"]})
+        self.assertEqual(load_model_folder(folder, torch.device("cpu"))[3].batch_retry, want)
 
     def test_golden_fixture_reproduces_from_shipped_files(self):
         """Rebuild model + editor from the fixture folder's files only and recompute the golden values."""

@@ -100,11 +100,26 @@ function Summary({ r }: { r: MethodEval }) {
       )}
       <div>
         <dt>Time</dt>
-        <dd>{(r.timingsMs.total / 1000).toFixed(2)} s</dd>
+        <dd>{timeText(r)}</dd>
       </div>
     </dl>
   );
 }
+
+/** The edit's time, and its MEND passes where the editor was asked more than once (editor_config.json batch_retry). */
+function timeText(r: MethodEval): ReactNode {
+  const time = `${(r.timingsMs.total / 1000).toFixed(2)} s`;
+  if ((r.passes ?? 1) < 2) return time;
+  return (
+    <>
+      {time}, <Definition text={PASSES_DEFINITION}><span data-testid="result-passes">{r.passes} passes</span></Definition>
+    </>
+  );
+}
+
+const PASSES_DEFINITION = 'After its first pass the edit prompt did not yet give the whole target, so MEND was asked again, '
+  + 'on the model as edited so far (editor_config.json batch_retry). Where the editor sets them, its guards refuse a pass '
+  + 'that moves a weight further than the first did or raises held-out prose perplexity past a limit.';
 
 function MethodResult({ r, report }: { r: MethodEval; report: EditReport }) {
   return (
@@ -198,7 +213,7 @@ function Comparison({ report }: { report: EditReport }) {
             {row(<Definition text={METRIC_DEFINITIONS.kl}>Mean neighbour KL</Definition>, (r) => (r.summary.meanKl === null ? '—' : `${r.summary.meanKl.toFixed(4)} nats`))}
             {rs.every((r) => r.heldOut) && row(<Definition text={METRIC_DEFINITIONS.heldOutPerplexity}>Held-out perplexity</Definition>,
               (r) => <HeldOutPerplexity h={r.heldOut!} />, undefined, (r) => !r.heldOut!.flagged)}
-            {row('Time', (r) => `${(r.timingsMs.total / 1000).toFixed(2)} s`)}
+            {row('Time', timeText)}
           </tbody>
         </table>
       </ScrollRegion>

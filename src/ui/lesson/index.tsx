@@ -5,6 +5,7 @@ import { useState, type ReactNode } from 'react';
 import type { WeightsReport, WeightUpdateReport } from '../../worker/weights-protocol';
 import { visibleToken } from '../format';
 import { percent, sci, shortWeightName } from '../weights/numbers';
+import { RetryNote } from '../weights';
 import { mostChangedWeight, useWeightsReport } from '../weights/use-report';
 import '../weights/weights.css';
 
@@ -162,6 +163,7 @@ function StepBody({ step, report, w }: { step: number; report: WeightsReport; w:
             {' '}<Num testId="lesson-update-norm">{sci(w.updateNorm)}</Num>, {percent(w.relativeUpdate)} of ‖W‖ = {sci(w.weightNorm)}
             {' '}(measured on the installed weights: ‖W′ − W‖ = {sci(w.measuredUpdateNorm)}).
           </p>
+          {report.passes > 1 && <RetryNote passes={report.passes} />}
           <p>
             It has rank <Num testId="lesson-update-rank">{w.rank}</Num> (at most {n}, one per token); its largest singular values are
             {' '}{w.singularValues.slice(0, 3).map((s) => sci(s)).join(', ')}.

@@ -32,6 +32,17 @@ export function WeightsPanel({ historyKey }: WeightsPanelProps) {
   );
 }
 
+/** An edit the editor was asked for twice (editor_config.json batch_retry): what is shown is its first pass. */
+export function RetryNote({ passes }: { passes: number }) {
+  return (
+    <p className="note" data-testid="weights-retry-note">
+      The first MEND pass left the edit prompt short of its target, so the editor was asked again on the model as
+      edited so far: this edit took {passes} passes. The tokens, rows, steps and update norms here are the first
+      pass’s; ‖W′ − W‖, measured on the installed weights, includes every pass.
+    </p>
+  );
+}
+
 function ReportView({ report }: { report: WeightsReport }) {
   const [chosen, setChosen] = useState<number | null>(null);
   const index = chosen !== null && chosen < report.weights.length ? chosen : mostChangedWeight(report.weights);
@@ -45,6 +56,7 @@ function ReportView({ report }: { report: WeightsReport }) {
         one rank-1 piece per token ({n} tokens), so ΔW has rank at most {n}. <i>step</i> = sign · lr_scale · edit_lr is learned
         per weight. Norms are Frobenius norms.
       </p>
+      {report.passes > 1 && <RetryNote passes={report.passes} />}
       {report.editsAfter > 0 && (
         <p className="note" data-testid="weights-later-edits">
           {report.editsAfter === 1 ? 'One fine-tuning edit was' : `${report.editsAfter} fine-tuning edits were`} applied after it; fine-tuning
