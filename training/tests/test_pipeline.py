@@ -694,6 +694,28 @@ class TinyPipelineTest(unittest.TestCase):
         self.assertEqual(ev["mend_single_retry"]["eval_json_single"]["test_single"]["now"],
                          {**ev["mend"]["single"], "harmonic_es_ps_ns": ev["harmonic_es_ps_ns"]["mend_single"]})
         self.assertEqual(load_model_folder(folder, torch.device("cpu"))[3].batch_retry, want)
+        # explore_pass1_guard.py on the folder that now retries single edits: a guard no edit can pass fires on every
+        # edit and halves pass 1 twice; one every edit passes never fires and is the shipped edit
+        import explore_pass1_guard as epg
+        from mendlab.benchmark_cases import pipeline_validation_edits
+        from mendlab.evaluate import prose_nll
+        self.assertEqual(epg.spearman([1, 2, 3], [10, 20, 30]), 1.0)
+        self.assertEqual(epg.spearman([1, 2, 3], [3, 2, 1]), -1.0)
+        sh = load_shipped(folder, torch.device("cpu"))
+        e = pipeline_validation_edits(sh.kb, sh.enc, sh.tok, 1, sh.seed)[0]
+        base = prose_nll(sh.model, guard_prose_ids(sh.kb, sh.tok), torch.device("cpu"))
+        args = (sh.model, sh.mend, e, torch.device("cpu"), sh.tok.eot_id, 1.5, guard_prose_ids(sh.kb, sh.tok), base)
+        self.assertEqual(epg.guarded_first_scale(*args, -1.0)[0], 1.5 / 2 ** epg.MAX_HALVINGS)
+        self.assertEqual(epg.guarded_first_scale(*args, 1e9)[0], 1.5)
+        guards = epg.GUARDS
+        epg.GUARDS = (-1.0, 1e9)
+        try:
+            x = epg.main(["--model", folder, "--n-val", "3", "--out", os.path.join(self.tmp, "p1g.json")])
+        finally:
+            epg.GUARDS = guards
+        self.assertEqual((x["variants"]["guard-1.0"]["guard_fired"], x["variants"]["guard1000000000.0"]["guard_fired"]), (3, 0))
+        self.assertEqual({k: v for k, v in x["variants"]["guard1000000000.0"].items() if k != "guard_fired"},
+                         x["variants"]["shipped"])
 
     def test_golden_fixture_reproduces_from_shipped_files(self):
         """Rebuild model + editor from the fixture folder's files only and recompute the golden values."""
