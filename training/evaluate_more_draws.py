@@ -13,10 +13,10 @@ draw (checked by eval.json's neighbour-prompt fingerprint), so its numbers are e
         [--out training/results/more-draws.json]
 
 MEND runs as the app edits (mend_edit: the shipped lr_scale / lr_scale_batch and batch_retry), FT at eval.json's FT
-settings, both on identical edits and groups. Perplexity is scored for batch groups only (it dominates the cost of single edits on a CPU; eval.json has
-it). Reported: per draw and pooled ES / PS / NS / harmonic mean, 95 % percentile intervals from a bootstrap over
-groups (a batch of 10, or one single edit), and for MEND − FT the paired difference of the pooled harmonic means
-(the same resampled groups for both). Draws share subjects, so the pooled interval is somewhat too narrow; the
+settings, both on identical edits and groups. Perplexity is scored for batch groups only (it dominates the cost of
+single edits on a CPU; eval.json has it). Reported: per draw and pooled ES / PS / NS / harmonic mean, 95 % percentile
+intervals from a bootstrap over groups (a batch of 10, or one single edit), and for MEND − FT the paired difference
+of the pooled harmonic means (the same resampled groups for both). Draws share subjects, so the pooled interval is somewhat too narrow; the
 spread of the per-draw numbers is printed beside it.
 """
 import argparse

@@ -41,7 +41,6 @@ MEND − FT; it is not part of the rule.
 """
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -52,11 +51,13 @@ import torch  # noqa: E402
 from calibrate_batch_passes import guard_prose_ids  # noqa: E402
 from calibrate_single_scale import validation_prose  # noqa: E402
 from evaluate_more_draws import bootstrap, draw_edits, group_counts, pooled  # noqa: E402
-from mendlab.benchmark_cases import VALIDATION_SAMPLER_OFFSET, aggregate, per_case_outcomes  # noqa: E402
-from mendlab.benchmark_cases import pipeline_validation_edits  # noqa: E402
-from mendlab.evaluate import harmonic, neighbour_baseline, prose_nll  # noqa: E402
+from mendlab.benchmark_cases import (VALIDATION_SAMPLER_OFFSET, aggregate, benchmark_groups,  # noqa: E402
+                                     check_pipeline_draw, per_case_outcomes, pipeline_test_edits,
+                                     pipeline_validation_edits)
+from mendlab.evaluate import evaluate_edits, harmonic, neighbour_baseline, prose_nll, relation_balanced_edits  # noqa: E402
+from mendlab.export import write_json  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
-from mendlab.mend import edit_prompt_taken, mend_edit_passes  # noqa: E402
+from mendlab.mend import edit_prompt_taken, mend_edit, mend_edit_passes  # noqa: E402
 from mendlab.model_folder import cpu_versions, load_shipped, shipped_scales  # noqa: E402
 
 NS_TARGET, PPL_TARGET, MARGIN, TIE = 0.95, 0.02, 0.002, 0.001
@@ -75,6 +76,11 @@ def variant_names():
     return [f"retry2@{s}+tr+prose" for s in RETRY_SCALES]
 
 
+def retry_scale_of(name):
+    """The retry pass's lr_scale of a variant name ("retry2@0.5+tr+prose" -> 0.5)."""
+    return float(name.split("@")[1].split("+")[0])
+
+
 def score_variants(model, mend, edits, pre, prose_ids, base_nll, guard, scale, names, dev, pad):
     """Per variant (one-pass first): per-edit outcome groups (per_case_outcomes' shape, ppl filled in) and how many
     edits retried / had the retry refused. A variant differs from one-pass only on the edits not taken after pass 1."""
@@ -90,7 +96,7 @@ def score_variants(model, mend, edits, pre, prose_ids, base_nll, guard, scale, n
                 outs[n].append(one)
                 continue
             stats = {}
-            w, passes = mend_edit_passes(model, mend, [e], dev, pad, 2, scale, float(n.split("@")[1].split("+")[0]),
+            w, passes = mend_edit_passes(model, mend, [e], dev, pad, 2, scale, retry_scale_of(n),
                                          trust_region=True, stats=stats, prose_guard=(guard, 0.02))
             outs[n].append(per_case_outcomes(model, edits, [[i]], lambda b: w, pre, prose_ids, base_nll, dev, pad)[0])
             info[n]["retried"] += 1
@@ -142,10 +148,6 @@ def adopt(draws, pooled_v, pooled_1, v_oc, one_oc):
 
 def apply(d, val_path, test_path, threads):
     """Writes an adopted single-edit retry into the model folder (see the module docstring's --apply)."""
-    from mendlab.benchmark_cases import benchmark_groups, check_pipeline_draw, pipeline_test_edits
-    from mendlab.evaluate import evaluate_edits, relation_balanced_edits
-    from mendlab.export import write_json
-    from mendlab.mend import mend_edit
     with open(val_path) as f:
         val = json.load(f)
     with open(test_path) as f:
@@ -157,7 +159,7 @@ def apply(d, val_path, test_path, threads):
     sh = load_shipped(d, dev)
     model, mend, tok, kb, ev_json = sh.model, sh.mend, sh.tok, sh.kb, sh.eval_json
     r = dict(sh.ecfg.get("batch_retry") or {})
-    scale = float(test["variant"].split("@")[1].split("+")[0])
+    scale = retry_scale_of(test["variant"])
     # the variant is batch_retry's own retry (2 passes, its scale, trust region, prose guard 2 % on the same prose)
     if not (r.get("max_passes") == 2 and r.get("lr_scale") == scale and r.get("trust_region")
             and r.get("prose_guard", {}).get("max_increase") == 0.02

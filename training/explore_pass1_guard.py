@@ -27,7 +27,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
-from calibrate_batch_passes import guard_prose_ids  # noqa: E402
 from calibrate_single_scale import validation_prose  # noqa: E402
 from evaluate_single_retry import summary  # noqa: E402
 from mendlab.benchmark_cases import VALIDATION_SAMPLER_OFFSET, per_case_outcomes, pipeline_validation_edits  # noqa: E402
@@ -39,23 +38,31 @@ GUARDS = (0.05, 0.10)
 MAX_HALVINGS = 2
 
 
-def guarded_first_scale(model, mend, e, dev, pad, scale, guard_ids, base_guard_nll, g):
-    """pass 1's lr_scale after the guard: halved while the guard prose rises by more than g (at most MAX_HALVINGS
-    times), and the guard's rise at the shipped scale."""
+def guarded_first_scales(model, mend, e, dev, pad, scale, guard_ids, base_guard_nll, guards):
+    """Per guard g: pass 1's lr_scale after the guard, halved while the guard prose rises by more than g (at most
+    MAX_HALVINGS times); and the guard's rise at the shipped scale. The edit's rows are captured once and each
+    scale's rise is computed once, however many guards share it."""
     rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids)], mend.edited_weights, dev, pad)
     params = dict(model.named_parameters())
     with torch.no_grad():
-        ups = mend.weight_updates(rows, lr_scale=1.0)
-    rise = lambda s: math.exp(prose_nll(model, guard_ids, dev, weights={n: params[n] + s * u for n, u in ups.items()})
-                              - base_guard_nll) - 1
-    s, r0 = scale, rise(scale)
-    r = r0
-    for _ in range(MAX_HALVINGS):
-        if r <= g:
-            break
-        s /= 2
-        r = rise(s)
-    return s, r0
+        ups = mend.weight_updates(rows, lr_scale=1.0)  # linear in lr_scale: s · ups is the update at scale s
+    rises = {}
+
+    def rise(s):
+        if s not in rises:
+            w = {n: params[n] + s * u for n, u in ups.items()}
+            rises[s] = math.exp(prose_nll(model, guard_ids, dev, weights=w) - base_guard_nll) - 1
+        return rises[s]
+
+    scales = {}
+    for g in guards:
+        s = scale
+        for _ in range(MAX_HALVINGS):
+            if rise(s) <= g:
+                break
+            s /= 2
+        scales[g] = s
+    return scales, rise(scale)
 
 
 def spearman(a, b):
@@ -82,7 +89,8 @@ def main(argv=None):
     r = sh.ecfg.get("batch_retry") or {}
     if r.get("min_facts") != 1:
         raise SystemExit("the shipped editor does not retry single edits: this exploration assumes it does")
-    guard_ids = guard_prose_ids(kb, tok)
+    retry = (r["prose_guard"]["prose_ids"], float(r["prose_guard"]["max_increase"]))
+    guard_ids = retry[0]  # the app's held-out prose, as the editor config carries it for the retry's guard
     base_guard = prose_nll(model, guard_ids, dev)
     edits = pipeline_validation_edits(kb, sh.enc, tok, args.n_val, sh.seed)
     pre = neighbour_baseline(model, edits, dev, pad)
@@ -91,32 +99,30 @@ def main(argv=None):
     base_nll = prose_nll(model, prose, dev)
     t0 = time.time()
     outs = {"shipped": [], **{f"guard{g}": [] for g in GUARDS}}
-    fired = {g: 0 for g in GUARDS}
+    fired = {f"guard{g}": 0 for g in GUARDS}
     guard_rise = []
-    retry = (r["prose_guard"]["prose_ids"], float(r["prose_guard"]["max_increase"]))
     for i, e in enumerate(edits):
         ship = per_case_outcomes(model, edits, [[i]], lambda b: mend_edit(model, mend, b, dev, pad), pre, prose,
                                  base_nll, dev, pad)[0]
         outs["shipped"].append(ship)
-        for g in GUARDS:
-            s, r0 = guarded_first_scale(model, mend, e, dev, pad, scale, guard_ids, base_guard, g)
-            if g == GUARDS[0]:
-                guard_rise.append(r0)
+        scales, r0 = guarded_first_scales(model, mend, e, dev, pad, scale, guard_ids, base_guard, GUARDS)
+        guard_rise.append(r0)
+        for g, s in scales.items():
+            name = f"guard{g}"
             if s == scale:
-                outs[f"guard{g}"].append(ship)
+                outs[name].append(ship)
                 continue
-            fired[g] += 1
+            fired[name] += 1
             w, _ = mend_edit_passes(model, mend, [e], dev, pad, int(r["max_passes"]), s, float(r["lr_scale"]),
                                     trust_region=bool(r.get("trust_region")), prose_guard=retry)
-            outs[f"guard{g}"].append(per_case_outcomes(model, edits, [[i]], lambda b: w, pre, prose, base_nll, dev,
-                                                       pad)[0])
+            outs[name].append(per_case_outcomes(model, edits, [[i]], lambda b: w, pre, prose, base_nll, dev, pad)[0])
     res = {}
     for name, oc in outs.items():
         res[name] = summary(oc)
         res[name]["edits_over_10pct"] = sum(o["ppl_increase"] > 0.10 for o in oc)
         res[name]["edits_over_5pct"] = sum(o["ppl_increase"] > 0.05 for o in oc)
         if name != "shipped":
-            res[name]["guard_fired"] = fired[float(name[5:])]
+            res[name]["guard_fired"] = fired[name]
     val_ppl = [o["ppl_increase"] for o in outs["shipped"]]
     out = {"about": "Exploration on validation edits only: a perplexity guard on pass 1 of a single edit "
                     "(training/explore_pass1_guard.py); nothing adopted.",

@@ -705,8 +705,7 @@ class TinyPipelineTest(unittest.TestCase):
         e = pipeline_validation_edits(sh.kb, sh.enc, sh.tok, 1, sh.seed)[0]
         base = prose_nll(sh.model, guard_prose_ids(sh.kb, sh.tok), torch.device("cpu"))
         args = (sh.model, sh.mend, e, torch.device("cpu"), sh.tok.eot_id, 1.5, guard_prose_ids(sh.kb, sh.tok), base)
-        self.assertEqual(epg.guarded_first_scale(*args, -1.0)[0], 1.5 / 2 ** epg.MAX_HALVINGS)
-        self.assertEqual(epg.guarded_first_scale(*args, 1e9)[0], 1.5)
+        self.assertEqual(epg.guarded_first_scales(*args, (-1.0, 1e9))[0], {-1.0: 1.5 / 2 ** epg.MAX_HALVINGS, 1e9: 1.5})
         guards = epg.GUARDS
         epg.GUARDS = (-1.0, 1e9)
         try:
