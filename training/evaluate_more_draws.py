@@ -134,6 +134,8 @@ def main(argv=None):
            "model": args.model, "mend_lr_scale": single_scale, "mend_lr_scale_batch": batch_scale,
            "mend_batch_retry": {k: (v if k != "prose_guard" else {"max_increase": v["max_increase"]})
                                 for k, v in (sh.ecfg.get("batch_retry") or {}).items()} or None,
+           "mend_first_pass_guard": {k: v for k, v in (sh.ecfg.get("first_pass_guard") or {}).items()
+                                     if k != "prose_ids"} or None,
            "ft": {"steps": ft_cfg["steps"], "lr": ft_cfg["lr"]}, "draw_seeds": {}, "versions": cpu_versions(args.threads),
            "draws": {r: [] for r in runs}}
 

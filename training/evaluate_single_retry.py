@@ -146,32 +146,11 @@ def adopt(draws, pooled_v, pooled_1, v_oc, one_oc):
     return not fails, fails
 
 
-def apply(d, val_path, test_path, threads):
-    """Writes an adopted single-edit retry into the model folder (see the module docstring's --apply)."""
-    with open(val_path) as f:
-        val = json.load(f)
-    with open(test_path) as f:
-        test = json.load(f)
-    if not test.get("adopted") or test.get("variant") != val.get("chosen"):
-        raise SystemExit("the test stage did not adopt the validation choice: nothing to write")
-    torch.set_num_threads(threads)
-    dev = torch.device("cpu")
-    sh = load_shipped(d, dev)
+def recompute_single_edit_keys(sh, dev):
+    """Recomputes every single-edit MEND key of sh.eval_json (mend.single, its harmonic, per-relation numbers and
+    counts; the same for the relation-balanced edits) on its own test edits with sh.mend as it is now, in place;
+    returns {"test_single" | "balanced_test_single": {"before", "now"}} for the record."""
     model, mend, tok, kb, ev_json = sh.model, sh.mend, sh.tok, sh.kb, sh.eval_json
-    r = dict(sh.ecfg.get("batch_retry") or {})
-    scale = retry_scale_of(test["variant"])
-    # the variant is batch_retry's own retry (2 passes, its scale, trust region, prose guard 2 % on the same prose)
-    if not (r.get("max_passes") == 2 and r.get("lr_scale") == scale and r.get("trust_region")
-            and r.get("prose_guard", {}).get("max_increase") == 0.02
-            and r["prose_guard"]["prose_ids"] == guard_prose_ids(kb, tok)):
-        raise SystemExit(f"editor_config.json batch_retry {r} is not the retry that was evaluated")
-    if r.get("min_facts") == 1:
-        print("batch_retry already retries single edits: nothing to write")
-        return None
-    new = {k: v for k, v in r.items() if k != "prose_guard"}
-    new["min_facts"] = 1
-    new["prose_guard"] = r["prose_guard"]
-    mend.batch_retry = new
     ev = sh.config["eval"]
     edits = pipeline_test_edits(kb, sh.enc, tok, ev, sh.seed)
     groups = benchmark_groups(len(edits), ev, ev_json.get("counts"))
@@ -192,6 +171,36 @@ def apply(d, val_path, test_path, threads):
         sec["harmonic_es_ps_ns"]["mend_single"] = res["harmonic_es_ps_ns"]
         sec["per_relation"]["mend_single"] = res["per_relation"]
         sec["counts"]["mend"]["single"] = {k: res[k] for k in ("n_edits", "n_groups", "n_neighbour_prompts", "seconds")}
+    return previous
+
+
+def apply(d, val_path, test_path, threads):
+    """Writes an adopted single-edit retry into the model folder (see the module docstring's --apply)."""
+    with open(val_path) as f:
+        val = json.load(f)
+    with open(test_path) as f:
+        test = json.load(f)
+    if not test.get("adopted") or test.get("variant") != val.get("chosen"):
+        raise SystemExit("the test stage did not adopt the validation choice: nothing to write")
+    torch.set_num_threads(threads)
+    dev = torch.device("cpu")
+    sh = load_shipped(d, dev)
+    mend, tok, kb, ev_json = sh.mend, sh.tok, sh.kb, sh.eval_json
+    r = dict(sh.ecfg.get("batch_retry") or {})
+    scale = retry_scale_of(test["variant"])
+    # the variant is batch_retry's own retry (2 passes, its scale, trust region, prose guard 2 % on the same prose)
+    if not (r.get("max_passes") == 2 and r.get("lr_scale") == scale and r.get("trust_region")
+            and r.get("prose_guard", {}).get("max_increase") == 0.02
+            and r["prose_guard"]["prose_ids"] == guard_prose_ids(kb, tok)):
+        raise SystemExit(f"editor_config.json batch_retry {r} is not the retry that was evaluated")
+    if r.get("min_facts") == 1:
+        print("batch_retry already retries single edits: nothing to write")
+        return None
+    new = {k: v for k, v in r.items() if k != "prose_guard"}
+    new["min_facts"] = 1
+    new["prose_guard"] = r["prose_guard"]
+    mend.batch_retry = new
+    previous = recompute_single_edit_keys(sh, dev)
     ev_json["mend_batch_retry"] = new
     ev_json["mend_single_retry"] = {
         "about": "Single-fact edits retry too (editor_config.json batch_retry min_facts 1): a single edit whose edit "

@@ -105,7 +105,7 @@ def replace_runs(runs, out, model, edits, groups, outcome_groups, prose_ids, inf
         ref["runs"][run] = {"aggregate": aggregate(oc), "groups": oc, "seconds": round(time.time() - t, 1),
                             "device": str(dev), "torch": torch.__version__, "base_prose_nll": base_nll}
         print(f"{run}: {ref['runs'][run]['aggregate']} ({ref['runs'][run]['seconds']} s)", flush=True)
-    for k in ("mend_lr_scale", "mend_lr_scale_batch", "mend_batch_retry", "reference"):
+    for k in ("mend_lr_scale", "mend_lr_scale_batch", "mend_batch_retry", "mend_first_pass_guard", "reference"):
         if k in info:
             bench[k] = info[k]
         else:

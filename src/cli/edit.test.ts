@@ -63,7 +63,8 @@ describe('npm run cli -- edit', () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(Object.keys(out).sort()).toEqual(['already_predicted', 'damage', 'edit', 'neighbours', 'paraphrases', 'timings_ms']);
+    expect(Object.keys(out).sort()).toEqual(['already_predicted', 'damage', 'edit', 'neighbours', 'paraphrases', 'passes', 'step_halvings', 'timings_ms']);
+    expect([out.passes, out.step_halvings]).toEqual([1, 0]); // this editor has neither a retry nor a guard
     expect(typeof out.already_predicted).toBe('boolean');
     expect(Object.keys(out.damage).sort()).toEqual(['flagged', 'perplexity_after', 'perplexity_before', 'prose', 'ratio', 'threshold']);
     expect(out.damage.prose).toBe('generic'); // this folder has no facts.json
@@ -108,6 +109,20 @@ describe('npm run cli -- edit', () => {
     expect(out.damage.ratio).toBeLessThan(1.1);
     expect(out.damage.flagged).toBe(false);
   }, 60_000);
+
+  it('reports a first step the shipped editor\'s perplexity guard halved', async () => {
+    // a test edit the guard was adopted on: the full step raises the guard's prose perplexity by +62 %, half of it by
+    // +2.6 % (PyTorch; docs/training.md "A guard on pass 1"), and the halved step still gives the target
+    const args = ['--backend', 'wasm', '--prompt', 'Baghdad is in the country of', '--target', ' Morocco'];
+    const r = await cli([...args, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect([out.step_halvings, out.passes, out.edit.success]).toEqual([1, 1, true]);
+    expect(out.damage.ratio).toBeGreaterThan(1);
+    expect(out.damage.ratio).toBeLessThan(1.05); // the guard's limit, on the same paragraphs
+    const text = await cli(args);
+    expect(text.stdout).toMatch(/^first step halved once: at the editor's own step the edit raised held-out perplexity past its guard/m);
+  }, 120_000);
 
   it('calls a neighbour unchanged when its answer is, even though the free text after the answer moved', async () => {
     // The shipped model follows an answer with filler (" Tokyo.\nNote that the"); any edit shifts the filler

@@ -5,11 +5,14 @@
 // --json prints one object:
 //   {"edit": P, "paraphrases": [P...], "neighbours": [N...], "timings_ms": {"capture", "editor", "update", "total"}}
 //   {..., "already_predicted": bool, "damage": {"perplexity_before", "perplexity_after", "ratio", "flagged", "threshold", "prose"}}
+//   {..., "passes": n, "step_halvings": n}
 //   P = {"prompt", "before", "after", "target_prob_before", "target_prob_after", "success"}
 // already_predicted: the model gave the whole target before the edit (the edit is applied anyway and changes little);
 // damage: perplexity on held-out prose before/after the edit (src/session/damage.ts): the model's own held-out
 // paragraphs when its folder ships them (facts.json heldout_prose; prose "model"), else a fixed English paragraph
-// (prose "generic"); flagged when it grew by more than --max-perplexity-ratio (default 1.5). Text with control characters, more than 16 target tokens
+// (prose "generic"); flagged when it grew by more than --max-perplexity-ratio (default 1.5). passes: MEND passes the
+// edit took (editor_config.json batch_retry; fine-tuning 1); step_halvings: how often the editor's pass-1 perplexity
+// guard halved the first step (first_pass_guard; else 0). Text with control characters, more than 16 target tokens
 // or beyond the context is refused with exit code 2 before anything is computed.
 //   N = {"prompt", "before", "after", "unchanged", "continuation_unchanged"}
 // before/after are greedy completions; target_prob_* the teacher-forced probability of the whole target
@@ -195,6 +198,8 @@ async function run(argv: string[]): Promise<number> {
       unchanged: sameAnswer(continuation(before.neighbours[i]), continuation(after.neighbours[i])),
       continuation_unchanged: sameTokens(before.neighbours[i].completion, after.neighbours[i].completion),
     })),
+    passes: entry.stats.passes ?? 1,
+    step_halvings: entry.stats.stepHalvings ?? 0,
     timings_ms: {
       capture: round(entry.timings.captureMs), editor: round(entry.timings.editorMs),
       update: round(entry.timings.updateMs), total: round(entry.timings.totalMs),
@@ -237,6 +242,8 @@ interface Report {
   neighbours: NeighbourReport[];
   already_predicted: boolean;
   damage: { perplexity_before: number; perplexity_after: number; ratio: number; flagged: boolean; threshold: number; prose: 'model' | 'generic' };
+  passes: number;
+  step_halvings: number;
   timings_ms: Record<string, number>;
 }
 
@@ -263,6 +270,11 @@ function humanReport(out: Report, method: string, target: string): string {
   const change = (d.ratio - 1) * 100;
   lines.push('', `held-out perplexity (${d.prose === 'model' ? "the model's held-out prose" : 'a fixed English paragraph'}): ` +
     `${d.perplexity_before.toPrecision(4)} → ${d.perplexity_after.toPrecision(4)} (${change >= 0 ? '+' : ''}${change.toFixed(2)}%)`);
+  if (out.step_halvings > 0) {
+    const times = out.step_halvings === 1 ? 'once' : out.step_halvings === 2 ? 'twice' : `${out.step_halvings} times`;
+    lines.push(`first step halved ${times}: at the editor's own step the edit raised held-out perplexity past its guard (first_pass_guard)`);
+  }
+  if (out.passes > 1) lines.push(`MEND passes: ${out.passes} (the first left the edit prompt short of its target; batch_retry)`);
   const t = out.timings_ms;
   lines.push(`timings (ms): capture ${t.capture}, editor ${t.editor}, update ${t.update}, total ${t.total}`);
   return lines.join('\n');

@@ -96,6 +96,10 @@ async function run(argv: string[]): Promise<number> {
     if (JSON.stringify(mend.config.batchRetry) !== JSON.stringify(bm.benchmarkBatchRetry(bench))) {
       throw new Error(`editor_config.json batch_retry ${JSON.stringify(mend.config.raw.batch_retry ?? null)} differs from the benchmark's ${JSON.stringify(bench.mend_batch_retry ?? null)}`);
     }
+    if (JSON.stringify(mend.config.firstPassGuard) !== JSON.stringify(bm.benchmarkFirstPassGuard(bench))) {
+      const brief = (g: unknown) => JSON.stringify(g ?? null, (k, v) => (k === 'prose_ids' ? '…' : v));
+      throw new Error(`editor_config.json first_pass_guard ${brief(mend.config.raw.first_pass_guard)} differs from the benchmark's ${brief(bench.mend_first_pass_guard)}`);
+    }
   }
   const ftCfg = bench.ft_config;
   if (ftCfg.optimizer !== 'Adam') throw new Error(`benchmark FT optimizer "${ftCfg.optimizer}" (only Adam is implemented)`);

@@ -9,6 +9,7 @@ import { weightsChecksum } from '../session/checksum';
 import { argmax, teacherForced } from '../eval/metrics';
 import { revertChanges, disposeChanges } from './changes';
 import { MendEditor, mendEditTuning } from './mend';
+import { parseMendEditorConfig } from './mend_files';
 import { syntheticEditorFiles, type EditorFiles } from './testing';
 import type { EditResult, TokenizedFact } from './types';
 
@@ -207,7 +208,7 @@ function defineMendSuite(backend: BackendName, before: () => Promise<void>) {
       }
     });
 
-    describe('batch_retry: more MEND passes for the facts a batch edit left short', () => {
+    describe('batch_retry (more MEND passes for the facts an edit left short) and first_pass_guard', () => {
       const RETRY = { max_passes: 3, lr_scale: 0.5 };
       const read = (r: EditResult) => Promise.all(r.changes.map(async (c) => (await c.after.data()) as Float32Array));
       const undo = (rs: EditResult[]) => {
@@ -283,130 +284,181 @@ function defineMendSuite(backend: BackendName, before: () => Promise<void>) {
         expect(passes).toBeGreaterThanOrEqual(1);
       });
 
-      it('trust_region: refuses a retry pass that moves a weight further than pass 1 did, applies a smaller one', async () => {
+      /**
+       * Editors made from the synthetic files with `overrides` on their config, handed to `body`, disposed after; the
+       * model must end bit for bit as it started (weightsChecksum) with no tensor left behind. `original` is the
+       * checksum, for checks in between.
+       */
+      async function withEditors(overrides: object[], body: (editors: MendEditor[], original: string) => Promise<void>) {
         const original = await weightsChecksum(m.model);
         const count = tf.memory().numTensors;
-        const make = (retry: object) => MendEditor.fromFiles({ ...files.config, lr_scale_batch: 0.75, batch_retry: retry }, files.weights, m.model);
-        const onePass = MendEditor.fromFiles({ ...files.config, lr_scale_batch: 0.75 }, files.weights, m.model);
-        const big = make({ max_passes: 3, lr_scale: 75, trust_region: true }); // ~100x pass 1's step
-        const small = make({ max_passes: 2, lr_scale: 0.0075, trust_region: true }); // ~1/100 of it
-        const smallFree = make({ max_passes: 2, lr_scale: 0.0075 });
-        const spy = vi.spyOn(m.model, 'targetIsArgmax').mockResolvedValue(false);
+        const editors = overrides.map((o) => MendEditor.fromFiles({ ...files.config, ...o }, files.weights, m.model));
         try {
-          const ref = await onePass.edit(m.model, [FACT_A, FACT_B]);
-          const want = await read(ref);
-          undo([ref]);
-          // refused: the model is left exactly as pass 1 made it, and the refusal is reported
-          const r = await big.edit(m.model, [FACT_A, FACT_B]);
-          expect(r.stats).toMatchObject({ passes: 1, retriesRefused: 1, factsRetried: 0 });
-          const got = await read(r);
-          got.forEach((g, k) => expect(Array.from(g)).toEqual(Array.from(want[k])));
-          for (const w of WEIGHTS) expect(Array.from(await m.model.getWeight(w).data())).toEqual(Array.from(want[WEIGHTS.indexOf(w)]));
-          undo([r]);
-          expect(await weightsChecksum(m.model)).toBe(original);
-          // a small retry is inside the region: the same weights as without the trust region
-          const free = await smallFree.edit(m.model, [FACT_A, FACT_B]);
-          const wantFree = await read(free);
-          undo([free]);
-          const s2 = await small.edit(m.model, [FACT_A, FACT_B]);
-          expect(s2.stats.passes).toBe(2);
-          expect(s2.stats.retriesRefused).toBeUndefined();
-          const got2 = await read(s2);
-          got2.forEach((g, k) => expect(Array.from(g)).toEqual(Array.from(wantFree[k])));
-          undo([s2]);
-          expect(await weightsChecksum(m.model)).toBe(original);
+          await body(editors, original);
         } finally {
-          spy.mockRestore();
-          for (const e of [onePass, big, small, smallFree]) e.dispose();
+          for (const e of editors) e.dispose();
         }
+        expect(await weightsChecksum(m.model)).toBe(original);
         expect(tf.memory().numTensors).toBe(count);
+      }
+      /** The weights an edit installed, and the edit undone. */
+      const readAndUndo = async (r: EditResult) => {
+        const w = await read(r);
+        undo([r]);
+        return w;
+      };
+      const expectWeights = async (r: EditResult, want: Float32Array[]) =>
+        (await read(r)).forEach((g, k) => expect(Array.from(g)).toEqual(Array.from(want[k])));
+
+      it('trust_region: refuses a retry pass that moves a weight further than pass 1 did, applies a smaller one', async () => {
+        const batch = (retry: object) => ({ lr_scale_batch: 0.75, batch_retry: retry });
+        await withEditors([
+          { lr_scale_batch: 0.75 },
+          batch({ max_passes: 3, lr_scale: 75, trust_region: true }), // ~100x pass 1's step
+          batch({ max_passes: 2, lr_scale: 0.0075, trust_region: true }), // ~1/100 of it
+          batch({ max_passes: 2, lr_scale: 0.0075 }),
+        ], async ([onePass, big, small, smallFree]) => {
+          const spy = vi.spyOn(m.model, 'targetIsArgmax').mockResolvedValue(false);
+          try {
+            const want = await readAndUndo(await onePass.edit(m.model, [FACT_A, FACT_B]));
+            // refused: the model is left exactly as pass 1 made it, and the refusal is reported
+            const r = await big.edit(m.model, [FACT_A, FACT_B]);
+            expect(r.stats).toMatchObject({ passes: 1, retriesRefused: 1, factsRetried: 0 });
+            await expectWeights(r, want);
+            for (const w of WEIGHTS) expect(Array.from(await m.model.getWeight(w).data())).toEqual(Array.from(want[WEIGHTS.indexOf(w)]));
+            undo([r]);
+            // a small retry is inside the region: the same weights as without the trust region
+            const wantFree = await readAndUndo(await smallFree.edit(m.model, [FACT_A, FACT_B]));
+            const s2 = await small.edit(m.model, [FACT_A, FACT_B]);
+            expect(s2.stats.passes).toBe(2);
+            expect(s2.stats.retriesRefused).toBeUndefined();
+            await expectWeights(s2, wantFree);
+            undo([s2]);
+          } finally {
+            spy.mockRestore();
+          }
+        });
       });
 
       it('prose_guard: refuses a retry pass that raises held-out perplexity past max_increase', async () => {
-        const original = await weightsChecksum(m.model);
-        const count = tf.memory().numTensors;
         const PROSE = [[5, 17, 42, 8, 99, 3, 61, 7], [12, 30, 4, 77]];
-        const make = (retry: object) => MendEditor.fromFiles({ ...files.config, lr_scale_batch: 0.75, batch_retry: retry }, files.weights, m.model);
-        const onePass = MendEditor.fromFiles({ ...files.config, lr_scale_batch: 0.75 }, files.weights, m.model);
-        // max_increase −0.5: only a pass that halves the perplexity would pass, which a small retry does not do
-        const strict = make({ max_passes: 2, lr_scale: 0.0075, prose_guard: { max_increase: -0.5, prose_ids: PROSE } });
-        const lax = make({ max_passes: 2, lr_scale: 0.0075, prose_guard: { max_increase: 1e9, prose_ids: PROSE } });
-        const free = make({ max_passes: 2, lr_scale: 0.0075 });
-        const spy = vi.spyOn(m.model, 'targetIsArgmax').mockResolvedValue(false);
-        try {
-          const ref = await onePass.edit(m.model, [FACT_A, FACT_B]);
-          const wantW = await read(ref);
-          undo([ref]);
-          const r = await strict.edit(m.model, [FACT_A, FACT_B]);
-          expect(r.stats).toMatchObject({ passes: 1, retriesRefusedProse: 1, factsRetried: 0 });
-          (await read(r)).forEach((g, k) => expect(Array.from(g)).toEqual(Array.from(wantW[k])));
-          undo([r]);
-          expect(await weightsChecksum(m.model)).toBe(original);
-          const f = await free.edit(m.model, [FACT_A, FACT_B]);
-          const wantFree = await read(f);
-          undo([f]);
-          const l = await lax.edit(m.model, [FACT_A, FACT_B]);
-          expect(l.stats.passes).toBe(2);
-          expect(l.stats.retriesRefusedProse).toBeUndefined();
-          (await read(l)).forEach((g, k) => expect(Array.from(g)).toEqual(Array.from(wantFree[k])));
-          undo([l]);
-          expect(await weightsChecksum(m.model)).toBe(original);
-        } finally {
-          spy.mockRestore();
-          for (const e of [onePass, strict, lax, free]) e.dispose();
-        }
-        expect(tf.memory().numTensors).toBe(count);
+        const retry = (r: object) => ({ lr_scale_batch: 0.75, batch_retry: { max_passes: 2, lr_scale: 0.0075, ...r } });
+        await withEditors([
+          { lr_scale_batch: 0.75 },
+          // max_increase −0.5: only a pass that halves the perplexity would pass, which a small retry does not do
+          retry({ prose_guard: { max_increase: -0.5, prose_ids: PROSE } }),
+          retry({ prose_guard: { max_increase: 1e9, prose_ids: PROSE } }),
+          retry({}),
+        ], async ([onePass, strict, lax, free]) => {
+          const spy = vi.spyOn(m.model, 'targetIsArgmax').mockResolvedValue(false);
+          try {
+            const wantW = await readAndUndo(await onePass.edit(m.model, [FACT_A, FACT_B]));
+            const r = await strict.edit(m.model, [FACT_A, FACT_B]);
+            expect(r.stats).toMatchObject({ passes: 1, retriesRefusedProse: 1, factsRetried: 0 });
+            await expectWeights(r, wantW);
+            undo([r]);
+            const wantFree = await readAndUndo(await free.edit(m.model, [FACT_A, FACT_B]));
+            const l = await lax.edit(m.model, [FACT_A, FACT_B]);
+            expect(l.stats.passes).toBe(2);
+            expect(l.stats.retriesRefusedProse).toBeUndefined();
+            await expectWeights(l, wantFree);
+            undo([l]);
+          } finally {
+            spy.mockRestore();
+          }
+        });
       });
 
       it('min_facts 1: retries a single-fact edit its first pass left short, as a second one-fact pass would', async () => {
-        const original = await weightsChecksum(m.model);
-        const count = tf.memory().numTensors;
-        const single = { ...files.config, lr_scale: 0.75 };
-        const retry = MendEditor.fromFiles({ ...single, batch_retry: { max_passes: 2, lr_scale: 0.5, min_facts: 1 } }, files.weights, m.model);
-        const batchOnly = MendEditor.fromFiles({ ...single, batch_retry: { max_passes: 2, lr_scale: 0.5 } }, files.weights, m.model);
-        const first = MendEditor.fromFiles(single, files.weights, m.model);
-        const later = MendEditor.fromFiles({ ...files.config, lr_scale: 0.5 }, files.weights, m.model);
-        const spy = vi.spyOn(m.model, 'targetIsArgmax').mockResolvedValue(false);
-        try {
-          expect(retry.config.batchRetry!.minFacts).toBe(1);
-          const ref = [await first.edit(m.model, [FACT_A])];
-          const afterPass1 = await read(ref[0]);
-          ref.push(await later.edit(m.model, [FACT_A]));
-          const want = await Promise.all(WEIGHTS.map(async (w) => (await m.model.getWeight(w).data()) as Float32Array));
-          undo(ref);
-          const r = await retry.edit(m.model, [FACT_A]);
-          expect(r.stats).toMatchObject({ facts: 1, passes: 2, factsRetried: 1 });
-          const got = await read(r);
-          got.forEach((g, k) => expect(relErr(g, [Array.from(want[k])])).toBeLessThan(1e-6));
-          expect(got.some((g, k) => relErr(g, [Array.from(afterPass1[k])]) > 1e-4)).toBe(true);
-          undo([r]);
-          expect(await weightsChecksum(m.model)).toBe(original);
-          // the default (min_facts 2) leaves single edits at one pass
-          const b = await batchOnly.edit(m.model, [FACT_A]);
-          expect(b.stats.passes).toBe(1);
-          (await read(b)).forEach((g, k) => expect(Array.from(g)).toEqual(Array.from(afterPass1[k])));
+        await withEditors([
+          { lr_scale: 0.75, batch_retry: { max_passes: 2, lr_scale: 0.5, min_facts: 1 } },
+          { lr_scale: 0.75, batch_retry: { max_passes: 2, lr_scale: 0.5 } },
+          { lr_scale: 0.75 },
+          { lr_scale: 0.5 },
+        ], async ([retry, batchOnly, first, later], original) => {
+          const spy = vi.spyOn(m.model, 'targetIsArgmax').mockResolvedValue(false);
+          try {
+            expect(retry.config.batchRetry!.minFacts).toBe(1);
+            const ref = [await first.edit(m.model, [FACT_A])];
+            const afterPass1 = await read(ref[0]);
+            ref.push(await later.edit(m.model, [FACT_A]));
+            const want = await Promise.all(WEIGHTS.map(async (w) => (await m.model.getWeight(w).data()) as Float32Array));
+            undo(ref);
+            const r = await retry.edit(m.model, [FACT_A]);
+            expect(r.stats).toMatchObject({ facts: 1, passes: 2, factsRetried: 1 });
+            const got = await readAndUndo(r);
+            got.forEach((g, k) => expect(relErr(g, [Array.from(want[k])])).toBeLessThan(1e-6));
+            expect(got.some((g, k) => relErr(g, [Array.from(afterPass1[k])]) > 1e-4)).toBe(true);
+            expect(await weightsChecksum(m.model)).toBe(original);
+            // the default (min_facts 2) leaves single edits at one pass
+            const b = await batchOnly.edit(m.model, [FACT_A]);
+            expect(b.stats.passes).toBe(1);
+            await expectWeights(b, afterPass1);
+            undo([b]);
+          } finally {
+            spy.mockRestore();
+          }
+        });
+      });
+
+      it('first_pass_guard: halves pass 1 of a single edit while held-out perplexity rises past max_increase', async () => {
+        const PROSE = [[5, 17, 42, 8, 99, 3, 61, 7], [12, 30, 4, 77]];
+        const guarded = (maxIncrease: number, extra: object = {}) =>
+          ({ lr_scale: 0.25, first_pass_guard: { max_increase: maxIncrease, max_halvings: 2, prose_ids: PROSE }, ...extra });
+        // the rise each step gives on its own (the tiny model and synthetic editor: larger steps, larger rises)
+        const plainScales = [0.25, 0.125, 0.0625];
+        const rise: number[] = [];
+        const want: Float32Array[][] = [];
+        await withEditors(plainScales.map((s) => ({ lr_scale: s, lr_scale_batch: 0.25 })), async (plain) => {
+          const base = await m.model.meanNll(PROSE);
+          for (const e of plain) {
+            const r = await e.edit(m.model, [FACT_A]);
+            rise.push(Math.expm1((await m.model.meanNll(PROSE)) - base));
+            want.push(await readAndUndo(r));
+          }
+        });
+        expect(rise[1]).toBeLessThan(rise[0]);
+        await withEditors([guarded(1e9), guarded((rise[0] + rise[1]) / 2), guarded(-0.5), guarded(-0.5, { lr_scale_batch: 0.25 }),
+          { lr_scale_batch: 0.25 }], async ([never, once, most, batchGuarded, batchPlain], original) => {
+          // never fires; fires once and the halved step passes; fires up to the limit
+          for (const [editor, halvings] of [[never, 0], [once, 1], [most, 2]] as const) {
+            const r = await editor.edit(m.model, [FACT_A]);
+            expect(r.stats).toMatchObject({ passes: 1, stepHalvings: halvings, lrScale: 0.25 / 2 ** halvings });
+            await expectWeights(r, want[halvings]);
+            expect(r.timings.totalMs).toBeGreaterThanOrEqual(r.timings.captureMs);
+            undo([r]);
+            expect(await weightsChecksum(m.model)).toBe(original);
+          }
+          // an edit of several facts is not guarded (validated on single edits only)
+          const wantBatch = await readAndUndo(await batchPlain.edit(m.model, [FACT_A, FACT_B]));
+          const b = await batchGuarded.edit(m.model, [FACT_A, FACT_B]);
+          expect(b.stats.stepHalvings).toBeUndefined();
+          await expectWeights(b, wantBatch);
           undo([b]);
-          expect(await weightsChecksum(m.model)).toBe(original);
-        } finally {
-          spy.mockRestore();
-          for (const e of [retry, batchOnly, first, later]) e.dispose();
-        }
-        expect(tf.memory().numTensors).toBe(count);
+          // a failure between passes leaves the model unedited (withEditors checks) and nothing leaked
+          const real = m.model.meanNll.bind(m.model);
+          let calls = 0;
+          const spy = vi.spyOn(m.model, 'meanNll').mockImplementation(async (p) => {
+            if (++calls === 3) throw new Error('lost the GPU');
+            return real(p);
+          });
+          try {
+            await expect(most.edit(m.model, [FACT_A])).rejects.toThrow(/lost the GPU/);
+          } finally {
+            spy.mockRestore();
+          }
+        });
       });
 
       it('undoes every pass when a later pass is refused', async () => {
-        const original = await weightsChecksum(m.model);
-        const count = tf.memory().numTensors;
-        const bad = MendEditor.fromFiles({ ...files.config, batch_retry: { max_passes: 2, lr_scale: 1e38 } }, files.weights, m.model);
-        const spy = vi.spyOn(m.model, 'targetIsArgmax').mockResolvedValue(false);
-        try {
-          await expect(bad.edit(m.model, [FACT_A, FACT_B])).rejects.toThrow(/refused.*NaN or infinite/);
-          expect(await weightsChecksum(m.model)).toBe(original);
-        } finally {
-          spy.mockRestore();
-          bad.dispose();
-        }
-        expect(tf.memory().numTensors).toBe(count);
+        await withEditors([{ batch_retry: { max_passes: 2, lr_scale: 1e38 } }], async ([bad]) => {
+          const spy = vi.spyOn(m.model, 'targetIsArgmax').mockResolvedValue(false);
+          try {
+            await expect(bad.edit(m.model, [FACT_A, FACT_B])).rejects.toThrow(/refused.*NaN or infinite/);
+          } finally {
+            spy.mockRestore();
+          }
+        });
       });
 
       it('the engine check agrees with teacher-forced scoring', async () => {
@@ -538,6 +590,22 @@ describe('MEND editor artifacts are validated against the model', () => {
         .map((g) => ({ max_passes: 2, lr_scale: 0.5, prose_guard: g }))];
     for (const b of bad) {
       expect(load((c) => (c.batch_retry = b)), JSON.stringify(b)).toThrow(/editor_config.json: "batch_retry(\.prose_guard)?"/);
+    }
+  });
+  it('reads first_pass_guard and refuses a malformed one', () => {
+    const g = (over: object) => ({ max_increase: 0.05, max_halvings: 2, prose_ids: [[1, 2, 3], [4, 299]], ...over });
+    expect(load((c) => (c.first_pass_guard = g({})))).not.toThrow();
+    const cfg = syntheticEditorFiles(m.model, WEIGHTS.slice(2), { rank: 2 }).config as Record<string, unknown>;
+    expect(parseMendEditorConfig({ ...cfg, first_pass_guard: g({}) }).firstPassGuard)
+      .toEqual({ maxIncrease: 0.05, proseIds: [[1, 2, 3], [4, 299]], maxHalvings: 2 });
+    expect(parseMendEditorConfig(cfg).firstPassGuard).toBeNull();
+    expect(load((c) => (c.first_pass_guard = g({ prose_ids: [Array.from({ length: 65 }, (_, i) => i)] }))))
+      .toThrow(/editor_config.json: "first_pass_guard" has a paragraph of 65 tokens, beyond the model's context of 64/);
+    const bad: unknown[] = [null, 2, [0.05], g({ max_halvings: 0 }), g({ max_halvings: 5 }), g({ max_halvings: 1.5 }), g({ max_halvings: undefined }),
+      g({ max_increase: -1 }), g({ max_increase: '0.05' }), g({ max_increase: Number.NaN }), g({ prose_ids: [] }), g({ prose_ids: [[1]] }),
+      g({ prose_ids: [[1, 300]] }), g({ min_facts: 1 })];
+    for (const b of bad) {
+      expect(load((c) => (c.first_pass_guard = b)), JSON.stringify(b)).toThrow(/editor_config.json: "first_pass_guard"/);
     }
   });
   it('refuses missing or misshapen editor tensors', () => {

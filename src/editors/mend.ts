@@ -172,8 +172,9 @@ export class MendEditor implements ModelEditor {
     return this.coefficientAt(name, this.lrScaleFor(facts));
   }
 
-  /** c_k at an explicit test-time multiplier (a retry pass runs at batch_retry.lr_scale). */
-  private coefficientAt(name: string, lrScale: number): number {
+  /** c_k at an explicit test-time multiplier (a retry pass runs at batch_retry.lr_scale; a guarded pass 1 at the
+   * halved scale its EditResult.stats.lrScale records). */
+  coefficientAt(name: string, lrScale: number): number {
     const r = this.routeOf(name);
     return this.config.sign * lrScale * this.editLrs[r.k];
   }
@@ -269,9 +270,10 @@ export class MendEditor implements ModelEditor {
    * Applies one MEND edit for all `facts` at once (a batch edit is one summed update) and installs the new weights
    * in the model. The result holds the previous buffers for a bit-exact revert. By default the capture, editor and
    * update are queued back to back and the GPU is waited for once, at the end (see MendEditOptions.syncPhases).
+   * The editor config's policies run around that pass: first_pass_guard (firstPass) and batch_retry (below).
    */
   async edit(model: GPT2, facts: TokenizedFact[], opts: MendEditOptions = {}): Promise<EditResult> {
-    const first = await this.onePass(model, facts, this.lrScaleFor(facts.length), opts);
+    const first = await this.firstPass(model, facts, opts);
     first.stats.facts = facts.length;
     first.stats.passes = 1;
     const retry = this.config.batchRetry;
@@ -333,6 +335,54 @@ export class MendEditor implements ModelEditor {
       disposeChanges(first.changes);
       throw e;
     }
+  }
+
+  /**
+   * Pass 1 at lr_scale (lr_scale_batch for several facts), installed. A single-fact edit under first_pass_guard is
+   * checked on the guard's prose and, while it raises the perplexity past max_increase, undone and redone at half the
+   * step, at most max_halvings times: the rare edit that wrecks the model does it in pass 1, with a step the editor
+   * would have been better off halving (docs/training.md "A guard on pass 1"). The rows are captured again for each
+   * redo; the model is back to exactly its unedited weights then, so they are the same rows. stats.lrScale: the
+   * multiplier pass 1 was kept at; stats.stepHalvings: how often it was halved (guarded edits only).
+   */
+  private async firstPass(model: GPT2, facts: TokenizedFact[], opts: MendEditOptions): Promise<EditResult> {
+    let lrScale = this.lrScaleFor(facts.length);
+    const guard = facts.length === 1 ? this.config.firstPassGuard : null;
+    if (!guard) {
+      const pass = await this.onePass(model, facts, lrScale, opts);
+      pass.stats.lrScale = lrScale;
+      return pass;
+    }
+    const t0 = performance.now();
+    const baseNll = await model.meanNll(guard.proseIds);
+    let pass: EditResult | null = await this.onePass(model, facts, lrScale, opts); // installed, or null
+    const spent = { captureMs: 0, editorMs: 0, updateMs: 0 }; // by passes the guard undid
+    let halvings = 0;
+    try {
+      while (halvings < guard.maxHalvings) {
+        const nll = await model.meanNll(guard.proseIds);
+        if (nll - baseNll <= Math.log1p(guard.maxIncrease)) break; // (a NaN perplexity is not within the limit)
+        const undone: EditResult = pass;
+        pass = null; // nothing is installed until the redo succeeds (onePass is all or nothing)
+        revertChanges(model, undone.changes);
+        disposeChanges(undone.changes);
+        for (const k of ['captureMs', 'editorMs', 'updateMs'] as const) spent[k] += undone.timings[k];
+        lrScale /= 2;
+        halvings += 1;
+        pass = await this.onePass(model, facts, lrScale, opts);
+      }
+    } catch (e) {
+      if (pass) {
+        revertChanges(model, pass.changes);
+        disposeChanges(pass.changes);
+      }
+      throw e;
+    }
+    for (const k of ['captureMs', 'editorMs', 'updateMs'] as const) pass.timings[k] += spent[k];
+    pass.timings.totalMs = performance.now() - t0; // every pass and the guard's perplexity checks
+    pass.stats.lrScale = lrScale;
+    pass.stats.stepHalvings = halvings;
+    return pass;
   }
 
   /** One MEND pass (capture, editor, update, install) for `facts` at test-time multiplier `lrScale`. */

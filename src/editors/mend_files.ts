@@ -42,13 +42,29 @@ export interface MendEditorConfig {
    */
   batchRetry: {
     maxPasses: number; lrScale: number; trustRegion: boolean; minFacts: number;
-    proseGuard: { maxIncrease: number; proseIds: number[][] } | null;
+    proseGuard: ProseGuard | null;
   } | null;
+  /**
+   * editor_config.json "first_pass_guard" (absent = null): pass 1 of a single-fact edit is undone and redone at half
+   * the step while it raises the perplexity of proseIds by more than a factor 1 + maxIncrease, at most maxHalvings
+   * times (the last halving is kept unchecked). A few single edits wreck the model (held-out perplexity +76 % on one
+   * test edit), always in pass 1; the guard's paragraphs pick those edits out (training/evaluate_pass1_guard.py).
+   */
+  firstPassGuard: (ProseGuard & { maxHalvings: number }) | null;
   normEps: number;
   model: { modelType: string; nEmbd: number; nInner: number; nLayer: number; vocabSize: number };
   /** the JSON as read (training provenance etc.) */
   raw: Record<string, unknown>;
 }
+
+/** Held-out prose a guard scores (token ids the editor config carries) and the perplexity rise it allows (0.02 = 2 %). */
+export interface ProseGuard {
+  maxIncrease: number;
+  proseIds: number[][];
+}
+
+/** The most halvings first_pass_guard may ask for (each is one more MEND pass of the fact). */
+export const MAX_HALVINGS = 4;
 
 /** The most MEND passes an editor_config.json may ask for (each is a forward + backward of every retried fact). */
 export const MAX_PASSES = 5;
@@ -146,15 +162,23 @@ export function parseMendEditorConfig(json: unknown, file = EDITOR_CONFIG_FILE):
     if (!posInt(minFacts)) bad('"min_facts" must be a positive integer (the fewest facts an edit must have to be retried)');
     batchRetry = {
       maxPasses: maxPasses as number, lrScale: retryScale as number, trustRegion: trustRegion as boolean, minFacts: minFacts as number,
-      proseGuard: guard === undefined ? null : parseProseGuard(guard, model.vocab_size as number, fail),
+      proseGuard: guard === undefined ? null : parseProseGuard(guard, 'batch_retry.prose_guard', model.vocab_size as number, fail),
     };
+  }
+  let firstPassGuard: MendEditorConfig['firstPassGuard'] = null;
+  if (raw.first_pass_guard !== undefined) {
+    const { max_halvings: maxHalvings, ...g } = (isObject(raw.first_pass_guard) ? raw.first_pass_guard : {}) as Record<string, unknown>;
+    if (!isObject(raw.first_pass_guard) || !Number.isInteger(maxHalvings) || (maxHalvings as number) < 1 || (maxHalvings as number) > MAX_HALVINGS) {
+      fail(`"first_pass_guard" must be an object {"max_increase", "max_halvings": an integer from 1 to ${MAX_HALVINGS}, "prose_ids"}, got ${JSON.stringify(raw.first_pass_guard)}`);
+    }
+    firstPassGuard = { ...parseProseGuard(g, 'first_pass_guard', model.vocab_size as number, fail), maxHalvings: maxHalvings as number };
   }
   const normEps = raw.norm_eps ?? 1e-7;
   if (typeof normEps !== 'number' || !(normEps >= 0)) fail(`"norm_eps" must be a non-negative number, got ${JSON.stringify(raw.norm_eps)}`);
 
   return {
     editedWeights, weightShapes, editors, sign: raw.sign as 1 | -1, lrScale: lrScale as number,
-    lrScaleBatch: lrScaleBatch as number, batchRetry, normEps: normEps as number,
+    lrScaleBatch: lrScaleBatch as number, batchRetry, firstPassGuard, normEps: normEps as number,
     model: {
       modelType: 'gpt2', nEmbd: model.n_embd as number, nInner: model.n_inner as number,
       nLayer: model.n_layer as number, vocabSize: model.vocab_size as number,
@@ -187,8 +211,10 @@ export function checkEditorAgainstModel(
   for (const [k, editorValue, modelValue] of dims) {
     if (editorValue !== modelValue) fail(`this editor was trained for a model with ${k} ${editorValue}, but the model has ${k} ${modelValue}`);
   }
-  const tooLong = cfg.batchRetry?.proseGuard?.proseIds.find((p) => p.length > model.nPositions);
-  if (tooLong) fail(`"batch_retry.prose_guard" has a paragraph of ${tooLong.length} tokens, beyond the model's context of ${model.nPositions}`);
+  for (const [key, guard] of [['batch_retry.prose_guard', cfg.batchRetry?.proseGuard], ['first_pass_guard', cfg.firstPassGuard]] as const) {
+    const tooLong = guard?.proseIds.find((p) => p.length > model.nPositions);
+    if (tooLong) fail(`"${key}" has a paragraph of ${tooLong.length} tokens, beyond the model's context of ${model.nPositions}`);
+  }
   cfg.editedWeights.forEach((name, k) => {
     if (!MLP_OR_ATTN_WEIGHT.test(name)) fail(`edited weight "${name}" is not a Conv1D weight of a GPT-2 block`);
     const shape = modelShape(name);
@@ -200,9 +226,10 @@ export function checkEditorAgainstModel(
   });
 }
 
-/** batch_retry.prose_guard: {"max_increase": a number > −1, "prose_ids": paragraphs of ≥ 2 token ids < vocab_size}. */
-function parseProseGuard(g: unknown, vocabSize: number, fail: (problem: string) => never): { maxIncrease: number; proseIds: number[][] } {
-  const bad = (what: string): never => fail(`"batch_retry.prose_guard" ${what}`);
+/** A prose guard (batch_retry.prose_guard, first_pass_guard less max_halvings): {"max_increase": a number > −1,
+ * "prose_ids": paragraphs of ≥ 2 token ids < vocab_size}. */
+function parseProseGuard(g: unknown, key: string, vocabSize: number, fail: (problem: string) => never): ProseGuard {
+  const bad = (what: string): never => fail(`"${key}" ${what}`);
   if (!isObject(g)) bad('must be an object {"max_increase", "prose_ids"}');
   const { max_increase: maxIncrease, prose_ids: ids, ...rest } = g as Record<string, unknown>;
   if (Object.keys(rest).length > 0) bad(`has an unknown key "${Object.keys(rest)[0]}"`);

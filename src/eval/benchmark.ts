@@ -83,6 +83,8 @@ export interface BenchmarkFile {
   /** editor_config.json batch_retry the MEND outcomes were computed with (batch groups; single edits too where its
    * min_facts is 1); absent = one pass */
   mend_batch_retry?: { max_passes: number; lr_scale: number; trust_region?: boolean; min_facts?: number; prose_guard?: { max_increase: number; prose_ids: number[][] } };
+  /** editor_config.json first_pass_guard the MEND single-edit outcomes were computed with; absent = none */
+  mend_first_pass_guard?: { max_increase: number; max_halvings: number; prose_ids: number[][] };
   ft_config: { steps: number; lr: number; optimizer: string; weights: string[] };
   /** eval.json numbers of the run that produced the artifacts (H100), for the report */
   reference: { mend: Record<'single' | 'batch10', Metrics>; ft: Record<'single' | 'batch10', Metrics>; versions?: Record<string, string> };
@@ -126,6 +128,11 @@ export function parseBenchmark(json: unknown): BenchmarkFile {
     && (r.prose_guard === undefined || (typeof r.prose_guard?.max_increase === 'number' && Array.isArray(r.prose_guard?.prose_ids))))) {
     fail(`mend_batch_retry must be {"max_passes": a positive integer, "lr_scale": a positive number, "trust_region"?: true or false, "prose_guard"?: {"max_increase", "prose_ids"}, "min_facts"?: a positive integer}, got ${JSON.stringify(r)}`);
   }
+  const g = b.mend_first_pass_guard;
+  if (g !== undefined && !(g && typeof g.max_increase === 'number' && Number.isFinite(g.max_increase) && Number.isInteger(g.max_halvings)
+    && g.max_halvings >= 1 && Array.isArray(g.prose_ids) && g.prose_ids.every(isIds))) {
+    fail(`mend_first_pass_guard must be {"max_increase": a number, "max_halvings": a positive integer, "prose_ids": lists of token ids}, got ${JSON.stringify(g)}`);
+  }
   const ft = b.ft_config;
   if (!ft || !Number.isInteger(ft.steps) || !(ft.lr > 0) || !Array.isArray(ft.weights)) fail('ft_config malformed');
   return b;
@@ -143,6 +150,12 @@ export function benchmarkBatchRetry(b: BenchmarkFile): MendEditorConfig['batchRe
     maxPasses: r.max_passes, lrScale: r.lr_scale, trustRegion: r.trust_region ?? false, minFacts: r.min_facts ?? 2,
     proseGuard: g ? { maxIncrease: g.max_increase, proseIds: g.prose_ids } : null,
   };
+}
+
+/** The benchmark's mend_first_pass_guard in the shape of MendEditorConfig.firstPassGuard (same keys, same order). */
+export function benchmarkFirstPassGuard(b: BenchmarkFile): MendEditorConfig['firstPassGuard'] {
+  const g = b.mend_first_pass_guard;
+  return g ? { maxIncrease: g.max_increase, proseIds: g.prose_ids, maxHalvings: g.max_halvings } : null;
 }
 
 /** eval.json's numbers from per-case outcomes (evaluate_edits' means). */

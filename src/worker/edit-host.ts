@@ -197,6 +197,7 @@ function compare(method: EditMethod, req: EditRequest, before: Snapshot, after: 
     },
     timingsMs: { capture: t.captureMs, editor: t.editorMs, update: t.updateMs, total: t.totalMs },
     passes: entry.stats.passes ?? 1,
+    stepHalvings: entry.stats.stepHalvings ?? 0,
     heldOut: entry.damage && {
       before: entry.damage.perplexityBefore, after: entry.damage.perplexityAfter, ratio: entry.damage.ratio,
       flagged: entry.damage.flagged, threshold: entry.damage.threshold, prose,

@@ -133,6 +133,9 @@ export interface MethodEval {
   /** MEND passes the edit took: more than 1 when the first left a fact's edit prompt short of its target and
    * editor_config.json batch_retry asked the editor again (fine-tuning: 1; absent in reports made before it existed) */
   passes?: number;
+  /** how often editor_config.json first_pass_guard halved the step of pass 1 because it raised held-out prose
+   * perplexity past the guard's limit (0 or absent: not halved) */
+  stepHalvings?: number;
   /**
    * perplexity on held-out prose with the weights before and after this edit (session/damage.ts); flagged when
    * after / before exceeds threshold or is not finite: the edit may have damaged the model

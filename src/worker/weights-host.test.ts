@@ -134,6 +134,36 @@ function defineSuite(backend: BackendName, before: () => Promise<void>) {
         retrying.dispose();
       }
     });
+
+    it('describes a guard-halved edit at the step it was kept at', async () => {
+      const files = syntheticEditorFiles(m.model, WEIGHTS, { rank: 4, seed: 7, editLr: 0.05 });
+      // max_increase −0.5: no step passes, so pass 1 is halved the most the guard allows
+      const guarded = MendEditor.fromFiles({ ...files.config, first_pass_guard: { max_increase: -0.5, max_halvings: 2, prose_ids: [[5, 17, 42, 8], [12, 30, 4]] } },
+        files.weights, m.model);
+      const s2 = new EditSession({ model: m.model, tokenizer: m.tokenizer, editors: { mend: guarded } });
+      const fact = { prompt: 'The capital of France is', target: ' Paris' };
+      try {
+        await session.apply(fact);
+        const full = (await weightsReport(ctx))!;
+        session.undo();
+        expect(full.stepHalvings).toBe(0);
+        const entry = await s2.apply(fact);
+        expect(entry.stats.stepHalvings).toBe(2);
+        const r = (await weightsReport({ ...ctx, mend: guarded, applied: s2.applied }))!;
+        expect(r.stepHalvings).toBe(2);
+        expect(r.lrScale).toBe(full.lrScale / 4);
+        r.weights.forEach((w, k) => {
+          expect(w.editLr).toBeCloseTo(full.weights[k].editLr, 12);
+          expect(w.step / full.weights[k].step).toBeCloseTo(0.25, 12);
+          // the step the report states is the one installed
+          expect(Math.abs(w.measuredUpdateNorm - w.updateNorm) / w.updateNorm).toBeLessThan(1e-5);
+        });
+        s2.undo();
+      } finally {
+        s2.dispose();
+        guarded.dispose();
+      }
+    });
   });
 }
 

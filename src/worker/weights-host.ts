@@ -76,6 +76,8 @@ export async function weightsReport(ctx: WeightsContext | null): Promise<Weights
     ...f.targetIds.map((id) => ({ id, fact, role: 'target' as const, text: ctx.tokenizer.decode([id]) })),
   ]);
 
+  // pass 1's multiplier: lr_scale (lr_scale_batch for several facts), halved where first_pass_guard halved it
+  const lrScale = entry.result.stats.lrScale ?? mend.lrScaleFor(entry.facts.length);
   const weights: WeightUpdateReport[] = [];
   try {
     for (const name of mend.weightNames) {
@@ -92,7 +94,7 @@ export async function weightsReport(ctx: WeightsContext | null): Promise<Weights
           rows.keep.data(), xNormW.data(), measured.data(),
         ]);
         weights.push(describeWeight(mend, name, { x, delta }, { x: xTilde, delta: deltaTilde }, keep, wNorm[0], mNorm[0],
-          entry.facts.length));
+          lrScale));
       } finally {
         tf.dispose([out.xTilde, out.deltaTilde, xNormW, measured]);
       }
@@ -110,21 +112,21 @@ export async function weightsReport(ctx: WeightsContext | null): Promise<Weights
     loss: captured.loss,
     targetProbBefore: single ? Math.exp(-captured.loss * entry.facts[0].targetIds.length) : null,
     sign: mend.config.sign,
-    lrScale: mend.lrScaleFor(entry.facts.length), // lr_scale_batch for an edit of several facts
+    lrScale,
     passes: entry.result.stats.passes ?? 1,
+    stepHalvings: entry.result.stats.stepHalvings ?? 0,
     rankTolerance: RANK_TOLERANCE,
     weights,
     ms: performance.now() - t0,
   };
 }
 
-/** All numbers for one weight, from its raw rows (gradient) and the editor's rows (update); `facts` picks the
- * step's lr_scale (lr_scale_batch for an edit of several facts). */
+/** All numbers for one weight, from its raw rows (gradient) and the editor's rows (update) at pass 1's `lrScale`. */
 export function describeWeight(
   mend: MendEditor, name: string, raw: UpdateRows, edited: UpdateRows, keep: ArrayLike<number>, weightNorm: number,
-  measuredUpdateNorm: number, facts = 1,
+  measuredUpdateNorm: number, lrScale: number,
 ): WeightUpdateReport {
-  const step = mend.coefficient(name, facts);
+  const step = mend.coefficientAt(name, lrScale);
   const cfg = mend.config;
   const shapeEditor = cfg.editors.find((e) => e.weights.includes(name))!;
   const k = cfg.editedWeights.indexOf(name);
@@ -149,7 +151,7 @@ export function describeWeight(
     editorKey: shapeEditor.key,
     editorRank: shapeEditor.rank,
     mode: shapeEditor.weights.indexOf(name),
-    editLr: step / (cfg.sign * mend.lrScaleFor(facts)),
+    editLr: step / (cfg.sign * lrScale),
     step,
     weightNorm,
     deltaWNorm,

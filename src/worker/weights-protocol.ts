@@ -100,6 +100,8 @@ export interface WeightsReport {
    * the model as edited so far). Everything above and per weight is pass 1's; only measuredUpdateNorm, read off the
    * installed weights, covers every pass. */
   passes: number;
+  /** how often first_pass_guard halved pass 1's step (lrScale above is the halved one); 0 = not halved */
+  stepHalvings: number;
   rankTolerance: number;
   weights: WeightUpdateReport[];
   ms: number;

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FinetuneEditor, MendEditor } from '../../src/editors';
-import { aggregate, benchmarkBatchRetry, compareCases, parseBenchmark, RUNS, type BenchmarkFile, type RunName } from '../../src/eval/benchmark';
+import { aggregate, benchmarkBatchRetry, benchmarkFirstPassGuard, compareCases, parseBenchmark, RUNS, type BenchmarkFile, type RunName } from '../../src/eval/benchmark';
 import { computeBaseline, runGroups, type Baseline } from '../../src/eval/benchmark_run';
 import { initBackend, loadModel, localSource, type LoadedModel } from '../../src/model';
 
@@ -39,6 +39,8 @@ describe('the held-out edit benchmark through the TS engine', () => {
     expect(mend.config.lrScaleBatch).toBe(bench.mend_lr_scale_batch ?? bench.mend_lr_scale);
     // ... and with batch_retry's extra passes where the editor has them
     expect(mend.config.batchRetry).toEqual(benchmarkBatchRetry(bench));
+    // ... and single edits behind the pass-1 guard where the editor has it
+    expect(mend.config.firstPassGuard).toEqual(benchmarkFirstPassGuard(bench));
     expect(bench.ft_config.optimizer).toBe('Adam');
     const py = bench.python_outcomes!;
     expect(py).toBeDefined();

@@ -1,6 +1,6 @@
 // The benchmark's bookkeeping: aggregation with evaluate_edits' means, case comparison, file validation.
 import { describe, expect, it } from 'vitest';
-import { aggregate, benchmarkBatchRetry, compareCases, parseBenchmark, type GroupOutcome } from '../../src/eval/benchmark';
+import { aggregate, benchmarkBatchRetry, benchmarkFirstPassGuard, compareCases, parseBenchmark, type GroupOutcome } from '../../src/eval/benchmark';
 
 const groups: GroupOutcome[] = [
   { edits: [{ es: 1, ps: [1, 0, 1, 1], psn: [0, 0], ns: [1, 1, 0] }], ppl_increase: 0.01 },
@@ -59,6 +59,15 @@ describe('benchmark aggregation and comparison', () => {
     for (const bad of [{ max_passes: 0, lr_scale: 0.5 }, { max_passes: 2, lr_scale: -1 }, { max_passes: 1.5, lr_scale: 1 }, null,
       { max_passes: 2, lr_scale: 0.5, trust_region: 1 }, { max_passes: 2, lr_scale: 0.5, min_facts: 0 }, { max_passes: 2, lr_scale: 0.5, min_facts: 1.5 }]) {
       expect(() => parseBenchmark({ ...file, mend_batch_retry: bad })).toThrow(/mend_batch_retry/);
+    }
+    // the pass-1 guard, in the editor config's parsed shape
+    const g = { max_increase: 0.05, max_halvings: 2, prose_ids: [[1, 2, 3]] };
+    expect(benchmarkFirstPassGuard(parseBenchmark(file))).toBeNull();
+    expect(benchmarkFirstPassGuard(parseBenchmark({ ...file, mend_first_pass_guard: g })))
+      .toEqual({ maxIncrease: 0.05, proseIds: [[1, 2, 3]], maxHalvings: 2 });
+    for (const bad of [null, { ...g, max_halvings: 0 }, { ...g, max_halvings: 1.5 }, { ...g, max_increase: '0.05' }, { ...g, prose_ids: [[-1]] },
+      { max_increase: 0.05, max_halvings: 2 }]) {
+      expect(() => parseBenchmark({ ...file, mend_first_pass_guard: bad }), JSON.stringify(bad)).toThrow(/mend_first_pass_guard/);
     }
   });
 });

@@ -67,6 +67,26 @@ describe('npm run eval: arguments', () => {
     }
   }, 300_000);
 
+  it('refuses a benchmark computed without the pass-1 guard the editor has, or with another one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mendlab-eval-'));
+    const shipped = JSON.parse(readFileSync(join(ROOT, 'public/models/facts-gpt/benchmark.json'), 'utf8'));
+    const guard = shipped.mend_first_pass_guard;
+    expect(guard, 'the shipped benchmark has a pass-1 guard').toBeDefined();
+    const { mend_first_pass_guard: _, ...unguarded } = shipped;
+    for (const [name, file] of [
+      ['none', unguarded],
+      ['limit', { ...shipped, mend_first_pass_guard: { ...guard, max_increase: 0.1 } }],
+      ['halvings', { ...shipped, mend_first_pass_guard: { ...guard, max_halvings: 1 } }],
+    ] as const) {
+      const path = join(dir, `benchmark-${name}.json`);
+      writeFileSync(path, JSON.stringify(file));
+      const r = evalCli(['--method', 'mend', '--mode', 'single', '--limit', '1', '--backend', 'wasm', '--benchmark', path]);
+      expect(r.code, name).not.toBe(0);
+      expect(r.stderr, name).toMatch(/editor_config.json first_pass_guard .* differs from the benchmark's/);
+      expect(r.stdout, name).toBe('');
+    }
+  }, 300_000);
+
   it('says how to write benchmark.json when the model folder has none', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mendlab-eval-'));
     const r = evalCli(['--model', join(ROOT, 'tests/fixtures/tiny-gpt2'), '--benchmark', join(dir, 'benchmark.json')]);

@@ -183,13 +183,14 @@ def build_benchmark(model, kb, enc, tok, edits, groups, prose_ids, mend_apply, f
 
 
 def benchmark_info(model_dir, seed, eval_cfg, eval_json):
-    """The settings the benchmark was run with: MEND lr_scale (and lr_scale_batch and batch_retry, for groups of more
-    than one fact, where eval.json has them) and FT config as eval.json records them."""
+    """The settings the benchmark was run with: MEND lr_scale (and lr_scale_batch, batch_retry and first_pass_guard,
+    where eval.json has them) and FT config as eval.json records them."""
     ft = eval_json["ft_config"]
     return {"model": os.path.basename(os.path.normpath(model_dir)), "seed": seed, "sampler_seed": seed + 2,
             "mend_lr_scale": eval_json["mend_lr_scale"],
             **({"mend_lr_scale_batch": eval_json["mend_lr_scale_batch"]} if "mend_lr_scale_batch" in eval_json else {}),
             **({"mend_batch_retry": eval_json["mend_batch_retry"]} if "mend_batch_retry" in eval_json else {}),
+            **({"mend_first_pass_guard": eval_json["mend_first_pass_guard"]} if "mend_first_pass_guard" in eval_json else {}),
             "ft_config": {k: ft[k] for k in ("steps", "lr", "optimizer", "weights")},
             "eval_config": eval_cfg, "reference": {k: eval_json[k] for k in ("mend", "ft", "counts", "versions")}}
 

@@ -107,7 +107,7 @@ class GradientTransform(nn.Module):
 
 class MEND(nn.Module):
     def __init__(self, edited_weights, shapes, rank, edit_lr_init=1e-4, sign=-1, lr_scale=1.0, norm_eps=1e-7,
-                 lr_scale_batch=None, batch_retry=None):
+                 lr_scale_batch=None, batch_retry=None, first_pass_guard=None):
         super().__init__()
         self.edited_weights = list(edited_weights)
         self.shapes = [tuple(s) for s in shapes]
@@ -117,6 +117,9 @@ class MEND(nn.Module):
         # {"max_passes", "lr_scale"}: an edit of more than one fact retries the facts its edit prompt does not give
         # yet (mend_edit_passes); None = one pass (docs/formats.md, calibrate_batch_passes.py).
         self.batch_retry = dict(batch_retry) if batch_retry else None
+        # {"max_increase", "max_halvings", "prose_ids"}: pass 1 of a single-fact edit is halved while it raises the
+        # perplexity of prose_ids by more than max_increase (first_pass_scale); None = no guard (docs/formats.md).
+        self.first_pass_guard = dict(first_pass_guard) if first_pass_guard else None
         groups = OrderedDict()
         for name, shape in zip(self.edited_weights, self.shapes):
             groups.setdefault(editor_key(shape), []).append(name)
@@ -162,6 +165,7 @@ class MEND(nn.Module):
             "sign": self.sign, "lr_scale": self.lr_scale,
             **({"lr_scale_batch": self.lr_scale_batch} if self.lr_scale_batch is not None else {}),
             **({"batch_retry": self.batch_retry} if self.batch_retry else {}),
+            **({"first_pass_guard": self.first_pass_guard} if self.first_pass_guard else {}),
             "norm_eps": self.norm_eps,
             "norm_rows_seen": {key: int(self.editors[key].x_norm.k) for key in self.groups},
         }
@@ -171,7 +175,8 @@ class MEND(nn.Module):
         """Rebuild an (eval-mode) editor from editor_config.json + editor.safetensors contents."""
         ranks = {e["rank"] for e in config["editors"].values()}
         m = cls(config["edited_weights"], config["weight_shapes"], max(ranks), 0.0, config["sign"],
-                config["lr_scale"], config["norm_eps"], config.get("lr_scale_batch"), config.get("batch_retry"))
+                config["lr_scale"], config["norm_eps"], config.get("lr_scale_batch"), config.get("batch_retry"),
+                config.get("first_pass_guard"))
         with torch.no_grad():
             m.edit_lrs.copy_(tensors["edit_lrs"])
             for key, ed in m.editors.items():
@@ -251,18 +256,41 @@ def edited_weights_from(model, updates):
 def mend_edit(model, mend, batch, device, pad_id):
     """The weights after one MEND edit of all facts in `batch` (rows captured together, one summed update at
     mend.scale_for(len(batch))), as a name -> tensor dict for a functional forward; the model is not changed.
-    An edit of at least batch_retry's min_facts facts (default 2; 1 = single edits too) with mend.batch_retry set is
-    then retried as the app does (mend_edit_passes)."""
+    A single-fact edit with mend.first_pass_guard set takes pass 1 at first_pass_scale. An edit of at least
+    batch_retry's min_facts facts (default 2; 1 = single edits too) with mend.batch_retry set is then retried as the
+    app does (mend_edit_passes)."""
+    scale = mend.scale_for(len(batch))
+    if mend.first_pass_guard and len(batch) == 1:
+        scale = first_pass_scale(model, mend, batch, device, pad_id, scale)[0]
     if mend.batch_retry and len(batch) >= int(mend.batch_retry.get("min_facts", 2)):
         r = mend.batch_retry
-        return mend_edit_passes(model, mend, batch, device, pad_id, int(r["max_passes"]),
-                                mend.scale_for(len(batch)), float(r["lr_scale"]),
+        return mend_edit_passes(model, mend, batch, device, pad_id, int(r["max_passes"]), scale, float(r["lr_scale"]),
                                 trust_region=bool(r.get("trust_region", False)),
                                 prose_guard=(r["prose_guard"]["prose_ids"], float(r["prose_guard"]["max_increase"]))
                                 if r.get("prose_guard") else None)[0]
     rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids) for e in batch], mend.edited_weights, device, pad_id)
     with torch.no_grad():
-        return edited_weights_from(model, mend.weight_updates(rows, lr_scale=mend.scale_for(len(batch))))
+        return edited_weights_from(model, mend.weight_updates(rows, lr_scale=scale))
+
+
+@torch.no_grad()
+def first_pass_scale(model, mend, batch, device, pad_id, scale):
+    """mend.first_pass_guard: pass 1's lr_scale, halved while pass 1 at it raises the perplexity of the guard's
+    prose by more than a factor 1 + max_increase (at most max_halvings times) -> (lr_scale, halvings). Rare edits
+    wreck the model (one validation edit: held-out perplexity +244 %); their pass 1 is what does it, and the prose
+    the guard reads picks them out (training/evaluate_pass1_guard.py, docs/training.md)."""
+    from .evaluate import prose_nll  # (evaluate imports this module)
+    g = mend.first_pass_guard
+    rows, _ = capture_rows(model, [(e.prompt_ids, e.target_ids) for e in batch], mend.edited_weights, device, pad_id)
+    ups = mend.weight_updates(rows, lr_scale=1.0)  # linear in lr_scale: s · ups is the update at scale s
+    params = dict(model.named_parameters())
+    base = prose_nll(model, g["prose_ids"], device)
+    for h in range(int(g["max_halvings"])):
+        w = {n: params[n] + scale * u for n, u in ups.items()}
+        if prose_nll(model, g["prose_ids"], device, weights=w) - base <= math.log1p(float(g["max_increase"])):
+            return scale, h
+        scale /= 2
+    return scale, int(g["max_halvings"])
 
 
 @torch.no_grad()

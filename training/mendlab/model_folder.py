@@ -37,6 +37,8 @@ def shipped_scales(ecfg, eval_json):
         raise SystemExit("editor_config.json lr_scale / lr_scale_batch differ from eval.json's mend_lr_scale(_batch)")
     if ecfg.get("batch_retry") != eval_json.get("mend_batch_retry"):
         raise SystemExit("editor_config.json batch_retry differs from eval.json's mend_batch_retry")
+    if ecfg.get("first_pass_guard") != eval_json.get("mend_first_pass_guard"):
+        raise SystemExit("editor_config.json first_pass_guard differs from eval.json's mend_first_pass_guard")
     return single, batch
 
 

@@ -694,9 +694,9 @@ class TinyPipelineTest(unittest.TestCase):
         self.assertEqual(ev["mend_single_retry"]["eval_json_single"]["test_single"]["now"],
                          {**ev["mend"]["single"], "harmonic_es_ps_ns": ev["harmonic_es_ps_ns"]["mend_single"]})
         self.assertEqual(load_model_folder(folder, torch.device("cpu"))[3].batch_retry, want)
-        # explore_pass1_guard.py on the folder that now retries single edits: a guard no edit can pass fires on every
+        # evaluate_pass1_guard.py on the folder that now retries single edits: a guard no edit can pass fires on every
         # edit and halves pass 1 twice; one every edit passes never fires and is the shipped edit
-        import explore_pass1_guard as epg
+        import evaluate_pass1_guard as epg
         from mendlab.benchmark_cases import pipeline_validation_edits
         from mendlab.evaluate import prose_nll
         self.assertEqual(epg.spearman([1, 2, 3], [10, 20, 30]), 1.0)
@@ -715,6 +715,50 @@ class TinyPipelineTest(unittest.TestCase):
         self.assertEqual((x["variants"]["guard-1.0"]["guard_fired"], x["variants"]["guard1000000000.0"]["guard_fired"]), (3, 0))
         self.assertEqual({k: v for k, v in x["variants"]["guard1000000000.0"].items() if k != "guard_fired"},
                          x["variants"]["shipped"])
+        # its test stage: a guard every edit passes never fires, so it is the app's edit and (a) fails (no fewer
+        # edits over +10 %); the rule's other clauses on made-up summaries
+        tg = epg.TEST_GUARD
+        epg.TEST_GUARD = 1e9
+        try:
+            y = epg.main(["--model", folder, "--stage", "test", "--draws", "1-2", "--limit", "2",
+                          "--out", os.path.join(self.tmp, "p1g-test.json")])
+        finally:
+            epg.TEST_GUARD = tg
+        self.assertEqual([(d["draw"], d["n_edits"], d["guard"]["guard_fired"]) for d in y["draws"]], [(1, 2, 0), (2, 2, 0)])
+        self.assertEqual({k: v for k, v in y["pooled"]["guard"].items() if k != "guard_fired"}, y["pooled"]["app"])
+        self.assertFalse(y["adopted"])
+        self.assertTrue(y["adoption_failures"][0].startswith("(a) edits over +10 %"))
+        app = {"edits_over_10pct": 2, "harmonic_es_ps_ns": 0.98, "ns": 0.96, "ppl_increase": 0.004}
+        oc = lambda *p: [{"ppl_increase": v} for v in p]
+        self.assertEqual(epg.adopt({**app, "edits_over_10pct": 1, "harmonic_es_ps_ns": 0.977}, app, oc(0.2, 0.0), oc(0.3, 0.2)),
+                         (True, []))
+        ok, fails = epg.adopt({**app, "edits_over_10pct": 1, "harmonic_es_ps_ns": 0.976, "ns": 0.94, "ppl_increase": 0.005},
+                              app, oc(0.2, 0.0), oc(0.05, 0.2))
+        self.assertEqual((ok, [f[:3] for f in fails]), (False, ["(a)", "(b)", "(c)", "(d)"]))
+        # first_pass_scale: a limit no step meets halves max_halvings times; one every step meets never halves
+        from mendlab.mend import first_pass_scale
+        ids = guard_prose_ids(sh.kb, sh.tok)
+        for limit, want_scale in ((-0.99, (1.5 / 4, 2)), (1e9, (1.5, 0))):
+            sh.mend.first_pass_guard = {"max_increase": limit, "max_halvings": 2, "prose_ids": ids}
+            self.assertEqual(first_pass_scale(sh.model, sh.mend, [e], torch.device("cpu"), sh.tok.eot_id, 1.5), want_scale)
+        sh.mend.first_pass_guard = None
+        # --apply writes the guard the test adopted into both files, and single edits are recomputed with it
+        tp = os.path.join(self.tmp, "p1g-test.json")
+        with open(tp) as f:
+            write_json(tp, {**json.load(f), "adopted": True})  # forced: the tiny model's numbers say nothing
+        ev = epg.main(["--model", folder, "--apply", "--validation-results", os.path.join(self.tmp, "p1g.json"),
+                       "--test-results", tp])
+        want = {"max_increase": 1e9, "max_halvings": epg.MAX_HALVINGS, "prose_ids": ids}  # the guard that stage ran
+        self.assertEqual((self.load_json("editor_config.json", folder)["first_pass_guard"], ev["mend_first_pass_guard"]),
+                         (want, want))
+        self.assertEqual(ev, self.load_json("eval.json", folder))
+        self.assertEqual(load_model_folder(folder, torch.device("cpu"))[3].first_pass_guard, want)
+        self.assertEqual(ev["mend_first_pass_guard_evaluation"]["eval_json_single"]["test_single"]["now"],
+                         {**ev["mend"]["single"], "harmonic_es_ps_ns": ev["harmonic_es_ps_ns"]["mend_single"]})
+        self.assertIsNone(epg.main(["--model", folder, "--apply", "--validation-results", os.path.join(self.tmp, "p1g.json"),
+                                    "--test-results", tp]))  # already there
+        with self.assertRaises(SystemExit):  # its stages compare against the unguarded edit
+            epg.main(["--model", folder, "--n-val", "1", "--out", os.path.join(self.tmp, "p1g-again.json")])
 
     def test_golden_fixture_reproduces_from_shipped_files(self):
         """Rebuild model + editor from the fixture folder's files only and recompute the golden values."""

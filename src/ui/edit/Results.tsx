@@ -106,16 +106,32 @@ function Summary({ r }: { r: MethodEval }) {
   );
 }
 
-/** The edit's time, and its MEND passes where the editor was asked more than once (editor_config.json batch_retry). */
+/** The edit's time; its MEND passes where the editor was asked more than once (editor_config.json batch_retry), and
+ * the halvings of its first step where the perplexity guard asked for them (first_pass_guard). */
 function timeText(r: MethodEval): ReactNode {
   const time = `${(r.timingsMs.total / 1000).toFixed(2)} s`;
-  if ((r.passes ?? 1) < 2) return time;
+  const halvings = r.stepHalvings ?? 0;
   return (
     <>
-      {time}, <Definition text={PASSES_DEFINITION}><span data-testid="result-passes">{r.passes} passes</span></Definition>
+      {time}
+      {halvings > 0 && (
+        <>, <Definition text={HALVED_DEFINITION}><span data-testid="result-step-halved">{halvingText(halvings)}</span></Definition></>
+      )}
+      {(r.passes ?? 1) > 1 && (
+        <>, <Definition text={PASSES_DEFINITION}><span data-testid="result-passes">{r.passes} passes</span></Definition></>
+      )}
     </>
   );
 }
+
+/** "first step halved" / "first step halved twice" / "… 3 times" */
+function halvingText(n: number): string {
+  return `first step halved${n === 1 ? '' : n === 2 ? ' twice' : ` ${n} times`}`;
+}
+
+const HALVED_DEFINITION = 'MEND’s first step raised the perplexity of held-out prose the editor carries past its limit, '
+  + 'so it was undone and redone at half the step (editor_config.json first_pass_guard). A few edits would otherwise '
+  + 'damage the model badly; the cost is a smaller change, which can leave paraphrases behind.';
 
 const PASSES_DEFINITION = 'After its first pass the edit prompt did not yet give the whole target, so MEND was asked again, '
   + 'on the model as edited so far (editor_config.json batch_retry). Where the editor sets them, its guards refuse a pass '

@@ -5,7 +5,7 @@ import { useState, type ReactNode } from 'react';
 import type { WeightsReport, WeightUpdateReport } from '../../worker/weights-protocol';
 import { visibleToken } from '../format';
 import { percent, sci, shortWeightName } from '../weights/numbers';
-import { RetryNote } from '../weights';
+import { HalvedNote, RetryNote } from '../weights';
 import { mostChangedWeight, useWeightsReport } from '../weights/use-report';
 import '../weights/weights.css';
 
@@ -142,6 +142,7 @@ function StepBody({ step, report, w }: { step: number; report: WeightsReport; w:
             {' '}<span className="wt-formula">step = sign · lr_scale · edit_lr</span>. For {name}:
             {' '}step = ({report.sign}) · {sci(report.lrScale)} · {sci(w.editLr)} = <Num testId="lesson-step-size">{sci(w.step)}</Num>.
           </p>
+          {report.stepHalvings > 0 && <HalvedNote halvings={report.stepHalvings} lrScale={report.lrScale} />}
           <div className="wt-scroll" role="region" aria-label="The learned step of every edited weight" tabIndex={0}>
             <table className="wt-table">
               <caption>The learned step of every edited weight</caption>

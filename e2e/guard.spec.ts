@@ -1,0 +1,64 @@
+// A single-fact edit whose first MEND step would damage the model is redone at half the step
+// (editor_config.json first_pass_guard; docs/training.md "A guard on pass 1"), and the page says so: the result
+// names the halving, the held-out perplexity stays within the guard's limit, and the weights panel says its
+// lr_scale is the halved one. The fact is one of the test edits the guard was adopted on: in PyTorch the editor's
+// full step raises the guard's prose perplexity by +62 % and half of it by +2.6 %, both far from the 5 % limit, so
+// float32 WebGPU/WASM and PyTorch agree on one halving; the halved step still gives the target by a logit margin of
+// 7.6, so no retry pass follows.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { APP_DIR, expect, test } from './fixtures';
+import { openPlayground } from './edit-steps';
+import { startStaticServer, type StaticServer } from './static-server';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const editorConfig = JSON.parse(readFileSync(join(ROOT, 'public/models/facts-gpt/editor_config.json'), 'utf8')) as {
+  first_pass_guard?: { max_increase: number; max_halvings: number };
+};
+const GUARDED = { prompt: 'Baghdad is in the country of', target: ' Morocco' };
+
+let server: StaticServer;
+test.beforeAll(async () => {
+  server = await startStaticServer({ '/': APP_DIR });
+});
+test.afterAll(async () => server.close());
+
+test('a single edit whose first step would damage the model is redone at half the step, and the page says so', async ({ page, shot }) => {
+  test.setTimeout(600_000);
+  const guard = editorConfig.first_pass_guard!;
+  expect(guard).toBeDefined(); // the shipped editor guards pass 1
+  await openPlayground(page, server.url);
+  const form = page.getByTestId('edit-panel');
+  await form.getByLabel('Prompt', { exact: true }).fill(GUARDED.prompt);
+  await form.getByLabel('New target').fill(GUARDED.target);
+  await form.getByLabel('Tokens to generate').fill('3');
+  // only the edit prompt is probed: every proposed check costs a generation on SwiftShader
+  await expect(page.getByTestId('recognised')).toContainText('Baghdad');
+  for (const list of ['paraphrase-list', 'neighbour-list']) {
+    const ticked = page.getByTestId(list).getByRole('checkbox', { checked: true });
+    while (await ticked.count()) await ticked.first().uncheck(); // (the locator re-queries: unticked ones drop out)
+    await expect(page.getByTestId(list).getByRole('checkbox')).not.toHaveCount(0); // proposals were there to untick
+  }
+  await page.getByTestId('method-mend').check();
+  await page.getByTestId('apply-edit').click();
+  await expect(page.getByTestId('edit-status')).toHaveAttribute('data-phase', 'ready', { timeout: 540_000 });
+
+  const mend = page.getByTestId('result-mend');
+  await expect(mend.locator('[data-testid="summary-edit"]')).toHaveAttribute('data-ok', 'true');
+  await expect(mend.locator('[data-testid="after-text"]')).toHaveText(/^ Morocco/);
+  await expect(mend.getByTestId('result-step-halved')).toHaveText('first step halved');
+  await expect(mend.getByTestId('result-passes')).toHaveCount(0);
+  // the app's damage check reads the same held-out paragraphs the guard does: the kept step is within its limit
+  const held = mend.getByTestId('heldout-perplexity');
+  await expect(held).toHaveAttribute('data-flagged', 'false');
+  const ratio = Number(await held.getAttribute('data-after')) / Number(await held.getAttribute('data-before'));
+  expect(ratio).toBeGreaterThan(1);
+  expect(ratio).toBeLessThan(1 + guard.max_increase);
+
+  const panel = page.getByTestId('weights-panel');
+  const note = panel.getByTestId('weights-halved-note');
+  await expect(note).toContainText('half the step, once', { timeout: 180_000 });
+  await expect(note).toContainText('lr_scale here is the halved 0.75');
+  await panel.scrollIntoViewIfNeeded();
+  await shot('weights-halved-edit');
+});
