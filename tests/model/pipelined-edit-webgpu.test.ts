@@ -2,7 +2,9 @@
 // the default), on Dawn/SwiftShader with the shipped model and editor: it installs the same bits as the edit that
 // syncs after every phase, for one fact and for a batch; no queue submit of the edit waits for a GPU round trip
 // (the synced edit has at least two such submits, which shows the trace sees them); and a capture that fails is
-// still caught before anything is installed.
+// still caught before anything is installed. (A single edit behind the shipped first_pass_guard also reads the
+// guard's perplexity back before and after pass 1: src/editors/mend.ts firstPass.)
+import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, localSource, type GPT2, type LoadedModel } from '../../src/model';
@@ -72,7 +74,13 @@ describe('a MEND edit on webgpu waits for the GPU once (phases queued back to ba
   let facts: TokenizedFact[];
   beforeAll(async () => {
     m = await loadModel(localSource(`${ROOT}public/models/facts-gpt`));
-    editor = await MendEditor.load(localSource(`${ROOT}public/models/facts-gpt`), m.model);
+    // Without first_pass_guard: a guarded single edit reads the guard's perplexity baseline back before pass 1 (by
+    // design: the check after pass 1 compares with it), so it waits once before its pass; this test is about the
+    // pass itself. The shipped batch_retry stays (its passes come after the first install).
+    const dir = `${ROOT}public/models/facts-gpt`;
+    const { first_pass_guard: guard, ...config } = JSON.parse(readFileSync(`${dir}/editor_config.json`, 'utf8'));
+    expect(guard, 'the shipped editor has the guard this test leaves out').toBeDefined();
+    editor = MendEditor.fromFiles(config, new Uint8Array(readFileSync(`${dir}/editor.safetensors`)), m.model);
     const fact = (p: string, t: string) => ({ promptIds: m.tokenizer.encode(p), targetIds: m.tokenizer.encode(t) });
     facts = [fact('The capital of France is', ' Rome'), fact('The currency of Japan is', ' Euro'), fact('Lyon is a city in', ' Peru')];
   });
