@@ -1,4 +1,4 @@
-// Shared steps of the editing playground's e2e specs (edit.spec.ts and edit-history.spec.ts, on WebGPU and WASM). The edit (France's capital → Rome) was checked first with the CLI (`npm run cli -- edit`): MEND reaches
+// Shared steps of the editing playground's e2e specs (edit.spec.ts, edit-history.spec.ts, retry.spec.ts and guard.spec.ts, on WebGPU and WASM). The edit (France's capital → Rome) was checked first with the CLI (`npm run cli -- edit`): MEND reaches
 // the target on the prompt and on the paraphrase used here and leaves the neighbour's greedy answer unchanged.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,6 +33,27 @@ export async function openPlayground(page: Page, url: string): Promise<void> {
   await page.goto(url);
   await waitForModel(page);
   await expect(page.getByTestId('history-empty')).toBeVisible();
+}
+
+/**
+ * Fills the form with one fact, unticks every proposed paraphrase and neighbour (each check costs a generation on
+ * SwiftShader, so only the edit prompt is probed), applies it with MEND and waits for the result. `subject`: the
+ * name the form must recognise in facts.json first.
+ */
+export async function applyPromptOnlyMendEdit(page: Page, fact: { prompt: string; target: string }, subject: string): Promise<void> {
+  const form = page.getByTestId('edit-panel');
+  await form.getByLabel('Prompt', { exact: true }).fill(fact.prompt);
+  await form.getByLabel('New target').fill(fact.target);
+  await form.getByLabel('Tokens to generate').fill('3');
+  await expect(page.getByTestId('recognised')).toContainText(subject);
+  for (const list of ['paraphrase-list', 'neighbour-list']) {
+    const ticked = page.getByTestId(list).getByRole('checkbox', { checked: true });
+    while (await ticked.count()) await ticked.first().uncheck(); // (the locator re-queries: unticked ones drop out)
+    await expect(page.getByTestId(list).getByRole('checkbox')).not.toHaveCount(0); // proposals were there to untick
+  }
+  await page.getByTestId('method-mend').check();
+  await page.getByTestId('apply-edit').click();
+  await expect(page.getByTestId('edit-status')).toHaveAttribute('data-phase', 'ready', { timeout: 540_000 });
 }
 
 /** The prompt is recognised in facts.json and checks are proposed, labelled by how well the model knows the wording. */

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { APP_DIR, expect, test } from './fixtures';
-import { openPlayground } from './edit-steps';
+import { applyPromptOnlyMendEdit, openPlayground } from './edit-steps';
 import { startStaticServer, type StaticServer } from './static-server';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -28,20 +28,7 @@ test('a single edit whose first step would damage the model is redone at half th
   const guard = editorConfig.first_pass_guard!;
   expect(guard).toBeDefined(); // the shipped editor guards pass 1
   await openPlayground(page, server.url);
-  const form = page.getByTestId('edit-panel');
-  await form.getByLabel('Prompt', { exact: true }).fill(GUARDED.prompt);
-  await form.getByLabel('New target').fill(GUARDED.target);
-  await form.getByLabel('Tokens to generate').fill('3');
-  // only the edit prompt is probed: every proposed check costs a generation on SwiftShader
-  await expect(page.getByTestId('recognised')).toContainText('Baghdad');
-  for (const list of ['paraphrase-list', 'neighbour-list']) {
-    const ticked = page.getByTestId(list).getByRole('checkbox', { checked: true });
-    while (await ticked.count()) await ticked.first().uncheck(); // (the locator re-queries: unticked ones drop out)
-    await expect(page.getByTestId(list).getByRole('checkbox')).not.toHaveCount(0); // proposals were there to untick
-  }
-  await page.getByTestId('method-mend').check();
-  await page.getByTestId('apply-edit').click();
-  await expect(page.getByTestId('edit-status')).toHaveAttribute('data-phase', 'ready', { timeout: 540_000 });
+  await applyPromptOnlyMendEdit(page, GUARDED, 'Baghdad');
 
   const mend = page.getByTestId('result-mend');
   await expect(mend.locator('[data-testid="summary-edit"]')).toHaveAttribute('data-ok', 'true');

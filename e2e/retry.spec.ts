@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { APP_DIR, expect, test } from './fixtures';
-import { openPlayground } from './edit-steps';
+import { applyPromptOnlyMendEdit, openPlayground } from './edit-steps';
 import { startStaticServer, type StaticServer } from './static-server';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -26,20 +26,7 @@ test('a single edit its first MEND pass left short is retried, and the page says
   test.setTimeout(600_000);
   expect(editorConfig.batch_retry?.min_facts).toBe(1); // the shipped editor retries single edits
   await openPlayground(page, server.url);
-  const form = page.getByTestId('edit-panel');
-  await form.getByLabel('Prompt', { exact: true }).fill(RETRIED.prompt);
-  await form.getByLabel('New target').fill(RETRIED.target);
-  await form.getByLabel('Tokens to generate').fill('3');
-  // only the edit prompt is probed: every proposed check costs a generation on SwiftShader
-  await expect(page.getByTestId('recognised')).toContainText('Makiyivka');
-  for (const list of ['paraphrase-list', 'neighbour-list']) {
-    const ticked = page.getByTestId(list).getByRole('checkbox', { checked: true });
-    while (await ticked.count()) await ticked.first().uncheck(); // (the locator re-queries: unticked ones drop out)
-    await expect(page.getByTestId(list).getByRole('checkbox')).not.toHaveCount(0); // proposals were there to untick
-  }
-  await page.getByTestId('method-mend').check();
-  await page.getByTestId('apply-edit').click();
-  await expect(page.getByTestId('edit-status')).toHaveAttribute('data-phase', 'ready', { timeout: 540_000 });
+  await applyPromptOnlyMendEdit(page, RETRIED, 'Makiyivka');
 
   const mend = page.getByTestId('result-mend');
   await expect(mend.locator('[data-testid="summary-edit"]')).toHaveAttribute('data-ok', 'true');

@@ -189,8 +189,7 @@ def main(argv=None):
     prose = [tok.encode(p) for p in prose]
     base_nll = prose_nll(model, prose, dev)
     t0 = time.time()
-    outs, fired, guard_rise = score_edits(model, mend, edits, pre, prose, base_nll, *common[:4], guard_ids, base_guard,
-                                          GUARDS)
+    outs, fired, guard_rise = score_edits(model, mend, edits, pre, prose, base_nll, *common, GUARDS)
     res = {name: {**variant_summary(oc), **({"guard_fired": fired[name]} if name in fired else {})}
            for name, oc in outs.items()}
     val_ppl = [o["ppl_increase"] for o in outs["shipped"]]
