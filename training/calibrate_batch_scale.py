@@ -26,7 +26,6 @@ import os
 import sys
 import time
 
-import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mendlab.benchmark_cases import (VALIDATION_SAMPLER_OFFSET, benchmark_groups, check_pipeline_draw,  # noqa: E402
@@ -35,7 +34,7 @@ from mendlab.evaluate import (distinct_subject_groups, evaluate_edits, neighbour
                               relation_balanced_edits)
 from mendlab.export import write_json  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
-from mendlab.model_folder import cpu_versions, load_shipped  # noqa: E402
+from mendlab.model_folder import cpu_versions, load_shipped_cpu  # noqa: E402
 
 NS_TARGET = 0.90
 KEYS = ("es", "ps", "ps_novel", "ns", "harmonic_es_ps_ns", "n_groups", "n_neighbour_prompts")
@@ -97,10 +96,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.apply:
         return apply(args.apply, args.model)
-    torch.set_num_threads(args.threads)
-    dev = torch.device("cpu")
     d = args.model
-    sh = load_shipped(d, dev)
+    sh = load_shipped_cpu(d, args.threads)
+    dev = sh.device
     tok, model, mend, ev_json, seed, kb, enc = sh.tok, sh.model, sh.mend, sh.eval_json, sh.seed, sh.kb, sh.enc
     ev = sh.config["eval"]
     single_scale = ev_json["mend_lr_scale"]

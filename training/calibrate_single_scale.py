@@ -36,7 +36,6 @@ import os
 import sys
 import time
 
-import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mendlab.benchmark_cases import (VALIDATION_SAMPLER_OFFSET, benchmark_groups, check_pipeline_draw,  # noqa: E402
@@ -44,7 +43,7 @@ from mendlab.benchmark_cases import (VALIDATION_SAMPLER_OFFSET, benchmark_groups
 from mendlab.evaluate import evaluate_edits, neighbour_baseline, prose_nll, relation_balanced_edits  # noqa: E402
 from mendlab.export import write_json  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
-from mendlab.model_folder import cpu_versions, load_shipped, shipped_scales  # noqa: E402
+from mendlab.model_folder import cpu_versions, load_shipped_cpu, shipped_scales  # noqa: E402
 
 NS_TARGET, PPL_TARGET = 0.95, 0.02
 KEYS = ("es", "ps", "ps_novel", "ns", "ppl_increase", "harmonic_es_ps_ns", "n_groups", "n_neighbour_prompts")
@@ -132,9 +131,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.apply:
         return apply(args.apply, args.model)
-    torch.set_num_threads(args.threads)
-    dev = torch.device("cpu")
-    sh = load_shipped(args.model, dev)
+    sh = load_shipped_cpu(args.model, args.threads)
+    dev = sh.device
     tok, model, mend, ev_json, seed, kb, enc = sh.tok, sh.model, sh.mend, sh.eval_json, sh.seed, sh.kb, sh.enc
     ev = sh.config["eval"]
     shipped, _ = shipped_scales(sh.ecfg, ev_json)

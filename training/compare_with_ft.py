@@ -18,14 +18,13 @@ import os
 import sys
 import time
 
-import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mendlab.benchmark_cases import benchmark_groups, check_pipeline_draw, pipeline_test_edits  # noqa: E402
 from mendlab.evaluate import evaluate_edits, neighbour_baseline, prose_nll  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
-from mendlab.model_folder import cpu_versions, load_shipped, shipped_scales  # noqa: E402
+from mendlab.model_folder import cpu_versions, load_shipped_cpu, shipped_scales  # noqa: E402
 
 KEYS = ("es", "ps", "ps_novel", "ns", "ppl_increase", "harmonic_es_ps_ns", "n_groups", "n_edits", "seconds")
 
@@ -36,11 +35,9 @@ def main(argv=None):
     ap.add_argument("--out", default="training/results/mend-vs-ft.json")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    dev = torch.device("cpu")
     d = args.model
-    sh = load_shipped(d, dev)
+    sh = load_shipped_cpu(d, args.threads)
+    dev = sh.device
     tok, model, mend, ev_json, seed, kb, enc = sh.tok, sh.model, sh.mend, sh.eval_json, sh.seed, sh.kb, sh.enc
     ev = sh.config["eval"]
     edits = pipeline_test_edits(kb, enc, tok, ev, seed)

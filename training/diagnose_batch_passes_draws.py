@@ -3,15 +3,13 @@ variant alone (1.1), and the variant (1.1 + retry 0.5 + trust region); plus each
 over 10 %."""
 import json, math, os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch
 from evaluate_more_draws import draw_edits
 from mendlab.benchmark_cases import benchmark_groups
 from mendlab.evaluate import prose_nll
 from mendlab.mend import mend_edit_passes
-from mendlab.model_folder import load_shipped, shipped_scales
-torch.set_num_threads(2)
-dev = torch.device("cpu")
-sh = load_shipped("public/models/facts-gpt", dev)
+from mendlab.model_folder import load_shipped_cpu, shipped_scales
+sh = load_shipped_cpu("public/models/facts-gpt", 2)
+dev = sh.device
 model, mend, tok = sh.model, sh.mend, sh.tok
 ev = sh.config["eval"]
 _, bs = shipped_scales(sh.ecfg, sh.eval_json)

@@ -24,13 +24,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch  # noqa: E402
 
 from calibrate_batch_passes import edit_with_variant, guard_prose_ids, variants  # noqa: E402
 from evaluate_more_draws import draw_edits, group_counts, pooled  # noqa: E402
 from mendlab.benchmark_cases import aggregate, benchmark_groups, per_case_outcomes  # noqa: E402
 from mendlab.evaluate import harmonic, neighbour_baseline, prose_nll  # noqa: E402
-from mendlab.model_folder import cpu_versions, load_shipped, shipped_scales  # noqa: E402
+from mendlab.model_folder import cpu_versions, load_shipped_cpu, shipped_scales  # noqa: E402
 
 
 # Declared 2026-11-29 before draws 2..9 were run (draw 1 had been run, one batch of 30 looked at):
@@ -57,9 +56,8 @@ def main(argv=None):
     ap.add_argument("--out", default="training/results/batch-passes-draws.json")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    dev = torch.device("cpu")
-    sh = load_shipped(args.model, dev)
+    sh = load_shipped_cpu(args.model, args.threads)
+    dev = sh.device
     model, mend, tok = sh.model, sh.mend, sh.tok
     ev = sh.config["eval"]
     _, batch_scale = shipped_scales(sh.ecfg, sh.eval_json)

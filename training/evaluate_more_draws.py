@@ -27,7 +27,6 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch  # noqa: E402
 
 from mendlab.benchmark_cases import (aggregate, benchmark_groups, check_pipeline_draw,  # noqa: E402
                                      per_case_outcomes, pipeline_test_edits)
@@ -35,7 +34,7 @@ from mendlab.edits import EditSampler  # noqa: E402
 from mendlab.evaluate import harmonic, neighbour_baseline, prose_nll  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
-from mendlab.model_folder import cpu_versions, load_shipped, shipped_scales  # noqa: E402
+from mendlab.model_folder import cpu_versions, load_shipped_cpu, shipped_scales  # noqa: E402
 
 RUNS = ("mend.single", "mend.batch10", "ft.single", "ft.batch10")
 DRAW_SEED_STRIDE = 1000
@@ -115,10 +114,8 @@ def main(argv=None):
     runs = [r for r in args.runs.split(",") if r]
     if not set(runs) <= set(RUNS):
         raise SystemExit(f"--runs: choose from {', '.join(RUNS)}")
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    dev = torch.device("cpu")
-    sh = load_shipped(args.model, dev)
+    sh = load_shipped_cpu(args.model, args.threads)
+    dev = sh.device
     model, mend, tok, ev_json = sh.model, sh.mend, sh.tok, sh.eval_json
     ev = sh.config["eval"]
     single_scale, batch_scale = shipped_scales(sh.ecfg, ev_json)

@@ -45,7 +45,7 @@ from mendlab.benchmark_cases import VALIDATION_SAMPLER_OFFSET, per_case_outcomes
 from mendlab.evaluate import neighbour_baseline, prose_nll  # noqa: E402
 from mendlab.mend import capture_rows, mend_edit, mend_edit_passes  # noqa: E402
 from mendlab.export import write_json  # noqa: E402
-from mendlab.model_folder import cpu_versions, load_shipped, shipped_scales  # noqa: E402
+from mendlab.model_folder import cpu_versions, load_shipped_cpu, shipped_scales  # noqa: E402
 
 GUARDS = (0.05, 0.10)
 MAX_HALVINGS = 2
@@ -157,10 +157,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.apply:
         return apply(args.model, args.validation_results, args.test_results, args.threads)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    dev = torch.device("cpu")
-    sh = load_shipped(args.model, dev)
+    sh = load_shipped_cpu(args.model, args.threads)
+    dev = sh.device
     model, mend, tok, kb = sh.model, sh.mend, sh.tok, sh.kb
     pad = tok.eot_id
     scale, _ = shipped_scales(sh.ecfg, sh.eval_json)
@@ -260,9 +258,8 @@ def apply(d, val_path, test_path, threads):
         test = json.load(f)
     if not test.get("adopted"):
         raise SystemExit("the test stage did not adopt the guard: nothing to write")
-    torch.set_num_threads(threads)
-    dev = torch.device("cpu")
-    sh = load_shipped(d, dev)
+    sh = load_shipped_cpu(d, threads)
+    dev = sh.device
     if sh.ecfg.get("first_pass_guard"):
         print("the editor already guards pass 1: nothing to write")
         return None

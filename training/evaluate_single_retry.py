@@ -46,7 +46,6 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch  # noqa: E402
 
 from calibrate_batch_passes import guard_prose_ids  # noqa: E402
 from calibrate_single_scale import validation_prose  # noqa: E402
@@ -58,7 +57,7 @@ from mendlab.evaluate import evaluate_edits, harmonic, neighbour_baseline, prose
 from mendlab.export import write_json  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.mend import edit_prompt_taken, mend_edit, mend_edit_passes  # noqa: E402
-from mendlab.model_folder import cpu_versions, load_shipped, shipped_scales  # noqa: E402
+from mendlab.model_folder import cpu_versions, load_shipped_cpu, shipped_scales  # noqa: E402
 
 NS_TARGET, PPL_TARGET, MARGIN, TIE = 0.95, 0.02, 0.002, 0.001
 PPL_SLACK_TEST, PPL_WRECK = 0.005, 0.10
@@ -182,9 +181,8 @@ def apply(d, val_path, test_path, threads):
         test = json.load(f)
     if not test.get("adopted") or test.get("variant") != val.get("chosen"):
         raise SystemExit("the test stage did not adopt the validation choice: nothing to write")
-    torch.set_num_threads(threads)
-    dev = torch.device("cpu")
-    sh = load_shipped(d, dev)
+    sh = load_shipped_cpu(d, threads)
+    dev = sh.device
     mend, tok, kb, ev_json = sh.mend, sh.tok, sh.kb, sh.eval_json
     r = dict(sh.ecfg.get("batch_retry") or {})
     scale = retry_scale_of(test["variant"])
@@ -239,10 +237,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.apply:
         return apply(args.model, args.validation_results, args.test_results, args.threads)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    dev = torch.device("cpu")
-    sh = load_shipped(args.model, dev)
+    sh = load_shipped_cpu(args.model, args.threads)
+    dev = sh.device
     model, mend, tok, kb = sh.model, sh.mend, sh.tok, sh.kb
     pad = tok.eot_id
     ev = sh.config["eval"]

@@ -26,7 +26,7 @@ from mendlab.benchmark_cases import (RUNS, aggregate, benchmark_groups, benchmar
 from mendlab.evaluate import neighbour_baseline, prose_nll  # noqa: E402
 from mendlab.finetune import finetune_weights  # noqa: E402
 from mendlab.mend import mend_edit  # noqa: E402
-from mendlab.model_folder import load_shipped, shipped_scales  # noqa: E402
+from mendlab.model_folder import load_shipped_cpu, shipped_scales  # noqa: E402
 
 
 def main(argv=None):
@@ -42,9 +42,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     d = args.model
-    torch.set_num_threads(args.threads)
-    dev = torch.device("cpu")
-    sh = load_shipped(d, dev)
+    sh = load_shipped_cpu(d, args.threads)
+    dev = sh.device
     tok, model, mend, ev_json, seed, kb, enc = sh.tok, sh.model, sh.mend, sh.eval_json, sh.seed, sh.kb, sh.enc
     shipped_scales(sh.ecfg, ev_json)  # mend_edit below runs at editor_config.json's lr_scale / lr_scale_batch
     ft = ev_json["ft_config"]

@@ -1,6 +1,7 @@
 """Reading an exported model folder back (the inverse of export.py): the scripts that evaluate shipped artifacts
-(export_benchmark.py, evaluate_balanced.py, calibrate_batch_scale.py, compare_with_ft.py) all start from the same
-four pieces; load_shipped adds eval.json and the knowledge base the pipeline that wrote the folder drew from."""
+(export_benchmark.py, evaluate_balanced.py, compare_with_ft.py, the calibrate_* and evaluate_* scripts) all start
+from the same four pieces; load_shipped adds eval.json and the knowledge base the pipeline that wrote the folder
+drew from, and load_shipped_cpu the CPU start-up they share."""
 import json
 import os
 import platform
@@ -55,6 +56,7 @@ class Shipped:
     seed: int
     kb: KB
     enc: FactEncoder
+    device: torch.device
 
 
 def load_shipped(folder, device):
@@ -63,7 +65,15 @@ def load_shipped(folder, device):
         eval_json = json.load(f)
     config, seed = ecfg["training"]["config"], ecfg["training"]["seed"]
     kb = KB(max_subjects_per_type=config["kb_max_subjects_per_type"], seed=seed)
-    return Shipped(tok, model, ecfg, mend, eval_json, config, seed, kb, FactEncoder(tok))
+    return Shipped(tok, model, ecfg, mend, eval_json, config, seed, kb, FactEncoder(tok), device)
+
+
+def load_shipped_cpu(folder, threads):
+    """The CPU evaluation scripts' start: torch on `threads` threads, its seed fixed (the scripts draw their edits
+    with Python's own seeded generators; this covers anything torch draws), and the shipped folder on the CPU."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    return load_shipped(folder, torch.device("cpu"))
 
 
 def cpu_versions(threads):
