@@ -13,8 +13,10 @@ export const ORIGINAL = ' ' + facts.subjects.France.facts.capital; // " Paris", 
 export const PARAPHRASE = 'Q: What is the capital of France? A:';
 export const NEIGHBOUR = 'The capital of Japan is';
 
-/** Tokens generated per probe: enough to read the answer, few because SwiftShader runs every step slowly. */
-const TOKENS = 3;
+/** Tokens generated per probe: few because SwiftShader runs every step slowly, but one past the answer's line
+ * break (" Tokyo" "." "\n" "Note"), so that the neighbour's free text after its answer can move with the edit and
+ * the results say so (edit.spec.ts). */
+const TOKENS = 4;
 
 /** `timeout`: after a reload the history appears once its edits are replayed, which on SwiftShader beside other jobs
  * on two cores has taken over the default 60 s (a wait, not a timing test). */
@@ -76,13 +78,13 @@ export async function expectApplied(page: Page, savesBefore: number): Promise<vo
   await expect(page.locator('[data-testid="summary-edit"][data-method="mend"]')).toHaveAttribute('data-ok', 'true');
   await expect(page.getByTestId('history-item')).toHaveCount(1);
   await expect.poll(() => savesOf(page)).toBeGreaterThan(savesBefore); // the new history reached IndexedDB
-  // the whole-model check, on the model's own held-out prose (facts.json): PyTorch's perplexity there is 2.774996
+  // the whole-model check, on the model's own held-out prose (facts.json): PyTorch's perplexity there is 2.941449
   // (src/session/damage.test.ts); the edit moves it a little and is not flagged
   for (const h of await page.getByTestId('heldout-perplexity').all()) {
     await expect(h).toHaveAttribute('data-prose', 'model');
     await expect(h).toHaveAttribute('data-flagged', 'false');
-    expect(Number(await h.getAttribute('data-before'))).toBeCloseTo(2.775, 2);
-    await expect(h).toContainText(/^2\.77\d → \d\.\d{3} \([+−]\d+\.\d\d%\) on held-out prose from its corpus/);
+    expect(Number(await h.getAttribute('data-before'))).toBeCloseTo(2.9414, 3);
+    await expect(h).toContainText(/^2\.94\d → \d\.\d{3} \([+−]\d+\.\d\d%\) on held-out prose from its corpus/);
   }
   expect(await page.getByTestId('heldout-perplexity').count()).toBeGreaterThanOrEqual(1);
 }

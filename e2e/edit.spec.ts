@@ -44,7 +44,19 @@ test('one edit: keyboard apply, MEND vs fine-tuning, weights, lesson, reload, sh
     // one table per measure, a column per method
     await expect(page.getByTestId('paraphrase-row').filter({ hasText: PARAPHRASE })).toHaveAttribute('data-success-mend', 'true');
     await expect(page.getByTestId('neighbour-row').filter({ hasText: NEIGHBOUR })).toHaveAttribute('data-unchanged-mend', 'true');
+    // Japan's answer stays " Tokyo" but the free text after it moves (" Tokyo.\nNote" → " Tokyo.\nQuiz"): the MEND
+    // cell says so beside the changed text, and the neighbour still counts as unchanged
+    const japan = page.getByTestId('neighbour-row').filter({ hasText: NEIGHBOUR });
+    const mendNeighbour = japan.locator('td[data-method="mend"]');
+    await expect(mendNeighbour.getByTestId('after-answer-differs')).toHaveText('(the text after the answer differs)');
+    const beforeText = (await japan.locator('td').first().textContent())!;
+    expect(beforeText).toMatch(/^ Tokyo\.\n\S/);
+    expect(await mendNeighbour.textContent()).toMatch(/^ Tokyo\.\n\S/);
+    expect(await mendNeighbour.textContent()).not.toContain(beforeText);
     await expect(page.locator('[data-testid="summary-neighbourhood"][data-method="mend"]')).toContainText('100%');
+    // MEND's perplexity guard read its own prose once and let the step through; fine-tuning has none
+    await expect(page.locator('[data-testid="summary-guard"][data-method="mend"]')).toHaveText(/^[+−]\d\.\d\d% on its own prose \(limit 5%\)$/);
+    await expect(page.locator('[data-testid="summary-guard"][data-method="ft"]')).toHaveText('—');
     await expect(page.locator('[data-testid="summary-edit"][data-method="ft"]')).toHaveAttribute('data-ok', /^(true|false)$/);
     await expect(page.locator('[data-testid="after-text"][data-method="ft"]')).not.toBeEmpty();
     await expect(page.getByTestId('history-item')).toContainText('MEND'); // only the MEND edit is kept

@@ -47,8 +47,9 @@ whether the known failure is caught and what the guard costs, and adoption would
 Grid v4 (--grid v4), written down at 05:45 UTC on 2026-11-29 after v3's choice failed its adoption rule on fresh
 test draws 1..9 (evaluate_batch_passes_draws.py: 5 of 270 batches over +10 % perplexity, up to +75 %, every one
 inside the trust region; the one-pass edit of those batches: +0.03 to +6.2 %, so the retry pass did the damage): v3's choice plus a prose guard, a retry
-pass that raises the perplexity of the app's own held-out prose (facts.json heldout_prose, held-out paragraphs
-196..199, read by neither validation nor test) by more than 2 % / 5 % over the weights before it is refused. The same
+pass that raises the perplexity of the app's own held-out prose (held-out paragraphs 196..199, read by neither
+validation nor test; then also facts.json heldout_prose, which moved to 192..195 on 2026-11-29 so that the app's
+damage check is independent of the guards) by more than 2 % / 5 % over the weights before it is refused. The same
 rule chooses among v4's two variants and the one-pass edit (--no-test: its test is the fresh draws 10..19, under
 evaluate_batch_passes_draws.ADOPTION_RULE_V4).
 
@@ -78,9 +79,9 @@ from mendlab.benchmark_cases import (VALIDATION_SAMPLER_OFFSET, benchmark_groups
                                      pipeline_test_edits, pipeline_validation_edits)
 from mendlab.evaluate import (distinct_subject_groups, evaluate_edits, neighbour_baseline, prose_nll,  # noqa: E402
                               relation_balanced_edits)
-from mendlab.export import write_json  # noqa: E402
+from mendlab.export import guard_prose, write_json  # noqa: E402
 from mendlab.mend import mend_edit_passes  # noqa: E402
-from mendlab.model_folder import cpu_versions, load_shipped, shipped_scales  # noqa: E402
+from mendlab.model_folder import cpu_versions, load_shipped, load_shipped_cpu, shipped_scales  # noqa: E402
 
 NS_TARGET, MARGIN, TIE = 0.90, 0.005, 0.001
 PPL_SLACK = 0.02  # the perplexity guard: validation ppl increase <= the one-pass edit's + 2 points
@@ -115,9 +116,10 @@ def variants(batch_scale, grid="v1"):
 
 
 def guard_prose_ids(kb, tok):
-    """Token ids of the app's own held-out prose (facts.json heldout_prose = the last 4 held-out paragraphs), what a
-    prose guard checks at edit time; disjoint from the validation (64..127) and test (0..63) perplexity paragraphs."""
-    return [tok.encode(p) for p in kb.prose["heldout"][-4:]]
+    """Token ids of the held-out prose a guard checks at edit time (the last 4 held-out paragraphs, export.guard_prose;
+    not the damage check's facts.json heldout_prose), disjoint from the validation (64..127) and test (0..63)
+    perplexity paragraphs."""
+    return [tok.encode(p) for p in guard_prose(kb)]
 
 
 def edit_with_variant(model, mend, batch, device, pad_id, v, guard_ids, stats):
@@ -227,9 +229,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.apply:
         return apply(args.apply, args.model)
-    torch.set_num_threads(args.threads)
-    dev = torch.device("cpu")
-    sh = load_shipped(args.model, dev)
+    sh = load_shipped_cpu(args.model, args.threads)
+    dev = sh.device
     tok, model, mend, ev_json, seed, kb, enc = sh.tok, sh.model, sh.mend, sh.eval_json, sh.seed, sh.kb, sh.enc
     ev = sh.config["eval"]
     _, batch_scale = shipped_scales(sh.ecfg, ev_json)

@@ -63,8 +63,8 @@ describe('npm run cli -- edit', () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(Object.keys(out).sort()).toEqual(['already_predicted', 'damage', 'edit', 'neighbours', 'paraphrases', 'passes', 'step_halvings', 'timings_ms']);
-    expect([out.passes, out.step_halvings]).toEqual([1, 0]); // this editor has neither a retry nor a guard
+    expect(Object.keys(out).sort()).toEqual(['already_predicted', 'damage', 'edit', 'first_pass_guard', 'neighbours', 'paraphrases', 'passes', 'step_halvings', 'timings_ms']);
+    expect([out.passes, out.step_halvings, out.first_pass_guard]).toEqual([1, 0, null]); // this editor has neither a retry nor a guard
     expect(typeof out.already_predicted).toBe('boolean');
     expect(Object.keys(out.damage).sort()).toEqual(['flagged', 'perplexity_after', 'perplexity_before', 'prose', 'ratio', 'threshold']);
     expect(out.damage.prose).toBe('generic'); // this folder has no facts.json
@@ -93,6 +93,7 @@ describe('npm run cli -- edit', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^FT edit: "The capital of France is" → " Paris"/);
     expect(r.stdout).toMatch(/timings \(ms\): capture 0, editor [\d.]+, update 0, total [\d.]+/);
+    expect(r.stdout).not.toMatch(/perplexity guard|first step halved/); // MEND's guard, not fine-tuning's
   }, 60_000);
 
   it('edits the shipped default model (public/models/models.json) when --model is omitted', async () => {
@@ -102,26 +103,36 @@ describe('npm run cli -- edit', () => {
     // The trained editor must move a lot of probability onto the new target (the pipeline reports ES ≈ 0.96).
     expect(out.edit.target_prob_after).toBeGreaterThan(10 * out.edit.target_prob_before);
     expect(out.edit.target_prob_after).toBeGreaterThan(0.1);
-    // the damage check reads the model's own held-out prose (facts.json): PyTorch's perplexity there is 2.774996
+    // the damage check reads the model's own held-out prose (facts.json): PyTorch's perplexity there is 2.941449
     // (src/session/damage.test.ts), and a good edit moves it by well under the 1.5× flag
     expect(out.damage.prose).toBe('model');
-    expect(out.damage.perplexity_before).toBeCloseTo(2.775, 2);
+    expect(out.damage.perplexity_before).toBeCloseTo(2.9414, 3);
     expect(out.damage.ratio).toBeLessThan(1.1);
     expect(out.damage.flagged).toBe(false);
+    // a guarded single edit the guard let through: one reading, within its limit
+    expect(out.step_halvings).toBe(0);
+    expect(out.first_pass_guard.rise_kept_step).toBe(out.first_pass_guard.rise_full_step);
+    expect(out.first_pass_guard.rise_full_step).toBeLessThan(out.first_pass_guard.limit);
   }, 60_000);
 
   it('reports a first step the shipped editor\'s perplexity guard halved', async () => {
     // a test edit the guard was adopted on: the full step raises the guard's prose perplexity by +62 %, half of it by
-    // +2.6 % (PyTorch; docs/training.md "A guard on pass 1"), and the halved step still gives the target
+    // +2.6 % (PyTorch; docs/training.md "A guard on pass 1"), and the halved step still gives the target. The damage
+    // check reads other paragraphs than the guard (facts.json heldout_prose): there the halved edit's perplexity
+    // ratio is 1.013118 in PyTorch (mend_edit with the shipped first_pass_guard, prose_nll)
     const args = ['--backend', 'wasm', '--prompt', 'Baghdad is in the country of', '--target', ' Morocco'];
     const r = await cli([...args, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect([out.step_halvings, out.passes, out.edit.success]).toEqual([1, 1, true]);
-    expect(out.damage.ratio).toBeGreaterThan(1);
-    expect(out.damage.ratio).toBeLessThan(1.05); // the guard's limit, on the same paragraphs
+    expect(out.damage.ratio).toBeCloseTo(1.013118, 3);
+    // what the guard measured on its own paragraphs, against PyTorch (capture_rows, weight_updates at lr_scale 1.5 and
+    // 0.75, prose_nll on editor_config.json first_pass_guard.prose_ids): +61.619 % and +2.5884 %
+    expect(out.first_pass_guard.limit).toBe(0.05);
+    expect(out.first_pass_guard.rise_full_step).toBeCloseTo(0.616189, 3);
+    expect(out.first_pass_guard.rise_kept_step).toBeCloseTo(0.025884, 4);
     const text = await cli(args);
-    expect(text.stdout).toMatch(/^first step halved once: at the editor's own step the edit raised held-out perplexity past its guard/m);
+    expect(text.stdout).toMatch(/^first step halved once: at the editor's own step the edit raised the perplexity of the guard's own held-out paragraphs by \+61\.6\d%, past its limit of 5%; at the step kept, \+2\.59% \(first_pass_guard\)$/m);
   }, 120_000);
 
   it('calls a neighbour unchanged when its answer is, even though the free text after the answer moved', async () => {
@@ -140,7 +151,7 @@ describe('npm run cli -- edit', () => {
     const text = await cli(['--backend', 'cpu', '--max-new-tokens', '6', '--prompt', 'The capital of France is',
       '--target', ' Rome', '--neighbour', neighbours[0]]);
     expect(text.stdout).toMatch(/neighbour {2}"The capital of Japan is" {2}unchanged \(the text after the answer differs\)/);
-    expect(text.stdout).toMatch(/held-out perplexity \(the model's held-out prose\): 2\.77\d → [\d.]+ \([+-][\d.]+%\)/);
+    expect(text.stdout).toMatch(/held-out perplexity \(the model's held-out prose\): 2\.94\d → [\d.]+ \([+-][\d.]+%\)/);
   }, 120_000);
 
   it('refuses bad input with a one-line reason and a non-zero exit', async () => {

@@ -5,15 +5,18 @@
 // --json prints one object:
 //   {"edit": P, "paraphrases": [P...], "neighbours": [N...], "timings_ms": {"capture", "editor", "update", "total"}}
 //   {..., "already_predicted": bool, "damage": {"perplexity_before", "perplexity_after", "ratio", "flagged", "threshold", "prose"}}
-//   {..., "passes": n, "step_halvings": n}
+//   {..., "passes": n, "step_halvings": n, "first_pass_guard": {"rise_full_step", "rise_kept_step", "limit"} | null}
 //   P = {"prompt", "before", "after", "target_prob_before", "target_prob_after", "success"}
 // already_predicted: the model gave the whole target before the edit (the edit is applied anyway and changes little);
 // damage: perplexity on held-out prose before/after the edit (src/session/damage.ts): the model's own held-out
 // paragraphs when its folder ships them (facts.json heldout_prose; prose "model"), else a fixed English paragraph
 // (prose "generic"); flagged when it grew by more than --max-perplexity-ratio (default 1.5). passes: MEND passes the
 // edit took (editor_config.json batch_retry; fine-tuning 1); step_halvings: how often the editor's pass-1 perplexity
-// guard halved the first step (first_pass_guard; else 0). Text with control characters, more than 16 target tokens
-// or beyond the context is refused with exit code 2 before anything is computed.
+// guard halved the first step (first_pass_guard; else 0); first_pass_guard: what that guard measured on its own
+// held-out paragraphs (relative perplexity rise at the editor's own step and at the step kept, null when the last
+// halving allowed was kept unchecked; its limit), null when it did not run (fine-tuning, several facts, no guard).
+// Text with control characters, more than 16 target tokens or beyond the context is refused with exit code 2 before
+// anything is computed.
 //   N = {"prompt", "before", "after", "unchanged", "continuation_unchanged"}
 // before/after are greedy completions; target_prob_* the teacher-forced probability of the whole target
 // (product over its tokens); success = every target token is the argmax under teacher forcing after the edit;
@@ -200,6 +203,9 @@ async function run(argv: string[]): Promise<number> {
     })),
     passes: entry.stats.passes ?? 1,
     step_halvings: entry.stats.stepHalvings ?? 0,
+    first_pass_guard: entry.stats.guardRiseFull === undefined ? null : {
+      rise_full_step: entry.stats.guardRiseFull, rise_kept_step: entry.stats.guardRiseKept ?? null, limit: entry.stats.guardLimit,
+    },
     timings_ms: {
       capture: round(entry.timings.captureMs), editor: round(entry.timings.editorMs),
       update: round(entry.timings.updateMs), total: round(entry.timings.totalMs),
@@ -244,6 +250,7 @@ interface Report {
   damage: { perplexity_before: number; perplexity_after: number; ratio: number; flagged: boolean; threshold: number; prose: 'model' | 'generic' };
   passes: number;
   step_halvings: number;
+  first_pass_guard: { rise_full_step: number; rise_kept_step: number | null; limit: number } | null;
   timings_ms: Record<string, number>;
 }
 
@@ -270,9 +277,15 @@ function humanReport(out: Report, method: string, target: string): string {
   const change = (d.ratio - 1) * 100;
   lines.push('', `held-out perplexity (${d.prose === 'model' ? "the model's held-out prose" : 'a fixed English paragraph'}): ` +
     `${d.perplexity_before.toPrecision(4)} → ${d.perplexity_after.toPrecision(4)} (${change >= 0 ? '+' : ''}${change.toFixed(2)}%)`);
-  if (out.step_halvings > 0) {
+  const g = out.first_pass_guard;
+  const rise = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}%`;
+  const limit = g && `${+(100 * g.limit).toFixed(2)}%`;
+  if (g && out.step_halvings > 0) {
     const times = out.step_halvings === 1 ? 'once' : out.step_halvings === 2 ? 'twice' : `${out.step_halvings} times`;
-    lines.push(`first step halved ${times}: at the editor's own step the edit raised held-out perplexity past its guard (first_pass_guard)`);
+    const kept = g.rise_kept_step === null ? 'the last halving allowed was kept unchecked' : `at the step kept, ${rise(g.rise_kept_step)}`;
+    lines.push(`first step halved ${times}: at the editor's own step the edit raised the perplexity of the guard's own held-out paragraphs by ${rise(g.rise_full_step)}, past its limit of ${limit}; ${kept} (first_pass_guard)`);
+  } else if (g) {
+    lines.push(`perplexity guard: the first step raised the perplexity of its own held-out paragraphs by ${rise(g.rise_full_step)} (limit ${limit})`);
   }
   if (out.passes > 1) lines.push(`MEND passes: ${out.passes} (the first left the edit prompt short of its target; batch_retry)`);
   const t = out.timings_ms;

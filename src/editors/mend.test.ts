@@ -424,6 +424,12 @@ function defineMendSuite(backend: BackendName, before: () => Promise<void>) {
           for (const [editor, halvings] of [[never, 0], [once, 1], [most, 2]] as const) {
             const r = await editor.edit(m.model, [FACT_A]);
             expect(r.stats).toMatchObject({ passes: 1, stepHalvings: halvings, lrScale: 0.25 / 2 ** halvings });
+            // what the guard measured: the rise at the editor's own step, and at the step kept unless the last
+            // halving allowed was kept unchecked
+            expect(r.stats.guardRiseFull).toBeCloseTo(rise[0], 5);
+            if (halvings < 2) expect(r.stats.guardRiseKept).toBeCloseTo(rise[halvings], 5);
+            else expect(r.stats.guardRiseKept).toBeUndefined();
+            expect(r.stats.guardLimit).toBe(editor === never ? 1e9 : editor === once ? (rise[0] + rise[1]) / 2 : -0.5);
             await expectWeights(r, want[halvings]);
             expect(r.timings.totalMs).toBeGreaterThanOrEqual(r.timings.captureMs);
             undo([r]);
@@ -432,7 +438,7 @@ function defineMendSuite(backend: BackendName, before: () => Promise<void>) {
           // an edit of several facts is not guarded (validated on single edits only)
           const wantBatch = await readAndUndo(await batchPlain.edit(m.model, [FACT_A, FACT_B]));
           const b = await batchGuarded.edit(m.model, [FACT_A, FACT_B]);
-          expect(b.stats.stepHalvings).toBeUndefined();
+          expect([b.stats.stepHalvings, b.stats.guardRiseFull]).toEqual([undefined, undefined]);
           await expectWeights(b, wantBatch);
           undo([b]);
           // a failure between passes leaves the model unedited (withEditors checks) and nothing leaked

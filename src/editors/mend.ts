@@ -343,7 +343,10 @@ export class MendEditor implements ModelEditor {
    * step, at most max_halvings times: the rare edit that wrecks the model does it in pass 1, with a step the editor
    * would have been better off halving (docs/training.md "A guard on pass 1"). The rows are captured again for each
    * redo; the model is back to exactly its unedited weights then, so they are the same rows. stats.lrScale: the
-   * multiplier pass 1 was kept at; stats.stepHalvings: how often it was halved (guarded edits only).
+   * multiplier pass 1 was kept at; stats.stepHalvings: how often it was halved (guarded edits only). What the guard
+   * measured, for people to see why it acted: stats.guardRiseFull, the relative perplexity rise on its prose at the
+   * editor's own step; stats.guardRiseKept, the same at the step kept (absent when the last halving allowed was kept
+   * unchecked); stats.guardLimit, its max_increase.
    */
   private async firstPass(model: GPT2, facts: TokenizedFact[], opts: MendEditOptions): Promise<EditResult> {
     let lrScale = this.lrScaleFor(facts.length);
@@ -358,9 +361,11 @@ export class MendEditor implements ModelEditor {
     let pass: EditResult | null = await this.onePass(model, facts, lrScale, opts); // installed, or null
     const spent = { captureMs: 0, editorMs: 0, updateMs: 0 }; // by passes the guard undid
     let halvings = 0;
+    const rises: number[] = []; // exp(ΔNLL) − 1 at each step checked: the editor's own, then each halving
     try {
       while (halvings < guard.maxHalvings) {
         const nll = await model.meanNll(guard.proseIds);
+        rises.push(Math.expm1(nll - baseNll));
         if (nll - baseNll <= Math.log1p(guard.maxIncrease)) break; // (a NaN perplexity is not within the limit)
         const undone: EditResult = pass;
         pass = null; // nothing is installed until the redo succeeds (onePass is all or nothing)
@@ -382,6 +387,9 @@ export class MendEditor implements ModelEditor {
     pass.timings.totalMs = performance.now() - t0; // every pass and the guard's perplexity checks
     pass.stats.lrScale = lrScale;
     pass.stats.stepHalvings = halvings;
+    pass.stats.guardLimit = guard.maxIncrease;
+    if (rises.length) pass.stats.guardRiseFull = rises[0];
+    if (rises.length > halvings) pass.stats.guardRiseKept = rises[halvings];
     return pass;
   }
 

@@ -29,7 +29,7 @@ export interface DamageCheckOptions {
    * held-out text whose perplexity is watched (default DEFAULT_HELDOUT_PROSE); several paragraphs are each cut to the
    * model's context and pooled (one perplexity over all their scored tokens). A model that ships its own held-out
    * prose (facts.json `heldout_prose`, see damageProseFromFacts) is watched on that: text in the model's own domain
-   * that it never trained on, where a good edit moves perplexity by a fraction of a percent.
+   * that it never trained on, where a good edit moves perplexity by a few percent at most.
    */
   text?: string | readonly string[];
   /** flag when perplexity_after / perplexity_before exceeds this (default DEFAULT_MAX_PERPLEXITY_RATIO) */
@@ -67,7 +67,8 @@ export async function perplexity(model: GPT2, paragraphs: number[] | number[][])
 
 /**
  * The held-out prose a model folder ships for the damage check (facts.json `heldout_prose`: paragraphs from the
- * model's own corpus that no training or evaluation read), or null when it has none or the field is unusable
+ * model's own corpus that no training, no evaluation and none of the editor's perplexity guards read, so that the
+ * check is an independent look at what an edit did), or null when it has none or the field is unusable
  * (facts.json is informative: a bad field falls back to the generic paragraph rather than blocking editing).
  */
 export function damageProseFromFacts(facts: unknown): string[] | null {

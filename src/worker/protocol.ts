@@ -123,6 +123,12 @@ export interface NeighbourEval {
   kl: number;
 }
 
+export interface GuardReading {
+  riseFull: number;
+  riseKept: number | null;
+  limit: number;
+}
+
 export interface MethodEval {
   method: EditMethod;
   edit: PromptEval;
@@ -136,6 +142,10 @@ export interface MethodEval {
   /** how often editor_config.json first_pass_guard halved the step of pass 1 because it raised held-out prose
    * perplexity past the guard's limit (0 or absent: not halved) */
   stepHalvings?: number;
+  /** what first_pass_guard measured on its own held-out prose (MEND single-fact edits with a guarded editor; else
+   * absent): the relative perplexity rise at the editor's own step, at the step kept (null when the last halving
+   * allowed was kept unchecked), and the guard's limit */
+  guard?: GuardReading;
   /**
    * perplexity on held-out prose with the weights before and after this edit (session/damage.ts); flagged when
    * after / before exceeds threshold or is not finite: the edit may have damaged the model

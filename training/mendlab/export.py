@@ -42,16 +42,26 @@ def export_editor(folder, mend, model_cfg, training_info):
     save_file(mend.export_tensors(), os.path.join(folder, "editor.safetensors"), {"format": "mendlab-editor"})
 
 
-# The held-out prose paragraphs the playground watches for damage (perplexity before/after an edit). Evaluations
-# read held-out paragraphs [0, 64) (test perplexity) and [64, 128) (calibrate_single_scale.py's validation); these
-# come from the end of the held-out list, which no script reads, and no training step ever saw.
-DAMAGE_PROSE_PARAGRAPHS = 4
+# The held-out prose paragraphs the app reads at edit time come from the end of the held-out list, which no training
+# step ever saw and no evaluation reads (held-out paragraphs [0, 64) are the test perplexity, [64, 128)
+# calibrate_single_scale.py's validation):
+#   the last 4: the editor's perplexity guards (editor_config.json batch_retry.prose_guard and first_pass_guard, as
+#     token ids; calibrate_batch_passes.guard_prose_ids);
+#   the 4 before them: the app's damage check (facts.json heldout_prose), so that the perplexity the page shows
+#     after an edit is an independent look, not the number a guard has just held under its limit.
+PROSE_PARAGRAPHS = 4
+
+
+def guard_prose(kb):
+    held = kb.prose["heldout"]
+    assert len(held) >= 128 + 2 * PROSE_PARAGRAPHS, "the edit-time paragraphs must not overlap the evaluated ones"
+    return held[-PROSE_PARAGRAPHS:]
 
 
 def damage_prose(kb):
     held = kb.prose["heldout"]
-    assert len(held) >= 128 + DAMAGE_PROSE_PARAGRAPHS, "the damage-check paragraphs must not overlap the evaluated ones"
-    return held[-DAMAGE_PROSE_PARAGRAPHS:]
+    assert len(held) >= 128 + 2 * PROSE_PARAGRAPHS, "the edit-time paragraphs must not overlap the evaluated ones"
+    return held[-2 * PROSE_PARAGRAPHS:-PROSE_PARAGRAPHS]
 
 
 def export_facts(folder, kb):

@@ -332,13 +332,17 @@ class TinyPipelineTest(unittest.TestCase):
         self.assertEqual(splits, {"train", "heldout", "novel"})
         s, info = next(iter(f["subjects"].items()))
         self.assertTrue(all(r in f["relations"] for r in info["facts"]))
-        # the app's damage-check prose: held-out paragraphs that neither training nor any evaluation reads
+        # the app's damage-check prose: held-out paragraphs that neither training nor any evaluation reads, nor the
+        # editor's perplexity guards (the last 4), so that the damage check is an independent look
         from mendlab.corpus import KB
+        from mendlab.export import guard_prose
         prose = KB(max_subjects_per_type=40, seed=0).prose  # the committed prose.json; the same for every KB size
         self.assertEqual(len(f["heldout_prose"]), 4)
-        self.assertEqual(f["heldout_prose"], prose["heldout"][-4:])
-        self.assertGreaterEqual(len(prose["heldout"]) - 4, 128)  # [0, 64) test, [64, 128) single-scale validation
+        self.assertEqual(f["heldout_prose"], prose["heldout"][-8:-4])
+        self.assertEqual(guard_prose(KB(max_subjects_per_type=40, seed=0)), prose["heldout"][-4:])
+        self.assertGreaterEqual(len(prose["heldout"]) - 8, 128)  # [0, 64) test, [64, 128) single-scale validation
         self.assertFalse(set(f["heldout_prose"]) & set(prose["train"]))
+        self.assertFalse(set(f["heldout_prose"]) & set(prose["heldout"][-4:]))
 
     def test_exported_tokenizer_matches_transformers_js(self):
         texts = ["The capital of São Tomé and Príncipe is", "Q: What is the symbol of Iron? A:", " +33", "Côte d'Ivoire"]

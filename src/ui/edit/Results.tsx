@@ -5,7 +5,7 @@
 import type { ReactNode } from 'react';
 import { METRIC_DEFINITIONS } from '../../eval/metrics';
 import { useEdit } from '../../store/edit-store';
-import type { EditReport, MethodEval, NeighbourEval, ProbeState } from '../../worker/protocol';
+import type { EditReport, GuardReading, MethodEval, NeighbourEval, ProbeState } from '../../worker/protocol';
 
 const METHOD_NAME = { mend: 'MEND', ft: 'Fine-tuning' } as const;
 const METHOD_ORDER = { mend: 0, ft: 1 } as const;
@@ -98,6 +98,12 @@ function Summary({ r }: { r: MethodEval }) {
           <dd className={r.heldOut.flagged ? 'bad' : undefined}><HeldOutPerplexity h={r.heldOut} /></dd>
         </div>
       )}
+      {r.guard && (
+        <div data-testid="summary-guard">
+          <dt><Definition text={GUARD_DEFINITION}>Perplexity guard</Definition></dt>
+          <dd><GuardText g={r.guard} halvings={r.stepHalvings ?? 0} /></dd>
+        </div>
+      )}
       <div>
         <dt>Time</dt>
         <dd>{timeText(r)}</dd>
@@ -105,6 +111,27 @@ function Summary({ r }: { r: MethodEval }) {
     </dl>
   );
 }
+
+/** "+1.30% on its own prose (limit 5%)", or for a halved step "+62% at the editor's own step, over its 5% limit; at
+ * half the step +2.59%". */
+function GuardText({ g, halvings }: { g: GuardReading; halvings: number }) {
+  const rise = (x: number) => (!Number.isFinite(x) ? 'not finite' : `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(Math.abs(x) < 0.1 ? 2 : 0)}%`);
+  const limit = `${+(g.limit * 100).toFixed(2)}%`;
+  if (halvings === 0) return <span data-testid="guard-reading">{rise(g.riseFull)} on its own prose (limit {limit})</span>;
+  const step = halvings === 1 ? 'half the step' : `1/${2 ** halvings} of the step`;
+  return (
+    <span data-testid="guard-reading">
+      {rise(g.riseFull)} at the editor’s own step, over its {limit} limit; {g.riseKept === null
+        ? `kept at ${step}, the most halvings it allows, unchecked`
+        : `at ${step} ${rise(g.riseKept)}`}
+    </span>
+  );
+}
+
+const GUARD_DEFINITION = 'After MEND’s first step the editor checks the perplexity of held-out prose it carries '
+  + '(editor_config.json first_pass_guard, single-fact edits). If it rose past the limit, the step is undone and redone '
+  + 'at half the size. The rare edit that would damage the model does it here. This is not the held-out perplexity '
+  + 'above, which reads other paragraphs and so is an independent check.';
 
 /** The edit's time; its MEND passes where the editor was asked more than once (editor_config.json batch_retry), and
  * the halvings of its first step where the perplexity guard asked for them (first_pass_guard). */
@@ -229,6 +256,8 @@ function Comparison({ report }: { report: EditReport }) {
             {row(<Definition text={METRIC_DEFINITIONS.kl}>Mean neighbour KL</Definition>, (r) => (r.summary.meanKl === null ? '—' : `${r.summary.meanKl.toFixed(4)} nats`))}
             {rs.every((r) => r.heldOut) && row(<Definition text={METRIC_DEFINITIONS.heldOutPerplexity}>Held-out perplexity</Definition>,
               (r) => <HeldOutPerplexity h={r.heldOut!} />, undefined, (r) => !r.heldOut!.flagged)}
+            {rs.some((r) => r.guard) && row(<Definition text={GUARD_DEFINITION}>Perplexity guard</Definition>,
+              (r) => (r.guard ? <GuardText g={r.guard} halvings={r.stepHalvings ?? 0} /> : '—'), 'summary-guard')}
             {row('Time', timeText)}
           </tbody>
         </table>
@@ -282,7 +311,7 @@ function Comparison({ report }: { report: EditReport }) {
                   {rs.map((r) => {
                     const x = r.neighbours.find((y) => y.prompt === n.prompt);
                     if (!x) return <td key={r.method}>—</td>;
-                    return <td key={r.method}>{x.after.text}<br />{yesNo(x.unchanged, 'unchanged', 'changed')}<AfterAnswerNote n={x} /> <span className="muted nowrap">KL {x.kl.toFixed(4)}</span></td>;
+                    return <td key={r.method} data-method={r.method}>{x.after.text}<br />{yesNo(x.unchanged, 'unchanged', 'changed')}<AfterAnswerNote n={x} /> <span className="muted nowrap">KL {x.kl.toFixed(4)}</span></td>;
                   })}
                 </tr>
               ))}
