@@ -61,6 +61,24 @@ def group_counts(group):
     return c
 
 
+def ns_by_kind(edits, groups, outcomes, acc=None):
+    """{neighbour kind: [unchanged, n]} over the groups' neighbour prompts (same_relation: the edited relation for
+    other subjects; same_subject: other relations of the edited subject), added into `acc` when given: where an
+    editor's locality fails."""
+    acc = {} if acc is None else acc
+    for g, r in zip(groups, outcomes):
+        for i, o in zip(g, r["edits"]):
+            for nb, v in zip(edits[i].neighbours, o["ns"]):
+                if v is not None:
+                    c = acc.setdefault(nb[0], [0, 0])
+                    c[0] += v; c[1] += 1
+    return acc
+
+
+def kind_rates(acc):
+    return {k: {"ns": c[0] / c[1], "n": c[1]} for k, c in sorted(acc.items())}
+
+
 def pooled(counts):
     """ES / PS / NS / harmonic of summed group counts (the same means evaluate_edits takes over all prompts)."""
     s = [sum(c[i] for c in counts) for i in range(6)]
@@ -142,6 +160,7 @@ def main(argv=None):
             json.dump(out, f, indent=1)
 
     counts = {r: [] for r in runs}
+    kinds = {}  # run -> {neighbour kind: [unchanged, n]} over every draw
     for k in range(args.first_draw, args.first_draw + max(args.batch_draws, args.single_draws)):
         edits = draw_edits(sh, ev, k)
         groups = benchmark_groups(len(edits), ev)  # every group, no time budget
@@ -159,6 +178,8 @@ def main(argv=None):
                                    prose_ids if kind == "batch10" else None, base_nll, dev, tok.eot_id)
             agg = aggregate(oc)
             agg["harmonic_es_ps_ns"] = harmonic([agg["es"], agg["ps"], agg["ns"]])
+            agg["ns_by_kind"] = kind_rates(ns_by_kind(edits, groups[f"mend.{kind}"], oc))
+            ns_by_kind(edits, groups[f"mend.{kind}"], oc, kinds.setdefault(run, {}))
             agg["seconds"] = round(time.time() - t, 1)
             out["draws"][run].append({"draw": k, **agg})
             counts[run].extend(group_counts(g) for g in oc)
@@ -177,6 +198,7 @@ def main(argv=None):
         if ppl:
             p["ppl_increase"] = sum(ppl) / len(ppl)
         p["per_draw_range"] = {x: [min(d[x] for d in per), max(d[x] for d in per)] for x in ("es", "ps", "ns", "harmonic_es_ps_ns")}
+        p["ns_by_kind"] = kind_rates(kinds.get(run, {}))
         out["pooled"][run] = p
     for kind in ("single", "batch10"):
         pair = [r for r in (f"mend.{kind}", f"ft.{kind}") if counts.get(r)]

@@ -206,6 +206,15 @@ class TinyPipelineTest(unittest.TestCase):
         for k in ("es", "ns"):  # equal group sizes: the pooled ES is the mean of the draws'
             lo, hi = pb["per_draw_range"][k]
             self.assertTrue(lo - 1e-9 <= pb[k] <= hi + 1e-9)
+        # NS split by neighbour kind: the kinds' prompts add up to the pooled NS, per draw and over the draws
+        for run in ("mend.single", "mend.batch10"):
+            for d in r["draws"][run] + [r["pooled"][run]]:
+                kinds = d["ns_by_kind"]
+                self.assertLessEqual(set(kinds), {"same_relation", "same_subject"})
+                n = sum(v["n"] for v in kinds.values())
+                self.assertAlmostEqual(sum(v["ns"] * v["n"] for v in kinds.values()) / n, d["ns"], places=9)
+        self.assertEqual(sum(v["n"] for v in pb["ns_by_kind"].values()),
+                         sum(d["n_neighbour_prompts"] for d in r["draws"]["mend.batch10"]))
         counts = [[1, 1, 3, 4, 5, 6], [0, 1, 2, 4, 6, 6], [1, 1, 4, 4, 3, 6]]
         same = emd.bootstrap({"a": counts, "b": counts}, n_resamples=300)
         self.assertEqual(same["a - b"]["harmonic_es_ps_ns"]["interval"], [0.0, 0.0])
