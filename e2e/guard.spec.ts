@@ -48,6 +48,7 @@ test('a single edit whose first step would damage the model is redone at half th
   const panel = page.getByTestId('weights-panel');
   const note = panel.getByTestId('weights-halved-note');
   await expect(note).toContainText('half the step, once', { timeout: 180_000 });
+  await expect(note).toContainText('by 62%, past its guard’s 5% limit');
   await expect(note).toContainText('lr_scale here is the halved 0.75');
   await panel.scrollIntoViewIfNeeded();
   await shot('weights-halved-edit');

@@ -115,6 +115,8 @@ export async function weightsReport(ctx: WeightsContext | null): Promise<Weights
     lrScale,
     passes: entry.result.stats.passes ?? 1,
     stepHalvings: entry.result.stats.stepHalvings ?? 0,
+    guard: entry.result.stats.guardRiseFull === undefined ? null
+      : { riseFull: entry.result.stats.guardRiseFull, limit: entry.result.stats.guardLimit },
     rankTolerance: RANK_TOLERANCE,
     weights,
     ms: performance.now() - t0,

@@ -102,6 +102,9 @@ export interface WeightsReport {
   passes: number;
   /** how often first_pass_guard halved pass 1's step (lrScale above is the halved one); 0 = not halved */
   stepHalvings: number;
+  /** what first_pass_guard read on its own prose at the editor's own step (relative perplexity rise) and its limit;
+   * null when no guard ran */
+  guard: { riseFull: number; limit: number } | null;
   rankTolerance: number;
   weights: WeightUpdateReport[];
   ms: number;

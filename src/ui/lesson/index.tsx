@@ -142,7 +142,7 @@ function StepBody({ step, report, w }: { step: number; report: WeightsReport; w:
             {' '}<span className="wt-formula">step = sign · lr_scale · edit_lr</span>. For {name}:
             {' '}step = ({report.sign}) · {sci(report.lrScale)} · {sci(w.editLr)} = <Num testId="lesson-step-size">{sci(w.step)}</Num>.
           </p>
-          {report.stepHalvings > 0 && <HalvedNote halvings={report.stepHalvings} lrScale={report.lrScale} />}
+          {report.stepHalvings > 0 && <HalvedNote halvings={report.stepHalvings} lrScale={report.lrScale} guard={report.guard} />}
           <div className="wt-scroll" role="region" aria-label="The learned step of every edited weight" tabIndex={0}>
             <table className="wt-table">
               <caption>The learned step of every edited weight</caption>

@@ -44,12 +44,15 @@ export function RetryNote({ passes }: { passes: number }) {
 }
 
 /** An edit whose first step the perplexity guard halved (editor_config.json first_pass_guard): lr_scale is the halved one. */
-export function HalvedNote({ halvings, lrScale }: { halvings: number; lrScale: number }) {
+export function HalvedNote({ halvings, lrScale, guard }: { halvings: number; lrScale: number; guard: WeightsReport['guard'] }) {
   const times = halvings === 1 ? 'once' : halvings === 2 ? 'twice' : `${halvings} times`;
+  const by = guard && Number.isFinite(guard.riseFull) ? ` by ${Math.round(guard.riseFull * 100)}%` : '';
+  const limit = guard ? ` ${+(guard.limit * 100).toFixed(2)}%` : '';
   return (
     <p className="note" data-testid="weights-halved-note">
-      At the editor’s own step this edit raised the perplexity of the held-out prose the editor carries past its guard’s
-      limit, so its first pass was undone and redone at half the step, {times}: lr_scale here is the halved {sci(lrScale)}.
+      At the editor’s own step this edit raised the perplexity of the held-out prose the editor carries{by}, past its
+      guard’s{limit} limit, so its first pass was undone and redone at half the step, {times}: lr_scale here is the
+      halved {sci(lrScale)}.
     </p>
   );
 }
@@ -67,7 +70,7 @@ function ReportView({ report }: { report: WeightsReport }) {
         one rank-1 piece per token ({n} tokens), so ΔW has rank at most {n}. <i>step</i> = sign · lr_scale · edit_lr is learned
         per weight. Norms are Frobenius norms.
       </p>
-      {report.stepHalvings > 0 && <HalvedNote halvings={report.stepHalvings} lrScale={report.lrScale} />}
+      {report.stepHalvings > 0 && <HalvedNote halvings={report.stepHalvings} lrScale={report.lrScale} guard={report.guard} />}
       {report.passes > 1 && <RetryNote passes={report.passes} />}
       {report.editsAfter > 0 && (
         <p className="note" data-testid="weights-later-edits">
