@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import type { BackendName, GPT2 } from '../model';
 import type { Command } from './command';
 import { defaultModelFolder, intArg } from './args';
+import { guardReading } from '../editors/guard_reading';
 import { sameAnswer, sameTokens } from '../eval/metrics';
 import { UsageError } from './errors';
 import { resolveModelSource } from './model-source';
@@ -176,6 +177,7 @@ async function run(argv: string[]): Promise<number> {
   const before = await measure();
   const entry = await session.apply(fact, method);
   const after = await measure();
+  const guard = guardReading(entry.stats);
 
   const report = (i: number): PromptReport => ({
     prompt: editPrompts[i],
@@ -203,9 +205,7 @@ async function run(argv: string[]): Promise<number> {
     })),
     passes: entry.stats.passes ?? 1,
     step_halvings: entry.stats.stepHalvings ?? 0,
-    first_pass_guard: entry.stats.guardRiseFull === undefined ? null : {
-      rise_full_step: entry.stats.guardRiseFull, rise_kept_step: entry.stats.guardRiseKept ?? null, limit: entry.stats.guardLimit,
-    },
+    first_pass_guard: guard && { rise_full_step: guard.riseFull, rise_kept_step: guard.riseKept, limit: guard.limit },
     timings_ms: {
       capture: round(entry.timings.captureMs), editor: round(entry.timings.editorMs),
       update: round(entry.timings.updateMs), total: round(entry.timings.totalMs),

@@ -19,8 +19,9 @@ export const METRIC_DEFINITIONS = {
   heldOutPerplexity:
     'Held-out perplexity: exp of the mean negative log-likelihood per token of text the model never trained on, with '+
     'the weights before and after the edit: a whole-model check that nothing else broke. For the shipped facts model '+
-    'the text is held-out prose from its own corpus (facts.json), where a good edit moves it by well under 1%; it is '+
-    'not the prose the editor’s perplexity guards check, so it is an independent look at an edit they let through; '+
+    'the text is held-out prose from its own corpus (facts.json), where a good edit moves it by a few percent at '+
+    'most; it is not the prose the editor’s perplexity guards check, so it is an independent look at an edit they '+
+    'let through; '+
     'otherwise a fixed English paragraph. An edit that multiplies it by more than the limit (×1.5) is flagged as one '+
     'that may have damaged the model.',
   kl:

@@ -13,13 +13,14 @@
 import type { LoadedModel } from '../model';
 import { fetchOptionalFile, listCachedFiles, parseJsonFile, ProgressTracker, sourceName, type ModelSource as EngineSource } from '../model/fetch';
 import { FinetuneEditor, finetuneDefaultsFromEval } from '../editors/finetune';
+import { guardReading } from '../editors/guard_reading';
 import { MendEditor } from '../editors/mend';
 import type { ModelEditor } from '../editors/types';
 import { damageProseFromFacts, EditSession, type HistoryEntry } from '../session';
 import { answerFromContinuation, klDivergence, nextTokenRow, rate, sameAnswer, sameTokens, teacherForced } from '../eval/metrics';
 import type {
-  EditingInfo, EditMethod, EditReport, EditRequest, GuardReading, HistoryView, MethodEval, NeighbourEval, ProbeState,
-  ProgressEvent, PromptEval, SharedEdits,
+  EditingInfo, EditMethod, EditReport, EditRequest, HistoryView, MethodEval, NeighbourEval, ProbeState, ProgressEvent,
+  PromptEval, SharedEdits,
 } from './protocol';
 
 type Emit = (event: ProgressEvent) => void;
@@ -144,12 +145,6 @@ interface Snapshot {
   neighbours: Array<{ text: string; ids: number[]; next: Float32Array }>;
 }
 
-/** The pass-1 guard's numbers from an edit's stats (MendEditor.firstPass), or undefined when it did not run. */
-function guardReading(stats: Record<string, number>): GuardReading | undefined {
-  if (stats.guardRiseFull === undefined || stats.guardLimit === undefined) return undefined;
-  return { riseFull: stats.guardRiseFull, riseKept: stats.guardRiseKept ?? null, limit: stats.guardLimit };
-}
-
 /** Everything measured on one state of the weights, one model call at a time (they share the device queue). */
 async function snapshot(a: Attached, promptIds: number[][], neighbourIds: number[][], targetIds: number[], originalIds: number[], maxNewTokens: number): Promise<Snapshot> {
   const { model, tokenizer, eosTokenId } = a.loaded;
@@ -204,7 +199,7 @@ function compare(method: EditMethod, req: EditRequest, before: Snapshot, after: 
     timingsMs: { capture: t.captureMs, editor: t.editorMs, update: t.updateMs, total: t.totalMs },
     passes: entry.stats.passes ?? 1,
     stepHalvings: entry.stats.stepHalvings ?? 0,
-    guard: guardReading(entry.stats),
+    guard: guardReading(entry.stats) ?? undefined,
     heldOut: entry.damage && {
       before: entry.damage.perplexityBefore, after: entry.damage.perplexityAfter, ratio: entry.damage.ratio,
       flagged: entry.damage.flagged, threshold: entry.damage.threshold, prose,

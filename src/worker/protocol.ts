@@ -5,7 +5,10 @@
 // exactly one `result` or `error`. Requests are handled one at a time, in order, so a `generate` sent while a
 // `load` is running simply waits for it.
 
+import type { GuardReading } from '../editors/guard_reading';
 import type { WeightsRequest, WeightsResultOf } from './weights-protocol';
+
+export type { GuardReading };
 
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
 // 'cpu' (tfjs's plain-JS backend) only appears when even WASM could not start.
@@ -121,12 +124,6 @@ export interface NeighbourEval {
   continuationUnchanged: boolean;
   /** KL(before ‖ after) of the next-token distribution after the prompt, nats */
   kl: number;
-}
-
-export interface GuardReading {
-  riseFull: number;
-  riseKept: number | null;
-  limit: number;
 }
 
 export interface MethodEval {

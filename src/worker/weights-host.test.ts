@@ -151,7 +151,7 @@ function defineSuite(backend: BackendName, before: () => Promise<void>) {
         expect(entry.stats.stepHalvings).toBe(2);
         const r = (await weightsReport({ ...ctx, mend: guarded, applied: s2.applied }))!;
         expect(r.stepHalvings).toBe(2);
-        expect(r.guard).toEqual({ riseFull: entry.stats.guardRiseFull, limit: -0.5 }); // what the guard read, for the note
+        expect(r.guard).toEqual({ riseFull: entry.stats.guardRiseFull, riseKept: null, limit: -0.5 }); // what the guard read, for the note
         expect(full.guard).toBeNull(); // this session's editor has no guard
         expect(r.lrScale).toBe(full.lrScale / 4);
         r.weights.forEach((w, k) => {

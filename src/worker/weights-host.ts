@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GPT2 } from '../model';
 import { reapplyChanges, revertChanges } from '../editors/changes';
+import { guardReading } from '../editors/guard_reading';
 import { disposeRows, type CapturedRows, type MendEditor } from '../editors/mend';
 import type { HistoryEntry } from '../session';
 import {
@@ -115,8 +116,7 @@ export async function weightsReport(ctx: WeightsContext | null): Promise<Weights
     lrScale,
     passes: entry.result.stats.passes ?? 1,
     stepHalvings: entry.result.stats.stepHalvings ?? 0,
-    guard: entry.result.stats.guardRiseFull === undefined ? null
-      : { riseFull: entry.result.stats.guardRiseFull, limit: entry.result.stats.guardLimit },
+    guard: guardReading(entry.result.stats),
     rankTolerance: RANK_TOLERANCE,
     weights,
     ms: performance.now() - t0,

@@ -5,6 +5,8 @@
 // editor's outputs, ΔW = Σ_i x̃_iᵀ δ̃_i, the installed update is step·ΔW with step = sign · lr_scale · edit_lrs[k]
 // (docs/formats.md). "gradient" is ∇W = Σ_i x_iᵀ δ_i, the gradient of the edit loss. Norms are Frobenius norms.
 
+import type { GuardReading } from '../editors/guard_reading';
+
 export type WeightsRequest = { id: number; type: 'weightsReport' };
 
 export interface WeightsResultOf {
@@ -102,9 +104,8 @@ export interface WeightsReport {
   passes: number;
   /** how often first_pass_guard halved pass 1's step (lrScale above is the halved one); 0 = not halved */
   stepHalvings: number;
-  /** what first_pass_guard read on its own prose at the editor's own step (relative perplexity rise) and its limit;
-   * null when no guard ran */
-  guard: { riseFull: number; limit: number } | null;
+  /** what first_pass_guard read on its own prose (editors/guard_reading.ts); null when no guard ran */
+  guard: GuardReading | null;
   rankTolerance: number;
   weights: WeightUpdateReport[];
   ms: number;
