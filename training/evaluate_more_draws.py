@@ -61,11 +61,10 @@ def group_counts(group):
     return c
 
 
-def ns_by_kind(edits, groups, outcomes, acc=None):
+def ns_by_kind(edits, groups, outcomes):
     """{neighbour kind: [unchanged, n]} over the groups' neighbour prompts (same_relation: the edited relation for
-    other subjects; same_subject: other relations of the edited subject), added into `acc` when given: where an
-    editor's locality fails."""
-    acc = {} if acc is None else acc
+    other subjects; same_subject: other relations of the edited subject): where an editor's locality fails."""
+    acc = {}
     for g, r in zip(groups, outcomes):
         for i, o in zip(g, r["edits"]):
             for nb, v in zip(edits[i].neighbours, o["ns"]):
@@ -178,8 +177,11 @@ def main(argv=None):
                                    prose_ids if kind == "batch10" else None, base_nll, dev, tok.eot_id)
             agg = aggregate(oc)
             agg["harmonic_es_ps_ns"] = harmonic([agg["es"], agg["ps"], agg["ns"]])
-            agg["ns_by_kind"] = kind_rates(ns_by_kind(edits, groups[f"mend.{kind}"], oc))
-            ns_by_kind(edits, groups[f"mend.{kind}"], oc, kinds.setdefault(run, {}))
+            draw_kinds = ns_by_kind(edits, groups[f"mend.{kind}"], oc)
+            agg["ns_by_kind"] = kind_rates(draw_kinds)
+            for k2, (hits, n) in draw_kinds.items():  # summed over the draws for the pooled split
+                total = kinds.setdefault(run, {}).setdefault(k2, [0, 0])
+                total[0] += hits; total[1] += n
             agg["seconds"] = round(time.time() - t, 1)
             out["draws"][run].append({"draw": k, **agg})
             counts[run].extend(group_counts(g) for g in oc)
