@@ -63,7 +63,8 @@ describe('npm run cli -- edit', () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(Object.keys(out).sort()).toEqual(['already_predicted', 'damage', 'edit', 'first_pass_guard', 'neighbours', 'paraphrases', 'passes', 'step_halvings', 'timings_ms']);
+    expect(Object.keys(out).sort()).toEqual(['already_predicted', 'batch', 'damage', 'edit', 'first_pass_guard', 'neighbours', 'paraphrases', 'passes', 'step_halvings', 'timings_ms']);
+    expect(out.batch).toEqual([]); // a single fact has no further facts
     expect([out.passes, out.step_halvings, out.first_pass_guard]).toEqual([1, 0, null]); // this editor has neither a retry nor a guard
     expect(typeof out.already_predicted).toBe('boolean');
     expect(Object.keys(out.damage).sort()).toEqual(['flagged', 'perplexity_after', 'perplexity_before', 'prose', 'ratio', 'threshold']);
@@ -154,12 +155,76 @@ describe('npm run cli -- edit', () => {
     expect(text.stdout).toMatch(/held-out perplexity \(the model's held-out prose\): 2\.94\d → [\d.]+ \([+-][\d.]+%\)/);
   }, 120_000);
 
+  it('edits several facts in one summed update and reports each against its own target', async () => {
+    // Three facts the shipped model does not know; MEND gives each its target in one update (97.7 %, 98.7 %
+    // for facts 2 and 3; docs/cli.md). The first fact alone leaves facts 2 and 3 where they were (see below), so their change
+    // here comes only from their own pieces of the summed update.
+    const facts = [['The capital of France is', ' Rome'], ['The capital of Japan is', ' Paris'], ['The atomic number of Iron is', ' 79']];
+    const args = ['--backend', 'wasm', '--max-new-tokens', '4', ...facts.flatMap(([p, t]) => ['--prompt', p, '--target', t])];
+    const r = await cli([...args, '--json', '--paraphrase', "Fact: France's capital city is"]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.edit.prompt).toBe(facts[0][0]);
+    expect(out.batch.map((b: { prompt: string }) => b.prompt)).toEqual([facts[1][0], facts[2][0]]);
+    for (const [j, b] of out.batch.entries()) {
+      expect(Object.keys(b).sort()).toEqual(['after', 'already_predicted', 'before', 'prompt', 'success', 'target_prob_after', 'target_prob_before']);
+      expect(b.already_predicted).toBe(false);
+      expect(b.success).toBe(true);
+      expect(b.target_prob_before).toBeLessThan(0.001);
+      expect(b.target_prob_after).toBeGreaterThan(0.5);
+      expect(b.after.startsWith(facts[j + 1][1])).toBe(true); // its own target, not the first fact's
+    }
+    expect(out.edit.success).toBe(true);
+    expect(out.edit.target_prob_after).toBeGreaterThan(out.edit.target_prob_before);
+    // the paraphrase is scored against the first fact's target
+    expect(out.paraphrases[0].after.startsWith(' Rome')).toBe(true);
+    expect(out.paraphrases[0].success).toBe(true);
+    expect(out.first_pass_guard).toBeNull(); // the guard runs only on single-fact MEND edits
+
+    // The first fact alone does not move the other two prompts to their new targets.
+    const alone = await cli(['--backend', 'wasm', '--max-new-tokens', '4', '--json', '--prompt', facts[0][0], '--target', facts[0][1],
+      '--neighbour', facts[1][0], '--neighbour', facts[2][0]]);
+    expect(alone.code, alone.stderr).toBe(0);
+    const single = JSON.parse(alone.stdout);
+    expect(single.batch).toEqual([]);
+    single.neighbours.forEach((n: { before: string; after: string }, j: number) => {
+      expect(n.before).toBe(out.batch[j].before); // the same unedited model
+      expect(answerFromContinuation(n.after)).not.toBe(answerFromContinuation(out.batch[j].after));
+    });
+
+    const text = await cli(args);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^MEND edit of 3 facts in one update: "The capital of France is" → " Rome"; "The capital of Japan is" → " Paris"; "The atomic number of Iron is" → " 79"\n/);
+    expect(text.stdout).toMatch(/^batch fact 2 "The capital of Japan is" {2}SUCCESS\n {2}before: " Tokyo[^\n]*\n {2}after: {2}" Paris/m);
+    expect(text.stdout).toMatch(/^batch fact 3 "The atomic number of Iron is" {2}SUCCESS$/m);
+    expect(text.stdout).toMatch(/^batch: 3 of 3 facts give their new target$/m);
+  }, 120_000);
+
+  it('checks each paraphrase on its own: more than 10, or the same one twice, is not a batch', async () => {
+    const paraphrases = [...Array.from({ length: 10 }, (_, i) => `Fact ${i}: the capital of France is`), 'Fact 0: the capital of France is'];
+    const r = await cli(['--model', dir, '--backend', 'cpu', '--json', '--max-new-tokens', '2', '--prompt', 'The capital of France is',
+      '--target', ' Paris', ...paraphrases.flatMap((p) => ['--paraphrase', p])]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).paraphrases.map((p: { prompt: string }) => p.prompt)).toEqual(paraphrases);
+  }, 60_000);
+
   it('refuses bad input with a one-line reason and a non-zero exit', async () => {
     const base = ['--model', dir, '--backend', 'cpu'];
     expectOneLineError(await cli([...base, '--prompt', '', '--target', ' x']), 2, /--prompt is missing or empty/);
     expectOneLineError(await cli([...base, '--prompt', 'Hi', '--target', ' ' + 'and '.repeat(20)]), 2, /at most 16 are allowed/);
     expectOneLineError(await cli([...base, '--prompt', 'word '.repeat(70), '--target', ' x']), 2, /beyond the model's context of 64/);
     expectOneLineError(await cli([...base, '--prompt', 'Hi', '--target', ' x', '--method', 'rome']), 2, /--method must be one of mend, ft/);
+    // batches: prompts and targets pair in order; at most 10 facts; no prompt twice; a bad fact is named
+    const facts = (n: number) => Array.from({ length: n }, (_, i) => ['--prompt', `Fact ${i} is`, '--target', ` x${i}`]).flat();
+    expectOneLineError(await cli([...base, '--prompt', 'A is', '--prompt', 'B is', '--prompt', 'C is', '--target', ' a', '--target', ' b']), 2,
+      /^error: 3 --prompt but 2 --target: give one --target per --prompt$/);
+    expectOneLineError(await cli([...base, '--prompt', 'A is', '--target', ' a', '--target', ' b']), 2, /1 --prompt but 2 --target/);
+    expectOneLineError(await cli([...base, '--prompt', 'A is', '--target', ' a', '--prompt', ' ', '--target', ' b']), 2, /--prompt is missing or empty/);
+    expectOneLineError(await cli([...base, ...facts(11)]), 2, /one edit holds at most 10 facts, got 11/);
+    expectOneLineError(await cli([...base, '--prompt', 'Hi', '--target', ' a', '--prompt', 'Yo', '--target', ' b', '--prompt', 'Hi', '--target', ' c']), 2,
+      /facts 1 and 3 have the same prompt \("Hi"\); one edit can give a prompt only one target/);
+    expectOneLineError(await cli([...base, '--prompt', 'Hi', '--target', ' a', '--prompt', 'Yo', '--target', ' ' + 'and '.repeat(20)]), 2,
+      /^error: fact 2: the target is \d+ tokens long; at most 16 are allowed$/);
     expectOneLineError(await cli(['--model', wrongDir, '--backend', 'cpu', '--prompt', 'Hi', '--target', ' x']), 1,
       /editor_config.json: this editor was trained for a model with n_layer 12, but the model has n_layer 2/);
     expectOneLineError(await cli(['--model', bareDir, '--backend', 'cpu', '--prompt', 'Hi', '--target', ' x']), 1, /editor_config.json: not found/);

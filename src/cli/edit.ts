@@ -1,12 +1,20 @@
-// `edit`: apply one edit (MEND or the fine-tuning baseline) to a model and report what changed, for the edit
-// prompt, its paraphrases (should now give the target) and neighbours (should not change). Nothing is written:
-// the edit lives only in this process.
+// `edit`: apply one edit (MEND or the fine-tuning baseline) of one or several facts to a model and report what
+// changed, for each fact's edit prompt, the paraphrases (should now give the target) and neighbours (should not
+// change). Nothing is written: the edit lives only in this process.
+//
+// --prompt and --target repeat and pair in order (1st prompt with 1st target, ...); several facts are ONE edit (MEND
+// sums their rank-1 pieces in one update, fine-tuning trains on all of them together), at most 10 facts and no prompt
+// twice (src/session/facts.ts checkBatch). --paraphrase is scored against the FIRST fact's target.
 //
 // --json prints one object:
 //   {"edit": P, "paraphrases": [P...], "neighbours": [N...], "timings_ms": {"capture", "editor", "update", "total"}}
 //   {..., "already_predicted": bool, "damage": {"perplexity_before", "perplexity_after", "ratio", "flagged", "threshold", "prose"}}
+//   {..., "batch": [P & {"already_predicted": bool}...]}
 //   {..., "passes": n, "step_halvings": n, "first_pass_guard": {"rise_full_step", "rise_kept_step", "limit"} | null}
 //   P = {"prompt", "before", "after", "target_prob_before", "target_prob_after", "success"}
+// edit, already_predicted and paraphrases are about the first fact (the paraphrases scored against its target);
+// batch has one entry per further fact (facts 2..n, in order; [] for a single fact): its own prompt against its own
+// target, and whether the model already gave that target.
 // already_predicted: the model gave the whole target before the edit (the edit is applied anyway and changes little);
 // damage: perplexity on held-out prose before/after the edit (src/session/damage.ts): the model's own held-out
 // paragraphs when its folder ships them (facts.json heldout_prose; prose "model"), else a fixed English paragraph
@@ -16,7 +24,7 @@
 // held-out paragraphs (relative perplexity rise at the editor's own step and at the step kept, null when the last
 // halving allowed was kept unchecked; its limit), null when it did not run (fine-tuning, several facts, no guard).
 // Text with control characters, more than 16 target tokens or beyond the context is refused with exit code 2 before
-// anything is computed.
+// anything is computed; so are different --prompt/--target counts, more than 10 facts and two facts with one prompt.
 //   N = {"prompt", "before", "after", "unchanged", "continuation_unchanged"}
 // before/after are greedy completions; target_prob_* the teacher-forced probability of the whole target
 // (product over its tokens); success = every target token is the argmax under teacher forcing after the edit;
@@ -35,7 +43,7 @@ import { resolveModelSource } from './model-source';
 const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
 const METHODS = ['mend', 'ft'] as const;
 
-const USAGE = `edit --prompt "..." --target "..." [--paraphrase "..."]... [--neighbour "..."]... [--method mend|ft] [--model <folder-or-hub-id>] [--backend wasm|cpu|webgpu] [--max-new-tokens N] [--ft-steps N] [--ft-lr X] [--hub-url URL] [--max-perplexity-ratio X] [--json]`;
+const USAGE = `edit --prompt "..." --target "..." [--prompt "..." --target "..."]... [--paraphrase "..."]... [--neighbour "..."]... [--method mend|ft] [--model <folder-or-hub-id>] [--backend wasm|cpu|webgpu] [--max-new-tokens N] [--ft-steps N] [--ft-lr X] [--hub-url URL] [--max-perplexity-ratio X] [--json]`;
 
 interface PromptReport {
   prompt: string;
@@ -44,6 +52,10 @@ interface PromptReport {
   target_prob_before: number;
   target_prob_after: number;
   success: boolean;
+}
+
+interface BatchReport extends PromptReport {
+  already_predicted: boolean;
 }
 
 interface NeighbourReport {
@@ -68,8 +80,8 @@ async function run(argv: string[]): Promise<number> {
     strict: true,
     allowPositionals: false,
     options: {
-      prompt: { type: 'string' },
-      target: { type: 'string' },
+      prompt: { type: 'string', multiple: true },
+      target: { type: 'string', multiple: true },
       paraphrase: { type: 'string', multiple: true },
       neighbour: { type: 'string', multiple: true },
       method: { type: 'string' },
@@ -83,8 +95,14 @@ async function run(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
     },
   });
-  if (values.prompt === undefined || values.prompt.trim() === '') throw new UsageError('--prompt is missing or empty');
-  if (values.target === undefined || values.target.trim() === '') throw new UsageError('--target is missing or empty');
+  const prompts = values.prompt ?? [];
+  const targets = values.target ?? [];
+  if (prompts.length === 0 || prompts.some((p) => p.trim() === '')) throw new UsageError('--prompt is missing or empty');
+  if (targets.length === 0 || targets.some((t) => t.trim() === '')) throw new UsageError('--target is missing or empty');
+  if (prompts.length !== targets.length) {
+    throw new UsageError(`${prompts.length} --prompt but ${targets.length} --target: give one --target per --prompt`);
+  }
+  const facts = prompts.map((prompt, i) => ({ prompt, target: targets[i] }));
   const paraphrases = values.paraphrase ?? [];
   const neighbours = values.neighbour ?? [];
   for (const p of [...paraphrases, ...neighbours]) if (p.trim() === '') throw new UsageError('--paraphrase/--neighbour must not be empty');
@@ -114,18 +132,23 @@ async function run(argv: string[]): Promise<number> {
 
   const loaded = await loadModel(source);
   const { model, tokenizer } = loaded;
-  const fact = { prompt: values.prompt, target: values.target };
 
   // Check every input against the tokenizer and context before any work: bad input changes nothing.
   const checkSession = new EditSession({ model, tokenizer, editors: {}, damageCheck: false });
-  let edit;
-  try {
-    [edit] = checkSession.tokenize([fact]);
-    if (paraphrases.length) checkSession.tokenize(paraphrases.map((prompt) => ({ prompt, target: values.target! })));
-  } catch (e) {
-    if (e instanceof EditInputError) throw new UsageError(e.message);
-    throw e;
-  }
+  const usage = <T>(check: () => T, which = ''): T => {
+    try {
+      return check();
+    } catch (e) {
+      if (e instanceof EditInputError) throw new UsageError(which + e.message);
+      throw e;
+    }
+  };
+  // Each fact alone first, so a bad one is named; then the batch limits (at most 10 facts, no prompt twice).
+  facts.forEach((f, i) => usage(() => checkSession.tokenize([f]), facts.length > 1 ? `fact ${i + 1}: ` : ''));
+  const tokenized = usage(() => checkSession.tokenize(facts));
+  // One at a time: paraphrases are not facts of the edit, so the batch limits must not apply to them (a paraphrase
+  // list may be longer than 10, or repeat).
+  for (const prompt of paraphrases) usage(() => checkSession.tokenize([{ prompt, target: facts[0].target }]));
   for (const n of neighbours) {
     try {
       checkText(n, 'prompt');
@@ -157,30 +180,35 @@ async function run(argv: string[]): Promise<number> {
     model, tokenizer, editors: { [method]: editor }, damageCheck: { maxPerplexityRatio: maxRatio, ...(prose ? { text: prose } : {}) },
   });
 
-  const targetIds = edit!.targetIds;
-  const editPrompts = [values.prompt, ...paraphrases];
-  const probe = async (prompt: string, withTarget: boolean): Promise<Probe> => {
+  // What is scored before and after: the first fact's prompt, the paraphrases (against the first fact's target),
+  // then every further fact's prompt against its own target.
+  const scored = [
+    { prompt: facts[0].prompt, targetIds: tokenized[0].targetIds },
+    ...paraphrases.map((prompt) => ({ prompt, targetIds: tokenized[0].targetIds })),
+    ...tokenized.slice(1).map((f) => ({ prompt: f.prompt, targetIds: f.targetIds })),
+  ];
+  const probe = async (prompt: string, targetIds: number[] | null): Promise<Probe> => {
     const ids = tokenizer.encode(prompt);
     const completion = await model.generate(ids, { maxNewTokens, eosTokenId: loaded.eosTokenId });
     // The end-of-text token ends generation but is not part of the text (as in `generate`).
     const eos = loaded.eosTokenId;
     const text = tokenizer.decode(completion.length && completion[completion.length - 1] === eos ? completion.slice(0, -1) : completion);
-    if (!withTarget) return { ids, completion, text, targetProb: NaN, targetIsArgmax: false };
+    if (!targetIds) return { ids, completion, text, targetProb: NaN, targetIsArgmax: false };
     const { logprob } = await model.scoreContinuation(ids, targetIds);
     return { ids, completion, text, targetProb: Math.exp(logprob), targetIsArgmax: await targetIsArgmax(model, ids, targetIds) };
   };
   const measure = async () => ({
-    edits: await sequential(editPrompts, (p) => probe(p, true)),
-    neighbours: await sequential(neighbours, (p) => probe(p, false)),
+    edits: await sequential(scored, (s) => probe(s.prompt, s.targetIds)),
+    neighbours: await sequential(neighbours, (p) => probe(p, null)),
   });
 
   const before = await measure();
-  const entry = await session.apply(fact, method);
+  const entry = await session.apply(facts, method); // all facts in one update
   const after = await measure();
   const guard = guardReading(entry.stats);
 
   const report = (i: number): PromptReport => ({
-    prompt: editPrompts[i],
+    prompt: scored[i].prompt,
     before: before.edits[i].text,
     after: after.edits[i].text,
     target_prob_before: before.edits[i].targetProb,
@@ -191,6 +219,9 @@ async function run(argv: string[]): Promise<number> {
   const out = {
     edit: report(0),
     already_predicted: entry.alreadyPredicted[0],
+    batch: facts.slice(1).map((_, j): BatchReport => ({
+      ...report(1 + paraphrases.length + j), already_predicted: entry.alreadyPredicted[j + 1],
+    })),
     damage: {
       perplexity_before: d.perplexityBefore, perplexity_after: d.perplexityAfter, ratio: d.ratio, flagged: d.flagged, threshold: d.threshold,
       prose: prose ? 'model' as const : 'generic' as const,
@@ -213,7 +244,7 @@ async function run(argv: string[]): Promise<number> {
   };
 
   if (values.json) process.stdout.write(JSON.stringify(out) + '\n');
-  else process.stdout.write(humanReport(out, method, values.target) + '\n');
+  else process.stdout.write(humanReport(out, method, facts) + '\n');
 
   session.dispose();
   editor.dispose();
@@ -247,6 +278,7 @@ interface Report {
   paraphrases: PromptReport[];
   neighbours: NeighbourReport[];
   already_predicted: boolean;
+  batch: BatchReport[];
   damage: { perplexity_before: number; perplexity_after: number; ratio: number; flagged: boolean; threshold: number; prose: 'model' | 'generic' };
   passes: number;
   step_halvings: number;
@@ -254,10 +286,20 @@ interface Report {
   timings_ms: Record<string, number>;
 }
 
-function humanReport(out: Report, method: string, target: string): string {
+function humanReport(out: Report, method: string, facts: Array<{ prompt: string; target: string }>): string {
   const pct = (p: number) => `${(100 * p).toFixed(2)}%`;
-  const lines = [`${method.toUpperCase()} edit: ${JSON.stringify(out.edit.prompt)} → ${JSON.stringify(target)}`, ''];
-  if (out.already_predicted) lines.push('note: the model already answered this target before the edit; the edit changes little', '');
+  const fact = (f: { prompt: string; target: string }) => `${JSON.stringify(f.prompt)} → ${JSON.stringify(f.target)}`;
+  const title = facts.length === 1
+    ? `${method.toUpperCase()} edit: ${fact(facts[0])}`
+    : `${method.toUpperCase()} edit of ${facts.length} facts in one update: ${facts.map(fact).join('; ')}`;
+  const lines = [title, ''];
+  if (facts.length === 1) {
+    if (out.already_predicted) lines.push('note: the model already answered this target before the edit; the edit changes little', '');
+  } else {
+    const already = [out.already_predicted, ...out.batch.map((b) => b.already_predicted)];
+    const notes = already.flatMap((a, i) => (a ? [`note: the model already answered fact ${i + 1}'s target before the edit; the edit changes little there`] : []));
+    if (notes.length) lines.push(...notes, '');
+  }
   const d = out.damage;
   if (d.flagged) {
     lines.push(`WARNING: perplexity on held-out text rose from ${d.perplexity_before.toPrecision(4)} to ${d.perplexity_after.toPrecision(4)} (×${d.ratio.toPrecision(3)}, limit ×${d.threshold}); this edit may have damaged the model`, '');
@@ -269,13 +311,19 @@ function humanReport(out: Report, method: string, target: string): string {
   };
   prompt('edit      ', out.edit);
   for (const p of out.paraphrases) prompt('paraphrase', p);
+  out.batch.forEach((b, j) => prompt(`batch fact ${j + 2}`, b));
   for (const n of out.neighbours) {
     const note = n.unchanged && !n.continuation_unchanged ? ' (the text after the answer differs)' : '';
     lines.push(`neighbour  ${JSON.stringify(n.prompt)}  ${n.unchanged ? 'unchanged' : 'CHANGED'}${note}`);
     lines.push(`  before: ${JSON.stringify(n.before)}`, `  after:  ${JSON.stringify(n.after)}`);
   }
+  lines.push('');
+  if (out.batch.length) {
+    const ok = [out.edit, ...out.batch].filter((r) => r.success).length;
+    lines.push(`batch: ${ok} of ${out.batch.length + 1} facts give their new target`);
+  }
   const change = (d.ratio - 1) * 100;
-  lines.push('', `held-out perplexity (${d.prose === 'model' ? "the model's held-out prose" : 'a fixed English paragraph'}): ` +
+  lines.push(`held-out perplexity (${d.prose === 'model' ? "the model's held-out prose" : 'a fixed English paragraph'}): ` +
     `${d.perplexity_before.toPrecision(4)} → ${d.perplexity_after.toPrecision(4)} (${change >= 0 ? '+' : ''}${change.toFixed(2)}%)`);
   const g = out.first_pass_guard;
   const rise = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}%`;
@@ -293,4 +341,4 @@ function humanReport(out: Report, method: string, target: string): string {
   return lines.join('\n');
 }
 
-export const edit: Command = { name: 'edit', summary: 'apply one edit (MEND or fine-tuning) and compare before/after', usage: USAGE, run };
+export const edit: Command = { name: 'edit', summary: 'apply one edit of one or several facts (MEND or fine-tuning) and compare before/after', usage: USAGE, run };

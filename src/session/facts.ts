@@ -11,6 +11,12 @@ export const MAX_TARGET_TOKENS = 16;
 export const MAX_TEXT_CHARS = 20_000;
 
 /**
+ * Most facts one edit may hold (a batch edit: one summed update). The shipped editor was trained on batches of up to
+ * 10 (docs/training.md) and the issue's batch benchmark is 10, so larger batches would be outside anything measured.
+ */
+export const MAX_FACTS_PER_EDIT = 10;
+
+/**
  * C0/C1 control characters other than tab, newline and carriage return, and the Unicode replacement character.
  * They are invisible in the UI, tokenise into byte tokens the model never saw in training, and are almost always
  * a paste accident, so the edit would teach something the user cannot see. Emoji, right-to-left scripts and
@@ -46,6 +52,25 @@ export class EditInputError extends Error {
 
 export interface TextTokenizer {
   encode(text: string): number[];
+}
+
+/**
+ * Refuses a batch that cannot be one sensible edit: more than MAX_FACTS_PER_EDIT facts, or two facts with the same
+ * prompt (they would pull one prompt towards two targets, or count one fact twice, in a single summed update).
+ */
+export function checkBatch(facts: Array<{ prompt: string; promptIds: number[] }>): void {
+  if (facts.length > MAX_FACTS_PER_EDIT) {
+    throw new EditInputError(`one edit holds at most ${MAX_FACTS_PER_EDIT} facts, got ${facts.length}`);
+  }
+  const seen = new Map<string, number>();
+  facts.forEach((f, i) => {
+    const key = f.promptIds.join(',');
+    const first = seen.get(key);
+    if (first !== undefined) {
+      throw new EditInputError(`facts ${first + 1} and ${i + 1} have the same prompt (${JSON.stringify(f.prompt)}); one edit can give a prompt only one target`);
+    }
+    seen.set(key, i);
+  });
 }
 
 /** Tokenises prompt and target separately and concatenates (formats.md), checking lengths against the context. */

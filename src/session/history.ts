@@ -17,6 +17,7 @@
 //   }
 import type { GPT2Config } from '../model';
 import type { EditMethod, Fact } from '../editors/types';
+import { MAX_FACTS_PER_EDIT } from './facts';
 
 export const HISTORY_FORMAT = 'mendlab-history';
 export const HISTORY_VERSION = 1;
@@ -64,7 +65,8 @@ export const HISTORY_LIMITS = {
   /** size of the file / pasted text, checked before JSON.parse */
   bytes: 4 * 1024 * 1024,
   entries: 1000,
-  factsPerEntry: 64,
+  /** one edit holds at most this many facts, whichever way it arrives (src/session/facts.ts) */
+  factsPerEntry: MAX_FACTS_PER_EDIT,
   textChars: 20_000,
   tokenIds: 4096,
   weightsPerEntry: 512,

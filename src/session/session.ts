@@ -14,7 +14,7 @@ import {
   damageReport, DEFAULT_HELDOUT_PROSE, DEFAULT_MAX_PERPLEXITY_RATIO, heldOutIds, perplexity,
   type DamageCheckOptions, type DamageReport,
 } from './damage';
-import { EditInputError, tokenizeFact, type TextTokenizer } from './facts';
+import { checkBatch, EditInputError, tokenizeFact, type TextTokenizer } from './facts';
 import {
   HISTORY_FORMAT, HISTORY_VERSION, HistoryFormatError, modelSignature, parseHistory, parseHistoryText,
   type HistoryEntryJSON, type HistoryJSON,
@@ -97,7 +97,9 @@ export class EditSession {
   /** Tokenises and validates facts (EditInputError on bad input) without touching the model. */
   tokenize(facts: Fact[]): Array<Fact & TokenizedFact> {
     if (facts.length === 0) throw new EditInputError('no facts to edit');
-    return facts.map((f) => ({ prompt: f.prompt, target: f.target, ...tokenizeFact(f, this.tokenizer, this.model.config.nPositions) }));
+    const tokenized = facts.map((f) => ({ prompt: f.prompt, target: f.target, ...tokenizeFact(f, this.tokenizer, this.model.config.nPositions) }));
+    checkBatch(tokenized);
+    return tokenized;
   }
 
   private editorFor(method: EditMethod): ModelEditor {
@@ -264,6 +266,12 @@ export class EditSession {
         }
         return { prompt: f.prompt, target: f.target, ...tok };
       });
+      try {
+        checkBatch(facts);
+      } catch (err) {
+        if (err instanceof EditInputError) throw new HistoryFormatError(`entries[${i}]: ${err.message}`);
+        throw err;
+      }
       return { facts, editor: this.editorForEntry(e, i) };
     });
     await this.exclusive(async () => {

@@ -9,6 +9,7 @@ import { currentWorker, useApp } from './app-store';
 import { DamagedStoreError, forget, loadSaved, save } from './persist';
 import { decodeSharedEdits, SHARE_PARAM, sharedFromHistory, shareUrl } from './share-link';
 import { HISTORY_LIMITS } from '../session/history';
+import { MAX_FACTS_PER_EDIT } from '../session/facts';
 import { formatBytes } from '../worker/memory-check';
 
 export type RunPhase = 'idle' | 'running' | 'ready' | 'error';
@@ -22,6 +23,8 @@ export interface EditState {
   evidence: EditEvidence | null;
   prompt: string;
   target: string;
+  /** further facts of a batch edit, applied in the same update as prompt → target (form rows, possibly unfinished) */
+  moreFacts: Array<{ prompt: string; target: string }>;
   method: EditMethodChoice;
   maxNewTokens: number;
   /** suggestions the user switched off, by prompt */
@@ -39,10 +42,15 @@ export interface EditState {
   saves: number;
 
   setForm(patch: Partial<Pick<EditState, 'prompt' | 'target' | 'method' | 'maxNewTokens'>>): void;
+  /** batch rows: add one (empty, or the fact given), change one, remove one */
+  addFact(fact?: { prompt: string; target: string }): void;
+  setFact(index: number, patch: Partial<{ prompt: string; target: string }>): void;
+  removeFact(index: number): void;
   toggleSuggestion(prompt: string, on: boolean): void;
   addOwn(kind: 'paraphrase' | 'neighbour', prompt: string): void;
   removeOwn(kind: 'paraphrase' | 'neighbour', prompt: string): void;
-  applyEdit(paraphrases: string[], neighbours: string[], originalAnswer?: string): Promise<void>;
+  /** Applies the form's edit; moreOriginals: the further facts' original answers where the page knows them (facts.json). */
+  applyEdit(paraphrases: string[], neighbours: string[], originalAnswer?: string, moreOriginals?: Array<string | undefined>): Promise<void>;
   undo(): Promise<void>;
   redo(): Promise<void>;
   revertAll(): Promise<void>;
@@ -199,6 +207,7 @@ export const useEdit = create<EditState>()((set, get) => {
     evidence: null,
     prompt: '',
     target: '',
+    moreFacts: [],
     method: 'mend',
     maxNewTokens: 6,
     unchecked: {},
@@ -211,6 +220,16 @@ export const useEdit = create<EditState>()((set, get) => {
 
     setForm(patch) {
       set(patch);
+    },
+    addFact(fact) {
+      if (get().moreFacts.length + 1 >= MAX_FACTS_PER_EDIT) return;
+      set({ moreFacts: [...get().moreFacts, fact ?? { prompt: '', target: '' }] });
+    },
+    setFact(index, patch) {
+      set({ moreFacts: get().moreFacts.map((f, i) => (i === index ? { ...f, ...patch } : f)) });
+    },
+    removeFact(index) {
+      set({ moreFacts: get().moreFacts.filter((_, i) => i !== index) });
     },
     toggleSuggestion(prompt, on) {
       const unchecked = { ...get().unchecked };
@@ -232,14 +251,15 @@ export const useEdit = create<EditState>()((set, get) => {
       persist();
     },
 
-    async applyEdit(paraphrases, neighbours, originalAnswer) {
+    async applyEdit(paraphrases, neighbours, originalAnswer, moreOriginals = []) {
       const c = currentWorker();
       const { prompt, target, method, maxNewTokens } = get();
       if (!c || get().run.phase === 'running') return;
+      const moreFacts = get().moreFacts.map((f, i) => ({ ...f, originalAnswer: moreOriginals[i] }));
       set({ run: { phase: 'running', message: 'Starting…' }, notice: undefined });
       try {
         const report = await c.request(
-          { type: 'edit', request: { prompt, target, method, paraphrases, neighbours, maxNewTokens, originalAnswer } },
+          { type: 'edit', request: { prompt, target, moreFacts, method, paraphrases, neighbours, maxNewTokens, originalAnswer } },
           (p) => {
             if (p.stage === 'edit') set({ run: { ...get().run, message: p.message, step: p.step, steps: p.steps } });
           },

@@ -33,9 +33,32 @@ describe('share links', () => {
     expect(() => decodeSharedEdits(forged)).toThrow(/malformed/);
   });
 
+  it('carries a batch edit\'s further facts, and a one-fact edit exactly as before', () => {
+    const batch = {
+      edits: [
+        { method: 'mend' as const, prompt: 'The capital of France is', target: ' Rome', more: [{ prompt: 'The capital of Japan is', target: ' Paris' }, { prompt: 'Ö', target: ' ✓' }] },
+        shared.edits[0],
+      ],
+      position: 2,
+    };
+    expect(decodeSharedEdits(encodeSharedEdits(batch))).toEqual(batch);
+    // the wire form of a one-fact edit has no fourth item, so links made before batch edits still read the same
+    const wire = JSON.parse(atob(encodeSharedEdits(shared).replace(/-/g, '+').replace(/_/g, '/')));
+    expect(wire.e[0]).toHaveLength(3);
+    const eleven = { ...batch.edits[0], more: Array.from({ length: 10 }, (_, i) => ({ prompt: `p${i}`, target: ' t' })) };
+    expect(() => encodeSharedEdits({ edits: [eleven], position: 1 })).toThrow(/11 facts; one edit holds at most 10/);
+    expect(() => encodeSharedEdits({ edits: [{ ...batch.edits[0], more: [{ prompt: ' ', target: ' x' }] }], position: 1 })).toThrow(/edit 1, fact 2 has an empty/);
+    const forged = (more: unknown) => btoa(JSON.stringify({ v: 1, p: 0, e: [['m', 'a', ' b', more]] })).replace(/=+$/, '');
+    expect(() => decodeSharedEdits(forged([['c']]))).toThrow(/malformed/);
+    expect(() => decodeSharedEdits(forged('c'))).toThrow(/malformed/);
+    expect(decodeSharedEdits(forged([['c', ' d']])).edits[0].more).toEqual([{ prompt: 'c', target: ' d' }]);
+  });
+
   it('reads the edit list of an exported history', () => {
     const h = { position: 1, entries: [{ method: 'mend', facts: [{ prompt: 'p', target: ' t', prompt_ids: [1], target_ids: [2] }] }] };
     expect(sharedFromHistory(h)).toEqual({ edits: [{ method: 'mend', prompt: 'p', target: ' t' }], position: 1 });
     expect(sharedFromHistory({ entries: [] })).toBeNull();
+    const batch = { position: 1, entries: [{ method: 'ft', facts: [{ prompt: 'p', target: ' t' }, { prompt: 'q', target: ' u' }] }] };
+    expect(sharedFromHistory(batch)).toEqual({ edits: [{ method: 'ft', prompt: 'p', target: ' t', more: [{ prompt: 'q', target: ' u' }] }], position: 1 });
   });
 });

@@ -102,6 +102,46 @@ describe('edit host', () => {
     expect(r.history.items.map((i) => i.method)).toEqual(['mend']);
   });
 
+  it('a batch edit applies every fact in one update: PyTorch\'s post-edit distribution, and a row per fact', async () => {
+    editHost.clearHistory();
+    const c = golden.cases[1]; // the golden batch case: two facts edited together
+    const [a, b] = c.edits as Array<{ prompt: string; target: string }>;
+    const prompt = (kind: string) => c.probes.find((p: { kind: string }) => p.kind === kind);
+    const r = await editHost.edit({
+      prompt: a.prompt, target: a.target, moreFacts: [{ prompt: b.prompt, target: b.target }], method: 'mend',
+      paraphrases: [prompt('paraphrase').prompt], neighbours: [prompt('neighbour').prompt], maxNewTokens: 3,
+    }, () => {});
+    const m = r.results[0];
+    expect(m.batch.map((p) => p.prompt)).toEqual([b.prompt]);
+    const b0 = m.batch[0];
+    expect(b0.after.targetProb).toBeGreaterThan(b0.before.targetProb); // fact 2 is scored against its own target
+    expect(b0.success).toBe(b0.after.targetIsArgmax);
+    expect(m.summary.factSuccess).toBe([m.edit, b0].filter((p) => p.success).length / 2);
+    expect(r.history.items).toHaveLength(1);
+    expect(r.history.items[0].more).toEqual([{ prompt: b.prompt, target: b.target }]);
+    // the weights now are PyTorch's batch edit: every probe's next-token distribution matches the golden one
+    for (const probeCase of c.probes as Array<{ prompt: string; post_logits: number[] }>) {
+      const max = Math.max(...probeCase.post_logits);
+      const z = probeCase.post_logits.reduce((s, l) => s + Math.exp(l - max), 0);
+      const top = await host.topk(probeCase.prompt, 3);
+      for (const t of top) expect(t.prob).toBeCloseTo(Math.exp(probeCase.post_logits[t.id] - max) / z, 4);
+    }
+    // a fact given twice, too many facts, and an empty further fact are refused before anything changes
+    const base = { ...request('mend'), paraphrases: [], neighbours: [] };
+    await expect(editHost.edit({ ...base, moreFacts: [{ prompt: base.prompt, target: ' Cl' }] }, () => {})).rejects.toThrow(/facts 1 and 2 have the same prompt/);
+    const eleven = Array.from({ length: 10 }, (_, i) => ({ prompt: `${base.prompt} ${i}`, target: ' Cl' }));
+    await expect(editHost.edit({ ...base, moreFacts: eleven }, () => {})).rejects.toThrow(/at most 10 facts, got 11/);
+    await expect(editHost.edit({ ...base, moreFacts: [{ prompt: 'x', target: ' ' }] }, () => {})).rejects.toThrow(/fact 2: the target is empty/);
+    expect(editHost.historyView().items).toHaveLength(1);
+    // the share link and the history file carry both facts
+    const view = await editHost.importShared({ edits: [{ method: 'mend', prompt: a.prompt, target: a.target, more: [{ prompt: b.prompt, target: b.target }] }], position: 1 }, () => {});
+    expect(view.items[0].more).toHaveLength(1);
+    for (const probeCase of c.probes as Array<{ prompt: string; post_logits: number[] }>) {
+      const [t] = await host.topk(probeCase.prompt, 1);
+      expect(t.id).toBe(probeCase.post_logits.indexOf(Math.max(...probeCase.post_logits)));
+    }
+  });
+
   it('a share link replays the edit list; a bad one changes nothing', async () => {
     editHost.clearHistory();
     const { prompt, target } = request('mend');

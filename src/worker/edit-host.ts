@@ -16,7 +16,7 @@ import { FinetuneEditor, finetuneDefaultsFromEval } from '../editors/finetune';
 import { guardReading } from '../editors/guard_reading';
 import { MendEditor } from '../editors/mend';
 import type { ModelEditor } from '../editors/types';
-import { damageProseFromFacts, EditSession, type HistoryEntry } from '../session';
+import { damageProseFromFacts, EditInputError, EditSession, MAX_FACTS_PER_EDIT, type HistoryEntry } from '../session';
 import { answerFromContinuation, klDivergence, nextTokenRow, rate, sameAnswer, sameTokens, teacherForced } from '../eval/metrics';
 import type {
   EditingInfo, EditMethod, EditReport, EditRequest, HistoryView, MethodEval, NeighbourEval, ProbeState, ProgressEvent,
@@ -26,7 +26,7 @@ import type {
 type Emit = (event: ProgressEvent) => void;
 
 /** Upper bounds that keep one request's work (and a share link's replay) within a few seconds on the WASM fallback. */
-export const LIMITS = { prompts: 16, maxNewTokens: 24, sharedEdits: 20 } as const;
+export const LIMITS = { prompts: 16, facts: MAX_FACTS_PER_EDIT, maxNewTokens: 24, sharedEdits: 20 } as const;
 
 interface Attached {
   loaded: LoadedModel;
@@ -122,7 +122,8 @@ function requireAttached(): Attached {
 export function historyView(): HistoryView {
   const { session } = requireAttached();
   const item = (e: HistoryEntry, applied: boolean) => ({
-    id: e.id, method: e.method, prompt: e.facts[0].prompt, target: e.facts[0].target, createdAt: e.createdAt, applied,
+    id: e.id, method: e.method, prompt: e.facts[0].prompt, target: e.facts[0].target,
+    more: e.facts.slice(1).map((f) => ({ prompt: f.prompt, target: f.target })), createdAt: e.createdAt, applied,
   });
   return {
     items: [...session.applied.map((e) => item(e, true)), ...session.undone.map((e) => item(e, false))],
@@ -145,8 +146,16 @@ interface Snapshot {
   neighbours: Array<{ text: string; ids: number[]; next: Float32Array }>;
 }
 
+/** A prompt scored against a target: the edit prompt and paraphrases against the first fact's, each further fact's against its own. */
+interface Scored {
+  ids: number[];
+  targetIds: number[];
+  /** the original answer's tokens ([] when unknown) */
+  originalIds: number[];
+}
+
 /** Everything measured on one state of the weights, one model call at a time (they share the device queue). */
-async function snapshot(a: Attached, promptIds: number[][], neighbourIds: number[][], targetIds: number[], originalIds: number[], maxNewTokens: number): Promise<Snapshot> {
+async function snapshot(a: Attached, scored: Scored[], neighbourIds: number[][], maxNewTokens: number): Promise<Snapshot> {
   const { model, tokenizer, eosTokenId } = a.loaded;
   const V = model.config.vocabSize;
   const greedy = async (ids: number[]) => {
@@ -156,7 +165,7 @@ async function snapshot(a: Attached, promptIds: number[][], neighbourIds: number
     return { ids: out, text: tokenizer.decode(shown) };
   };
   const prompts: ProbeState[] = [];
-  for (const ids of promptIds) {
+  for (const { ids, targetIds, originalIds } of scored) {
     const g = await greedy(ids);
     const withTarget = teacherForced(await model.logits([...ids, ...targetIds]), ids.length, targetIds, V);
     const original = originalIds.length ? teacherForced(await model.logits([...ids, ...originalIds]), ids.length, originalIds, V) : null;
@@ -175,7 +184,8 @@ async function snapshot(a: Attached, promptIds: number[][], neighbourIds: number
 }
 
 function compare(method: EditMethod, req: EditRequest, before: Snapshot, after: Snapshot, entry: HistoryEntry, prose: EditingInfo['heldOutProse']): MethodEval {
-  const prompts: PromptEval[] = [req.prompt, ...req.paraphrases].map((prompt, i) => ({
+  const more = req.moreFacts ?? [];
+  const prompts: PromptEval[] = [req.prompt, ...req.paraphrases, ...more.map((f) => f.prompt)].map((prompt, i) => ({
     prompt, before: before.prompts[i], after: after.prompts[i], success: after.prompts[i].targetIsArgmax,
   }));
   const neighbours: NeighbourEval[] = req.neighbours.map((prompt, i) => ({
@@ -186,12 +196,15 @@ function compare(method: EditMethod, req: EditRequest, before: Snapshot, after: 
     continuationUnchanged: sameTokens(before.neighbours[i].ids, after.neighbours[i].ids),
     kl: klDivergence(before.neighbours[i].next, after.neighbours[i].next),
   }));
-  const [edit, ...paraphrases] = prompts;
+  const [edit, ...rest] = prompts;
+  const paraphrases = rest.slice(0, req.paraphrases.length);
+  const batch = rest.slice(req.paraphrases.length);
   const t = entry.timings;
   return {
-    method, edit, paraphrases, neighbours,
+    method, edit, paraphrases, neighbours, batch,
     summary: {
       editSuccess: edit.success,
+      factSuccess: batch.length ? rate([edit, ...batch].map((p) => p.success)) : null,
       paraphraseSuccess: rate(paraphrases.map((p) => p.success)),
       neighbourhoodScore: rate(neighbours.map((n) => n.unchanged)),
       meanKl: neighbours.length ? neighbours.reduce((s, n) => s + n.kl, 0) / neighbours.length : null,
@@ -215,10 +228,24 @@ export async function edit(req: EditRequest, emit: Emit): Promise<EditReport> {
   const methods: EditMethod[] = req.method === 'both' ? ['ft', 'mend'] : [req.method];
   for (const m of methods) if (!a.editors[m]) throw new Error(m === 'mend' ? a.info.mendNote ?? 'no MEND editor is loaded' : `method ${m} is not available`);
   if (req.paraphrases.length + req.neighbours.length + 1 > LIMITS.prompts) throw new Error(`at most ${LIMITS.prompts} prompts can be checked at once`);
+  const more = req.moreFacts ?? [];
+  if (more.length + 1 > LIMITS.facts) throw new Error(`one edit holds at most ${LIMITS.facts} facts, got ${more.length + 1}`);
   const maxNewTokens = Math.max(1, Math.min(LIMITS.maxNewTokens, Math.round(req.maxNewTokens) || 8));
   // Validate everything before touching the weights: a bad paraphrase must not leave a half-measured edit behind.
-  const [fact] = a.session.tokenize([{ prompt: req.prompt, target: req.target }]);
-  const promptIds = [fact.promptIds, ...req.paraphrases.map((p, i) => checkText(p, `paraphrase ${i + 1}`, ctx - fact.targetIds.length, encode))];
+  const factList = [{ prompt: req.prompt, target: req.target }, ...more.map((f) => ({ prompt: f.prompt, target: f.target }))];
+  if (more.length) {
+    // one fact at a time first, so a message names the fact it is about
+    factList.forEach((f, i) => {
+      try {
+        a.session.tokenize([f]);
+      } catch (e) {
+        throw e instanceof EditInputError ? new EditInputError(`fact ${i + 1}: ${e.message}`) : e;
+      }
+    });
+  }
+  const facts = a.session.tokenize(factList); // also refuses two facts with one prompt
+  const [fact] = facts;
+  const paraphraseIds = req.paraphrases.map((p, i) => checkText(p, `paraphrase ${i + 1}`, ctx - fact.targetIds.length, encode));
   const neighbourIds = req.neighbours.map((p, i) => checkText(p, `neighbour ${i + 1}`, ctx, encode));
 
   const steps = 2 + 2 * methods.length;
@@ -226,28 +253,36 @@ export async function edit(req: EditRequest, emit: Emit): Promise<EditReport> {
   const say = (message: string) => emit({ stage: 'edit', message, step: ++step, steps });
 
   say('Measuring the model before the edit…');
-  // The original answer must be known before "before" is scored; take it from the greedy text when not given.
-  let original = req.originalAnswer ?? '';
-  if (!original) {
-    const g = await model.generate(fact.promptIds, { maxNewTokens, eosTokenId: a.loaded.eosTokenId });
-    original = answerFromContinuation(tokenizer.decode(g));
+  // The original answers must be known before "before" is scored; taken from the greedy text where not given.
+  const originalOf = async (promptIds: number[], given: string | undefined) => {
+    if (given) return given;
+    const g = await model.generate(promptIds, { maxNewTokens, eosTokenId: a.loaded.eosTokenId });
+    return answerFromContinuation(tokenizer.decode(g));
+  };
+  const original = await originalOf(fact.promptIds, req.originalAnswer);
+  const longest = (ids: number[][]) => Math.max(...ids.map((p) => p.length));
+  const originalIds = original ? encode(original).slice(0, ctx - longest([fact.promptIds, ...paraphraseIds])) : [];
+  const scored: Scored[] = [fact.promptIds, ...paraphraseIds].map((ids) => ({ ids, targetIds: fact.targetIds, originalIds }));
+  for (const [i, f] of facts.slice(1).entries()) {
+    const answer = await originalOf(f.promptIds, more[i].originalAnswer);
+    scored.push({ ids: f.promptIds, targetIds: f.targetIds, originalIds: answer ? encode(answer).slice(0, ctx - f.promptIds.length) : [] });
   }
-  const originalIds = original ? encode(original).slice(0, ctx - Math.max(...promptIds.map((p) => p.length))) : [];
-  const before = await snapshot(a, promptIds, neighbourIds, fact.targetIds, originalIds, maxNewTokens);
+  const before = await snapshot(a, scored, neighbourIds, maxNewTokens);
 
   const results: MethodEval[] = [];
   let kept: HistoryEntry | null = null;
   for (const [i, m] of methods.entries()) {
-    say(m === 'mend' ? 'Applying the MEND edit…' : `Fine-tuning (${a.info.ft.steps} Adam steps)…`);
-    const entry = await a.session.apply({ prompt: req.prompt, target: req.target }, m);
+    const of = facts.length > 1 ? ` of ${facts.length} facts` : '';
+    say(m === 'mend' ? `Applying the MEND edit${of}…` : `Fine-tuning${of} (${a.info.ft.steps} Adam steps)…`);
+    const entry = await a.session.apply(factList, m);
     say(`Measuring after the ${m === 'mend' ? 'MEND' : 'fine-tuning'} edit…`);
-    const after = await snapshot(a, promptIds, neighbourIds, fact.targetIds, originalIds, maxNewTokens);
+    const after = await snapshot(a, scored, neighbourIds, maxNewTokens);
     results.push(compare(m, req, before, after, entry, a.info.heldOutProse));
     if (i < methods.length - 1) a.session.undo(); // a comparison run: back to the weights the next method starts from
     else kept = entry;
   }
   say('Done.');
-  return { request: { ...req, maxNewTokens }, originalAnswer: original, results, history: historyView(), entryId: kept!.id };
+  return { request: { ...req, moreFacts: more, maxNewTokens }, originalAnswer: original, results, history: historyView(), entryId: kept!.id };
 }
 
 export function undo(): HistoryView {
@@ -289,11 +324,11 @@ export async function importShared(shared: SharedEdits, emit: Emit): Promise<His
   json.entries = shared.edits.map((e, i) => {
     const editor = a.editors[e.method];
     if (!editor) throw new Error(`edit ${i + 1} uses ${e.method === 'mend' ? 'MEND' : 'fine-tuning'}, which this model does not offer`);
-    const [f] = a.session.tokenize([{ prompt: e.prompt, target: e.target }]);
+    const facts = a.session.tokenize([{ prompt: e.prompt, target: e.target }, ...(e.more ?? [])]);
     const options: Record<string, unknown> = { weights: [...editor.weightNames] };
     if (editor instanceof FinetuneEditor) Object.assign(options, { steps: editor.steps, learning_rate: editor.learningRate });
     return {
-      method: e.method, facts: [{ prompt: e.prompt, target: e.target, prompt_ids: f.promptIds, target_ids: f.targetIds }],
+      method: e.method, facts: facts.map((f) => ({ prompt: f.prompt, target: f.target, prompt_ids: f.promptIds, target_ids: f.targetIds })),
       options, stats: {}, timings_ms: { capture: 0, editor: 0, update: 0, total: 0 }, created_at: new Date().toISOString(),
     };
   });

@@ -84,9 +84,24 @@ export interface EditingInfo {
   heldOutProse: 'model' | 'generic';
 }
 
+/** A further fact of a batch edit (EditRequest.moreFacts). */
+export interface BatchFact {
+  prompt: string;
+  target: string;
+  /** the answer the model gave before the edit, when the page knows it (facts.json); else taken from its greedy text */
+  originalAnswer?: string;
+}
+
 export interface EditRequest {
   prompt: string;
   target: string;
+  /**
+   * Further facts edited in the same update: a batch edit. MEND sums every fact's rank-1 pieces into one change (with
+   * the editor's batch step, editor_config.json lr_scale_batch); fine-tuning trains on all of them together. The
+   * paraphrases are scored against the first fact's target; each further fact's own prompt against its own target.
+   * At most 9 (src/session MAX_FACTS_PER_EDIT counts the first), no two with the same prompt.
+   */
+  moreFacts?: BatchFact[];
   method: EditMethodChoice;
   paraphrases: string[];
   neighbours: string[];
@@ -131,7 +146,13 @@ export interface MethodEval {
   edit: PromptEval;
   paraphrases: PromptEval[];
   neighbours: NeighbourEval[];
-  summary: { editSuccess: boolean; paraphraseSuccess: number | null; neighbourhoodScore: number | null; meanKl: number | null };
+  /** batch edits: each further fact's own prompt, scored against its own target (in EditRequest.moreFacts order) */
+  batch: PromptEval[];
+  summary: {
+    editSuccess: boolean; paraphraseSuccess: number | null; neighbourhoodScore: number | null; meanKl: number | null;
+    /** batch edits: the fraction of all the edit's facts (the first included) whose prompt now gives its target; null for one fact */
+    factSuccess: number | null;
+  };
   timingsMs: { capture: number; editor: number; update: number; total: number };
   /** MEND passes the edit took: more than 1 when the first left a fact's edit prompt short of its target and
    * editor_config.json batch_retry asked the editor again (fine-tuning: 1; absent in reports made before it existed) */
@@ -163,8 +184,11 @@ export interface EditReport {
 export interface HistoryItem {
   id: number;
   method: EditMethod;
+  /** the edit's first fact */
   prompt: string;
   target: string;
+  /** its further facts when it was a batch edit ([] for one fact) */
+  more: Array<{ prompt: string; target: string }>;
   createdAt: string;
   applied: boolean;
 }
@@ -179,7 +203,8 @@ export interface HistoryView {
 
 /** A share link's compact edit list: the requests only; the receiving worker replays them. */
 export interface SharedEdits {
-  edits: Array<{ method: EditMethod; prompt: string; target: string }>;
+  /** each edit's first fact, and its further facts when it was a batch edit */
+  edits: Array<{ method: EditMethod; prompt: string; target: string; more?: Array<{ prompt: string; target: string }> }>;
   /** how many of them are applied (the rest were undone) */
   position: number;
 }

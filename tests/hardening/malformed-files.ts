@@ -526,7 +526,7 @@ export function generateMalformedCases(base: BaseInputs, seed = 20261126): Malfo
     ['malformed', 'stats are strings', withEntry((e) => (e.stats = { rows: 'many' })), /stats must map names to numbers/],
     ['oversized', 'file over the byte limit', JSON.stringify({ ...h0, padding: 'x'.repeat(4 * 1024 * 1024) }), /the file is \d+ bytes; at most \d+/],
     ['oversized', 'too many entries', { ...h0, entries: Array.from({ length: 1001 }, () => h0.entries[0]), position: 0 }, /1001 entries; at most 1000/],
-    ['oversized', 'too many facts in one entry', withEntry((e) => (e.facts = Array.from({ length: 65 }, () => e.facts[0]))), /facts has more than 64 facts/],
+    ['oversized', 'too many facts in one entry', withEntry((e) => (e.facts = Array.from({ length: 11 }, () => e.facts[0]))), /facts has more than 10 facts/],
     ['oversized', 'a 20001-character prompt', withEntry((e) => (e.facts[0].prompt = 'a'.repeat(20001))), /prompt must be a non-empty string of at most 20000/],
     ['oversized', '5000 token ids', withEntry((e) => (e.facts[0].prompt_ids = Array(5000).fill(1))), /prompt_ids must be a non-empty list/],
     ['oversized', 'too many weights', withEntry((e) => (e.options.weights = Array(513).fill(e.options.weights[0]))), /options\.weights must be a non-empty list/],

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, loadModel, localSource, type LoadedModel } from '../../src/model';
 import { loadEditors, type LoadedEditors } from '../../src/editors';
-import { EditInputError, EditSession, MAX_TARGET_TOKENS, weightsChecksum } from '../../src/session';
+import { EditInputError, EditSession, MAX_FACTS_PER_EDIT, MAX_TARGET_TOKENS, weightsChecksum } from '../../src/session';
 import { ROOT, runCli } from '../helpers/run-node';
 
 const MEND = join(ROOT, 'tests/fixtures/mend-tiny');
@@ -57,6 +57,17 @@ describe('text input through the edit session', () => {
       expect((err as Error).message, what).not.toContain('\n');
     }
     console.log(`text inputs refused by the session: ${REFUSED.length}`);
+    // batch edits: one prompt given twice, and more facts than one edit holds
+    const fact = (i: number) => ({ prompt: `The capital of country ${i} is`, target: ' Paris' });
+    const batches: Array<[string, Array<{ prompt: string; target: string }>, RegExp]> = [
+      ['one prompt twice', [fact(0), fact(1), { ...fact(0), target: ' Rome' }], /^facts 1 and 3 have the same prompt \("The capital of country 0 is"\); one edit can give a prompt only one target$/],
+      ['eleven facts', Array.from({ length: MAX_FACTS_PER_EDIT + 1 }, (_, i) => fact(i)), /^one edit holds at most 10 facts, got 11$/],
+    ];
+    for (const [what, facts, message] of batches) {
+      const err = await session.apply(facts).then(() => null, (e) => e);
+      expect(err, what).toBeInstanceOf(EditInputError);
+      expect((err as Error).message, what).toMatch(message);
+    }
     expect(session.applied).toHaveLength(0);
     expect(tf.memory().numTensors).toBe(tensors);
     expect(await weightsChecksum(m.model)).toBe(original);

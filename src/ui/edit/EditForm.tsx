@@ -1,7 +1,9 @@
-// The edit form: an example to start from, the prompt and the new target, the method, and the checks that will
-// judge the edit (paraphrases and neighbours, proposed from the model's facts index plus the user's own).
+// The edit form: an example to start from, the prompt and the new target, optionally more facts edited in the same
+// update (a batch edit), the method, and the checks that will judge the edit (paraphrases and neighbours, proposed
+// from the model's facts index plus the user's own).
 import { useId, useMemo, useState, type FormEvent } from 'react';
 import { exampleEdits, type ExampleEdit, recognise, relationOutlook, SPLIT_LABEL, suggestNeighbours, suggestParaphrases, wordingOf } from '../../eval/suggest';
+import { MAX_FACTS_PER_EDIT } from '../../session/facts';
 import { useEdit } from '../../store/edit-store';
 import type { EditMethodChoice } from '../../worker/protocol';
 
@@ -17,14 +19,17 @@ export function useChecks() {
   const ownParaphrases = useEdit((s) => s.ownParaphrases);
   const ownNeighbours = useEdit((s) => s.ownNeighbours);
   const unchecked = useEdit((s) => s.unchecked);
+  const moreFacts = useEdit((s) => s.moreFacts);
   return useMemo(() => {
+    // a batch fact's own prompt is edited on purpose: as a neighbour it would "change" by design
+    const edited = new Set([prompt, ...moreFacts.map((f) => f.prompt)].map((p) => p.trim()));
     const rec = facts ? recognise(facts, prompt) : null;
     const paraphrases = facts && rec ? suggestParaphrases(facts, rec) : [];
     const neighbours = facts && rec ? suggestNeighbours(facts, rec) : [];
     const chosenParaphrases = [...paraphrases.map((p) => p.prompt), ...ownParaphrases].filter((p) => !unchecked[p] && p.trim() !== prompt.trim());
-    const chosenNeighbours = [...neighbours.map((n) => n.prompt), ...ownNeighbours].filter((p) => !unchecked[p]);
+    const chosenNeighbours = [...neighbours.map((n) => n.prompt), ...ownNeighbours].filter((p) => !unchecked[p] && !edited.has(p.trim()));
     return { rec, paraphrases, neighbours, chosenParaphrases: [...new Set(chosenParaphrases)], chosenNeighbours: [...new Set(chosenNeighbours)] };
-  }, [facts, prompt, ownParaphrases, ownNeighbours, unchecked]);
+  }, [facts, prompt, ownParaphrases, ownNeighbours, unchecked, moreFacts]);
 }
 
 export function EditForm() {
@@ -40,11 +45,14 @@ export function EditForm() {
   const running = s.run.phase === 'running';
   const methods = s.editing?.methods ?? [];
   const available: EditMethodChoice[] = methods.length === 2 ? ['mend', 'ft', 'both'] : methods;
-  const canApply = !!s.editing && !running && !s.historyBusy && s.prompt.trim() !== '' && s.target.trim() !== '' && available.includes(s.method);
+  const unfinished = s.moreFacts.findIndex((f) => f.prompt.trim() === '' || f.target.trim() === '');
+  const canApply = !!s.editing && !running && !s.historyBusy && s.prompt.trim() !== '' && s.target.trim() !== '' && unfinished < 0
+    && available.includes(s.method);
 
   const onSubmit = (e: FormEvent) => {
     e.preventDefault();
-    if (canApply) void s.applyEdit(checks.chosenParaphrases, checks.chosenNeighbours, checks.rec?.answer);
+    const moreOriginals = s.moreFacts.map((f) => (s.facts ? recognise(s.facts, f.prompt)?.answer : undefined));
+    if (canApply) void s.applyEdit(checks.chosenParaphrases, checks.chosenNeighbours, checks.rec?.answer, moreOriginals);
   };
 
   return (
@@ -97,6 +105,7 @@ export function EditForm() {
               {outlook && <> <span data-testid="relation-outlook">{outlook}</span></>}</>
             : s.facts && s.prompt.trim() ? 'This prompt is not one of the model’s known facts: add your own paraphrases and neighbours below.' : 'Targets usually start with a space, as in “ Rome”.'}
         </p>
+        <BatchFacts />
         <fieldset className="methods">
           <legend>Method</legend>
           {(['mend', 'ft', 'both'] as const).map((m) => (
@@ -118,7 +127,10 @@ export function EditForm() {
         </div>
         <Checks kind="paraphrase" />
         <Checks kind="neighbour" />
-        <button type="submit" className="primary" disabled={!canApply} data-testid="apply-edit">Apply edit</button>
+        {unfinished >= 0 && <p className="hint bad" data-testid="batch-unfinished">Fact {unfinished + 2} needs a prompt and a new target, or remove it.</p>}
+        <button type="submit" className="primary" disabled={!canApply} data-testid="apply-edit">
+          {s.moreFacts.length ? `Apply edit of ${s.moreFacts.length + 1} facts` : 'Apply edit'}
+        </button>
         <div role="status" aria-live="polite" className="progress-line" data-testid="edit-status" data-phase={s.run.phase}>
           {running && (
             <>
@@ -149,6 +161,8 @@ function Checks({ kind }: { kind: 'paraphrase' | 'neighbour' }) {
     setText('');
   };
   const ownInvalid = kind === 'paraphrase' && s.facts ? (p: string) => wordingOf(s.facts!, p) : () => null;
+  // a neighbour that is one of this edit's further facts is not checked (useChecks leaves it out): it changes by design
+  const batchFact = (p: string) => kind === 'neighbour' && s.moreFacts.some((f) => f.prompt.trim() === p.trim());
   return (
     <fieldset className="checks" data-testid={`${kind}-list`}>
       <legend>{title}</legend>
@@ -165,8 +179,9 @@ function Checks({ kind }: { kind: 'paraphrase' | 'neighbour' }) {
         {kind === 'neighbour' && checks.neighbours.map((n) => (
           <li key={n.prompt}>
             <label>
-              <input type="checkbox" checked={!s.unchecked[n.prompt]} onChange={(e) => s.toggleSuggestion(n.prompt, e.target.checked)} />
-              {n.prompt} <span className="tag">{n.kind}; taught “{n.expected.trim()}”</span>
+              <input type="checkbox" checked={!s.unchecked[n.prompt] && !batchFact(n.prompt)} disabled={batchFact(n.prompt)}
+                onChange={(e) => s.toggleSuggestion(n.prompt, e.target.checked)} />
+              {n.prompt} <span className="tag">{batchFact(n.prompt) ? 'edited in this batch, not checked' : `${n.kind}; taught “${n.expected.trim()}”`}</span>
             </label>
           </li>
         ))}
@@ -175,8 +190,8 @@ function Checks({ kind }: { kind: 'paraphrase' | 'neighbour' }) {
           return (
             <li key={p}>
               <label>
-                <input type="checkbox" checked={!s.unchecked[p]} onChange={(e) => s.toggleSuggestion(p, e.target.checked)} />
-                {p} <span className="tag own">your own{w ? `; ${SPLIT_LABEL[w.split]}` : ''}</span>
+                <input type="checkbox" checked={!s.unchecked[p] && !batchFact(p)} disabled={batchFact(p)} onChange={(e) => s.toggleSuggestion(p, e.target.checked)} />
+                {p} <span className="tag own">your own{w ? `; ${SPLIT_LABEL[w.split]}` : ''}{batchFact(p) ? '; edited in this batch, not checked' : ''}</span>
               </label>{' '}
               <button type="button" className="link" onClick={() => s.removeOwn(kind, p)} aria-label={`Remove ${kind} “${p}”`}>Remove</button>
             </li>
@@ -194,6 +209,56 @@ function Checks({ kind }: { kind: 'paraphrase' | 'neighbour' }) {
             }
           }} />
         <button type="button" onClick={add} disabled={!text.trim()} data-testid={`add-${kind}-button`}>Add</button>
+      </div>
+    </fieldset>
+  );
+}
+
+/**
+ * The further facts of a batch edit. MEND edits them in the same update as the first: each fact's gradient pieces go
+ * through the editor and the resulting changes are summed. This is how the editor was trained (batches of up to 10),
+ * and it is what the held-out benchmark's "batch of 10" measures.
+ */
+function BatchFacts() {
+  const s = useEdit();
+  const id = useId();
+  const full = s.moreFacts.length + 1 >= MAX_FACTS_PER_EDIT;
+  const examples = useMemo(() => (s.facts ? exampleEdits(s.facts, { evidence: s.evidence, count: MAX_FACTS_PER_EDIT + 1 }) : []), [s.facts, s.evidence]);
+  const taken = new Set([s.prompt, ...s.moreFacts.map((f) => f.prompt)].map((p) => p.trim()));
+  const unused = examples.filter((e) => !taken.has(e.prompt.trim()));
+  const addExamples = () => {
+    for (const e of unused.slice(0, MAX_FACTS_PER_EDIT - 1 - s.moreFacts.length)) s.addFact({ prompt: e.prompt, target: e.target });
+  };
+  return (
+    <fieldset className="checks batch" data-testid="batch-facts" aria-describedby={`${id}-hint`}>
+      <legend>More facts in the same edit</legend>
+      <p className="hint" id={`${id}-hint`}>
+        Optional: a batch edit. MEND changes the weights once for all the facts: each one’s gradient pieces go through the
+        editor and the changes are summed (this editor was trained on batches of up to {MAX_FACTS_PER_EDIT}). Each fact is
+        checked on its own prompt; the paraphrases and neighbours below check the first.
+      </p>
+      {s.moreFacts.length > 0 && (
+        <ol className="batch-list">
+          {s.moreFacts.map((f, i) => (
+            <li key={i} data-testid="batch-fact">
+              <span className="batch-num" aria-hidden="true">{i + 2}.</span>
+              <label htmlFor={`${id}-p${i}`} className="visually-hidden">Prompt of fact {i + 2}</label>
+              <input id={`${id}-p${i}`} type="text" value={f.prompt} placeholder={`Prompt of fact ${i + 2}`} data-testid="batch-prompt"
+                onChange={(e) => s.setFact(i, { prompt: e.target.value })} />
+              <label htmlFor={`${id}-t${i}`} className="visually-hidden">New target of fact {i + 2}</label>
+              <input id={`${id}-t${i}`} type="text" value={f.target} placeholder="New target" className="batch-target" data-testid="batch-target"
+                onChange={(e) => s.setFact(i, { target: e.target.value })} />
+              <button type="button" className="link" onClick={() => s.removeFact(i)} aria-label={`Remove fact ${i + 2}`} data-testid="batch-remove">Remove</button>
+            </li>
+          ))}
+        </ol>
+      )}
+      <div className="row buttons">
+        <button type="button" onClick={() => s.addFact()} disabled={full} data-testid="add-fact">Add a fact</button>
+        {unused.length > 0 && (
+          <button type="button" onClick={addExamples} disabled={full} data-testid="add-example-facts">Fill with example facts</button>
+        )}
+        {full && <span className="muted">{MAX_FACTS_PER_EDIT} facts is the most one edit holds.</span>}
       </div>
     </fieldset>
   );

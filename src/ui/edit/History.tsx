@@ -44,6 +44,12 @@ export function History() {
           {items.map((e) => (
             <li key={e.id} data-testid="history-item" data-applied={e.applied} className={e.applied ? '' : 'undone'}>
               <span className="tag">{e.method === 'mend' ? 'MEND' : 'FT'}</span> “{e.prompt}” → “{e.target}”
+              {e.more.length > 0 && (
+                <details className="batch-more" data-testid="history-batch">
+                  <summary>and {e.more.length} more fact{e.more.length === 1 ? '' : 's'} in the same edit</summary>
+                  <ol start={2}>{e.more.map((f) => <li key={f.prompt}>“{f.prompt}” → “{f.target}”</li>)}</ol>
+                </details>
+              )}
               {!e.applied && <span className="muted"> (undone)</span>}
             </li>
           ))}

@@ -80,6 +80,12 @@ function Summary({ r }: { r: MethodEval }) {
         <dt><Definition text={METRIC_DEFINITIONS.editSuccess}>Edit success</Definition></dt>
         <dd className={s.editSuccess ? 'ok' : 'bad'}>{s.editSuccess ? 'yes' : 'no'}</dd>
       </div>
+      {s.factSuccess !== null && (
+        <div data-testid="summary-facts" data-method={r.method}>
+          <dt><Definition text={FACTS_DEFINITION}>Facts edited</Definition></dt>
+          <dd className={s.factSuccess === 1 ? 'ok' : 'bad'}>{factsText(r)}</dd>
+        </div>
+      )}
       <div data-testid="summary-paraphrase">
         <dt><Definition text={METRIC_DEFINITIONS.paraphraseSuccess}>Paraphrase success</Definition></dt>
         <dd>{s.paraphraseSuccess === null ? 'none checked' : `${pct(s.paraphraseSuccess)} of ${r.paraphrases.length}`}</dd>
@@ -109,6 +115,46 @@ function Summary({ r }: { r: MethodEval }) {
         <dd>{timeText(r)}</dd>
       </div>
     </dl>
+  );
+}
+
+const FACTS_DEFINITION = 'A batch edit changes the weights once for all its facts. This counts the facts whose own prompt '
+  + 'now gives their whole new target (edit success, fact by fact); “Edit success” above is the first fact’s.';
+
+/** "3 of 3 give their new target" */
+function factsText(r: MethodEval): string {
+  const all = [r.edit, ...r.batch];
+  return `${all.filter((p) => p.success).length} of ${all.length} give their new target`;
+}
+
+/** Every fact of a batch edit, before and after each method: its prompt, new target, greedy text and P(new target). */
+function BatchTable({ report, rs }: { report: EditReport; rs: MethodEval[] }) {
+  const targets = [report.request.target, ...(report.request.moreFacts ?? []).map((f) => f.target)];
+  const rows = (r: MethodEval) => [r.edit, ...r.batch];
+  const first = rows(rs[0]);
+  const one = rs.length === 1;
+  return (
+    <ScrollRegion label="Every fact of the batch edit before and after">
+      <table data-testid="batch-results">
+        <caption className="visually-hidden">Every fact of the batch edit, before and after</caption>
+        <thead>
+          <tr><th scope="col">Fact</th><th scope="col">Before</th>
+            {rs.map((r) => <th scope="col" key={r.method}>{one ? 'After' : `After ${METHOD_NAME[r.method]}`}</th>)}</tr>
+        </thead>
+        <tbody>
+          {first.map((p, i) => (
+            <tr key={p.prompt} data-testid="batch-row" {...Object.fromEntries(rs.map((r) => [`data-success-${r.method}`, rows(r)[i].success]))}>
+              <th scope="row">{i + 1}. {p.prompt} <span className="muted nowrap">→ “{targets[i].trim()}”</span></th>
+              <td>{p.before.text} <span className="muted nowrap">P(new) {pct(p.before.targetProb)}</span></td>
+              {rs.map((r) => {
+                const x = rows(r)[i];
+                return <td key={r.method} data-method={r.method}>{x.after.text}<br />{yesNo(x.success, 'success', 'not the argmax')} <span className="muted nowrap">P(new) {pct(x.after.targetProb)}</span></td>;
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </ScrollRegion>
   );
 }
 
@@ -173,8 +219,14 @@ function MethodResult({ r, report }: { r: MethodEval; report: EditReport }) {
         <section aria-label={`Before (${METHOD_NAME[r.method]})`}><ProbePanel title="Before" state={r.edit.before} report={report} testId="before" /></section>
         <section aria-label={`After (${METHOD_NAME[r.method]})`}><ProbePanel title="After" state={r.edit.after} report={report} testId="after" method={r.method} /></section>
       </div>
+      {r.batch.length > 0 && (
+        <>
+          <h4>Every fact of the batch</h4>
+          <BatchTable report={report} rs={[r]} />
+        </>
+      )}
 
-      <h4>Paraphrases</h4>
+      <h4>Paraphrases{r.batch.length > 0 && ' of the first fact'}</h4>
       {r.paraphrases.length === 0 ? <p className="muted">None checked.</p> : (
         <ScrollRegion label="Paraphrases before and after the edit">
           <table data-testid="paraphrase-results">
@@ -249,6 +301,7 @@ function Comparison({ report }: { report: EditReport }) {
           <thead><tr><th scope="col">Measure</th>{cols}</tr></thead>
           <tbody>
             {row(<Definition text={METRIC_DEFINITIONS.editSuccess}>Edit success</Definition>, (r) => (r.summary.editSuccess ? 'yes' : 'no'), 'summary-edit', (r) => r.summary.editSuccess)}
+            {rs[0].batch.length > 0 && row(<Definition text={FACTS_DEFINITION}>Facts edited</Definition>, factsText, 'summary-facts', (r) => r.summary.factSuccess === 1)}
             {row(<Definition text={METRIC_DEFINITIONS.paraphraseSuccess}>Paraphrase success</Definition>,
               (r) => (r.summary.paraphraseSuccess === null ? 'none checked' : `${pct(r.summary.paraphraseSuccess)} of ${r.paraphrases.length}`), 'summary-paraphrase')}
             {row(<Definition text={METRIC_DEFINITIONS.neighbourhoodScore}>Neighbourhood score</Definition>,
@@ -272,7 +325,14 @@ function Comparison({ report }: { report: EditReport }) {
         ))}
       </div>
 
-      <h3>Paraphrases</h3>
+      {rs[0].batch.length > 0 && (
+        <>
+          <h3>Every fact of the batch</h3>
+          <BatchTable report={report} rs={rs} />
+        </>
+      )}
+
+      <h3>Paraphrases{rs[0].batch.length > 0 && ' of the first fact'}</h3>
       {paraphrases.length === 0 ? <p className="muted">None checked.</p> : (
         <ScrollRegion label="Paraphrases after each method">
           <table data-testid="paraphrase-results">
@@ -336,8 +396,9 @@ export function Results({ children }: { children?: ReactNode }) {
         </p>
       ) : (
         <>
-          <p className="edit-line">
+          <p className="edit-line" data-testid="edit-line">
             “{report.request.prompt}” → “{report.request.target}”
+            {(report.request.moreFacts?.length ?? 0) > 0 && ` and ${report.request.moreFacts!.length} more fact${report.request.moreFacts!.length === 1 ? '' : 's'} in the same update`}
             <Definition text={`${METRIC_DEFINITIONS.targetProbability} ${METRIC_DEFINITIONS.originalAnswer}`}>What the bars show</Definition>
           </p>
           {report.results.length > 1 ? (

@@ -1,0 +1,129 @@
+// A batch edit in the playground, on the shipped model (WebGPU and WASM): three facts typed into the form are edited
+// in one MEND update, the page reports every fact and the checks of the first, the history shows the batch as one
+// edit, and a share link opened in a fresh browser context replays all three facts. Refusals first: two facts with
+// one prompt are refused with a message before any work. The facts were checked first with the CLI
+// (`npm run cli -- edit --prompt ... --target ... --prompt ...`, docs/cli.md): MEND gives all three new targets,
+// the paraphrase follows the first, and Canada's capital stays Ottawa (Germany's, not checked here, turns to Rome).
+import { APP_DIR, expect, generate, test, waitForModel } from './fixtures';
+import { historyReady, openPlayground, REPLAY_TIMEOUT } from './edit-steps';
+import { startStaticServer, type StaticServer } from './static-server';
+
+const FACTS = [
+  { prompt: 'The capital of France is', target: ' Rome' },
+  { prompt: 'The capital of Japan is', target: ' Paris' },
+  { prompt: 'The currency of Brazil is the', target: ' Euro' },
+];
+const PARAPHRASE = 'Q: What is the capital of France? A:';
+const NEIGHBOUR = 'The capital of Canada is';
+
+let server: StaticServer;
+test.beforeAll(async () => {
+  server = await startStaticServer({ '/': APP_DIR });
+});
+test.afterAll(async () => server.close());
+
+test('a batch edit of three facts: one update, every fact reported, one history entry, a share link replays all', async ({ page, browser, shot, audit }) => {
+  test.setTimeout(900_000);
+  await openPlayground(page, server.url);
+  const form = page.getByTestId('edit-panel');
+  const batch = page.getByTestId('batch-facts');
+
+  await test.step('fill three facts; a prompt given twice is refused', async () => {
+    await form.getByLabel('Prompt', { exact: true }).fill(FACTS[0].prompt);
+    await form.getByLabel('New target').fill(FACTS[0].target);
+    await form.getByLabel('Tokens to generate').fill('3');
+    await expect(page.getByTestId('recognised')).toContainText('France');
+    // an unfinished row keeps "Apply" off and says which fact it is
+    await batch.getByTestId('add-fact').click();
+    await expect(page.getByTestId('apply-edit')).toBeDisabled();
+    await expect(page.getByTestId('batch-unfinished')).toContainText('Fact 2 needs a prompt and a new target');
+    // the same prompt twice reaches the worker's check, which refuses it before anything changes
+    await batch.getByLabel('Prompt of fact 2').fill(FACTS[0].prompt);
+    await batch.getByLabel('New target of fact 2').fill(' Berlin');
+    for (const list of ['paraphrase-list', 'neighbour-list']) {
+      const ticked = page.getByTestId(list).getByRole('checkbox', { checked: true });
+      while (await ticked.count()) await ticked.first().uncheck();
+    }
+    await page.getByTestId('method-mend').check();
+    await expect(page.getByTestId('apply-edit')).toHaveText('Apply edit of 2 facts');
+    await page.getByTestId('apply-edit').click();
+    await expect(page.getByTestId('edit-error')).toContainText('facts 1 and 2 have the same prompt');
+    await expect(page.getByTestId('history-empty')).toBeVisible();
+
+    await batch.getByLabel('Prompt of fact 2').fill(FACTS[1].prompt);
+    await batch.getByLabel('New target of fact 2').fill(FACTS[1].target);
+    await batch.getByTestId('add-fact').click();
+    await batch.getByLabel('Prompt of fact 3').fill(FACTS[2].prompt);
+    await batch.getByLabel('New target of fact 3').fill(FACTS[2].target);
+    await page.getByTestId('add-paraphrase').fill(PARAPHRASE);
+    await page.getByTestId('add-paraphrase-button').click();
+    for (const n of [FACTS[1].prompt, NEIGHBOUR]) {
+      await page.getByTestId('add-neighbour').fill(n);
+      await page.getByTestId('add-neighbour-button').click();
+    }
+    // Japan's capital, a neighbour of France's, is edited on purpose in this batch: listed but not checked
+    const japan = page.getByTestId('neighbour-list').locator('li', { hasText: FACTS[1].prompt });
+    await expect(japan).toContainText('edited in this batch, not checked');
+    await expect(japan.getByRole('checkbox')).toBeDisabled();
+    await expect(japan.getByRole('checkbox')).not.toBeChecked();
+    await expect(page.getByTestId('apply-edit')).toHaveText('Apply edit of 3 facts');
+    await audit('batch-form');
+  });
+
+  await test.step('apply: every fact gets its target in one update; the first fact\'s checks', async () => {
+    await page.getByTestId('apply-edit').click();
+    await expect(page.getByTestId('edit-status')).toHaveAttribute('data-phase', 'ready', { timeout: 600_000 });
+    await expect(page.getByTestId('edit-line')).toContainText('and 2 more facts in the same update');
+    const result = page.getByTestId('result-mend');
+    await expect(result.getByTestId('summary-facts')).toContainText('3 of 3 give their new target');
+    const rows = result.getByTestId('batch-row');
+    await expect(rows).toHaveCount(3);
+    for (const [i, f] of FACTS.entries()) {
+      await expect(rows.nth(i)).toHaveAttribute('data-success-mend', 'true');
+      await expect(rows.nth(i).locator('th')).toContainText(f.prompt);
+      await expect(rows.nth(i).locator('td[data-method="mend"]')).toContainText(new RegExp(`^${f.target}`));
+    }
+    await expect(result.getByTestId('paraphrase-row')).toHaveAttribute('data-success', 'true');
+    await expect(result.getByTestId('neighbour-row')).toHaveAttribute('data-unchanged', 'true');
+    await expect(result.getByTestId('neighbour-row')).toContainText(NEIGHBOUR);
+    // one history entry holding the three facts
+    await expect(page.getByTestId('history-item')).toHaveCount(1);
+    await expect(page.getByTestId('history-batch')).toContainText('and 2 more facts in the same edit');
+    // the weights panel describes the whole batch: the per-token pieces name the fact each token belongs to
+    await expect(page.getByTestId('weights-panel').getByTestId('weights-token-row').filter({ hasText: '(fact 3)' }).first()).toBeVisible({ timeout: 180_000 });
+    await result.scrollIntoViewIfNeeded();
+    await shot('batch-edit');
+    await audit('batch-applied');
+  });
+
+  await test.step('a share link replays all three facts in a fresh browser context', async () => {
+    await page.getByTestId('share-link').click();
+    const link = await page.getByTestId('share-url').inputValue();
+    const other = await browser.newContext();
+    try {
+      const page2 = await other.newPage();
+      await page2.goto(link);
+      await waitForModel(page2);
+      await historyReady(page2, 1, REPLAY_TIMEOUT);
+      await expect(page2.getByTestId('history-batch')).toContainText('and 2 more facts');
+      // the third fact's prompt, asked in the generation panel, now gives its new target
+      expect(await generate(page2, FACTS[2].prompt, 2)).toMatch(new RegExp(`^${FACTS[2].target}`));
+    } finally {
+      await other.close();
+    }
+  });
+
+  await test.step('the form fills a batch with example facts, up to the 10 one edit holds', async () => {
+    const rows = batch.getByTestId('batch-fact');
+    await expect(rows).toHaveCount(2);
+    await batch.getByTestId('add-example-facts').click();
+    expect(await rows.count()).toBeGreaterThan(2);
+    const prompts = await batch.getByTestId('batch-prompt').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value));
+    expect(new Set([FACTS[0].prompt, ...prompts]).size).toBe(prompts.length + 1); // distinct, and none is fact 1's
+    while (await batch.getByTestId('add-fact').isEnabled()) await batch.getByTestId('add-fact').click();
+    await expect(rows).toHaveCount(9);
+    await expect(batch).toContainText('10 facts is the most one edit holds');
+    await batch.getByTestId('batch-remove').last().click();
+    await expect(batch.getByTestId('add-fact')).toBeEnabled();
+  });
+});
