@@ -100,6 +100,15 @@ describe('edit host', () => {
     expect(r.results[0].edit.before).toEqual(r.results[1].edit.before);
     expect(r.results[0].heldOut!.before).toBe(r.results[1].heldOut!.before);
     expect(r.history.items.map((i) => i.method)).toEqual(['mend']);
+    // a batch compared: each method reports every fact, from the same "before"
+    const c = golden.cases[1];
+    const both = await editHost.edit({
+      prompt: c.edits[0].prompt, target: c.edits[0].target, moreFacts: [c.edits[1]], method: 'both', paraphrases: [], neighbours: [], maxNewTokens: 2,
+    }, () => {});
+    expect(both.results.map((x) => x.batch.map((p) => p.prompt))).toEqual([[c.edits[1].prompt], [c.edits[1].prompt]]);
+    expect(both.results[0].batch[0].before).toEqual(both.results[1].batch[0].before);
+    expect(both.results[0].batch[0].after.targetProb).not.toBe(both.results[1].batch[0].after.targetProb);
+    expect(both.history.items.at(-1)).toMatchObject({ method: 'mend', more: [{ prompt: c.edits[1].prompt, target: c.edits[1].target }] });
   });
 
   it('a batch edit applies every fact in one update: PyTorch\'s post-edit distribution, and a row per fact', async () => {
