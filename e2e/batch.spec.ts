@@ -1,11 +1,12 @@
 // A batch edit in the playground, on the shipped model (WebGPU and WASM): three facts typed into the form are edited
 // in one MEND update, the page reports every fact and the checks of the first, the history shows the batch as one
-// edit, and a share link opened in a fresh browser context replays all three facts. Refusals first: two facts with
-// one prompt are refused with a message before any work. The facts were checked first with the CLI
+// edit, a share link opened in a fresh browser context replays all three facts, and after a later edit overrides one
+// of them, "Check every edit now" says which facts still hold. Refusals first: two facts with one prompt are refused
+// with a message before any work. The facts were checked first with the CLI
 // (`npm run cli -- edit --prompt ... --target ... --prompt ...`, docs/cli.md): MEND gives all three new targets,
 // the paraphrase follows the first, and Canada's capital stays Ottawa (Germany's, not checked here, turns to Rome).
 import { APP_DIR, expect, generate, test, waitForModel } from './fixtures';
-import { historyReady, openPlayground, REPLAY_TIMEOUT } from './edit-steps';
+import { applyPromptOnlyMendEdit, historyReady, openPlayground, REPLAY_TIMEOUT } from './edit-steps';
 import { startStaticServer, type StaticServer } from './static-server';
 
 const FACTS = [
@@ -15,6 +16,8 @@ const FACTS = [
 ];
 const PARAPHRASE = 'Q: What is the capital of France? A:';
 const NEIGHBOUR = 'The capital of Canada is';
+/** a later, single edit that overrides fact 2 (checked with the session API: fact 2's target then has P 0.0001) */
+const LATER = { prompt: 'The capital of Japan is', target: ' Berlin' };
 
 let server: StaticServer;
 test.beforeAll(async () => {
@@ -113,13 +116,36 @@ test('a batch edit of three facts: one update, every fact reported, one history 
     }
   });
 
+  await test.step('a later edit of Japan\'s capital undoes fact 2; "Check every edit now" shows which facts still hold', async () => {
+    await batch.getByTestId('batch-remove').first().click();
+    await batch.getByTestId('batch-remove').first().click();
+    await expect(batch.getByTestId('batch-fact')).toHaveCount(0);
+    await applyPromptOnlyMendEdit(page, LATER, 'Japan');
+    await expect(page.getByTestId('history-item')).toHaveCount(2);
+    await page.getByTestId('recheck-history').click();
+    await expect(page.getByTestId('recheck-summary')).toHaveText('3 of 4 edited facts still give the new target.', { timeout: 120_000 });
+    const facts = page.getByTestId('recheck-fact');
+    await expect(facts).toHaveCount(4);
+    // edit 1's three facts, then edit 2's; only Japan → Paris (edit 1, fact 2) lost its target, to " Berlin"
+    expect(await facts.evaluateAll((els) => els.map((e) => e.getAttribute('data-success')))).toEqual(['true', 'false', 'true', 'true']);
+    await expect(facts.nth(1)).toContainText('edit 1: “The capital of Japan is” → “ Paris”; now “ Berlin');
+    await expect(facts.nth(3)).toContainText('edit 2: “The capital of Japan is” → “ Berlin”');
+    await page.getByTestId('history').scrollIntoViewIfNeeded();
+    await shot('history-recheck');
+    await audit('history-recheck');
+    // the check describes one state of the history: after an undo it is gone until asked again
+    await page.getByTestId('undo').click();
+    await expect(page.getByTestId('history-item').nth(1)).toHaveAttribute('data-applied', 'false');
+    await expect(page.getByTestId('recheck-summary')).toHaveCount(0);
+  });
+
   await test.step('the form fills a batch with example facts, up to the 10 one edit holds', async () => {
     const rows = batch.getByTestId('batch-fact');
-    await expect(rows).toHaveCount(2);
     await batch.getByTestId('add-example-facts').click();
     expect(await rows.count()).toBeGreaterThan(2);
     const prompts = await batch.getByTestId('batch-prompt').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value));
-    expect(new Set([FACTS[0].prompt, ...prompts]).size).toBe(prompts.length + 1); // distinct, and none is fact 1's
+    const first = await form.getByLabel('Prompt', { exact: true }).inputValue();
+    expect(new Set([first, ...prompts]).size).toBe(prompts.length + 1); // distinct, and none is fact 1's
     while (await batch.getByTestId('add-fact').isEnabled()) await batch.getByTestId('add-fact').click();
     await expect(rows).toHaveCount(9);
     await expect(batch).toContainText('10 facts is the most one edit holds');

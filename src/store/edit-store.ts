@@ -4,7 +4,7 @@
 import { create } from 'zustand';
 import { parseBenchmarkCases, parseFactsIndex, parseRelationRates, type EditEvidence, type FactsIndex } from '../eval/suggest';
 import { WorkerRequestError } from '../worker/client';
-import type { EditingInfo, EditMethodChoice, EditReport, HistoryView, ModelSummary } from '../worker/protocol';
+import type { EditingInfo, EditMethodChoice, EditReport, HistoryRecheck, HistoryView, ModelSummary } from '../worker/protocol';
 import { currentWorker, useApp } from './app-store';
 import { DamagedStoreError, forget, loadSaved, save } from './persist';
 import { decodeSharedEdits, SHARE_PARAM, sharedFromHistory, shareUrl } from './share-link';
@@ -34,6 +34,8 @@ export interface EditState {
   run: { phase: RunPhase; message?: string; step?: number; steps?: number; report?: EditReport; error?: string };
   history: HistoryView | null;
   historyBusy: boolean;
+  /** the latest recheck of every applied edit on the weights as they were then (shown while the history is unchanged) */
+  recheck: { phase: RunPhase; result?: HistoryRecheck; error?: string };
   /** what the model now says to the last edited prompt, after undo/redo/revert/import */
   now?: { prompt: string; text: string; pending: boolean };
   /** one-line messages: a damaged store that was reset, a refused link or file, ... */
@@ -58,6 +60,8 @@ export interface EditState {
   /** A history file the user chose (a Blob is size-checked before it is read: a huge file is never loaded). */
   importFile(file: string | Blob): Promise<void>;
   shareLink(): string | null;
+  /** Asks every applied edit's facts again on the current weights: do they still give their targets? */
+  recheckHistory(): Promise<void>;
   dismissNotice(): void;
 }
 
@@ -140,7 +144,7 @@ export const useEdit = create<EditState>()((set, get) => {
       factsNote = `${message(e)} — suggestions are off for this model.`;
     }
     set({
-      modelKey: key, editing: summary.editing ?? null, facts, evidence: null, history: null, now: undefined, run: { phase: 'idle' },
+      modelKey: key, editing: summary.editing ?? null, facts, evidence: null, history: null, now: undefined, run: { phase: 'idle' }, recheck: { phase: 'idle' },
       notice: factsNote ? { kind: 'error', text: factsNote } : undefined,
     });
     if (!summary.editing) return;
@@ -196,7 +200,7 @@ export const useEdit = create<EditState>()((set, get) => {
     if (summary) void onModelReady(summary);
     else {
       modelTicket++;
-      set({ modelKey: null, editing: null, facts: null, evidence: null, history: null, now: undefined, run: { phase: 'idle' } });
+      set({ modelKey: null, editing: null, facts: null, evidence: null, history: null, now: undefined, run: { phase: 'idle' }, recheck: { phase: 'idle' } });
     }
   });
 
@@ -216,6 +220,7 @@ export const useEdit = create<EditState>()((set, get) => {
     run: { phase: 'idle' },
     history: null,
     historyBusy: false,
+    recheck: { phase: 'idle' },
     saves: 0,
 
     setForm(patch) {
@@ -292,6 +297,19 @@ export const useEdit = create<EditState>()((set, get) => {
       if (!failed) {
         const n = get().history?.items.length ?? 0;
         set({ notice: { kind: 'info', text: `Imported ${n} edit${n === 1 ? '' : 's'}.` } });
+      }
+    },
+
+    async recheckHistory() {
+      const c = currentWorker();
+      if (!c || get().recheck.phase === 'running') return;
+      const ticket = modelTicket; // an answer about a model that has since been replaced is dropped
+      set({ recheck: { phase: 'running' } });
+      try {
+        const result = await c.request({ type: 'recheckHistory', maxNewTokens: get().maxNewTokens });
+        if (ticket === modelTicket) set({ recheck: { phase: 'ready', result } });
+      } catch (e) {
+        if (ticket === modelTicket) set({ recheck: { phase: 'error', error: message(e) } });
       }
     },
 

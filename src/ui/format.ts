@@ -23,6 +23,14 @@ export function formatPercent(p: number): string {
   return '<0.0001%';
 }
 
+/** A probability as the edit results show it: whole percents, one decimal below 10 %, "<0.1%" for the tiny ones. */
+export function pct(p: number | null): string {
+  if (p === null || Number.isNaN(p)) return '—';
+  if (p >= 0.9995) return '100%';
+  if (p < 0.0005) return p === 0 ? '0%' : '<0.1%';
+  return `${(100 * p).toFixed(p < 0.1 ? 1 : 0)}%`;
+}
+
 /** Make a token's whitespace visible: a leading space becomes '␣', newlines and tabs become \n and \t. */
 export function visibleToken(text: string): string {
   if (text === '') return '∅';

@@ -151,6 +151,28 @@ describe('edit host', () => {
     }
   });
 
+  it('rechecks every applied edit on the weights now: a later edit of the same prompt undoes an earlier one', async () => {
+    editHost.clearHistory();
+    const a = { ...request('mend'), paraphrases: [], neighbours: [] };
+    const first = (await editHost.edit(a, () => {})).results[0].edit;
+    const second = (await editHost.edit({ ...a, target: ' Cl' }, () => {})).results[0].edit;
+    const check = await editHost.recheckHistory(4);
+    expect(check.appliedIds).toEqual(editHost.historyView().items.map((i) => i.id));
+    expect(check.facts.map((f) => [f.position, f.target])).toEqual([[1, a.target], [2, ' Cl']]);
+    // the newest edit's fact reads exactly as its own result did (same weights, same measurement)
+    expect(check.facts[1].targetProb).toBeCloseTo(second.after.targetProb, 6);
+    expect(check.facts[1].success).toBe(second.success);
+    expect(check.facts[1].text).toBe(second.after.text);
+    // the older fact lost ground to the newer edit of its prompt
+    expect(check.facts[0].targetProb).toBeLessThan(first.after.targetProb);
+    expect(check.facts[0].text).toBe(check.facts[1].text); // one prompt, one continuation
+    editHost.undo();
+    const back = await editHost.recheckHistory(4);
+    expect(back.facts).toHaveLength(1);
+    expect(back.facts[0].targetProb).toBeCloseTo(first.after.targetProb, 6);
+    expect(back.facts[0].success).toBe(first.success);
+  });
+
   it('a share link replays the edit list; a bad one changes nothing', async () => {
     editHost.clearHistory();
     const { prompt, target } = request('mend');

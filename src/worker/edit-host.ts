@@ -19,7 +19,7 @@ import type { ModelEditor } from '../editors/types';
 import { damageProseFromFacts, EditInputError, EditSession, MAX_FACTS_PER_EDIT, type HistoryEntry } from '../session';
 import { answerFromContinuation, klDivergence, nextTokenRow, rate, sameAnswer, sameTokens, teacherForced } from '../eval/metrics';
 import type {
-  EditingInfo, EditMethod, EditReport, EditRequest, HistoryView, MethodEval, NeighbourEval, ProbeState, ProgressEvent,
+  EditingInfo, EditMethod, EditReport, EditRequest, HistoryRecheck, HistoryView, MethodEval, NeighbourEval, ProbeState, ProgressEvent,
   PromptEval, SharedEdits,
 } from './protocol';
 
@@ -283,6 +283,29 @@ export async function edit(req: EditRequest, emit: Emit): Promise<EditReport> {
   }
   say('Done.');
   return { request: { ...req, moreFacts: more, maxNewTokens }, originalAnswer: original, results, history: historyView(), entryId: kept!.id };
+}
+
+/**
+ * Asks every applied edit's facts again on the weights now: the greedy continuation, the target's probability and
+ * whether it is still the argmax. Read-only; one generation and one scoring pass per fact.
+ */
+export async function recheckHistory(maxNewTokens: number): Promise<HistoryRecheck> {
+  const a = requireAttached();
+  const { model, tokenizer, eosTokenId } = a.loaded;
+  const n = Math.max(1, Math.min(LIMITS.maxNewTokens, Math.round(maxNewTokens) || 4));
+  const facts: HistoryRecheck['facts'] = [];
+  for (const [i, entry] of a.session.applied.entries()) {
+    for (const f of entry.facts) {
+      const out = await model.generate(f.promptIds, { maxNewTokens: n, eosTokenId });
+      const shown = out.length && out[out.length - 1] === eosTokenId ? out.slice(0, -1) : out;
+      const scored = teacherForced(await model.logits([...f.promptIds, ...f.targetIds]), f.promptIds.length, f.targetIds, model.config.vocabSize);
+      facts.push({
+        entryId: entry.id, position: i + 1, prompt: f.prompt, target: f.target,
+        text: tokenizer.decode(shown), targetProb: Math.exp(scored.logprob), success: scored.exactMatch,
+      });
+    }
+  }
+  return { appliedIds: a.session.applied.map((e) => e.id), facts };
 }
 
 export function undo(): HistoryView {

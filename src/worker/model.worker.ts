@@ -53,6 +53,8 @@ async function handle(req: WorkerRequest, emit: (p: ProgressEvent) => void): Pro
       return guardGpuMemory('while replaying the edit history', () => editHost.importHistory(req.json, emit));
     case 'importShared':
       return guardGpuMemory('while replaying the share link', () => editHost.importShared(req.shared, emit));
+    case 'recheckHistory':
+      return editHost.recheckHistory(req.maxNewTokens);
     case 'weightsReport':
       return guardGpuMemory('while analysing the edit', () => weightsReport(editHost.editingContext()));
     case 'testHook':

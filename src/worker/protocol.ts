@@ -201,6 +201,28 @@ export interface HistoryView {
   json: unknown;
 }
 
+/**
+ * Every applied edit's facts asked again on the weights as they are now (`recheckHistory`). Edits are applied one
+ * after another, so a later edit can undo an earlier one (the same prompt edited again, or a neighbour's bleed); this
+ * is what the sequential-editing literature calls retention.
+ */
+export interface HistoryRecheck {
+  /** the applied edits' ids, oldest first: the history state this was measured on */
+  appliedIds: number[];
+  facts: Array<{
+    /** the history entry the fact belongs to, and its place among the applied edits (1 = oldest) */
+    entryId: number;
+    position: number;
+    prompt: string;
+    target: string;
+    /** greedy continuation now, and the teacher-forced probability of the whole target now */
+    text: string;
+    targetProb: number;
+    /** every target token is still the argmax under teacher forcing */
+    success: boolean;
+  }>;
+}
+
 /** A share link's compact edit list: the requests only; the receiving worker replays them. */
 export interface SharedEdits {
   /** each edit's first fact, and its further facts when it was a batch edit */
@@ -267,6 +289,7 @@ export type WorkerRequest =
   | { id: number; type: 'clearHistory' }
   | { id: number; type: 'importHistory'; json: unknown }
   | { id: number; type: 'importShared'; shared: SharedEdits }
+  | { id: number; type: 'recheckHistory'; maxNewTokens: number }
   /**
    * Fault injection for the e2e build only (vite --mode e2e): destroy the WebGPU device as a driver reset would.
    * Production workers refuse it with an error and change nothing.
@@ -290,6 +313,7 @@ export interface ResultOf extends WeightsResultOf {
   clearHistory: HistoryView;
   importHistory: HistoryView;
   importShared: HistoryView;
+  recheckHistory: HistoryRecheck;
   testHook: { done: boolean };
 }
 

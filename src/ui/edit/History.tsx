@@ -1,6 +1,8 @@
-// The edit history: every edit, undo/redo, revert all, export/import as a file, and a share link.
+// The edit history: every edit, undo/redo, revert all, export/import as a file, a share link, and a recheck of every
+// applied edit on the weights as they are now.
 import { useId, useRef, useState } from 'react';
 import { useEdit } from '../../store/edit-store';
+import { pct } from '../format';
 
 export function History() {
   const s = useEdit();
@@ -73,6 +75,7 @@ export function History() {
           }} />
         <button type="button" onClick={() => void makeLink()} disabled={busy || items.length === 0} data-testid="share-link">Share link</button>
       </div>
+      <Recheck busy={busy} />
       {link && (
         <div className="row">
           <label htmlFor={linkId}>{copied ? 'Link copied:' : 'Link:'}</label>
@@ -86,5 +89,48 @@ export function History() {
         </p>
       )}
     </section>
+  );
+}
+
+/**
+ * Every applied edit's facts asked again on the weights now. Edits apply one after another, so a later edit can undo
+ * an earlier one: the same prompt edited again, or one edit's bleed into another's fact. Shown only while the
+ * history is the one it was measured on.
+ */
+function Recheck({ busy }: { busy: boolean }) {
+  const s = useEdit();
+  const applied = (s.history?.items ?? []).filter((i) => i.applied).map((i) => i.id);
+  const r = s.recheck;
+  const result = r.result && r.result.appliedIds.join() === applied.join() ? r.result : null;
+  if (applied.length === 0) return null;
+  const ok = result ? result.facts.filter((f) => f.success).length : 0;
+  return (
+    <div className="recheck" data-testid="recheck">
+      <div className="row buttons">
+        <button type="button" onClick={() => void s.recheckHistory()} disabled={busy || r.phase === 'running'} data-testid="recheck-history">
+          Check every edit now
+        </button>
+        <span className="hint">Edits apply one after another, so a later edit can undo an earlier one.</span>
+      </div>
+      <div role="status" aria-live="polite">
+        {r.phase === 'running' && 'Asking the model every edited prompt again…'}
+        {result && (
+          <p data-testid="recheck-summary" data-ok={ok === result.facts.length} className={ok === result.facts.length ? 'ok' : 'bad'}>
+            {ok} of {result.facts.length} edited fact{result.facts.length === 1 ? '' : 's'} still give{result.facts.length === 1 ? 's' : ''} the new target.
+          </p>
+        )}
+      </div>
+      {r.phase === 'error' && <p className="error" role="alert" data-testid="recheck-error">The check failed: {r.error}</p>}
+      {result && (
+        <ul className="recheck-list">
+          {result.facts.map((f) => (
+            <li key={`${f.entryId}-${f.prompt}`} data-testid="recheck-fact" data-success={f.success}>
+              <span className={f.success ? 'ok' : 'bad'}>{f.success ? '✓' : '✗'}</span> edit {f.position}: “{f.prompt}” → “{f.target}”;
+              now <span className="prompt-echo">“{f.text}”</span> <span className="muted nowrap">P(new) {pct(f.targetProb)}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
   );
 }

@@ -5,6 +5,7 @@
 import type { ReactNode } from 'react';
 import { METRIC_DEFINITIONS } from '../../eval/metrics';
 import { useEdit } from '../../store/edit-store';
+import { pct } from '../format';
 import type { EditReport, GuardReading, MethodEval, NeighbourEval, ProbeState } from '../../worker/protocol';
 
 const METHOD_NAME = { mend: 'MEND', ft: 'Fine-tuning' } as const;
@@ -15,13 +16,6 @@ function ScrollRegion({ label, children }: { label: string; children: ReactNode 
   return (
     <div className="table-wrap" role="region" aria-label={label} tabIndex={0}>{children}</div>
   );
-}
-
-export function pct(p: number | null): string {
-  if (p === null || Number.isNaN(p)) return '—';
-  if (p >= 0.9995) return '100%';
-  if (p < 0.0005) return p === 0 ? '0%' : '<0.1%';
-  return `${(100 * p).toFixed(p < 0.1 ? 1 : 0)}%`;
 }
 
 function Definition({ children, text }: { children: ReactNode; text: string }) {
