@@ -5,9 +5,14 @@
 // with a message before any work. The facts were checked first with the CLI
 // (`npm run cli -- edit --prompt ... --target ... --prompt ...`, docs/cli.md): MEND gives all three new targets,
 // the paraphrase follows the first, and Canada's capital stays Ottawa (Germany's, not checked here, turns to Rome).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { APP_DIR, expect, generate, test, waitForModel } from './fixtures';
 import { applyPromptOnlyMendEdit, historyReady, openPlayground, REPLAY_TIMEOUT } from './edit-steps';
 import { startStaticServer, type StaticServer } from './static-server';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const editorConfig = JSON.parse(readFileSync(join(ROOT, 'public/models/facts-gpt/editor_config.json'), 'utf8')) as { lr_scale: number; lr_scale_batch: number };
 
 const FACTS = [
   { prompt: 'The capital of France is', target: ' Rome' },
@@ -94,6 +99,13 @@ test('a batch edit of three facts: one update, every fact reported, one history 
     await expect(page.getByTestId('history-batch')).toContainText('and 2 more facts in the same edit');
     // the weights panel describes the whole batch: the per-token pieces name the fact each token belongs to
     await expect(page.getByTestId('weights-panel').getByTestId('weights-token-row').filter({ hasText: '(fact 3)' }).first()).toBeVisible({ timeout: 180_000 });
+    // its step uses the editor's batch scale, not the single-fact one
+    expect(editorConfig.lr_scale_batch).not.toBe(editorConfig.lr_scale);
+    await expect(page.getByTestId('weights-lr-scale')).toHaveText(String(editorConfig.lr_scale_batch));
+    await expect(page.getByTestId('weights-panel')).toContainText('scale for batch edits');
+    // the first edit of the history: its held-out perplexity has no separate "since the original model"
+    await expect(result.getByTestId('heldout-perplexity')).toContainText(/^2\.94\d → /);
+    await expect(result.getByTestId('heldout-since-original')).toHaveCount(0);
     await result.scrollIntoViewIfNeeded();
     await shot('batch-edit');
     await audit('batch-applied');
@@ -122,6 +134,10 @@ test('a batch edit of three facts: one update, every fact reported, one history 
     await expect(batch.getByTestId('batch-fact')).toHaveCount(0);
     await applyPromptOnlyMendEdit(page, LATER, 'Japan');
     await expect(page.getByTestId('history-item')).toHaveCount(2);
+    // a later edit's held-out perplexity also says where the whole history has taken it since the original model
+    const since = page.getByTestId('result-mend').getByTestId('heldout-since-original');
+    await expect(since).toContainText(/since the original model 2\.94\d → \d\.\d{3} \([+−]\d+\.\d\d%\)/);
+    await expect(since).toHaveAttribute('data-flagged', 'false');
     await page.getByTestId('recheck-history').click();
     await expect(page.getByTestId('recheck-summary')).toHaveText('3 of 4 edited facts still give the new target.', { timeout: 120_000 });
     const facts = page.getByTestId('recheck-fact');

@@ -6,9 +6,10 @@ import type { Command } from './command';
 import { UsageError } from './errors';
 import { edit } from './edit';
 import { evaluate } from './eval';
+import { sequential } from './sequential';
 import { generate } from './generate';
 
-const COMMANDS: Record<string, Command> = { [generate.name]: generate, [edit.name]: edit, [evaluate.name]: evaluate };
+const COMMANDS: Record<string, Command> = { [generate.name]: generate, [edit.name]: edit, [evaluate.name]: evaluate, [sequential.name]: sequential };
 
 function help(): string {
   const lines = ['usage: npm run cli -- <command> [options]', '', 'commands:'];

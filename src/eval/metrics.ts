@@ -23,7 +23,9 @@ export const METRIC_DEFINITIONS = {
     'most; it is not the prose the editor’s perplexity guards check, so it is an independent look at an edit they '+
     'let through; '+
     'otherwise a fixed English paragraph. An edit that multiplies it by more than the limit (×1.5) is flagged as one '+
-    'that may have damaged the model.',
+    'that may have damaged the model. After earlier edits the change since the original model is shown too, and '+
+    'flagged past the same limit: each edit is checked against the weights it started from, and small rises compound '+
+    '(ten MEND edits in a row took the shipped model +33 %, twenty ×52).',
   kl:
     'KL: the Kullback–Leibler divergence KL(before ‖ after) = Σ p_before · log(p_before / p_after), in nats, between the ' +
     'next-token distributions right after the prompt, over the whole vocabulary. 0 means the edit left it untouched.',

@@ -6,10 +6,24 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, loadModel, localSource, type LoadedModel } from '../model';
-import { damageProseFromFacts, DEFAULT_HELDOUT_PROSE, heldOutIds, perplexity } from './damage';
+import { damageProseFromFacts, damageReport, DEFAULT_HELDOUT_PROSE, heldOutIds, perplexity } from './damage';
 
 const SHIPPED = new URL('../../public/models/facts-gpt', import.meta.url).pathname;
 const facts = JSON.parse(readFileSync(`${SHIPPED}/facts.json`, 'utf8'));
+
+describe('damageReport', () => {
+  it('flags an edit past the limit against the weights it started from, and the history past it against the original', () => {
+    const first = damageReport(3, 3.3, 1.5);
+    expect(first).toMatchObject({ flagged: false, perplexityOriginal: 3, flaggedOriginal: false });
+    expect(first.ratioOriginal).toBe(first.ratio);
+    // a later edit that is fine on its own (×1.2) but takes the history to ×1.8 of the original
+    const later = damageReport(4.5, 5.4, 1.5, 3);
+    expect(later.flagged).toBe(false);
+    expect(later.ratioOriginal).toBeCloseTo(1.8, 12);
+    expect(later.flaggedOriginal).toBe(true);
+    expect(damageReport(3, NaN, 1.5, 3).flaggedOriginal).toBe(true);
+  });
+});
 
 describe('damageProseFromFacts', () => {
   it('takes a list of non-empty paragraphs and refuses anything else', () => {

@@ -46,6 +46,16 @@ export interface DamageReport {
   /** ratio above the threshold, or not finite */
   flagged: boolean;
   threshold: number;
+  /**
+   * Perplexity of the original, unedited weights, and after / original: what the whole history so far has done. Each
+   * edit is checked against the weights it started from, and small rises compound: on the shipped model 10 MEND edits
+   * one after another, each within its own checks, took the benchmark's prose +33 %, 20 edits ×52
+   * (docs/eval.md "Sequential edits").
+   */
+  perplexityOriginal: number;
+  ratioOriginal: number;
+  /** ratioOriginal above the threshold, or not finite */
+  flaggedOriginal: boolean;
 }
 
 /**
@@ -78,7 +88,13 @@ export function damageProseFromFacts(facts: unknown): string[] | null {
   return paragraphs.length && paragraphs.length === prose.length ? paragraphs : null;
 }
 
-export function damageReport(before: number, after: number, threshold: number): DamageReport {
+/** `original`: the unedited weights' perplexity (the same as `before` for the first edit). */
+export function damageReport(before: number, after: number, threshold: number, original = before): DamageReport {
+  const over = (r: number) => !(Number.isFinite(r) && r <= threshold);
   const ratio = after / before;
-  return { perplexityBefore: before, perplexityAfter: after, ratio, flagged: !(Number.isFinite(ratio) && ratio <= threshold), threshold };
+  const ratioOriginal = after / original;
+  return {
+    perplexityBefore: before, perplexityAfter: after, ratio, flagged: over(ratio), threshold,
+    perplexityOriginal: original, ratioOriginal, flaggedOriginal: over(ratioOriginal),
+  };
 }

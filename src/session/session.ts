@@ -151,7 +151,8 @@ export class EditSession {
     const result = await editor.edit(this.model, facts);
     let damage: DamageReport | null = null;
     if (this.damage) {
-      damage = damageReport(before, await perplexity(this.model, this.damage.ids), this.damage.threshold);
+      // the original weights' perplexity was measured before the first edit of the history (key 0)
+      damage = damageReport(before, await perplexity(this.model, this.damage.ids), this.damage.threshold, this.perplexityAt.get(0) ?? before);
       if (damage.flagged && this.damage.refuse) {
         revertChanges(this.model, result.changes);
         disposeChanges(result.changes);

@@ -154,8 +154,9 @@ describe('edit host', () => {
   it('rechecks every applied edit on the weights now: a later edit of the same prompt undoes an earlier one', async () => {
     editHost.clearHistory();
     const a = { ...request('mend'), paraphrases: [], neighbours: [] };
-    const first = (await editHost.edit(a, () => {})).results[0].edit;
-    const second = (await editHost.edit({ ...a, target: ' Cl' }, () => {})).results[0].edit;
+    const firstEval = (await editHost.edit(a, () => {})).results[0];
+    const secondEval = (await editHost.edit({ ...a, target: ' Cl' }, () => {})).results[0];
+    const [first, second] = [firstEval.edit, secondEval.edit];
     const check = await editHost.recheckHistory(4);
     expect(check.appliedIds).toEqual(editHost.historyView().items.map((i) => i.id));
     expect(check.facts.map((f) => [f.position, f.target])).toEqual([[1, a.target], [2, ' Cl']]);
@@ -165,6 +166,12 @@ describe('edit host', () => {
     expect(check.facts[1].text).toBe(second.after.text);
     // the older fact lost ground to the newer edit of its prompt
     expect(check.facts[0].targetProb).toBeLessThan(first.after.targetProb);
+    // the second edit's held-out perplexity is also reported against the original weights, where the first started
+    const [h1, h2] = [firstEval.heldOut!, secondEval.heldOut!];
+    expect(h1.original).toBe(h1.before);
+    expect(h2.before).toBe(h1.after);
+    expect(h2.original).toBe(h1.before);
+    expect(h2.ratioOriginal).toBeCloseTo(h2.after / h1.before, 12);
     expect(check.facts[0].text).toBe(check.facts[1].text); // one prompt, one continuation
     editHost.undo();
     const back = await editHost.recheckHistory(4);

@@ -216,6 +216,7 @@ function compare(method: EditMethod, req: EditRequest, before: Snapshot, after: 
     heldOut: entry.damage && {
       before: entry.damage.perplexityBefore, after: entry.damage.perplexityAfter, ratio: entry.damage.ratio,
       flagged: entry.damage.flagged, threshold: entry.damage.threshold, prose,
+      original: entry.damage.perplexityOriginal, ratioOriginal: entry.damage.ratioOriginal, flaggedOriginal: entry.damage.flaggedOriginal,
     },
   };
 }

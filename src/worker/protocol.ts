@@ -168,7 +168,11 @@ export interface MethodEval {
    * perplexity on held-out prose with the weights before and after this edit (session/damage.ts); flagged when
    * after / before exceeds threshold or is not finite: the edit may have damaged the model
    */
-  heldOut: { before: number; after: number; ratio: number; flagged: boolean; threshold: number; prose: EditingInfo['heldOutProse'] } | null;
+  heldOut: {
+    before: number; after: number; ratio: number; flagged: boolean; threshold: number; prose: EditingInfo['heldOutProse'];
+    /** the original, unedited weights' perplexity and after / original: the whole history so far (absent in older reports) */
+    original?: number; ratioOriginal?: number; flaggedOriginal?: boolean;
+  } | null;
 }
 
 export interface EditReport {

@@ -52,16 +52,30 @@ function ProbePanel({ title, state, report, testId, method, level = 4 }: {
   );
 }
 
-/** "3.136 → 3.145 (+0.3%)", with a warning when the session's damage check flagged the edit. */
+/** A relative change as "+0.30%", "−2.2%", "+5093%". */
+function signedPct(x: number): string {
+  const change = x * 100;
+  return !Number.isFinite(change) ? 'not finite' : `${change >= 0 ? '+' : '−'}${Math.abs(change).toFixed(Math.abs(change) < 10 ? 2 : 0)}%`;
+}
+
+/**
+ * "3.136 → 3.145 (+0.3%)", with a warning when the session's damage check flagged the edit; after earlier edits also
+ * the change since the original model, because small rises compound over a history (docs/eval.md "Sequential edits").
+ */
 function HeldOutPerplexity({ h }: { h: NonNullable<MethodEval['heldOut']> }) {
-  const change = (h.after / h.before - 1) * 100;
-  const signed = !Number.isFinite(change) ? 'not finite' : `${change >= 0 ? '+' : '−'}${Math.abs(change).toFixed(Math.abs(change) < 10 ? 2 : 0)}%`;
+  const signed = signedPct(h.after / h.before - 1);
   const fmt = (p: number) => (Number.isFinite(p) ? p.toPrecision(4) : String(p));
   return (
     <span data-testid="heldout-perplexity" data-flagged={h.flagged} data-before={h.before} data-after={h.after} data-prose={h.prose}>
       {fmt(h.before)} → {fmt(h.after)} ({signed})
       {h.flagged && <strong className="bad"> — more than ×{h.threshold}: this edit may have damaged the model</strong>}
       <span className="muted"> {h.prose === 'model' ? 'on held-out prose from its corpus' : 'on a fixed English paragraph'}</span>
+      {h.original !== undefined && h.original !== h.before && (
+        <span className={h.flaggedOriginal ? 'bad' : undefined} data-testid="heldout-since-original" data-flagged={h.flaggedOriginal}>
+          ; since the original model {fmt(h.original)} → {fmt(h.after)} ({signedPct(h.ratioOriginal! - 1)})
+          {h.flaggedOriginal && <strong> — the edits so far have taken it past ×{h.threshold}: the model may be damaged (Undo, or Revert all)</strong>}
+        </span>
+      )}
     </span>
   );
 }

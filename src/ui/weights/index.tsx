@@ -62,13 +62,18 @@ function ReportView({ report }: { report: WeightsReport }) {
   const index = chosen !== null && chosen < report.weights.length ? chosen : mostChangedWeight(report.weights);
   const w = report.weights[index];
   const n = report.tokens.length;
-  const fact = report.facts.map((f) => `“${f.prompt}” → “${f.target.trim()}”`).join(' and ');
+  const named = report.facts.map((f) => `“${f.prompt}” → “${f.target.trim()}”`);
+  const fact = named.length > 1 ? `${named.slice(0, -1).join(', ')} and ${named[named.length - 1]}` : named[0];
+  const batch = report.facts.length > 1;
   return (
     <>
       <p className="hint">
         The MEND edit {fact} changed each weight W by <i>step</i>·ΔW, where ΔW = Σ<sub>i</sub> x̃<sub>i</sub>ᵀδ̃<sub>i</sub> adds
-        one rank-1 piece per token ({n} tokens), so ΔW has rank at most {n}. <i>step</i> = sign · lr_scale · edit_lr is learned
-        per weight. Norms are Frobenius norms.
+        one rank-1 piece per token ({n} tokens{batch ? `, from all ${report.facts.length} facts` : ''}), so ΔW has rank at most {n}.
+        {' '}<i>step</i> = sign · lr_scale · edit_lr, where edit_lr is learned per weight and lr_scale is{' '}
+        <span data-testid="weights-lr-scale">{+report.lrScale.toPrecision(3)}</span> here
+        {report.stepHalvings > 0 ? ' (halved, see below)' : ` (editor_config.json's scale for ${batch ? 'batch edits' : 'a single fact'})`}.
+        Norms are Frobenius norms.
       </p>
       {report.stepHalvings > 0 && <HalvedNote halvings={report.stepHalvings} lrScale={report.lrScale} guard={report.guard} />}
       {report.passes > 1 && <RetryNote passes={report.passes} />}

@@ -1,0 +1,112 @@
+// `sequential` (`npm run cli -- sequential ...`): the held-out benchmark's single edits applied one after another,
+// never reverted, as a long edit history applies them (src/eval/sequential.ts; docs/eval.md): how many earlier edits
+// still hold, how the newest ones fare, what happens to the neighbours and the held-out prose, for MEND and the
+// fine-tuning baseline on the same edits in the same order. This has no Python counterpart: its k = 1 row is the
+// single-edit benchmark's first case, which `eval` checks against PyTorch.
+//
+// Progress goes to stderr; stdout gets a table, or with --json one object:
+//   {"model", "backend", "seconds", "edits": [benchmark edit index...], "runs": {"mend": {"seconds", "points": [P...]}, "ft": ...}}
+//   P = {"k", "retention", "es_new", "ns", "ppl_increase", "n_neighbour_prompts"}
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { BackendName } from '../model';
+import type { SequentialPoint } from '../eval/sequential';
+import type { Command } from './command';
+import { defaultModelFolder, intArg } from './args';
+import { UsageError } from './errors';
+
+const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
+const METHODS = ['mend', 'ft', 'both'] as const;
+const USAGE = 'sequential [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N] [--checkpoints K,K,...] [--backend wasm|cpu|webgpu] [--json]';
+
+async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv, strict: true, allowPositionals: false,
+    options: {
+      model: { type: 'string' }, benchmark: { type: 'string' }, method: { type: 'string' }, edits: { type: 'string' },
+      checkpoints: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' },
+    },
+  });
+  const method = (values.method ?? 'both') as (typeof METHODS)[number];
+  if (!METHODS.includes(method)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}, got "${values.method}"`);
+  const backend = (values.backend ?? 'wasm') as BackendName;
+  if (!(CLI_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${CLI_BACKENDS.join(', ')}, got "${values.backend}"`);
+  const n = intArg('edits', values.edits, 50, 1);
+  let checkpoints: number[] | undefined;
+  if (values.checkpoints !== undefined) {
+    const parts = values.checkpoints.split(',');
+    if (!parts.every((p) => /^\d+$/.test(p.trim()) && Number(p) >= 1 && Number(p) <= n)) {
+      throw new UsageError(`--checkpoints must be a comma-separated list of integers from 1 to --edits (${n}), got "${values.checkpoints}"`);
+    }
+    checkpoints = [...new Set(parts.map(Number))].sort((a, b) => a - b);
+  }
+  const folder = values.model ?? defaultModelFolder();
+  if (!existsSync(join(folder, 'config.json'))) throw new UsageError(`--model ${folder}: not a model folder (no config.json)`);
+  const benchPath = values.benchmark ?? join(folder, 'benchmark.json');
+  if (!existsSync(benchPath)) {
+    throw new UsageError(`${benchPath} not found: write it with /usr/bin/python3 training/export_benchmark.py --model ${folder}`);
+  }
+
+  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, runner, seq] = await Promise.all([
+    import('./backend'), import('../model/load'), import('../model/fetch'), import('../editors'),
+    import('../eval/benchmark'), import('../eval/benchmark_run'), import('../eval/sequential'),
+  ]);
+  const bench = bm.parseBenchmark(JSON.parse(readFileSync(benchPath, 'utf8')));
+  // the single-edit benchmark's edits, in its order: distinct test subjects, so no fact is edited twice
+  const order = bench.groups['mend.single'].flat();
+  if (n > order.length) throw new UsageError(`--edits ${n}: the benchmark has ${order.length} single edits`);
+  const edits = order.slice(0, n);
+  const marks = checkpoints ?? seq.defaultCheckpoints(n);
+  const setup = await setupCliBackend(backend);
+  if ('rerunExit' in setup) return setup.rerunExit;
+
+  const t0 = performance.now();
+  const { model } = await loadModel(localSource(folder));
+  const ftCfg = bench.ft_config;
+  const chosen: Array<'mend' | 'ft'> = method === 'both' ? ['mend', 'ft'] : [method];
+  const say = (m: string) => process.stderr.write(m + '\n');
+  say(`baseline: the unedited model's answers to the neighbours of ${n} edits`);
+  const base = await runner.computeBaseline(model, bench, edits);
+
+  const runs: Record<string, { seconds: number; points: SequentialPoint[] }> = {};
+  for (const m of chosen) {
+    const editor = m === 'mend'
+      ? await editors.MendEditor.load(localSource(folder), model)
+      : new editors.FinetuneEditor({ weightNames: ftCfg.weights, steps: ftCfg.steps, learningRate: ftCfg.lr });
+    const t = performance.now();
+    let last = 0;
+    const points = await seq.runSequential(model, editor, bench, edits, base, marks, (done, total) => {
+      if (done === total || performance.now() - last > 2000) {
+        last = performance.now();
+        say(`${m}: ${done}/${total} edits applied`);
+      }
+    });
+    editor.dispose();
+    runs[m] = { seconds: Math.round((performance.now() - t) / 100) / 10, points };
+  }
+  model.dispose();
+  const seconds = Math.round((performance.now() - t0) / 1000);
+
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ model: folder, backend: setup.backend, seconds, edits, runs }) + '\n');
+    return 0;
+  }
+  const f = (v: number | null, d = 3) => (v === null ? '—' : v.toFixed(d));
+  const head = ['method', 'edits', 'retention', 'ES (new)', 'NS', 'ppl incr.', 'neighbours'];
+  const rows = Object.entries(runs).flatMap(([m, r]) => r.points.map((p) => [
+    m === 'mend' ? 'MEND' : 'FT', String(p.k), f(p.retention), f(p.es_new), f(p.ns), `${(100 * p.ppl_increase).toFixed(2)}%`, String(p.n_neighbour_prompts),
+  ]));
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (row: string[]) => row.map((c, i) => c.padEnd(width[i])).join('  ').trimEnd();
+  process.stdout.write([
+    line(head), ...rows.map(line), '',
+    'retention: edits so far whose prompt still gives its target; ES (new): each edit right after it was applied;',
+    `NS: their neighbours unchanged; ppl incr.: held-out prose. ${setup.backend}, ${seconds} s`,
+  ].join('\n') + '\n');
+  return 0;
+}
+
+export const sequential: Command = {
+  name: 'sequential', summary: 'the benchmark\'s single edits applied one after another (MEND and FT): what still holds', usage: USAGE, run,
+};

@@ -1,0 +1,94 @@
+// Sequential editing, as a user's history applies edits (and as the "lifelong editing" literature measures it): the
+// held-out benchmark's single edits applied one after another WITHOUT reverting, scored at checkpoints k:
+//   retention      the fraction of the k edits so far whose edit prompt still gives its whole target (teacher-forced
+//                  argmax, ES's definition), the newest included;
+//   es_new         ES of each edit right after it was applied, averaged over the edits since the last checkpoint;
+//   ns             of the k edits' neighbour prompts, the fraction whose unedited greedy answer is still the argmax
+//                  (neighbours that are themselves among the k edited facts are skipped, as in a batch);
+//   ppl_increase   exp(NLL_now − NLL_unedited) − 1 on the held-out prose.
+// At k = 1 every number is the single-edit benchmark's for the first edit (benchmark_run.ts runGroup, which is checked
+// case by case against PyTorch), so this driver adds only the order. MEND was trained to make one edit (or one batch)
+// to the model it was trained on; each later edit meets weights it has never seen, which is what this measures.
+// The model's weights are restored bit-exactly at the end (the original buffers are held, never written).
+import * as tf from '@tensorflow/tfjs';
+import type { GPT2 } from '../model';
+import { holdWeight, installWeight, type ModelEditor, type WeightChange } from '../editors';
+import { exactMatch, proseNll, type Baseline, type Progress } from './benchmark_run';
+import type { BenchmarkFile } from './benchmark';
+
+export interface SequentialPoint {
+  /** edits applied so far */
+  k: number;
+  retention: number;
+  es_new: number;
+  ns: number | null;
+  ppl_increase: number;
+  /** neighbour prompts scored for ns */
+  n_neighbour_prompts: number;
+}
+
+/** 1, 2, 5, 10, 20, 50, 100, … up to n, and n itself. */
+export function defaultCheckpoints(n: number): number[] {
+  const out: number[] = [];
+  for (let decade = 1; decade <= n; decade *= 10) for (const m of [1, 2, 5]) if (m * decade <= n) out.push(m * decade);
+  if (out[out.length - 1] !== n) out.push(n);
+  return out;
+}
+
+const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+
+/**
+ * Applies `edits` (benchmark edit indices) one after another with `editor` and scores the model at each checkpoint.
+ * `base` must hold the unedited model's neighbour answers for every edit (computeBaseline).
+ */
+export async function runSequential(
+  model: GPT2, editor: ModelEditor, bench: BenchmarkFile, edits: readonly number[], base: Baseline,
+  checkpoints: readonly number[] = defaultCheckpoints(edits.length), onProgress?: Progress,
+): Promise<SequentialPoint[]> {
+  const marks = new Set(checkpoints.filter((k) => k >= 1 && k <= edits.length));
+  const originals = editor.weightNames.map((name) => ({ name, t: holdWeight(model, name) }));
+  let installed: WeightChange[] = [];
+  const points: SequentialPoint[] = [];
+  let esSince: number[] = [];
+  try {
+    for (const [j, i] of edits.entries()) {
+      const e = bench.edits[i];
+      const result = await editor.edit(model, [{ promptIds: e.prompt_ids, targetIds: e.target_ids }]);
+      // Only the buffers now installed are needed (the originals restore the model), so the edit's handle on the
+      // previous buffers and the previous edit's handle on its own are let go: memory stays at one edit's worth.
+      tf.dispose([...result.changes.map((c) => c.before), ...installed.map((c) => c.after)]);
+      installed = result.changes;
+      esSince.push(await exactMatch(model, e.prompt_ids, e.target_ids));
+      const k = j + 1;
+      if (marks.has(k)) {
+        points.push(await scoreAt(model, bench, edits.slice(0, k), base, mean(esSince)));
+        esSince = [];
+      }
+      onProgress?.(k, edits.length);
+    }
+  } finally {
+    for (const o of originals) installWeight(model, o.name, o.t);
+    tf.dispose([...originals.map((o) => o.t), ...installed.map((c) => c.after)]);
+  }
+  return points;
+}
+
+async function scoreAt(model: GPT2, bench: BenchmarkFile, done: readonly number[], base: Baseline, esNew: number): Promise<SequentialPoint> {
+  const edits = done.map((i) => bench.edits[i]);
+  const held: number[] = [];
+  for (const e of edits) held.push(await exactMatch(model, e.prompt_ids, e.target_ids));
+  const editedFacts = new Set(edits.map((e) => `${e.subject}\u0000${e.relation}`));
+  const ns: number[] = [];
+  for (const [j, e] of edits.entries()) {
+    const answers = base.neighbourAnswers.get(done[j]);
+    if (!answers) throw new Error(`no baseline answers for edit ${done[j]}`);
+    for (const [n, nb] of e.neighbours.entries()) {
+      if (!editedFacts.has(`${nb.subject}\u0000${nb.relation}`)) ns.push(await exactMatch(model, nb.ids, answers[n]));
+    }
+  }
+  const nll = await proseNll(model, bench.prose_ids);
+  return {
+    k: done.length, retention: mean(held), es_new: esNew, ns: ns.length ? mean(ns) : null,
+    ppl_increase: Math.exp(nll - base.proseNll) - 1, n_neighbour_prompts: ns.length,
+  };
+}

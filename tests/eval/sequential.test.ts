@@ -1,0 +1,123 @@
+// `npm run cli -- sequential` (src/eval/sequential.ts) on the shipped facts-gpt and its benchmark (WASM): the first
+// checkpoint is exactly the single-edit benchmark's first case (which tests/eval/benchmark.test.ts checks against
+// PyTorch), later checkpoints agree with the same edits applied through an EditSession, and the model comes back
+// bit-exactly with no tensor left behind.
+import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FinetuneEditor, MendEditor } from '../../src/editors';
+import { parseBenchmark, type BenchmarkFile } from '../../src/eval/benchmark';
+import { computeBaseline, exactMatch, proseNll, runGroup, type Baseline } from '../../src/eval/benchmark_run';
+import { defaultCheckpoints, runSequential } from '../../src/eval/sequential';
+import { initBackend, loadModel, localSource, type LoadedModel } from '../../src/model';
+import { EditSession, weightsChecksum } from '../../src/session';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const MODEL = join(ROOT, 'public/models/facts-gpt');
+
+describe('sequential edits over the held-out benchmark', () => {
+  let bench: BenchmarkFile;
+  let loaded: LoadedModel;
+  let mend: MendEditor;
+  let base: Baseline;
+  let edits: number[];
+
+  beforeAll(async () => {
+    bench = parseBenchmark(JSON.parse(readFileSync(join(MODEL, 'benchmark.json'), 'utf8')));
+    await initBackend('wasm');
+    loaded = await loadModel(localSource(MODEL));
+    mend = await MendEditor.load(localSource(MODEL), loaded.model);
+    edits = bench.groups['mend.single'].flat().slice(0, 3);
+    base = await computeBaseline(loaded.model, bench, edits);
+  }, 600_000);
+
+  it('checkpoints at 1, 2, 5, 10, … and the end', () => {
+    expect(defaultCheckpoints(50)).toEqual([1, 2, 5, 10, 20, 50]);
+    expect(defaultCheckpoints(7)).toEqual([1, 2, 5, 7]);
+    expect(defaultCheckpoints(1)).toEqual([1]);
+  });
+
+  it('k = 1 is the single-edit benchmark\'s first case; k = 3 matches an EditSession; the model comes back bit-exactly', async () => {
+    const model = loaded.model;
+    const original = await weightsChecksum(model);
+    const tensors = tf.memory().numTensors;
+    const points = await runSequential(model, mend, bench, edits, base, [1, 3]);
+    expect(await weightsChecksum(model)).toBe(original);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(points.map((p) => p.k)).toEqual([1, 3]);
+
+    // k = 1: the very numbers runGroup gives for the first edit alone
+    const single = await runGroup(model, mend, bench, [edits[0]], base);
+    const [o] = single.edits;
+    const ns = o.ns.filter((x): x is number => x !== null);
+    expect(points[0]).toMatchObject({ k: 1, retention: o.es, es_new: o.es, n_neighbour_prompts: ns.length });
+    expect(points[0].ns).toBeCloseTo(ns.reduce((s, x) => s + x, 0) / ns.length, 12);
+    expect(points[0].ppl_increase).toBeCloseTo(single.ppl_increase, 10);
+
+    // k = 3: the same three edits, one after another through an EditSession (the app's path), read the same
+    const session = new EditSession({ model, tokenizer: loaded.tokenizer, editors: { mend }, damageCheck: false });
+    try {
+      for (const i of edits) {
+        const e = bench.edits[i];
+        const entry = await session.apply({ prompt: e.prompt, target: loaded.tokenizer.decode(e.target_ids) });
+        expect([entry.facts[0].promptIds, entry.facts[0].targetIds]).toEqual([e.prompt_ids, e.target_ids]); // the same edit
+      }
+      const held = [];
+      for (const i of edits) held.push(await exactMatch(model, bench.edits[i].prompt_ids, bench.edits[i].target_ids));
+      expect(points[1].retention).toBeCloseTo(held.reduce((s, x) => s + x, 0) / held.length, 12);
+      expect(points[1].ppl_increase).toBeCloseTo(Math.exp((await proseNll(model, bench.prose_ids)) - base.proseNll) - 1, 8);
+    } finally {
+      session.revert();
+      session.dispose();
+    }
+    expect(await weightsChecksum(model)).toBe(original);
+  }, 600_000);
+
+  it('runs the fine-tuning baseline the same way and restores the model', async () => {
+    const model = loaded.model;
+    const original = await weightsChecksum(model);
+    const ft = new FinetuneEditor({ weightNames: bench.ft_config.weights, steps: bench.ft_config.steps, learningRate: bench.ft_config.lr });
+    const points = await runSequential(model, ft, bench, edits.slice(0, 2), base, [2]);
+    expect(points).toHaveLength(1);
+    expect(points[0].k).toBe(2);
+    expect(points[0].retention).toBeGreaterThanOrEqual(0);
+    expect(points[0].ppl_increase).not.toBe(0); // two Adam runs moved the weights the prose runs through
+    expect(await weightsChecksum(model)).toBe(original);
+  }, 600_000);
+});
+
+describe('npm run cli -- sequential', () => {
+  const cli = (args: string[]) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'sequential', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr.trim() };
+  };
+
+  it('refuses bad options with one error line and exit 2', () => {
+    for (const [args, pattern] of [
+      [['--method', 'rome'], /--method must be one of mend, ft, both/],
+      [['--edits', '0'], /--edits must be an integer >= 1/],
+      [['--edits', '5', '--checkpoints', '2,9'], /--checkpoints must be a comma-separated list of integers from 1 to --edits \(5\)/],
+      [['--edits', '100000'], /--edits 100000: the benchmark has \d+ single edits/],
+    ] as const) {
+      const r = cli([...args]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('prints one JSON object with a point per checkpoint', () => {
+    const r = cli(['--method', 'mend', '--edits', '2', '--checkpoints', '1,2', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.edits).toHaveLength(2);
+    expect(Object.keys(out.runs)).toEqual(['mend']);
+    expect(out.runs.mend.points.map((p: { k: number }) => p.k)).toEqual([1, 2]);
+    for (const p of out.runs.mend.points) {
+      for (const key of ['retention', 'es_new', 'ns', 'ppl_increase']) expect(Number.isFinite(p[key]), key).toBe(true);
+    }
+  }, 300_000);
+});
