@@ -146,6 +146,9 @@ test('a batch edit of three facts: one update, every fact reported, one history 
     expect(await facts.evaluateAll((els) => els.map((e) => e.getAttribute('data-success')))).toEqual(['true', 'false', 'true', 'true']);
     await expect(facts.nth(1)).toContainText('edit 1: “The capital of Japan is” → “ Paris”; now “ Berlin');
     await expect(facts.nth(3)).toContainText('edit 2: “The capital of Japan is” → “ Berlin”');
+    // and what the two edits have done to the rest of the model, against the original weights
+    await expect(page.getByTestId('recheck-perplexity')).toContainText(/^Held-out perplexity 2\.94\d for the original model, \d\.\d{3} now \([+−]\d+\.\d\d%\)\.$/);
+    await expect(page.getByTestId('recheck-perplexity')).toHaveAttribute('data-flagged', 'false');
     await page.getByTestId('history').scrollIntoViewIfNeeded();
     await shot('history-recheck');
     await audit('history-recheck');

@@ -135,6 +135,16 @@ export class EditSession {
     });
   }
 
+  /**
+   * Held-out perplexity of the weights now installed and of the original weights (null without a damage check; the
+   * original is null only if no edit was ever applied through this session, when it equals `now` anyway).
+   */
+  async heldOutPerplexity(): Promise<{ now: number; original: number | null; threshold: number } | null> {
+    if (!this.damage) return null;
+    const now = await this.currentPerplexity();
+    return { now, original: this.appliedStack.length === 0 ? now : this.perplexityAt.get(0) ?? null, threshold: this.damage.threshold };
+  }
+
   /** Held-out perplexity of the weights now installed (cached per history position: undo/redo are bit-exact). */
   private async currentPerplexity(): Promise<number> {
     const key = this.appliedStack.length ? this.appliedStack[this.appliedStack.length - 1].id : 0;

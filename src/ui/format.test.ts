@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, formatPercent, visibleToken } from './format';
+import { formatBytes, formatPercent, pct, signedPct, visibleToken } from './format';
 
 describe('display helpers', () => {
   it('formats probabilities without exponents', () => {
@@ -7,6 +7,11 @@ describe('display helpers', () => {
     expect(formatPercent(0.0647)).toBe('6.47%');
     expect(formatPercent(0.0002)).toBe('0.020%');
     expect(formatPercent(1e-9)).toBe('<0.0001%');
+  });
+
+  it('formats the edit results\' probabilities and relative changes', () => {
+    expect([pct(0.9996), pct(0.976), pct(0.0647), pct(0.0001), pct(0), pct(null)]).toEqual(['100%', '98%', '6.5%', '<0.1%', '0%', '—']);
+    expect([signedPct(0.003), signedPct(-0.022), signedPct(50.93), signedPct(NaN)]).toEqual(['+0.30%', '−2.20%', '+5093%', 'not finite']);
   });
 
   it('makes whitespace and control characters in tokens visible', () => {

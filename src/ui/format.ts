@@ -31,6 +31,12 @@ export function pct(p: number | null): string {
   return `${(100 * p).toFixed(p < 0.1 ? 1 : 0)}%`;
 }
 
+/** A relative change (0.003 = +0.3 %) as "+0.30%", "−2.20%", "+5093%"; "not finite" for NaN/∞. */
+export function signedPct(x: number): string {
+  const change = x * 100;
+  return !Number.isFinite(change) ? 'not finite' : `${change >= 0 ? '+' : '−'}${Math.abs(change).toFixed(Math.abs(change) < 10 ? 2 : 0)}%`;
+}
+
 /** Make a token's whitespace visible: a leading space becomes '␣', newlines and tabs become \n and \t. */
 export function visibleToken(text: string): string {
   if (text === '') return '∅';

@@ -306,7 +306,7 @@ export async function recheckHistory(maxNewTokens: number): Promise<HistoryReche
       });
     }
   }
-  return { appliedIds: a.session.applied.map((e) => e.id), facts };
+  return { appliedIds: a.session.applied.map((e) => e.id), facts, perplexity: await a.session.heldOutPerplexity() };
 }
 
 export function undo(): HistoryView {

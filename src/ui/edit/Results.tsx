@@ -5,7 +5,7 @@
 import type { ReactNode } from 'react';
 import { METRIC_DEFINITIONS } from '../../eval/metrics';
 import { useEdit } from '../../store/edit-store';
-import { pct } from '../format';
+import { pct, signedPct } from '../format';
 import type { EditReport, GuardReading, MethodEval, NeighbourEval, ProbeState } from '../../worker/protocol';
 
 const METHOD_NAME = { mend: 'MEND', ft: 'Fine-tuning' } as const;
@@ -50,12 +50,6 @@ function ProbePanel({ title, state, report, testId, method, level = 4 }: {
       {report.originalAnswer && <Bar label={`P(original “${report.originalAnswer.trim()}”)`} p={state.originalProb} kind="old" />}
     </div>
   );
-}
-
-/** A relative change as "+0.30%", "−2.2%", "+5093%". */
-function signedPct(x: number): string {
-  const change = x * 100;
-  return !Number.isFinite(change) ? 'not finite' : `${change >= 0 ? '+' : '−'}${Math.abs(change).toFixed(Math.abs(change) < 10 ? 2 : 0)}%`;
 }
 
 /**
