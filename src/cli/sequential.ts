@@ -5,7 +5,9 @@
 // single-edit benchmark's first case, which `eval` checks against PyTorch.
 //
 // Progress goes to stderr; stdout gets a table, or with --json one object:
-//   {"model", "backend", "seconds", "edits": [benchmark edit index...], "runs": {"mend": {"seconds", "points": [P...]}, "ft": ...}}
+//   {"model", "backend", "seconds", "edits": [benchmark edit index...], "without_guards": bool,
+//    "runs": {"mend": {"seconds", "points": [P...]}, "ft": ...}}
+// --without-guards runs MEND without its config's first_pass_guard and batch_retry (one plain pass per edit).
 //   P = {"k", "retention", "es_new", "ns", "ppl_increase", "n_neighbour_prompts"}
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,14 +20,14 @@ import { UsageError } from './errors';
 
 const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
 const METHODS = ['mend', 'ft', 'both'] as const;
-const USAGE = 'sequential [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N] [--checkpoints K,K,...] [--backend wasm|cpu|webgpu] [--json]';
+const USAGE = 'sequential [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N] [--checkpoints K,K,...] [--without-guards] [--backend wasm|cpu|webgpu] [--json]';
 
 async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv, strict: true, allowPositionals: false,
     options: {
       model: { type: 'string' }, benchmark: { type: 'string' }, method: { type: 'string' }, edits: { type: 'string' },
-      checkpoints: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' },
+      checkpoints: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' }, 'without-guards': { type: 'boolean' },
     },
   });
   const method = (values.method ?? 'both') as (typeof METHODS)[number];
@@ -72,7 +74,7 @@ async function run(argv: string[]): Promise<number> {
   const runs: Record<string, { seconds: number; points: SequentialPoint[] }> = {};
   for (const m of chosen) {
     const editor = m === 'mend'
-      ? await editors.MendEditor.load(localSource(folder), model)
+      ? values['without-guards'] ? mendWithoutGuards(editors.MendEditor, folder, model) : await editors.MendEditor.load(localSource(folder), model)
       : new editors.FinetuneEditor({ weightNames: ftCfg.weights, steps: ftCfg.steps, learningRate: ftCfg.lr });
     const t = performance.now();
     let last = 0;
@@ -89,7 +91,7 @@ async function run(argv: string[]): Promise<number> {
   const seconds = Math.round((performance.now() - t0) / 1000);
 
   if (values.json) {
-    process.stdout.write(JSON.stringify({ model: folder, backend: setup.backend, seconds, edits, runs }) + '\n');
+    process.stdout.write(JSON.stringify({ model: folder, backend: setup.backend, seconds, edits, without_guards: !!values['without-guards'], runs }) + '\n');
     return 0;
   }
   const f = (v: number | null, d = 3) => (v === null ? '—' : v.toFixed(d));
@@ -105,6 +107,17 @@ async function run(argv: string[]): Promise<number> {
     `NS: their neighbours unchanged; ppl incr.: held-out prose. ${setup.backend}, ${seconds} s`,
   ].join('\n') + '\n');
   return 0;
+}
+
+/**
+ * The MEND editor as its config would be without its test-time guards (editor_config.json first_pass_guard and
+ * batch_retry removed): one plain pass per edit, as mend-spec.md describes MEND. What the guards do over a sequence.
+ */
+function mendWithoutGuards(Mend: typeof import('../editors').MendEditor, folder: string, model: import('../model').GPT2) {
+  const config = JSON.parse(readFileSync(join(folder, 'editor_config.json'), 'utf8'));
+  delete config.first_pass_guard;
+  delete config.batch_retry;
+  return Mend.fromFiles(config, readFileSync(join(folder, 'editor.safetensors')), model);
 }
 
 export const sequential: Command = {

@@ -109,15 +109,24 @@ describe('npm run cli -- sequential', () => {
     }
   });
 
-  it('prints one JSON object with a point per checkpoint', () => {
-    const r = cli(['--method', 'mend', '--edits', '2', '--checkpoints', '1,2', '--json']);
-    expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout);
-    expect(out.edits).toHaveLength(2);
+  it('prints one JSON object with a point per checkpoint; --without-guards runs MEND as one plain pass per edit', () => {
+    const run = (extra: string[]) => {
+      const r = cli(['--method', 'mend', '--edits', '5', '--checkpoints', '2,5', '--json', ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout);
+    };
+    const out = run([]);
+    expect(out.edits).toHaveLength(5);
+    expect(out.without_guards).toBe(false);
     expect(Object.keys(out.runs)).toEqual(['mend']);
-    expect(out.runs.mend.points.map((p: { k: number }) => p.k)).toEqual([1, 2]);
+    expect(out.runs.mend.points.map((p: { k: number }) => p.k)).toEqual([2, 5]);
     for (const p of out.runs.mend.points) {
       for (const key of ['retention', 'es_new', 'ns', 'ppl_increase']) expect(Number.isFinite(p[key]), key).toBe(true);
     }
+    // the shipped editor's retry and guard keep all five edits (docs/eval.md); without them two of the five miss
+    const plain = run(['--without-guards']);
+    expect(plain.without_guards).toBe(true);
+    expect(out.runs.mend.points[1].retention).toBe(1);
+    expect(plain.runs.mend.points[1].retention).toBeLessThan(1);
   }, 300_000);
 });
