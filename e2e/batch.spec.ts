@@ -38,7 +38,7 @@ test('a batch edit of three facts: one update, every fact reported, one history 
 
   await test.step('fill three facts; a prompt given twice is refused', async () => {
     await form.getByLabel('Prompt', { exact: true }).fill(FACTS[0].prompt);
-    await form.getByLabel('New target').fill(FACTS[0].target);
+    await form.getByLabel('New target', { exact: true }).fill(FACTS[0].target);
     await form.getByLabel('Tokens to generate').fill('3');
     await expect(page.getByTestId('recognised')).toContainText('France');
     // an unfinished row keeps "Apply" off and says which fact it is
@@ -152,14 +152,27 @@ test('a batch edit of three facts: one update, every fact reported, one history 
     await page.getByTestId('history').scrollIntoViewIfNeeded();
     await shot('history-recheck');
     await audit('history-recheck');
-    // the check describes one state of the history: after an undo it is gone until asked again
-    await page.getByTestId('undo').click();
-    await expect(page.getByTestId('history-item').nth(1)).toHaveAttribute('data-applied', 'false');
-    await expect(page.getByTestId('recheck-summary')).toHaveCount(0);
+  });
+
+  await test.step('"Revert all, and put these facts in the form as one batch": the same facts in one update all hold', async () => {
+    await page.getByTestId('batch-from-history').click();
+    await expect(page.getByTestId('edit-notice')).toContainText('the form holds the 3 edited facts as one batch edit');
+    expect(await page.getByTestId('history-item').evaluateAll((els) => els.map((e) => e.getAttribute('data-applied')))).toEqual(['false', 'false']);
+    await expect(page.getByTestId('recheck-summary')).toHaveCount(0); // the check described another state of the history
+    // Japan keeps its latest target, in the place it was first edited
+    await expect(form.getByLabel('Prompt', { exact: true })).toHaveValue(FACTS[0].prompt);
+    await expect(form.getByLabel('New target', { exact: true })).toHaveValue(FACTS[0].target);
+    expect(await batch.getByTestId('batch-prompt').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value))).toEqual([LATER.prompt, FACTS[2].prompt]);
+    expect(await batch.getByTestId('batch-target').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value))).toEqual([LATER.target, FACTS[2].target]);
+    await page.getByTestId('apply-edit').click();
+    await expect(page.getByTestId('edit-status')).toHaveAttribute('data-phase', 'ready', { timeout: 600_000 });
+    await expect(page.getByTestId('result-mend').getByTestId('summary-facts')).toContainText('3 of 3 give their new target');
+    await expect(page.getByTestId('history-item')).toHaveCount(1); // a new edit drops the undone sequence, as always
   });
 
   await test.step('the form fills a batch with example facts, up to the 10 one edit holds', async () => {
     const rows = batch.getByTestId('batch-fact');
+    await expect(rows).toHaveCount(2);
     await batch.getByTestId('add-example-facts').click();
     expect(await rows.count()).toBeGreaterThan(2);
     const prompts = await batch.getByTestId('batch-prompt').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value));

@@ -45,7 +45,7 @@ export async function openPlayground(page: Page, url: string): Promise<void> {
 export async function applyPromptOnlyMendEdit(page: Page, fact: { prompt: string; target: string }, subject: string): Promise<void> {
   const form = page.getByTestId('edit-panel');
   await form.getByLabel('Prompt', { exact: true }).fill(fact.prompt);
-  await form.getByLabel('New target').fill(fact.target);
+  await form.getByLabel('New target', { exact: true }).fill(fact.target);
   await form.getByLabel('Tokens to generate').fill('3');
   await expect(page.getByTestId('recognised')).toContainText(subject);
   for (const list of ['paraphrase-list', 'neighbour-list']) {
@@ -130,7 +130,7 @@ export async function applyEditWithKeyboard(page: Page, opts: { method?: 'mend' 
   await page.keyboard.press('Control+A');
   await page.keyboard.type(EDIT.prompt);
   await page.keyboard.press('Tab');
-  await expect(form.getByLabel('New target')).toBeFocused();
+  await expect(form.getByLabel('New target', { exact: true })).toBeFocused();
   await page.keyboard.press('Control+A');
   await page.keyboard.type(EDIT.target);
   await expectProposals(page);

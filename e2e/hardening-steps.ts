@@ -26,7 +26,7 @@ export const savesOf = async (page: Page) => Number(await page.getByTestId('hist
 export async function startEdit(page: Page, edit: { prompt: string; target: string }, method: 'mend' | 'ft', opts: { tokens?: number } = {}): Promise<void> {
   const form = page.getByTestId('edit-panel');
   await form.getByLabel('Prompt', { exact: true }).fill(edit.prompt);
-  await form.getByLabel('New target').fill(edit.target);
+  await form.getByLabel('New target', { exact: true }).fill(edit.target);
   await form.getByLabel('Tokens to generate').fill(String(opts.tokens ?? 3));
   await page.getByTestId(`method-${method}`).check();
   await page.getByRole('button', { name: 'Apply edit' }).click();

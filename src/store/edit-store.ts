@@ -62,6 +62,11 @@ export interface EditState {
   shareLink(): string | null;
   /** Asks every applied edit's facts again on the current weights: do they still give their targets? */
   recheckHistory(): Promise<void>;
+  /**
+   * Reverts every applied edit (they stay redoable until the next edit) and puts their facts into the form as one
+   * batch: the same facts as one MEND update instead of a sequence of edits (docs/eval.md "Sequential edits").
+   */
+  batchFromHistory(): Promise<void>;
   dismissNotice(): void;
 }
 
@@ -311,6 +316,27 @@ export const useEdit = create<EditState>()((set, get) => {
       } catch (e) {
         if (ticket === modelTicket) set({ recheck: { phase: 'error', error: message(e) } });
       }
+    },
+
+    async batchFromHistory() {
+      const items = (get().history?.items ?? []).filter((i) => i.applied);
+      // a prompt edited more than once keeps its latest target, in the place it was first edited
+      const latest = new Map<string, string>();
+      for (const i of items) for (const f of [{ prompt: i.prompt, target: i.target }, ...i.more]) latest.set(f.prompt, f.target);
+      const facts = [...latest].map(([prompt, target]) => ({ prompt, target }));
+      if (facts.length < 2) return;
+      const kept = facts.slice(-MAX_FACTS_PER_EDIT); // the most recent ones, when there are more than one edit holds
+      const failed = await historyAction(() => currentWorker()!.request({ type: 'revertAll' }), 'Revert failed');
+      if (failed) return;
+      set({ prompt: kept[0].prompt, target: kept[0].target, moreFacts: kept.slice(1), run: { phase: 'idle' } });
+      const left = facts.length - kept.length;
+      set({
+        notice: {
+          kind: 'info',
+          text: `The model is back to its original weights and the form holds the ${kept.length} edited facts as one batch edit`
+            + `${left ? ` (the ${left} oldest left out: one edit holds at most ${MAX_FACTS_PER_EDIT})` : ''}. Apply it to edit them in one update; until then, Redo brings the edits back.`,
+        },
+      });
     },
 
     shareLink() {

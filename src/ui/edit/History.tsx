@@ -122,6 +122,14 @@ function Recheck({ busy }: { busy: boolean }) {
         {result?.perplexity?.original != null && <ModelHealth p={{ ...result.perplexity, original: result.perplexity.original }} />}
       </div>
       {r.phase === 'error' && <p className="error" role="alert" data-testid="recheck-error">The check failed: {r.error}</p>}
+      {result && result.facts.length > 1 && (
+        <div className="row buttons">
+          <button type="button" onClick={() => void s.batchFromHistory()} disabled={busy} data-testid="batch-from-history">
+            Revert all, and put these facts in the form as one batch
+          </button>
+          <span className="hint">Edits made one after another interfere; the same facts edited together in one update usually hold.</span>
+        </div>
+      )}
       {result && (
         <ul className="recheck-list">
           {result.facts.map((f) => (
