@@ -122,6 +122,16 @@ function Recheck({ busy }: { busy: boolean }) {
         {result?.perplexity?.original != null && <ModelHealth p={{ ...result.perplexity, original: result.perplexity.original }} />}
       </div>
       {r.phase === 'error' && <p className="error" role="alert" data-testid="recheck-error">The check failed: {r.error}</p>}
+      {result && (
+        <ul className="recheck-list">
+          {result.facts.map((f) => (
+            <li key={`${f.entryId}-${f.prompt}`} data-testid="recheck-fact" data-success={f.success}>
+              <span className={f.success ? 'ok' : 'bad'}>{f.success ? '✓' : '✗'}</span> edit {f.position}: “{f.prompt}” → “{f.target}”;
+              now <span className="prompt-echo">“{f.text.trimEnd()}”</span> <span className="muted nowrap">P(new) {pct(f.targetProb)}</span>
+            </li>
+          ))}
+        </ul>
+      )}
       {result && result.facts.length > 1 && (
         <div className="row buttons">
           <button type="button" onClick={() => void s.batchFromHistory()} disabled={busy} data-testid="batch-from-history">
@@ -129,16 +139,6 @@ function Recheck({ busy }: { busy: boolean }) {
           </button>
           <span className="hint">Edits made one after another interfere; the same facts edited together in one update usually hold.</span>
         </div>
-      )}
-      {result && (
-        <ul className="recheck-list">
-          {result.facts.map((f) => (
-            <li key={`${f.entryId}-${f.prompt}`} data-testid="recheck-fact" data-success={f.success}>
-              <span className={f.success ? 'ok' : 'bad'}>{f.success ? '✓' : '✗'}</span> edit {f.position}: “{f.prompt}” → “{f.target}”;
-              now <span className="prompt-echo">“{f.text}”</span> <span className="muted nowrap">P(new) {pct(f.targetProb)}</span>
-            </li>
-          ))}
-        </ul>
       )}
     </div>
   );
