@@ -183,5 +183,13 @@ test('a batch edit of three facts: one update, every fact reported, one history 
     await expect(batch).toContainText('10 facts is the most one edit holds');
     await batch.getByTestId('batch-remove').last().click();
     await expect(batch.getByTestId('add-fact')).toBeEnabled();
+    // at phone width the rows wrap inside the screen, and the results' per-fact table scrolls in its own region
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
+    for (const row of await rows.all()) {
+      const box = (await row.boundingBox())!;
+      expect(box.x + box.width).toBeLessThanOrEqual(390);
+    }
+    await shot('batch-phone-width');
   });
 });
