@@ -1,14 +1,15 @@
-// `sequential` (`npm run cli -- sequential ...`): the held-out benchmark's single edits applied one after another,
-// never reverted, as a long edit history applies them (src/eval/sequential.ts; docs/eval.md): how many earlier edits
-// still hold, how the newest ones fare, what happens to the neighbours and the held-out prose, for MEND and the
-// fine-tuning baseline on the same edits in the same order. This has no Python counterpart: its k = 1 row is the
-// single-edit benchmark's first case, which `eval` checks against PyTorch.
+// `sequential` (`npm run cli -- sequential ...`): the held-out benchmark's edits applied one after another, never
+// reverted, as a long edit history applies them (src/eval/sequential.ts; docs/eval.md): how many earlier edits still
+// hold, how the newest ones fare, what happens to the neighbours and the held-out prose, for MEND and the fine-tuning
+// baseline on the same edits in the same order. An edit is one fact (the single-edit benchmark's order), or with
+// --batch-size 10 one of the batch-of-10 benchmark's groups (ten facts in one update). This has no Python
+// counterpart: its k = 1 row is the benchmark's first case, which `eval` checks against PyTorch.
 //
 // Progress goes to stderr; stdout gets a table, or with --json one object:
-//   {"model", "backend", "seconds", "edits": [benchmark edit index...], "without_guards": bool,
+//   {"model", "backend", "seconds", "batch_size": 1|10, "edits": [[benchmark edit index...]...], "without_guards": bool,
 //    "runs": {"mend": {"seconds", "points": [P...]}, "ft": ...}}
 // --without-guards runs MEND without its config's first_pass_guard and batch_retry (one plain pass per edit).
-//   P = {"k", "retention", "es_new", "ns", "ppl_increase", "n_neighbour_prompts"}
+//   P = {"k", "facts", "retention", "es_new", "ns", "ppl_increase", "n_neighbour_prompts"} (k edits holding `facts` facts)
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,7 +21,7 @@ import { UsageError } from './errors';
 
 const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
 const METHODS = ['mend', 'ft', 'both'] as const;
-const USAGE = 'sequential [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N] [--checkpoints K,K,...] [--without-guards] [--backend wasm|cpu|webgpu] [--json]';
+const USAGE = 'sequential [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N] [--batch-size 1|10] [--checkpoints K,K,...] [--without-guards] [--backend wasm|cpu|webgpu] [--json]';
 
 async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -28,13 +29,16 @@ async function run(argv: string[]): Promise<number> {
     options: {
       model: { type: 'string' }, benchmark: { type: 'string' }, method: { type: 'string' }, edits: { type: 'string' },
       checkpoints: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' }, 'without-guards': { type: 'boolean' },
+      'batch-size': { type: 'string' },
     },
   });
   const method = (values.method ?? 'both') as (typeof METHODS)[number];
   if (!METHODS.includes(method)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}, got "${values.method}"`);
   const backend = (values.backend ?? 'wasm') as BackendName;
   if (!(CLI_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${CLI_BACKENDS.join(', ')}, got "${values.backend}"`);
-  const n = intArg('edits', values.edits, 50, 1);
+  const batchSize = values['batch-size'] ?? '1';
+  if (batchSize !== '1' && batchSize !== '10') throw new UsageError(`--batch-size must be 1 or 10 (the benchmark's single edits or its batches of 10), got "${batchSize}"`);
+  const n = intArg('edits', values.edits, batchSize === '1' ? 50 : 10, 1);
   let checkpoints: number[] | undefined;
   if (values.checkpoints !== undefined) {
     const parts = values.checkpoints.split(',');
@@ -55,9 +59,9 @@ async function run(argv: string[]): Promise<number> {
     import('../eval/benchmark'), import('../eval/benchmark_run'), import('../eval/sequential'),
   ]);
   const bench = bm.parseBenchmark(JSON.parse(readFileSync(benchPath, 'utf8')));
-  // the single-edit benchmark's edits, in its order: distinct test subjects, so no fact is edited twice
-  const order = bench.groups['mend.single'].flat();
-  if (n > order.length) throw new UsageError(`--edits ${n}: the benchmark has ${order.length} single edits`);
+  // the benchmark's single edits or batches, in its order: distinct test subjects, so no fact is edited twice
+  const order = bench.groups[batchSize === '1' ? 'mend.single' : 'mend.batch10'];
+  if (n > order.length) throw new UsageError(`--edits ${n}: the benchmark has ${order.length} ${batchSize === '1' ? 'single edits' : 'batches of 10'}`);
   const edits = order.slice(0, n);
   const marks = checkpoints ?? seq.defaultCheckpoints(n);
   const setup = await setupCliBackend(backend);
@@ -69,7 +73,7 @@ async function run(argv: string[]): Promise<number> {
   const chosen: Array<'mend' | 'ft'> = method === 'both' ? ['mend', 'ft'] : [method];
   const say = (m: string) => process.stderr.write(m + '\n');
   say(`baseline: the unedited model's answers to the neighbours of ${n} edits`);
-  const base = await runner.computeBaseline(model, bench, edits);
+  const base = await runner.computeBaseline(model, bench, edits.flat());
 
   const runs: Record<string, { seconds: number; points: SequentialPoint[] }> = {};
   for (const m of chosen) {
@@ -91,19 +95,21 @@ async function run(argv: string[]): Promise<number> {
   const seconds = Math.round((performance.now() - t0) / 1000);
 
   if (values.json) {
-    process.stdout.write(JSON.stringify({ model: folder, backend: setup.backend, seconds, edits, without_guards: !!values['without-guards'], runs }) + '\n');
+    process.stdout.write(JSON.stringify({
+      model: folder, backend: setup.backend, seconds, batch_size: Number(batchSize), edits, without_guards: !!values['without-guards'], runs,
+    }) + '\n');
     return 0;
   }
   const f = (v: number | null, d = 3) => (v === null ? '—' : v.toFixed(d));
-  const head = ['method', 'edits', 'retention', 'ES (new)', 'NS', 'ppl incr.', 'neighbours'];
+  const head = ['method', 'edits', 'facts', 'retention', 'ES (new)', 'NS', 'ppl incr.', 'neighbours'];
   const rows = Object.entries(runs).flatMap(([m, r]) => r.points.map((p) => [
-    m === 'mend' ? 'MEND' : 'FT', String(p.k), f(p.retention), f(p.es_new), f(p.ns), `${(100 * p.ppl_increase).toFixed(2)}%`, String(p.n_neighbour_prompts),
+    m === 'mend' ? 'MEND' : 'FT', String(p.k), String(p.facts), f(p.retention), f(p.es_new), f(p.ns), `${(100 * p.ppl_increase).toFixed(2)}%`, String(p.n_neighbour_prompts),
   ]));
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (row: string[]) => row.map((c, i) => c.padEnd(width[i])).join('  ').trimEnd();
   process.stdout.write([
     line(head), ...rows.map(line), '',
-    'retention: edits so far whose prompt still gives its target; ES (new): each edit right after it was applied;',
+    'retention: facts so far whose prompt still gives its target; ES (new): each fact right after its edit;',
     `NS: their neighbours unchanged; ppl incr.: held-out prose. ${setup.backend}, ${seconds} s`,
   ].join('\n') + '\n');
   return 0;

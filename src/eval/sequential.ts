@@ -1,10 +1,12 @@
 // Sequential editing, as a user's history applies edits (and as the "lifelong editing" literature measures it): the
-// held-out benchmark's single edits applied one after another WITHOUT reverting, scored at checkpoints k:
-//   retention      the fraction of the k edits so far whose edit prompt still gives its whole target (teacher-forced
-//                  argmax, ES's definition), the newest included;
-//   es_new         ES of each edit right after it was applied, averaged over the edits since the last checkpoint;
-//   ns             of the k edits' neighbour prompts, the fraction whose unedited greedy answer is still the argmax
-//                  (neighbours that are themselves among the k edited facts are skipped, as in a batch);
+// held-out benchmark's edits applied one after another WITHOUT reverting, scored at checkpoints k. An edit is one
+// fact (the single-edit benchmark's order) or a batch of facts (the batch-of-10 benchmark's groups, one summed
+// update each):
+//   retention      the fraction of the facts of the k edits so far whose edit prompt still gives its whole target
+//                  (teacher-forced argmax, ES's definition), the newest included;
+//   es_new         ES of each fact right after its edit was applied, averaged over the edits since the last checkpoint;
+//   ns             of those facts' neighbour prompts, the fraction whose unedited greedy answer is still the argmax
+//                  (neighbours that are themselves among the edited facts are skipped, as in a batch);
 //   ppl_increase   exp(NLL_now − NLL_unedited) − 1 on the held-out prose.
 // At k = 1 every number is the single-edit benchmark's for the first edit (benchmark_run.ts runGroup, which is checked
 // case by case against PyTorch), so this driver adds only the order. MEND was trained to make one edit (or one batch)
@@ -17,8 +19,9 @@ import { exactMatch, proseNll, type Baseline, type Progress } from './benchmark_
 import type { BenchmarkFile } from './benchmark';
 
 export interface SequentialPoint {
-  /** edits applied so far */
+  /** edits applied so far, and the facts they held */
   k: number;
+  facts: number;
   retention: number;
   es_new: number;
   ns: number | null;
@@ -38,11 +41,12 @@ export function defaultCheckpoints(n: number): number[] {
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 
 /**
- * Applies `edits` (benchmark edit indices) one after another with `editor` and scores the model at each checkpoint.
- * `base` must hold the unedited model's neighbour answers for every edit (computeBaseline).
+ * Applies `edits` one after another with `editor` (each a list of benchmark edit indices: one fact, or a batch edited
+ * in one update) and scores the model at each checkpoint. `base` must hold the unedited model's neighbour answers for
+ * every fact (computeBaseline).
  */
 export async function runSequential(
-  model: GPT2, editor: ModelEditor, bench: BenchmarkFile, edits: readonly number[], base: Baseline,
+  model: GPT2, editor: ModelEditor, bench: BenchmarkFile, edits: ReadonlyArray<readonly number[]>, base: Baseline,
   checkpoints: readonly number[] = defaultCheckpoints(edits.length), onProgress?: Progress,
 ): Promise<SequentialPoint[]> {
   const marks = new Set(checkpoints.filter((k) => k >= 1 && k <= edits.length));
@@ -51,17 +55,17 @@ export async function runSequential(
   const points: SequentialPoint[] = [];
   let esSince: number[] = [];
   try {
-    for (const [j, i] of edits.entries()) {
-      const e = bench.edits[i];
-      const result = await editor.edit(model, [{ promptIds: e.prompt_ids, targetIds: e.target_ids }]);
+    for (const [j, group] of edits.entries()) {
+      const facts = group.map((i) => bench.edits[i]);
+      const result = await editor.edit(model, facts.map((e) => ({ promptIds: e.prompt_ids, targetIds: e.target_ids })));
       // Only the buffers now installed are needed (the originals restore the model), so the edit's handle on the
       // previous buffers and the previous edit's handle on its own are let go: memory stays at one edit's worth.
       tf.dispose([...result.changes.map((c) => c.before), ...installed.map((c) => c.after)]);
       installed = result.changes;
-      esSince.push(await exactMatch(model, e.prompt_ids, e.target_ids));
+      for (const e of facts) esSince.push(await exactMatch(model, e.prompt_ids, e.target_ids));
       const k = j + 1;
       if (marks.has(k)) {
-        points.push(await scoreAt(model, bench, edits.slice(0, k), base, mean(esSince)));
+        points.push({ k, ...(await scoreAt(model, bench, edits.slice(0, k).flat(), base, mean(esSince))) });
         esSince = [];
       }
       onProgress?.(k, edits.length);
@@ -73,7 +77,7 @@ export async function runSequential(
   return points;
 }
 
-async function scoreAt(model: GPT2, bench: BenchmarkFile, done: readonly number[], base: Baseline, esNew: number): Promise<SequentialPoint> {
+async function scoreAt(model: GPT2, bench: BenchmarkFile, done: readonly number[], base: Baseline, esNew: number): Promise<Omit<SequentialPoint, 'k'>> {
   const edits = done.map((i) => bench.edits[i]);
   const held: number[] = [];
   for (const e of edits) held.push(await exactMatch(model, e.prompt_ids, e.target_ids));
@@ -88,7 +92,7 @@ async function scoreAt(model: GPT2, bench: BenchmarkFile, done: readonly number[
   }
   const nll = await proseNll(model, bench.prose_ids);
   return {
-    k: done.length, retention: mean(held), es_new: esNew, ns: ns.length ? mean(ns) : null,
+    facts: done.length, retention: mean(held), es_new: esNew, ns: ns.length ? mean(ns) : null,
     ppl_increase: Math.exp(nll - base.proseNll) - 1, n_neighbour_prompts: ns.length,
   };
 }

@@ -43,7 +43,7 @@ describe('sequential edits over the held-out benchmark', () => {
     const model = loaded.model;
     const original = await weightsChecksum(model);
     const tensors = tf.memory().numTensors;
-    const points = await runSequential(model, mend, bench, edits, base, [1, 3]);
+    const points = await runSequential(model, mend, bench, edits.map((i) => [i]), base, [1, 3]);
     expect(await weightsChecksum(model)).toBe(original);
     expect(tf.memory().numTensors).toBe(tensors);
     expect(points.map((p) => p.k)).toEqual([1, 3]);
@@ -52,7 +52,7 @@ describe('sequential edits over the held-out benchmark', () => {
     const single = await runGroup(model, mend, bench, [edits[0]], base);
     const [o] = single.edits;
     const ns = o.ns.filter((x): x is number => x !== null);
-    expect(points[0]).toMatchObject({ k: 1, retention: o.es, es_new: o.es, n_neighbour_prompts: ns.length });
+    expect(points[0]).toMatchObject({ k: 1, facts: 1, retention: o.es, es_new: o.es, n_neighbour_prompts: ns.length });
     expect(points[0].ns).toBeCloseTo(ns.reduce((s, x) => s + x, 0) / ns.length, 12);
     expect(points[0].ppl_increase).toBeCloseTo(single.ppl_increase, 10);
 
@@ -75,11 +75,24 @@ describe('sequential edits over the held-out benchmark', () => {
     expect(await weightsChecksum(model)).toBe(original);
   }, 600_000);
 
+  it('an edit can be a batch: k = 1 is exactly the batch-of-10 benchmark\'s first group', async () => {
+    const model = loaded.model;
+    const group = bench.groups['mend.batch10'][0];
+    const b = await computeBaseline(model, bench, group);
+    const [p] = await runSequential(model, mend, bench, [group], b, [1]);
+    const g = await runGroup(model, mend, bench, group, b);
+    const avg = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+    expect(p).toMatchObject({ k: 1, facts: 10 });
+    expect(p.retention).toBeCloseTo(avg(g.edits.map((e) => e.es)), 12);
+    expect(p.ns).toBeCloseTo(avg(g.edits.flatMap((e) => e.ns).filter((x): x is number => x !== null)), 12);
+    expect(p.ppl_increase).toBeCloseTo(g.ppl_increase, 10);
+  }, 600_000);
+
   it('runs the fine-tuning baseline the same way and restores the model', async () => {
     const model = loaded.model;
     const original = await weightsChecksum(model);
     const ft = new FinetuneEditor({ weightNames: bench.ft_config.weights, steps: bench.ft_config.steps, learningRate: bench.ft_config.lr });
-    const points = await runSequential(model, ft, bench, edits.slice(0, 2), base, [2]);
+    const points = await runSequential(model, ft, bench, edits.slice(0, 2).map((i) => [i]), base, [2]);
     expect(points).toHaveLength(1);
     expect(points[0].k).toBe(2);
     expect(points[0].retention).toBeGreaterThanOrEqual(0);
@@ -100,6 +113,8 @@ describe('npm run cli -- sequential', () => {
       [['--edits', '0'], /--edits must be an integer >= 1/],
       [['--edits', '5', '--checkpoints', '2,9'], /--checkpoints must be a comma-separated list of integers from 1 to --edits \(5\)/],
       [['--edits', '100000'], /--edits 100000: the benchmark has \d+ single edits/],
+      [['--batch-size', '5'], /--batch-size must be 1 or 10/],
+      [['--batch-size', '10', '--edits', '31'], /--edits 31: the benchmark has 30 batches of 10/],
     ] as const) {
       const r = cli([...args]);
       expect(r.code, r.stderr).toBe(2);

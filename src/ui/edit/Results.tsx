@@ -62,7 +62,12 @@ function HeldOutPerplexity({ h }: { h: NonNullable<MethodEval['heldOut']> }) {
   return (
     <span data-testid="heldout-perplexity" data-flagged={h.flagged} data-before={h.before} data-after={h.after} data-prose={h.prose}>
       {fmt(h.before)} → {fmt(h.after)} ({signed})
-      {h.flagged && <strong className="bad"> — more than ×{h.threshold}: this edit may have damaged the model</strong>}
+      {h.flagged && (
+        <strong className="bad"> — more than ×{h.threshold}: this edit may have damaged the model
+          {h.original !== undefined && h.original !== h.before
+            && '. MEND’s editor was trained on the original weights, and on already-edited ones a single update can break the model: Undo it, or Revert all and edit the facts together as one batch'}
+        </strong>
+      )}
       <span className="muted"> {h.prose === 'model' ? 'on held-out prose from its corpus' : 'on a fixed English paragraph'}</span>
       {h.original !== undefined && h.original !== h.before && (
         <span className={h.flaggedOriginal ? 'bad' : undefined} data-testid="heldout-since-original" data-flagged={h.flaggedOriginal}>
