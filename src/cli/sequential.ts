@@ -9,7 +9,8 @@
 //   {"model", "backend", "seconds", "batch_size": 1|10, "edits": [[benchmark edit index...]...], "without_guards": bool,
 //    "runs": {"mend": {"seconds", "points": [P...]}, "ft": ...}}
 // --without-guards runs MEND without its config's first_pass_guard and batch_retry (one plain pass per edit).
-//   P = {"k", "facts", "retention", "es_new", "ns", "ppl_increase", "n_neighbour_prompts"} (k edits holding `facts` facts)
+//   P = {"k", "facts", "retention", "es_new", "ns", "ppl_increase", "n_neighbour_prompts", "refused"} (k edits holding
+//   `facts` facts; refused: edits the engine would not install because they made weights non-finite, counted as failed)
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -101,9 +102,9 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const f = (v: number | null, d = 3) => (v === null ? '—' : v.toFixed(d));
-  const head = ['method', 'edits', 'facts', 'retention', 'ES (new)', 'NS', 'ppl incr.', 'neighbours'];
+  const head = ['method', 'edits', 'facts', 'retention', 'ES (new)', 'NS', 'ppl incr.', 'neighbours', 'refused'];
   const rows = Object.entries(runs).flatMap(([m, r]) => r.points.map((p) => [
-    m === 'mend' ? 'MEND' : 'FT', String(p.k), String(p.facts), f(p.retention), f(p.es_new), f(p.ns), `${(100 * p.ppl_increase).toFixed(2)}%`, String(p.n_neighbour_prompts),
+    m === 'mend' ? 'MEND' : 'FT', String(p.k), String(p.facts), f(p.retention), f(p.es_new), f(p.ns), `${(100 * p.ppl_increase).toFixed(2)}%`, String(p.n_neighbour_prompts), String(p.refused),
   ]));
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (row: string[]) => row.map((c, i) => c.padEnd(width[i])).join('  ').trimEnd();

@@ -14,7 +14,7 @@
 // The model's weights are restored bit-exactly at the end (the original buffers are held, never written).
 import * as tf from '@tensorflow/tfjs';
 import type { GPT2 } from '../model';
-import { holdWeight, installWeight, type ModelEditor, type WeightChange } from '../editors';
+import { EditRefusedError, holdWeight, installWeight, type ModelEditor, type WeightChange } from '../editors';
 import { exactMatch, proseNll, type Baseline, type Progress } from './benchmark_run';
 import type { BenchmarkFile } from './benchmark';
 
@@ -28,6 +28,8 @@ export interface SequentialPoint {
   ppl_increase: number;
   /** neighbour prompts scored for ns */
   n_neighbour_prompts: number;
+  /** edits so far the engine refused to install (NaN/∞ weights): they changed nothing and count as failed */
+  refused: number;
 }
 
 /** 1, 2, 5, 10, 20, 50, 100, … up to n, and n itself. */
@@ -54,18 +56,27 @@ export async function runSequential(
   let installed: WeightChange[] = [];
   const points: SequentialPoint[] = [];
   let esSince: number[] = [];
+  let refused = 0;
   try {
     for (const [j, group] of edits.entries()) {
       const facts = group.map((i) => bench.edits[i]);
-      const result = await editor.edit(model, facts.map((e) => ({ promptIds: e.prompt_ids, targetIds: e.target_ids })));
-      // Only the buffers now installed are needed (the originals restore the model), so the edit's handle on the
-      // previous buffers and the previous edit's handle on its own are let go: memory stays at one edit's worth.
-      tf.dispose([...result.changes.map((c) => c.before), ...installed.map((c) => c.after)]);
-      installed = result.changes;
-      for (const e of facts) esSince.push(await exactMatch(model, e.prompt_ids, e.target_ids));
+      let result;
+      try {
+        result = await editor.edit(model, facts.map((e) => ({ promptIds: e.prompt_ids, targetIds: e.target_ids })));
+      } catch (e) {
+        if (!(e instanceof EditRefusedError)) throw e;
+        refused++; // a broken model can ask for non-finite weights; the engine refuses and nothing changes
+      }
+      if (result) {
+        // Only the buffers now installed are needed (the originals restore the model), so the edit's handle on the
+        // previous buffers and the previous edit's handle on its own are let go: memory stays at one edit's worth.
+        tf.dispose([...result.changes.map((c) => c.before), ...installed.map((c) => c.after)]);
+        installed = result.changes;
+      }
+      for (const e of facts) esSince.push(result ? await exactMatch(model, e.prompt_ids, e.target_ids) : 0);
       const k = j + 1;
       if (marks.has(k)) {
-        points.push({ k, ...(await scoreAt(model, bench, edits.slice(0, k).flat(), base, mean(esSince))) });
+        points.push({ k, refused, ...(await scoreAt(model, bench, edits.slice(0, k).flat(), base, mean(esSince))) });
         esSince = [];
       }
       onProgress?.(k, edits.length);
@@ -77,7 +88,7 @@ export async function runSequential(
   return points;
 }
 
-async function scoreAt(model: GPT2, bench: BenchmarkFile, done: readonly number[], base: Baseline, esNew: number): Promise<Omit<SequentialPoint, 'k'>> {
+async function scoreAt(model: GPT2, bench: BenchmarkFile, done: readonly number[], base: Baseline, esNew: number): Promise<Omit<SequentialPoint, 'k' | 'refused'>> {
   const edits = done.map((i) => bench.edits[i]);
   const held: number[] = [];
   for (const e of edits) held.push(await exactMatch(model, e.prompt_ids, e.target_ids));

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FinetuneEditor, MendEditor } from '../../src/editors';
+import { EditRefusedError, FinetuneEditor, MendEditor, type ModelEditor } from '../../src/editors';
 import { parseBenchmark, type BenchmarkFile } from '../../src/eval/benchmark';
 import { computeBaseline, exactMatch, proseNll, runGroup, type Baseline } from '../../src/eval/benchmark_run';
 import { defaultCheckpoints, runSequential } from '../../src/eval/sequential';
@@ -52,7 +52,7 @@ describe('sequential edits over the held-out benchmark', () => {
     const single = await runGroup(model, mend, bench, [edits[0]], base);
     const [o] = single.edits;
     const ns = o.ns.filter((x): x is number => x !== null);
-    expect(points[0]).toMatchObject({ k: 1, facts: 1, retention: o.es, es_new: o.es, n_neighbour_prompts: ns.length });
+    expect(points[0]).toMatchObject({ k: 1, facts: 1, retention: o.es, es_new: o.es, n_neighbour_prompts: ns.length, refused: 0 });
     expect(points[0].ns).toBeCloseTo(ns.reduce((s, x) => s + x, 0) / ns.length, 12);
     expect(points[0].ppl_increase).toBeCloseTo(single.ppl_increase, 10);
 
@@ -86,6 +86,23 @@ describe('sequential edits over the held-out benchmark', () => {
     expect(p.retention).toBeCloseTo(avg(g.edits.map((e) => e.es)), 12);
     expect(p.ns).toBeCloseTo(avg(g.edits.flatMap((e) => e.ns).filter((x): x is number => x !== null)), 12);
     expect(p.ppl_increase).toBeCloseTo(g.ppl_increase, 10);
+  }, 600_000);
+
+  it('counts an edit the engine refuses (non-finite weights) as failed and goes on', async () => {
+    const model = loaded.model;
+    const original = await weightsChecksum(model);
+    let calls = 0;
+    const refusing: ModelEditor = {
+      method: 'mend', weightNames: mend.weightNames, dispose: () => {},
+      edit: async (m, facts) => {
+        if (++calls === 2) throw new EditRefusedError('the edit was refused: it would make "w" contain NaN or infinite values');
+        return mend.edit(m, facts);
+      },
+    };
+    const [p] = await runSequential(model, refusing, bench, edits.slice(0, 2).map((i) => [i]), base, [2]);
+    expect(p).toMatchObject({ k: 2, facts: 2, refused: 1 });
+    expect(p.es_new).toBeLessThanOrEqual(0.5); // the refused edit's fact counts as a miss
+    expect(await weightsChecksum(model)).toBe(original);
   }, 600_000);
 
   it('runs the fine-tuning baseline the same way and restores the model', async () => {
