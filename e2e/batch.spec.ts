@@ -75,6 +75,7 @@ test('a batch edit of three facts: one update, every fact reported, one history 
     await expect(japan.getByRole('checkbox')).toBeDisabled();
     await expect(japan.getByRole('checkbox')).not.toBeChecked();
     await expect(page.getByTestId('apply-edit')).toHaveText('Apply edit of 3 facts');
+    await expect(page.getByTestId('sequence-note')).toHaveCount(0); // nothing edited yet
     await audit('batch-form');
   });
 
@@ -164,6 +165,7 @@ test('a batch edit of three facts: one update, every fact reported, one history 
     await expect(form.getByLabel('New target', { exact: true })).toHaveValue(FACTS[0].target);
     expect(await batch.getByTestId('batch-prompt').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value))).toEqual([LATER.prompt, FACTS[2].prompt]);
     expect(await batch.getByTestId('batch-target').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value))).toEqual([LATER.target, FACTS[2].target]);
+    await expect(page.getByTestId('sequence-note')).toHaveCount(0); // reverted: the batch starts from the original weights
     await page.getByTestId('apply-edit').click();
     await expect(page.getByTestId('edit-status')).toHaveAttribute('data-phase', 'ready', { timeout: 600_000 });
     await expect(page.getByTestId('result-mend').getByTestId('summary-facts')).toContainText('3 of 3 give their new target');
@@ -173,6 +175,9 @@ test('a batch edit of three facts: one update, every fact reported, one history 
   await test.step('the form fills a batch with example facts, up to the 10 one edit holds', async () => {
     const rows = batch.getByTestId('batch-fact');
     await expect(rows).toHaveCount(2);
+    // a batch on top of the edit now in the history: the form says what that did to this model
+    await expect(page.getByTestId('sequence-note')).toHaveAttribute('data-batch', 'true');
+    await expect(page.getByTestId('sequence-note')).toContainText('a batch on top of an earlier edit broke it');
     await batch.getByTestId('add-example-facts').click();
     expect(await rows.count()).toBeGreaterThan(2);
     const prompts = await batch.getByTestId('batch-prompt').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value));

@@ -127,6 +127,7 @@ export function EditForm() {
         </div>
         <Checks kind="paraphrase" />
         <Checks kind="neighbour" />
+        <SequenceNote />
         {unfinished >= 0 && <p className="hint bad" data-testid="batch-unfinished">Fact {unfinished + 2} needs a prompt and a new target, or remove it.</p>}
         <button type="submit" className="primary" disabled={!canApply} data-testid="apply-edit">
           {s.moreFacts.length ? `Apply edit of ${s.moreFacts.length + 1} facts` : 'Apply edit'}
@@ -261,5 +262,25 @@ function BatchFacts() {
         {full && <span className="muted">{MAX_FACTS_PER_EDIT} facts is the most one edit holds.</span>}
       </div>
     </fieldset>
+  );
+}
+
+/**
+ * Before an edit on already-edited weights, what was measured on this model (docs/eval.md "Sequential edits"): MEND's
+ * editor was trained on the original weights, so a batch on top of an earlier edit broke the shipped model (×1,222
+ * perplexity), and single edits degrade after about ten in a row.
+ */
+function SequenceNote() {
+  const s = useEdit();
+  const applied = (s.history?.items ?? []).filter((i) => i.applied).length;
+  if (s.method === 'ft' || applied === 0) return null;
+  const batch = s.moreFacts.length > 0;
+  if (!batch && applied < 5) return null;
+  return (
+    <p className={batch ? 'note' : 'hint'} data-testid="sequence-note" data-batch={batch}>
+      {batch
+        ? `The model already carries ${applied} edit${applied === 1 ? '' : 's'}. MEND’s editor was trained on the original weights: on this model a batch on top of an earlier edit broke it (perplexity ×1,222). Revert all first, or put every fact in one batch.`
+        : `The model already carries ${applied} edits. On this model MEND’s edits degrade after about ten in a row; “Check every edit now” (History) shows what still holds.`}
+    </p>
   );
 }
