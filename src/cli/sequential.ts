@@ -128,5 +128,5 @@ function mendWithoutGuards(Mend: typeof import('../editors').MendEditor, folder:
 }
 
 export const sequential: Command = {
-  name: 'sequential', summary: 'the benchmark\'s single edits applied one after another (MEND and FT): what still holds', usage: USAGE, run,
+  name: 'sequential', summary: 'the benchmark\'s edits (single, or batches of 10) one after another, never reverted (MEND and FT): what still holds', usage: USAGE, run,
 };
