@@ -7,8 +7,8 @@
 // the paraphrase follows the first, and Canada's capital stays Ottawa (Germany's, not checked here, turns to Rome).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { APP_DIR, expect, generate, test, waitForModel } from './fixtures';
-import { applyPromptOnlyMendEdit, historyReady, openPlayground, REPLAY_TIMEOUT } from './edit-steps';
+import { APP_DIR, expect, generate, test } from './fixtures';
+import { applyPromptOnlyMendEdit, openPlayground, openShareLinkElsewhere } from './edit-steps';
 import { startStaticServer, type StaticServer } from './static-server';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -113,20 +113,11 @@ test('a batch edit of three facts: one update, every fact reported, one history 
   });
 
   await test.step('a share link replays all three facts in a fresh browser context', async () => {
-    await page.getByTestId('share-link').click();
-    const link = await page.getByTestId('share-url').inputValue();
-    const other = await browser.newContext();
-    try {
-      const page2 = await other.newPage();
-      await page2.goto(link);
-      await waitForModel(page2);
-      await historyReady(page2, 1, REPLAY_TIMEOUT);
+    await openShareLinkElsewhere(page, browser, 1, async (page2) => {
       await expect(page2.getByTestId('history-batch')).toContainText('and 2 more facts');
       // the third fact's prompt, asked in the generation panel, now gives its new target
       expect(await generate(page2, FACTS[2].prompt, 2)).toMatch(new RegExp(`^${FACTS[2].target}`));
-    } finally {
-      await other.close();
-    }
+    });
   });
 
   await test.step('a later edit of Japan\'s capital undoes fact 2; "Check every edit now" shows which facts still hold', async () => {

@@ -2,7 +2,7 @@
 // the target on the prompt and on the paraphrase used here and leaves the neighbour's greedy answer unchanged.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Locator, Page } from '@playwright/test';
+import type { Browser, Locator, Page } from '@playwright/test';
 import { expect, waitForModel } from './fixtures';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -29,6 +29,26 @@ export async function historyReady(page: Page, count: number, timeout?: number):
 export const REPLAY_TIMEOUT = 180_000;
 
 export const savesOf = async (page: Page) => Number(await page.getByTestId('history').getAttribute('data-saves'));
+
+/**
+ * Makes the page's share link, opens it in a fresh browser context (nothing stored, nothing cached), waits there until
+ * the link's `edits` edits are replayed, runs `check` on that page, and returns the link.
+ */
+export async function openShareLinkElsewhere(page: Page, browser: Browser, edits: number, check: (page2: Page) => Promise<void>): Promise<string> {
+  await page.getByTestId('share-link').click();
+  const link = await page.getByTestId('share-url').inputValue();
+  const other = await browser.newContext();
+  try {
+    const page2 = await other.newPage();
+    await page2.goto(link);
+    await waitForModel(page2);
+    await historyReady(page2, edits, REPLAY_TIMEOUT);
+    await check(page2);
+  } finally {
+    await other.close();
+  }
+  return link;
+}
 
 /** Opens the page on the shipped model and waits until it is ready and the playground has restored its (empty) history. */
 export async function openPlayground(page: Page, url: string): Promise<void> {

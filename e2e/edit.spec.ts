@@ -8,7 +8,7 @@
 // Each state is saved under test-results/screens/ and audited with axe-core (serious or critical findings fail).
 import { readFileSync } from 'node:fs';
 import { APP_DIR, expect, test, waitForModel } from './fixtures';
-import { applyEditWithKeyboard, EDIT, historyReady, NEIGHBOUR, REPLAY_TIMEOUT, openPlayground, ORIGINAL, PARAPHRASE, tabTo } from './edit-steps';
+import { applyEditWithKeyboard, EDIT, historyReady, NEIGHBOUR, REPLAY_TIMEOUT, openPlayground, openShareLinkElsewhere, ORIGINAL, PARAPHRASE, tabTo } from './edit-steps';
 import { startStaticServer, type StaticServer } from './static-server';
 import { checkWeightsAndLesson, checkWeightsAtPhoneWidth, checkWeightsEmpty } from './weights-steps';
 
@@ -93,22 +93,13 @@ test('one edit: keyboard apply, MEND vs fine-tuning, weights, lesson, reload, sh
   });
 
   await test.step('a share link opened in a fresh browser context reproduces the edit', async () => {
-    await page.getByTestId('share-link').click();
-    const link = await page.getByTestId('share-url').inputValue();
-    expect(link.length).toBeLessThan(2000);
-    const other = await browser.newContext();
-    try {
-      const page2 = await other.newPage();
-      await page2.goto(link);
-      await waitForModel(page2);
-      await historyReady(page2, 1, REPLAY_TIMEOUT);
+    const link = await openShareLinkElsewhere(page, browser, 1, async (page2) => {
       await expect(page2.getByTestId('history-item')).toContainText(EDIT.target.trim());
       await expect(page2.getByTestId('now-text')).toHaveText(new RegExp(`^${EDIT.target}`));
       await expect(page2.getByTestId('edit-notice')).toContainText('share link');
       expect(new URL(page2.url()).searchParams.has('edits')).toBe(false); // a reload will not replay it again
-    } finally {
-      await other.close();
-    }
+    });
+    expect(link.length).toBeLessThan(2000);
   });
 
   await test.step('export, undo with the keyboard (the original output is back), clear, import (applied again)', async () => {

@@ -135,16 +135,15 @@ async function run(argv: string[]): Promise<number> {
 
   // Check every input against the tokenizer and context before any work: bad input changes nothing.
   const checkSession = new EditSession({ model, tokenizer, editors: {}, damageCheck: false });
-  const usage = <T>(check: () => T, which = ''): T => {
+  const usage = <T>(check: () => T): T => {
     try {
       return check();
     } catch (e) {
-      if (e instanceof EditInputError) throw new UsageError(which + e.message);
+      if (e instanceof EditInputError) throw new UsageError(e.message);
       throw e;
     }
   };
-  // Each fact alone first, so a bad one is named; then the batch limits (at most 10 facts, no prompt twice).
-  facts.forEach((f, i) => usage(() => checkSession.tokenize([f]), facts.length > 1 ? `fact ${i + 1}: ` : ''));
+  // At most 10 facts, each named when bad ("fact 2: ..."), no prompt twice (EditSession.tokenize).
   const tokenized = usage(() => checkSession.tokenize(facts));
   // One at a time: paraphrases are not facts of the edit, so the batch limits must not apply to them (a paraphrase
   // list may be longer than 10, or repeat).

@@ -59,9 +59,7 @@ export interface TextTokenizer {
  * prompt (they would pull one prompt towards two targets, or count one fact twice, in a single summed update).
  */
 export function checkBatch(facts: Array<{ prompt: string; promptIds: number[] }>): void {
-  if (facts.length > MAX_FACTS_PER_EDIT) {
-    throw new EditInputError(`one edit holds at most ${MAX_FACTS_PER_EDIT} facts, got ${facts.length}`);
-  }
+  checkFactCount(facts.length);
   const seen = new Map<string, number>();
   facts.forEach((f, i) => {
     const key = f.promptIds.join(',');
@@ -71,6 +69,11 @@ export function checkBatch(facts: Array<{ prompt: string; promptIds: number[] }>
     }
     seen.set(key, i);
   });
+}
+
+/** Refuses more facts than one edit holds (checked before tokenising them). */
+export function checkFactCount(n: number): void {
+  if (n > MAX_FACTS_PER_EDIT) throw new EditInputError(`one edit holds at most ${MAX_FACTS_PER_EDIT} facts, got ${n}`);
 }
 
 /** Tokenises prompt and target separately and concatenates (formats.md), checking lengths against the context. */

@@ -14,7 +14,7 @@ import {
   damageReport, DEFAULT_HELDOUT_PROSE, DEFAULT_MAX_PERPLEXITY_RATIO, heldOutIds, perplexity,
   type DamageCheckOptions, type DamageReport,
 } from './damage';
-import { checkBatch, EditInputError, tokenizeFact, type TextTokenizer } from './facts';
+import { checkBatch, checkFactCount, EditInputError, tokenizeFact, type TextTokenizer } from './facts';
 import {
   HISTORY_FORMAT, HISTORY_VERSION, HistoryFormatError, modelSignature, parseHistory, parseHistoryText,
   type HistoryEntryJSON, type HistoryJSON,
@@ -94,10 +94,20 @@ export class EditSession {
     return this.undoneStack.length > 0;
   }
 
-  /** Tokenises and validates facts (EditInputError on bad input) without touching the model. */
+  /**
+   * Tokenises and validates facts (EditInputError on bad input) without touching the model. With several facts a
+   * message names the one it is about ("fact 2: the target is empty").
+   */
   tokenize(facts: Fact[]): Array<Fact & TokenizedFact> {
     if (facts.length === 0) throw new EditInputError('no facts to edit');
-    const tokenized = facts.map((f) => ({ prompt: f.prompt, target: f.target, ...tokenizeFact(f, this.tokenizer, this.model.config.nPositions) }));
+    checkFactCount(facts.length);
+    const tokenized = facts.map((f, i) => {
+      try {
+        return { prompt: f.prompt, target: f.target, ...tokenizeFact(f, this.tokenizer, this.model.config.nPositions) };
+      } catch (e) {
+        throw facts.length > 1 && e instanceof EditInputError ? new EditInputError(`fact ${i + 1}: ${e.message}`) : e;
+      }
+    });
     checkBatch(tokenized);
     return tokenized;
   }
@@ -136,13 +146,15 @@ export class EditSession {
   }
 
   /**
-   * Held-out perplexity of the weights now installed and of the original weights (null without a damage check; the
-   * original is null only if no edit was ever applied through this session, when it equals `now` anyway).
+   * What the applied history has done to held-out perplexity: the damage check's report with the original weights as
+   * "before" and the weights now as "after" (flagged by the same rule as an edit). Null without a damage check, or if
+   * the original weights were never measured (they are before the first edit).
    */
-  async heldOutPerplexity(): Promise<{ now: number; original: number | null; threshold: number } | null> {
+  async historyDamage(): Promise<DamageReport | null> {
     if (!this.damage) return null;
     const now = await this.currentPerplexity();
-    return { now, original: this.appliedStack.length === 0 ? now : this.perplexityAt.get(0) ?? null, threshold: this.damage.threshold };
+    const original = this.appliedStack.length === 0 ? now : this.perplexityAt.get(0);
+    return original === undefined ? null : damageReport(original, now, this.damage.threshold);
   }
 
   /** Held-out perplexity of the weights now installed (cached per history position: undo/redo are bit-exact). */

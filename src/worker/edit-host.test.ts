@@ -173,7 +173,7 @@ describe('edit host', () => {
     expect(h2.original).toBe(h1.before);
     expect(h2.ratioOriginal).toBeCloseTo(h2.after / h1.before, 12);
     // and the recheck reads the same two numbers: the original weights' and the weights' now
-    expect(check.perplexity).toEqual({ original: h1.before, now: h2.after, threshold: h2.threshold });
+    expect(check.perplexity).toEqual({ original: h1.before, now: h2.after, ratio: h2.ratioOriginal, flagged: h2.flaggedOriginal, threshold: h2.threshold });
     expect(check.facts[0].text).toBe(check.facts[1].text); // one prompt, one continuation
     editHost.undo();
     const back = await editHost.recheckHistory(4);

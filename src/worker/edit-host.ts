@@ -16,7 +16,7 @@ import { FinetuneEditor, finetuneDefaultsFromEval } from '../editors/finetune';
 import { guardReading } from '../editors/guard_reading';
 import { MendEditor } from '../editors/mend';
 import type { ModelEditor } from '../editors/types';
-import { damageProseFromFacts, EditInputError, EditSession, MAX_FACTS_PER_EDIT, type HistoryEntry } from '../session';
+import { damageProseFromFacts, EditSession, type HistoryEntry } from '../session';
 import { answerFromContinuation, klDivergence, nextTokenRow, rate, sameAnswer, sameTokens, teacherForced } from '../eval/metrics';
 import type {
   EditingInfo, EditMethod, EditReport, EditRequest, HistoryRecheck, HistoryView, MethodEval, NeighbourEval, ProbeState, ProgressEvent,
@@ -26,7 +26,7 @@ import type {
 type Emit = (event: ProgressEvent) => void;
 
 /** Upper bounds that keep one request's work (and a share link's replay) within a few seconds on the WASM fallback. */
-export const LIMITS = { prompts: 16, facts: MAX_FACTS_PER_EDIT, maxNewTokens: 24, sharedEdits: 20 } as const;
+export const LIMITS = { prompts: 16, maxNewTokens: 24, sharedEdits: 20 } as const;
 
 interface Attached {
   loaded: LoadedModel;
@@ -154,19 +154,21 @@ interface Scored {
   originalIds: number[];
 }
 
+/** The greedy continuation of `ids`: its tokens, and its text without the end-of-text token that ended it. */
+async function greedy(a: Attached, ids: number[], maxNewTokens: number): Promise<{ ids: number[]; text: string }> {
+  const { model, tokenizer, eosTokenId } = a.loaded;
+  const out = await model.generate(ids, { maxNewTokens, eosTokenId });
+  const shown = out.length && out[out.length - 1] === eosTokenId ? out.slice(0, -1) : out;
+  return { ids: out, text: tokenizer.decode(shown) };
+}
+
 /** Everything measured on one state of the weights, one model call at a time (they share the device queue). */
 async function snapshot(a: Attached, scored: Scored[], neighbourIds: number[][], maxNewTokens: number): Promise<Snapshot> {
-  const { model, tokenizer, eosTokenId } = a.loaded;
+  const { model } = a.loaded;
   const V = model.config.vocabSize;
-  const greedy = async (ids: number[]) => {
-    const out = await model.generate(ids, { maxNewTokens, eosTokenId });
-    // the end-of-text token ends generation but is not part of the text
-    const shown = out.length && out[out.length - 1] === eosTokenId ? out.slice(0, -1) : out;
-    return { ids: out, text: tokenizer.decode(shown) };
-  };
   const prompts: ProbeState[] = [];
   for (const { ids, targetIds, originalIds } of scored) {
-    const g = await greedy(ids);
+    const g = await greedy(a, ids, maxNewTokens);
     const withTarget = teacherForced(await model.logits([...ids, ...targetIds]), ids.length, targetIds, V);
     const original = originalIds.length ? teacherForced(await model.logits([...ids, ...originalIds]), ids.length, originalIds, V) : null;
     prompts.push({
@@ -177,7 +179,7 @@ async function snapshot(a: Attached, scored: Scored[], neighbourIds: number[][],
   }
   const neighbours: Snapshot['neighbours'] = [];
   for (const ids of neighbourIds) {
-    const g = await greedy(ids);
+    const g = await greedy(a, ids, maxNewTokens);
     neighbours.push({ ...g, next: nextTokenRow(await model.logits(ids), ids.length, V) });
   }
   return { prompts, neighbours };
@@ -230,21 +232,10 @@ export async function edit(req: EditRequest, emit: Emit): Promise<EditReport> {
   for (const m of methods) if (!a.editors[m]) throw new Error(m === 'mend' ? a.info.mendNote ?? 'no MEND editor is loaded' : `method ${m} is not available`);
   if (req.paraphrases.length + req.neighbours.length + 1 > LIMITS.prompts) throw new Error(`at most ${LIMITS.prompts} prompts can be checked at once`);
   const more = req.moreFacts ?? [];
-  if (more.length + 1 > LIMITS.facts) throw new Error(`one edit holds at most ${LIMITS.facts} facts, got ${more.length + 1}`);
   const maxNewTokens = Math.max(1, Math.min(LIMITS.maxNewTokens, Math.round(req.maxNewTokens) || 8));
   // Validate everything before touching the weights: a bad paraphrase must not leave a half-measured edit behind.
   const factList = [{ prompt: req.prompt, target: req.target }, ...more.map((f) => ({ prompt: f.prompt, target: f.target }))];
-  if (more.length) {
-    // one fact at a time first, so a message names the fact it is about
-    factList.forEach((f, i) => {
-      try {
-        a.session.tokenize([f]);
-      } catch (e) {
-        throw e instanceof EditInputError ? new EditInputError(`fact ${i + 1}: ${e.message}`) : e;
-      }
-    });
-  }
-  const facts = a.session.tokenize(factList); // also refuses two facts with one prompt
+  const facts = a.session.tokenize(factList); // at most 10, each named when bad, no prompt twice
   const [fact] = facts;
   const paraphraseIds = req.paraphrases.map((p, i) => checkText(p, `paraphrase ${i + 1}`, ctx - fact.targetIds.length, encode));
   const neighbourIds = req.neighbours.map((p, i) => checkText(p, `neighbour ${i + 1}`, ctx, encode));
@@ -292,21 +283,22 @@ export async function edit(req: EditRequest, emit: Emit): Promise<EditReport> {
  */
 export async function recheckHistory(maxNewTokens: number): Promise<HistoryRecheck> {
   const a = requireAttached();
-  const { model, tokenizer, eosTokenId } = a.loaded;
+  const { model } = a.loaded;
   const n = Math.max(1, Math.min(LIMITS.maxNewTokens, Math.round(maxNewTokens) || 4));
   const facts: HistoryRecheck['facts'] = [];
   for (const [i, entry] of a.session.applied.entries()) {
     for (const f of entry.facts) {
-      const out = await model.generate(f.promptIds, { maxNewTokens: n, eosTokenId });
-      const shown = out.length && out[out.length - 1] === eosTokenId ? out.slice(0, -1) : out;
+      const g = await greedy(a, f.promptIds, n);
       const scored = teacherForced(await model.logits([...f.promptIds, ...f.targetIds]), f.promptIds.length, f.targetIds, model.config.vocabSize);
       facts.push({
         entryId: entry.id, position: i + 1, prompt: f.prompt, target: f.target,
-        text: tokenizer.decode(shown), targetProb: Math.exp(scored.logprob), success: scored.exactMatch,
+        text: g.text, targetProb: Math.exp(scored.logprob), success: scored.exactMatch,
       });
     }
   }
-  return { appliedIds: a.session.applied.map((e) => e.id), facts, perplexity: await a.session.heldOutPerplexity() };
+  const d = await a.session.historyDamage();
+  const perplexity = d && { original: d.perplexityBefore, now: d.perplexityAfter, ratio: d.ratio, flagged: d.flagged, threshold: d.threshold };
+  return { appliedIds: a.session.applied.map((e) => e.id), facts, perplexity };
 }
 
 export function undo(): HistoryView {

@@ -213,8 +213,11 @@ export interface HistoryView {
 export interface HistoryRecheck {
   /** the applied edits' ids, oldest first: the history state this was measured on */
   appliedIds: number[];
-  /** held-out perplexity (the edit results' damage check) now and of the original weights; null without the check */
-  perplexity: { now: number; original: number | null; threshold: number } | null;
+  /**
+   * held-out perplexity (the edit results' damage check) of the original weights and now, now / original, and whether
+   * that is past the check's limit; null without the check
+   */
+  perplexity: { original: number; now: number; ratio: number; flagged: boolean; threshold: number } | null;
   facts: Array<{
     /** the history entry the fact belongs to, and its place among the applied edits (1 = oldest) */
     entryId: number;

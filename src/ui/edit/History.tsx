@@ -2,6 +2,7 @@
 // applied edit on the weights as they are now.
 import { useId, useRef, useState } from 'react';
 import { useEdit } from '../../store/edit-store';
+import type { HistoryRecheck } from '../../worker/protocol';
 import { pct, signedPct } from '../format';
 
 export function History() {
@@ -119,7 +120,7 @@ function Recheck({ busy }: { busy: boolean }) {
             {ok} of {result.facts.length} edited fact{result.facts.length === 1 ? '' : 's'} still give{result.facts.length === 1 ? 's' : ''} the new target.
           </p>
         )}
-        {result?.perplexity?.original != null && <ModelHealth p={{ ...result.perplexity, original: result.perplexity.original }} />}
+        {result?.perplexity && <ModelHealth p={result.perplexity} />}
       </div>
       {r.phase === 'error' && <p className="error" role="alert" data-testid="recheck-error">The check failed: {r.error}</p>}
       {result && (
@@ -145,13 +146,11 @@ function Recheck({ busy }: { busy: boolean }) {
 }
 
 /** The held-out perplexity now against the original model's: what the whole history has done to the rest of the model. */
-function ModelHealth({ p }: { p: { now: number; original: number; threshold: number } }) {
-  const ratio = p.now / p.original;
-  const flagged = !(Number.isFinite(ratio) && ratio <= p.threshold);
+function ModelHealth({ p }: { p: NonNullable<HistoryRecheck['perplexity']> }) {
   return (
-    <p data-testid="recheck-perplexity" data-flagged={flagged} className={flagged ? 'bad' : 'muted'}>
-      Held-out perplexity {p.original.toPrecision(4)} for the original model, {p.now.toPrecision(4)} now ({signedPct(ratio - 1)}).
-      {flagged && ` Past ×${p.threshold}: the edits so far may have damaged the model; Undo or Revert all brings it back.`}
+    <p data-testid="recheck-perplexity" data-flagged={p.flagged} className={p.flagged ? 'bad' : 'muted'}>
+      Held-out perplexity {p.original.toPrecision(4)} for the original model, {p.now.toPrecision(4)} now ({signedPct(p.ratio - 1)}).
+      {p.flagged && ` Past ×${p.threshold}: the edits so far may have damaged the model; Undo or Revert all brings it back.`}
     </p>
   );
 }
