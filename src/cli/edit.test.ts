@@ -208,6 +208,29 @@ describe('npm run cli -- edit', () => {
     expect(JSON.parse(r.stdout).paraphrases.map((p: { prompt: string }) => p.prompt)).toEqual(paraphrases);
   }, 60_000);
 
+  it('--scan asks the facts index before and after the edit and lists what spread (shipped model)', async () => {
+    // France → Rome spreads to other capitals in the same wording, Spain's among them (tests/eval/scan.test.ts checks
+    // the scan fact by fact); the CLI prints the same report as JSON and as text
+    const args = ['--backend', 'wasm', '--prompt', 'The capital of France is', '--target', ' Rome', '--scan'];
+    const r = await cli([...args, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const scan = JSON.parse(r.stdout).scan;
+    expect(scan).toMatchObject({ subject: 'France', relation: 'capital' });
+    expect(scan.groups.map((g: { kind: string }) => g.kind)).toEqual(['same relation', 'same subject', 'elsewhere']);
+    expect(scan.asked).toBe(scan.groups.reduce((n: number, g: { asked: number }) => n + g.asked, 0));
+    expect(scan.known_before - scan.kept).toBe(scan.lost.length);
+    expect(scan.lost).toContainEqual({
+      kind: 'same relation', subject: 'Spain', relation: 'capital', prompt: 'The capital of Spain is', taught: ' Madrid', now: ' Rome', took_target: ' Rome',
+    });
+    const text = await cli(args);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`^knowledge scan: ${scan.asked} facts asked; the model knew ${scan.known_before} before the edit and still gives ${scan.kept} of them$`, 'm'));
+    expect(text.stdout).toMatch(/^ {2}LOST "The capital of Spain is": taught " Madrid", now " Rome" \(the edit's target\)$/m);
+    // without a facts index there is nothing to ask: refused before the edit
+    expectOneLineError(await cli(['--model', dir, '--backend', 'cpu', '--prompt', 'Hi', '--target', ' x', '--scan']), 2,
+      /--scan needs the model's facts index \(facts.json\), and .* has none/);
+  }, 120_000);
+
   it('refuses bad input with a one-line reason and a non-zero exit', async () => {
     const base = ['--model', dir, '--backend', 'cpu'];
     expectOneLineError(await cli([...base, '--prompt', '', '--target', ' x']), 2, /--prompt is missing or empty/);

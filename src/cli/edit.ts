@@ -39,11 +39,13 @@ import { guardReading } from '../editors/guard_reading';
 import { sameAnswer, sameTokens } from '../eval/metrics';
 import { UsageError } from './errors';
 import { resolveModelSource } from './model-source';
+import { knowledgeScan, type ScanReport } from '../eval/scan';
+import { parseFactsIndex, type FactsIndex } from '../eval/suggest';
 
 const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
 const METHODS = ['mend', 'ft'] as const;
 
-const USAGE = `edit --prompt "..." --target "..." [--prompt "..." --target "..."]... [--paraphrase "..."]... [--neighbour "..."]... [--method mend|ft] [--model <folder-or-hub-id>] [--backend wasm|cpu|webgpu] [--max-new-tokens N] [--ft-steps N] [--ft-lr X] [--hub-url URL] [--max-perplexity-ratio X] [--json]`;
+const USAGE = `edit --prompt "..." --target "..." [--prompt "..." --target "..."]... [--paraphrase "..."]... [--neighbour "..."]... [--method mend|ft] [--model <folder-or-hub-id>] [--backend wasm|cpu|webgpu] [--max-new-tokens N] [--ft-steps N] [--ft-lr X] [--hub-url URL] [--max-perplexity-ratio X] [--scan] [--json]`;
 
 interface PromptReport {
   prompt: string;
@@ -92,6 +94,7 @@ async function run(argv: string[]): Promise<number> {
       'ft-lr': { type: 'string' },
       'hub-url': { type: 'string' },
       'max-perplexity-ratio': { type: 'string' },
+      scan: { type: 'boolean' },
       json: { type: 'boolean' },
     },
   });
@@ -170,10 +173,22 @@ async function run(argv: string[]): Promise<number> {
   // The damage check watches the model's own held-out prose when facts.json ships some (as the app does).
   const factsBytes = await fetchModule.fetchOptionalFile(source, 'facts.json', new fetchModule.ProgressTracker(fetchModule.sourceName(source)), { useCache: false }).catch(() => null);
   let prose: string[] | null = null;
+  let factsJson: unknown = null;
   try {
-    prose = factsBytes && sessionModule.damageProseFromFacts(fetchModule.parseJsonFile(factsBytes, 'facts.json'));
+    factsJson = factsBytes && fetchModule.parseJsonFile(factsBytes, 'facts.json');
+    prose = factsJson ? sessionModule.damageProseFromFacts(factsJson) : null;
   } catch {
     prose = null; // facts.json is informative; a broken one leaves the generic paragraph
+  }
+  // --scan asks the facts index, so it needs a readable one; refused before the edit, like any bad input.
+  let factsIndex: FactsIndex | null = null;
+  if (values.scan) {
+    if (!factsJson) throw new UsageError(`--scan needs the model's facts index (facts.json), and ${fetchModule.sourceName(source)} has ${factsBytes ? 'an unreadable one' : 'none'}`);
+    try {
+      factsIndex = parseFactsIndex(factsJson);
+    } catch (e) {
+      throw new UsageError(`--scan: ${(e as Error).message}`);
+    }
   }
   const session = new EditSession({
     model, tokenizer, editors: { [method]: editor }, damageCheck: { maxPerplexityRatio: maxRatio, ...(prose ? { text: prose } : {}) },
@@ -205,6 +220,9 @@ async function run(argv: string[]): Promise<number> {
   const entry = await session.apply(facts, method); // all facts in one update
   const after = await measure();
   const guard = guardReading(entry.stats);
+  const scan = factsIndex && await knowledgeScan(model, tokenizer, factsIndex, facts, (fn) => session.beforeLatest(fn), {
+    eosTokenId: loaded.eosTokenId, onProgress: values.json ? undefined : (m) => process.stderr.write(m + '\n'),
+  });
 
   const report = (i: number): PromptReport => ({
     prompt: scored[i].prompt,
@@ -240,6 +258,7 @@ async function run(argv: string[]): Promise<number> {
       capture: round(entry.timings.captureMs), editor: round(entry.timings.editorMs),
       update: round(entry.timings.updateMs), total: round(entry.timings.totalMs),
     },
+    ...(scan ? { scan: scanJson(scan) } : {}),
   };
 
   if (values.json) process.stdout.write(JSON.stringify(out) + '\n');
@@ -283,6 +302,16 @@ interface Report {
   step_halvings: number;
   first_pass_guard: { rise_full_step: number; rise_kept_step: number | null; limit: number } | null;
   timings_ms: Record<string, number>;
+  scan?: ReturnType<typeof scanJson>;
+}
+
+/** The knowledge scan in the CLI's snake_case (docs/cli.md). */
+function scanJson(r: ScanReport) {
+  return {
+    subject: r.subject, relation: r.relation, asked: r.asked, known_before: r.knownBefore, kept: r.kept,
+    groups: r.groups.map((g) => ({ kind: g.kind, asked: g.asked, known_before: g.knownBefore, kept: g.kept, gained: g.gained })),
+    lost: r.lost.map((l) => ({ kind: l.kind, subject: l.subject, relation: l.relation, prompt: l.prompt, taught: l.taught, now: l.now, took_target: l.tookTarget })),
+  };
 }
 
 function humanReport(out: Report, method: string, facts: Array<{ prompt: string; target: string }>): string {
@@ -337,6 +366,16 @@ function humanReport(out: Report, method: string, facts: Array<{ prompt: string;
   if (out.passes > 1) lines.push(`MEND passes: ${out.passes} (the first left the edit prompt short of its target; batch_retry)`);
   const t = out.timings_ms;
   lines.push(`timings (ms): capture ${t.capture}, editor ${t.editor}, update ${t.update}, total ${t.total}`);
+  if (out.scan) {
+    const sc = out.scan;
+    lines.push('', `knowledge scan: ${sc.asked} facts asked; the model knew ${sc.known_before} before the edit and still gives ${sc.kept} of them`);
+    for (const g of sc.groups) {
+      lines.push(`  ${g.kind.padEnd(13)} ${g.kept} of ${g.known_before} known kept (${g.asked} asked${g.gained ? `; ${g.gained} newly right` : ''})`);
+    }
+    for (const l of sc.lost) {
+      lines.push(`  LOST ${JSON.stringify(l.prompt)}: taught ${JSON.stringify(l.taught)}, now ${JSON.stringify(l.now)}${l.took_target ? ' (the edit\'s target)' : ''}`);
+    }
+  }
   return lines.join('\n');
 }
 

@@ -7,9 +7,10 @@ import { UsageError } from './errors';
 import { edit } from './edit';
 import { evaluate } from './eval';
 import { sequential } from './sequential';
+import { scan } from './scan';
 import { generate } from './generate';
 
-const COMMANDS: Record<string, Command> = { [generate.name]: generate, [edit.name]: edit, [evaluate.name]: evaluate, [sequential.name]: sequential };
+const COMMANDS: Record<string, Command> = { [generate.name]: generate, [edit.name]: edit, [evaluate.name]: evaluate, [sequential.name]: sequential, [scan.name]: scan };
 
 function help(): string {
   const lines = ['usage: npm run cli -- <command> [options]', '', 'commands:'];

@@ -145,11 +145,14 @@ export function suggestNeighbours(index: FactsIndex, rec: Recognised, perKind = 
   }
   const subject = index.subjects[rec.subject];
   const relations = Object.keys(subject.facts).filter((r) => r !== rec.relation).slice(0, perKind);
-  for (const r of relations) {
-    const t = index.relations[r].templates.find((x) => x.split === 'train' && isCoreOnly(x.template)) ?? index.relations[r].templates[0];
-    out.push({ prompt: fill(t.template, rec.subject), kind: 'same subject', expected: index.targetPrefix + subject.facts[r] });
-  }
+  for (const r of relations) out.push({ prompt: fill(plainTemplate(index, r), rec.subject), kind: 'same subject', expected: index.targetPrefix + subject.facts[r] });
   return out;
+}
+
+/** A relation's plainest question: its first training wording without a wrapper phrase ("The calling code of {s} is"). */
+export function plainTemplate(index: FactsIndex, relation: string): string {
+  const templates = index.relations[relation].templates;
+  return (templates.find((x) => x.split === 'train' && isCoreOnly(x.template)) ?? templates[0]).template;
 }
 
 /**

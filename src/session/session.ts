@@ -202,6 +202,22 @@ export class EditSession {
     return this.undoOne();
   }
 
+  /**
+   * Runs `fn` on the weights from before the latest applied edit, then re-applies that edit (the very same buffers,
+   * so bit-exact), also when `fn` fails: the knowledge scan compares the model before and after an edit without
+   * keeping a second copy of the weights. The history is unchanged afterwards, redo stack included.
+   */
+  async beforeLatest<T>(fn: () => Promise<T>): Promise<T> {
+    return this.exclusive(async () => {
+      if (!this.undoOne()) throw new EditInputError('no edit is applied');
+      try {
+        return await fn();
+      } finally {
+        this.redoOne();
+      }
+    });
+  }
+
   /** Re-applies the most recently undone edit (the very same weights). Returns it, or null if none. */
   redo(): HistoryEntry | null {
     this.assertIdle();

@@ -4,7 +4,7 @@
 import { create } from 'zustand';
 import { parseBenchmarkCases, parseFactsIndex, parseRelationRates, type EditEvidence, type FactsIndex } from '../eval/suggest';
 import { WorkerRequestError } from '../worker/client';
-import type { EditingInfo, EditMethodChoice, EditReport, HistoryRecheck, HistoryView, ModelSummary } from '../worker/protocol';
+import type { EditingInfo, EditMethodChoice, EditReport, HistoryRecheck, HistoryView, KnowledgeScan, ModelSummary } from '../worker/protocol';
 import { currentWorker, useApp } from './app-store';
 import { DamagedStoreError, forget, loadSaved, save } from './persist';
 import { decodeSharedEdits, SHARE_PARAM, sharedFromHistory, shareUrl } from './share-link';
@@ -36,6 +36,8 @@ export interface EditState {
   historyBusy: boolean;
   /** the latest recheck of every applied edit on the weights as they were then (shown while the history is unchanged) */
   recheck: { phase: RunPhase; result?: HistoryRecheck; error?: string };
+  /** the knowledge scan of an edit (shown with that edit's results while it is the latest applied one) */
+  scan: { phase: RunPhase; entryId?: number; message?: string; result?: KnowledgeScan; error?: string };
   /** what the model now says to the last edited prompt, after undo/redo/revert/import */
   now?: { prompt: string; text: string; pending: boolean };
   /** one-line messages: a damaged store that was reset, a refused link or file, ... */
@@ -62,6 +64,8 @@ export interface EditState {
   shareLink(): string | null;
   /** Asks every applied edit's facts again on the current weights: do they still give their targets? */
   recheckHistory(): Promise<void>;
+  /** Asks hundreds of the model's taught facts before and after the latest applied edit (src/eval/scan.ts). */
+  scanKnowledge(entryId: number): Promise<void>;
   /**
    * Reverts every applied edit (they stay redoable until the next edit) and puts their facts into the form as one
    * batch: the same facts as one MEND update instead of a sequence of edits (docs/eval.md "Sequential edits").
@@ -149,7 +153,7 @@ export const useEdit = create<EditState>()((set, get) => {
       factsNote = `${message(e)} — suggestions are off for this model.`;
     }
     set({
-      modelKey: key, editing: summary.editing ?? null, facts, evidence: null, history: null, now: undefined, run: { phase: 'idle' }, recheck: { phase: 'idle' },
+      modelKey: key, editing: summary.editing ?? null, facts, evidence: null, history: null, now: undefined, run: { phase: 'idle' }, recheck: { phase: 'idle' }, scan: { phase: 'idle' },
       notice: factsNote ? { kind: 'error', text: factsNote } : undefined,
     });
     if (!summary.editing) return;
@@ -205,7 +209,7 @@ export const useEdit = create<EditState>()((set, get) => {
     if (summary) void onModelReady(summary);
     else {
       modelTicket++;
-      set({ modelKey: null, editing: null, facts: null, evidence: null, history: null, now: undefined, run: { phase: 'idle' }, recheck: { phase: 'idle' } });
+      set({ modelKey: null, editing: null, facts: null, evidence: null, history: null, now: undefined, run: { phase: 'idle' }, recheck: { phase: 'idle' }, scan: { phase: 'idle' } });
     }
   });
 
@@ -226,6 +230,7 @@ export const useEdit = create<EditState>()((set, get) => {
     history: null,
     historyBusy: false,
     recheck: { phase: 'idle' },
+    scan: { phase: 'idle' },
     saves: 0,
 
     setForm(patch) {
@@ -266,7 +271,7 @@ export const useEdit = create<EditState>()((set, get) => {
       const { prompt, target, method, maxNewTokens } = get();
       if (!c || get().run.phase === 'running') return;
       const moreFacts = get().moreFacts.map((f, i) => ({ ...f, originalAnswer: moreOriginals[i] }));
-      set({ run: { phase: 'running', message: 'Starting…' }, notice: undefined });
+      set({ run: { phase: 'running', message: 'Starting…' }, notice: undefined, scan: { phase: 'idle' } });
       try {
         const report = await c.request(
           { type: 'edit', request: { prompt, target, moreFacts, method, paraphrases, neighbours, maxNewTokens, originalAnswer } },
@@ -315,6 +320,21 @@ export const useEdit = create<EditState>()((set, get) => {
         if (ticket === modelTicket) set({ recheck: { phase: 'ready', result } });
       } catch (e) {
         if (ticket === modelTicket) set({ recheck: { phase: 'error', error: message(e) } });
+      }
+    },
+
+    async scanKnowledge(entryId) {
+      const c = currentWorker();
+      if (!c || get().scan.phase === 'running') return;
+      const ticket = modelTicket; // an answer about a model that has since been replaced is dropped
+      set({ scan: { phase: 'running', entryId, message: 'Starting…' } });
+      try {
+        const result = await c.request({ type: 'scanKnowledge', entryId }, (p) => {
+          if (p.stage === 'edit' && ticket === modelTicket) set({ scan: { ...get().scan, message: p.message } });
+        });
+        if (ticket === modelTicket) set({ scan: { phase: 'ready', entryId, result } });
+      } catch (e) {
+        if (ticket === modelTicket) set({ scan: { phase: 'error', entryId, error: message(e) } });
       }
     },
 

@@ -182,6 +182,19 @@ describe('edit host', () => {
     expect(back.facts[0].success).toBe(first.success);
   });
 
+  it('the knowledge scan is refused for an edit that is not the latest applied one, and for a model without facts.json', async () => {
+    // (the scan itself, on the shipped model and its facts index: tests/eval/scan.test.ts and e2e/scan.spec.ts)
+    editHost.clearHistory();
+    const a = { ...request('mend'), paraphrases: [], neighbours: [] };
+    const first = await editHost.edit(a, () => {});
+    const second = await editHost.edit({ ...a, target: ' Cl' }, () => {});
+    await expect(editHost.scanKnowledge(first.entryId, () => {})).rejects.toThrow(/no longer the latest applied one/);
+    await expect(editHost.scanKnowledge(second.entryId, () => {})).rejects.toThrow(/no facts index \(facts.json\)/);
+    editHost.undo();
+    await expect(editHost.scanKnowledge(second.entryId, () => {})).rejects.toThrow(/no longer the latest applied one/);
+    expect(editHost.historyView().items.map((i) => i.applied)).toEqual([true, false]); // nothing moved
+  });
+
   it('a share link replays the edit list; a bad one changes nothing', async () => {
     editHost.clearHistory();
     const { prompt, target } = request('mend');

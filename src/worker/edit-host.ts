@@ -17,9 +17,11 @@ import { guardReading } from '../editors/guard_reading';
 import { MendEditor } from '../editors/mend';
 import type { ModelEditor } from '../editors/types';
 import { damageProseFromFacts, EditSession, type HistoryEntry } from '../session';
+import { knowledgeScan } from '../eval/scan';
+import { parseFactsIndex } from '../eval/suggest';
 import { answerFromContinuation, klDivergence, nextTokenRow, rate, sameAnswer, sameTokens, teacherForced } from '../eval/metrics';
 import type {
-  EditingInfo, EditMethod, EditReport, EditRequest, HistoryRecheck, HistoryView, MethodEval, NeighbourEval, ProbeState, ProgressEvent,
+  EditingInfo, EditMethod, EditReport, EditRequest, HistoryRecheck, HistoryView, KnowledgeScan, MethodEval, NeighbourEval, ProbeState, ProgressEvent,
   PromptEval, SharedEdits,
 } from './protocol';
 
@@ -299,6 +301,25 @@ export async function recheckHistory(maxNewTokens: number): Promise<HistoryReche
   const d = await a.session.historyDamage();
   const perplexity = d && { original: d.perplexityBefore, now: d.perplexityAfter, ratio: d.ratio, flagged: d.flagged, threshold: d.threshold };
   return { appliedIds: a.session.applied.map((e) => e.id), facts, perplexity };
+}
+
+/**
+ * The knowledge scan of the latest applied edit (src/eval/scan.ts): the facts asked on the weights now, then with the
+ * edit undone (EditSession.beforeLatest re-applies it bit for bit afterwards). Refused when `entryId` is no longer
+ * the latest applied edit, or the model has no facts index.
+ */
+export async function scanKnowledge(entryId: number, emit: Emit): Promise<KnowledgeScan> {
+  const a = requireAttached();
+  const latest = a.session.applied.at(-1);
+  if (!latest || latest.id !== entryId) throw new Error('That edit is no longer the latest applied one; the scan compares the weights just before and after the latest edit.');
+  if (!a.info.facts) throw new Error("This model has no facts index (facts.json), so there are no taught facts to scan.");
+  const index = parseFactsIndex(a.info.facts);
+  const { model, tokenizer, eosTokenId } = a.loaded;
+  let step = 0;
+  const report = await knowledgeScan(model, tokenizer, index, latest.facts, (fn) => a.session.beforeLatest(fn), {
+    eosTokenId, onProgress: (message) => emit({ stage: 'edit', message, step: ++step, steps: 2 }),
+  });
+  return { ...report, entryId };
 }
 
 export function undo(): HistoryView {

@@ -55,6 +55,8 @@ async function handle(req: WorkerRequest, emit: (p: ProgressEvent) => void): Pro
       return guardGpuMemory('while replaying the share link', () => editHost.importShared(req.shared, emit));
     case 'recheckHistory':
       return editHost.recheckHistory(req.maxNewTokens);
+    case 'scanKnowledge':
+      return guardGpuMemory('while scanning the knowledge base', () => editHost.scanKnowledge(req.entryId, emit));
     case 'weightsReport':
       return guardGpuMemory('while analysing the edit', () => weightsReport(editHost.editingContext()));
     case 'testHook':

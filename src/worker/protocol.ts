@@ -6,9 +6,10 @@
 // `load` is running simply waits for it.
 
 import type { GuardReading } from '../editors/guard_reading';
+import type { ScanReport } from '../eval/scan';
 import type { WeightsRequest, WeightsResultOf } from './weights-protocol';
 
-export type { GuardReading };
+export type { GuardReading, ScanReport };
 
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
 // 'cpu' (tfjs's plain-JS backend) only appears when even WASM could not start.
@@ -232,6 +233,15 @@ export interface HistoryRecheck {
   }>;
 }
 
+/**
+ * The knowledge scan of the latest applied edit (`scanKnowledge`, src/eval/scan.ts): hundreds of the model's taught
+ * facts asked before and after it, and every fact it knew before and no longer gives.
+ */
+export interface KnowledgeScan extends ScanReport {
+  /** the history entry scanned: the latest applied edit when the scan ran */
+  entryId: number;
+}
+
 /** A share link's compact edit list: the requests only; the receiving worker replays them. */
 export interface SharedEdits {
   /** each edit's first fact, and its further facts when it was a batch edit */
@@ -299,6 +309,8 @@ export type WorkerRequest =
   | { id: number; type: 'importHistory'; json: unknown }
   | { id: number; type: 'importShared'; shared: SharedEdits }
   | { id: number; type: 'recheckHistory'; maxNewTokens: number }
+  /** refused unless entryId is still the latest applied edit (the scan compares the weights before and after it) */
+  | { id: number; type: 'scanKnowledge'; entryId: number }
   /**
    * Fault injection for the e2e build only (vite --mode e2e): destroy the WebGPU device as a driver reset would.
    * Production workers refuse it with an error and change nothing.
@@ -323,6 +335,7 @@ export interface ResultOf extends WeightsResultOf {
   importHistory: HistoryView;
   importShared: HistoryView;
   recheckHistory: HistoryRecheck;
+  scanKnowledge: KnowledgeScan;
   testHook: { done: boolean };
 }
 

@@ -101,6 +101,33 @@ export function defineParitySuite(backend: BackendName, before: () => Promise<vo
       }
     });
 
+    it('packed teacher-forced checks (targetsAreArgmax) give the reference argmax, across and within packs', async () => {
+      // Every golden prompt split at every point: the true continuation is "the argmax" exactly when PyTorch's logits
+      // put every one of its tokens on top, and the reference's own top token always is. Positions whose top two
+      // logits are within 1e-3 are left out: there the answer is a float-rounding coin toss, not a packing question.
+      const pairs: Array<{ promptIds: number[]; targetIds: number[] }> = [];
+      const expected: boolean[] = [];
+      const top = (row: number[]) => {
+        const sorted = [...row].sort((a, b) => b - a);
+        return { id: row.indexOf(sorted[0]), clear: sorted[0] - sorted[1] > 1e-3 };
+      };
+      for (const f of golden.forward) {
+        const ids = f.input_ids;
+        for (let k = 1; k < ids.length; k += ids.length > 12 ? 6 : 1) { // every split of a short prompt, some of a long one
+          const tops = f.logits.slice(k - 1, ids.length - 1).map(top);
+          if (tops.some((t) => !t.clear)) continue;
+          pairs.push({ promptIds: ids.slice(0, k), targetIds: ids.slice(k) });
+          expected.push(tops.every((t, j) => t.id === ids[k + j]));
+          pairs.push({ promptIds: ids.slice(0, k), targetIds: [tops[0].id] });
+          expected.push(true);
+        }
+      }
+      expect(pairs.length).toBeGreaterThan(10);
+      expect(expected.some((e) => !e)).toBe(true); // both answers occur, or the check could not fail
+      // the default packs (128 tokens), and packs of at most 16 (a longer pair goes alone: pairs are never split)
+      for (const packTokens of [128, 16]) expect(await m.model.targetsAreArgmax(pairs, packTokens)).toEqual(expected);
+    });
+
     it('gives the top-k next-token distribution of the last position', async () => {
       const f = golden.forward[0];
       const top = await m.model.topNextTokens(f.input_ids, 5);

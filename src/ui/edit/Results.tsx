@@ -7,25 +7,12 @@ import { METRIC_DEFINITIONS } from '../../eval/metrics';
 import { useEdit } from '../../store/edit-store';
 import { pct, signedPct } from '../format';
 import type { EditReport, GuardReading, MethodEval, NeighbourEval, ProbeState } from '../../worker/protocol';
+import { KnowledgeScanPanel } from './KnowledgeScan';
+import { Definition, ScrollRegion } from './parts';
 
 const METHOD_NAME = { mend: 'MEND', ft: 'Fine-tuning' } as const;
 const METHOD_ORDER = { mend: 0, ft: 1 } as const;
 
-/** A table that may scroll sideways on a narrow screen: focusable and named, so keyboard users can scroll it too. */
-function ScrollRegion({ label, children }: { label: string; children: ReactNode }) {
-  return (
-    <div className="table-wrap" role="region" aria-label={label} tabIndex={0}>{children}</div>
-  );
-}
-
-function Definition({ children, text }: { children: ReactNode; text: string }) {
-  return (
-    <details className="definition">
-      <summary>{children}</summary>
-      <p>{text}</p>
-    </details>
-  );
-}
 
 function Bar({ label, p, kind }: { label: string; p: number; kind: 'new' | 'old' }) {
   const width = Number.isFinite(p) ? Math.max(0, Math.min(1, p)) * 100 : 0;
@@ -414,6 +401,7 @@ export function Results({ children }: { children?: ReactNode }) {
               <p className="hint">Only the MEND edit was kept; the fine-tuning run was undone after it was measured.</p>
             </>
           ) : report.results.map((r) => <MethodResult key={r.method} r={r} report={report} />)}
+          <KnowledgeScanPanel report={report} />
         </>
       )}
       {children}

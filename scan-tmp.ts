@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs';
+import { setupCliBackend } from '/work/main/src/cli/backend';
+import { loadModel } from '/work/main/src/model/load';
+import { localSource } from '/work/main/src/model/fetch';
+const b = process.argv[2] ?? 'wasm'; const n = Number(process.argv[3] ?? 243);
+await setupCliBackend(b as any);
+const { model, tokenizer } = await loadModel(localSource('/work/main/public/models/facts-gpt'));
+const facts = JSON.parse(readFileSync('/work/main/public/models/facts-gpt/facts.json', 'utf8'));
+const subs = Object.entries(facts.subjects).filter(([s, v]: any) => v.facts.capital).slice(0, n);
+const pairs = subs.map(([s, v]: any) => ({ promptIds: tokenizer.encode(`The capital of ${s} is`), targetIds: tokenizer.encode(' ' + v.facts.capital) }));
+// also wrong targets, so that false answers are tested too
+const wrong = subs.map(([s, v]: any, i) => ({ promptIds: pairs[i].promptIds, targetIds: tokenizer.encode(' Rome') }));
+const all = [...pairs, ...wrong];
+let t0 = performance.now();
+const packed = await model.targetsAreArgmax(all, Number(process.argv[4] ?? 512));
+const tp = performance.now() - t0;
+t0 = performance.now();
+const single: boolean[] = [];
+for (const p of all.slice(0, b === 'webgpu' ? 20 : all.length)) single.push(await model.targetIsArgmax(p.promptIds, p.targetIds));
+const ts = (performance.now() - t0) / single.length * all.length;
+console.log(b, all.length, 'pairs; packed', tp.toFixed(0), 'ms; single (extrapolated)', ts.toFixed(0), 'ms; true', packed.filter(Boolean).length, 'agree', single.every((x, i) => x === packed[i]));

@@ -1,0 +1,124 @@
+// `scan` (`npm run cli -- scan ...`): the knowledge scan (src/eval/scan.ts) of the held-out benchmark's single edits,
+// MEND and the fine-tuning baseline on the same edits: every other subject of the edited relation in the edit's
+// wording, the subject's other facts and a sample of every other relation, before and after each edit. The
+// benchmark's NS checks 3 other subjects per edit; this asks all of them (up to 300), so it shows how far an edit
+// spreads (docs/eval.md "The knowledge scan").
+//
+// Progress goes to stderr; stdout gets a table, or with --json one object:
+//   {"model", "backend", "seconds", "edits": [benchmark edit index...],
+//    "runs": {"mend": {"seconds", "totals": T, "scans": [S...]}, "ft": ...}}
+//   T = {"edits", "edits_with_loss", "kinds": {"same relation" | "same subject" | "elsewhere": {"known_before", "kept", "took_target"}}}
+//   S = {"edit", "subject", "relation", "prompt", "target", "asked", "known_before", "kept",
+//        "lost": [{"kind", "prompt", "taught", "now", "took_target"}...]}
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { BackendName } from '../model';
+import type { EditScan, ScanTotals } from '../eval/scan_benchmark';
+import type { Command } from './command';
+import { defaultModelFolder, intArg } from './args';
+import { UsageError } from './errors';
+
+const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
+const METHODS = ['mend', 'ft', 'both'] as const;
+const USAGE = 'scan [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N] [--backend wasm|cpu|webgpu] [--json]';
+
+async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv, strict: true, allowPositionals: false,
+    options: {
+      model: { type: 'string' }, benchmark: { type: 'string' }, method: { type: 'string' }, edits: { type: 'string' },
+      backend: { type: 'string' }, json: { type: 'boolean' },
+    },
+  });
+  const method = (values.method ?? 'both') as (typeof METHODS)[number];
+  if (!METHODS.includes(method)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}, got "${values.method}"`);
+  const backend = (values.backend ?? 'wasm') as BackendName;
+  if (!(CLI_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${CLI_BACKENDS.join(', ')}, got "${values.backend}"`);
+  const n = intArg('edits', values.edits, 20, 1);
+  const folder = values.model ?? defaultModelFolder();
+  if (!existsSync(join(folder, 'config.json'))) throw new UsageError(`--model ${folder}: not a model folder (no config.json)`);
+  const benchPath = values.benchmark ?? join(folder, 'benchmark.json');
+  if (!existsSync(benchPath)) {
+    throw new UsageError(`${benchPath} not found: write it with /usr/bin/python3 training/export_benchmark.py --model ${folder}`);
+  }
+  if (!existsSync(join(folder, 'facts.json'))) throw new UsageError(`${folder} has no facts index (facts.json): there are no taught facts to scan`);
+
+  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, suggest, sb] = await Promise.all([
+    import('./backend'), import('../model/load'), import('../model/fetch'), import('../editors'),
+    import('../eval/benchmark'), import('../eval/suggest'), import('../eval/scan_benchmark'),
+  ]);
+  const bench = bm.parseBenchmark(JSON.parse(readFileSync(benchPath, 'utf8')));
+  let index;
+  try {
+    index = suggest.parseFactsIndex(JSON.parse(readFileSync(join(folder, 'facts.json'), 'utf8')));
+  } catch (e) {
+    throw new UsageError(`${join(folder, 'facts.json')}: ${(e as Error).message}`);
+  }
+  const order = bench.groups['mend.single'].flat();
+  if (n > order.length) throw new UsageError(`--edits ${n}: the benchmark has ${order.length} single edits`);
+  const edits = order.slice(0, n);
+  const setup = await setupCliBackend(backend);
+  if ('rerunExit' in setup) return setup.rerunExit;
+
+  const t0 = performance.now();
+  const loaded = await loadModel(localSource(folder));
+  const { model, tokenizer } = loaded;
+  const ftCfg = bench.ft_config;
+  const chosen: Array<'mend' | 'ft'> = method === 'both' ? ['mend', 'ft'] : [method];
+  const say = (m: string) => process.stderr.write(m + '\n');
+  const runs: Record<string, { seconds: number; totals: ScanTotals; scans: EditScan[] }> = {};
+  for (const m of chosen) {
+    const editor = m === 'mend'
+      ? await editors.MendEditor.load(localSource(folder), model)
+      : new editors.FinetuneEditor({ weightNames: ftCfg.weights, steps: ftCfg.steps, learningRate: ftCfg.lr });
+    const t = performance.now();
+    let last = 0;
+    const scans = await sb.scanBenchmarkEdits(model, tokenizer, index, editor, bench, edits, {
+      eosTokenId: loaded.eosTokenId,
+      onProgress: (done, total) => {
+        if (done === total || performance.now() - last > 5000) {
+          last = performance.now();
+          say(`${m}: ${done}/${total} edits scanned`);
+        }
+      },
+    });
+    editor.dispose();
+    runs[m] = { seconds: Math.round((performance.now() - t) / 100) / 10, totals: sb.scanTotals(scans), scans };
+  }
+  model.dispose();
+  const seconds = Math.round((performance.now() - t0) / 1000);
+
+  if (values.json) {
+    const totals = (t: ScanTotals) => ({
+      edits: t.edits, edits_with_loss: t.editsWithLoss,
+      kinds: Object.fromEntries(Object.entries(t.kinds).map(([k, v]) => [k, { known_before: v.knownBefore, kept: v.kept, took_target: v.tookTarget }])),
+    });
+    const scan = (s: EditScan) => ({
+      edit: s.edit, subject: s.subject, relation: s.relation, prompt: s.prompt, target: s.target,
+      asked: s.report.asked, known_before: s.report.knownBefore, kept: s.report.kept,
+      lost: s.report.lost.map((l) => ({ kind: l.kind, prompt: l.prompt, taught: l.taught, now: l.now, took_target: l.tookTarget })),
+    });
+    process.stdout.write(JSON.stringify({
+      model: folder, backend: setup.backend, seconds, edits,
+      runs: Object.fromEntries(Object.entries(runs).map(([m, r]) => [m, { seconds: r.seconds, totals: totals(r.totals), scans: r.scans.map(scan) }])),
+    }) + '\n');
+    return 0;
+  }
+  const head = ['method', 'facts', 'known before', 'kept', 'kept share', 'now the target'];
+  const rows = Object.entries(runs).flatMap(([m, r]) => Object.entries(r.totals.kinds).map(([kind, v]) => [
+    m === 'mend' ? 'MEND' : 'FT', kind, String(v.knownBefore), String(v.kept), v.knownBefore ? (v.kept / v.knownBefore).toFixed(4) : '—', String(v.tookTarget),
+  ]));
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (row: string[]) => row.map((c, i) => c.padEnd(width[i])).join('  ').trimEnd();
+  process.stdout.write([
+    line(head), ...rows.map(line), '',
+    ...Object.entries(runs).map(([m, r]) => `${m === 'mend' ? 'MEND' : 'FT'}: ${r.totals.editsWithLoss} of ${r.totals.edits} edits lost at least one fact (${r.seconds} s)`),
+    `pooled over the benchmark's first ${n} single edits; ${setup.backend}, ${seconds} s`,
+  ].join('\n') + '\n');
+  return 0;
+}
+
+export const scan: Command = {
+  name: 'scan', summary: 'the knowledge scan of the benchmark\'s single edits (MEND and FT): how far each edit spreads', usage: USAGE, run,
+};
