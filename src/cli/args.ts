@@ -1,7 +1,35 @@
-// Option parsing shared by the CLI subcommands: integers and the default model folder.
+// Option parsing shared by the CLI subcommands: integers, choices, the backend, the default model folder and the
+// benchmark file beside a model.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { BackendName } from '../model';
 import { UsageError } from './errors';
+
+/** The tfjs backends the CLI can run on (webgpu through Dawn, src/cli/dawn.ts). */
+export const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const satisfies readonly BackendName[];
+
+/** One of `allowed`, `dflt` when not given; anything else is a usage error naming the choices. */
+export function choiceArg<T extends string>(name: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
+  const x = (v ?? dflt) as T;
+  if (!allowed.includes(x)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${v}"`);
+  return x;
+}
+
+export const backendArg = (v: string | undefined): BackendName => choiceArg('backend', v, CLI_BACKENDS, 'wasm');
+
+/**
+ * The local model folder (--model, else the app's default) and its benchmark file (--benchmark, else benchmark.json
+ * beside the model), for the commands that replay the held-out benchmark (eval, sequential, scan).
+ */
+export function benchmarkArgs(model: string | undefined, benchmark: string | undefined): { folder: string; benchPath: string } {
+  const folder = model ?? defaultModelFolder();
+  if (!existsSync(join(folder, 'config.json'))) throw new UsageError(`--model ${folder}: not a model folder (no config.json)`);
+  const benchPath = benchmark ?? join(folder, 'benchmark.json');
+  if (!existsSync(benchPath)) {
+    throw new UsageError(`${benchPath} not found: write it with /usr/bin/python3 training/export_benchmark.py --model ${folder}`);
+  }
+  return { folder, benchPath };
+}
 
 /**
  * The model the app opens by default (public/models/models.json), used when --model is not given. Accepts the

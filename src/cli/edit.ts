@@ -32,9 +32,9 @@
 // is the same before and after; continuation_unchanged = the whole completion is token for token the same (the free
 // text after the answer moves with any edit, so it is reported but does not count; src/eval/metrics.ts sameAnswer).
 import { parseArgs } from 'node:util';
-import type { BackendName, GPT2 } from '../model';
+import type { GPT2 } from '../model';
 import type { Command } from './command';
-import { defaultModelFolder, intArg } from './args';
+import { backendArg, choiceArg, defaultModelFolder, intArg } from './args';
 import { guardReading } from '../editors/guard_reading';
 import { sameAnswer, sameTokens } from '../eval/metrics';
 import { UsageError } from './errors';
@@ -42,8 +42,6 @@ import { resolveModelSource } from './model-source';
 import { knowledgeScan, type ScanReport } from '../eval/scan';
 import { parseFactsIndex, type FactsIndex } from '../eval/suggest';
 
-const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
-const METHODS = ['mend', 'ft'] as const;
 
 const USAGE = `edit --prompt "..." --target "..." [--prompt "..." --target "..."]... [--paraphrase "..."]... [--neighbour "..."]... [--method mend|ft] [--model <folder-or-hub-id>] [--backend wasm|cpu|webgpu] [--max-new-tokens N] [--ft-steps N] [--ft-lr X] [--hub-url URL] [--max-perplexity-ratio X] [--scan] [--json]`;
 
@@ -109,10 +107,8 @@ async function run(argv: string[]): Promise<number> {
   const paraphrases = values.paraphrase ?? [];
   const neighbours = values.neighbour ?? [];
   for (const p of [...paraphrases, ...neighbours]) if (p.trim() === '') throw new UsageError('--paraphrase/--neighbour must not be empty');
-  const method = (values.method ?? 'mend') as (typeof METHODS)[number];
-  if (!(METHODS as readonly string[]).includes(method)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
-  const backend = (values.backend ?? 'wasm') as BackendName;
-  if (!(CLI_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${CLI_BACKENDS.join(', ')}, got "${backend}"`);
+  const method = choiceArg('method', values.method, ['mend', 'ft'] as const, 'mend');
+  const backend = backendArg(values.backend);
   const maxNewTokens = intArg('max-new-tokens', values['max-new-tokens'], 10, 1);
   intArg('ft-steps', values['ft-steps'], 1, 1); // validated now; the default may come from the model's eval.json
   if (values['ft-lr'] !== undefined && !(Number(values['ft-lr']) > 0 && Number.isFinite(Number(values['ft-lr'])))) {

@@ -8,23 +8,14 @@
 //    "eval_json": M, "cases": {"compared", "disagreements", "max_ppl_diff"}|null}, ...}}
 //   A = {"es", "ps", "ps_novel", "ns", "ppl_increase", "n_groups", "n_neighbour_prompts"}; M = eval.json's numbers
 //   (the run that produced the artifacts, over all its groups).
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { BackendName } from '../model';
 import type { GroupOutcome, RunAggregate, RunName } from '../eval/benchmark';
 import type { Command } from './command';
-import { defaultModelFolder } from './args';
+import { backendArg, benchmarkArgs, choiceArg } from './args';
 import { UsageError } from './errors';
 
-const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
 const USAGE = 'eval [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--mode single|batch10|both] [--limit N] [--backend wasm|cpu|webgpu] [--json]';
-
-function choice<T extends string>(name: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
-  const x = (v ?? dflt) as T;
-  if (!allowed.includes(x)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${v}"`);
-  return x;
-}
 
 const fmt = (v: number | null | undefined, digits = 4) => (v === null || v === undefined ? '—' : v.toFixed(digits));
 
@@ -54,20 +45,15 @@ async function run(argv: string[]): Promise<number> {
       limit: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' },
     },
   });
-  const method = choice('method', values.method, ['mend', 'ft', 'both'] as const, 'both');
-  const mode = choice('mode', values.mode, ['single', 'batch10', 'both'] as const, 'both');
-  const backend = choice('backend', values.backend, CLI_BACKENDS, 'wasm') as BackendName;
+  const method = choiceArg('method', values.method, ['mend', 'ft', 'both'] as const, 'both');
+  const mode = choiceArg('mode', values.mode, ['single', 'batch10', 'both'] as const, 'both');
+  const backend = backendArg(values.backend);
   let limit = Infinity;
   if (values.limit !== undefined) {
     if (!/^\d+$/.test(values.limit) || Number(values.limit) < 1) throw new UsageError(`--limit must be an integer >= 1, got "${values.limit}"`);
     limit = Number(values.limit);
   }
-  const folder = values.model ?? defaultModelFolder();
-  if (!existsSync(join(folder, 'config.json'))) throw new UsageError(`--model ${folder}: not a model folder (no config.json)`);
-  const benchPath = values.benchmark ?? join(folder, 'benchmark.json');
-  if (!existsSync(benchPath)) {
-    throw new UsageError(`${benchPath} not found: write it with /usr/bin/python3 training/export_benchmark.py --model ${folder}`);
-  }
+  const { folder, benchPath } = benchmarkArgs(values.model, values.benchmark);
 
   const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, runner] = await Promise.all([
     import('./backend'), import('../model/load'), import('../model/fetch'), import('../editors'),

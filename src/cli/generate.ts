@@ -1,14 +1,12 @@
 // `generate`: load a model, complete a prompt, print the completion (or JSON with --json).
 
 import { parseArgs } from 'node:util';
-import type { BackendName } from '../model';
 import { sourceName } from '../model/fetch';
 import type { Command } from './command';
-import { intArg } from './args';
+import { backendArg, intArg } from './args';
 import { UsageError } from './errors';
 import { resolveModelSource } from './model-source';
 
-const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
 
 const USAGE = `generate --model <folder-or-hub-id> --prompt "..." [--max-new-tokens N] [--temperature T --top-k K --seed S] [--backend wasm|cpu|webgpu] [--hub-url URL] [--json]`;
 
@@ -42,8 +40,7 @@ async function run(argv: string[]): Promise<number> {
   const temperature = numArg('temperature', values.temperature, 0);
   const topK = intArg('top-k', values['top-k'], 0, 0);
   const seed = intArg('seed', values.seed, 0, 0);
-  const backend = (values.backend ?? 'wasm') as BackendName;
-  if (!(CLI_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${CLI_BACKENDS.join(', ')}, got "${backend}"`);
+  const backend = backendArg(values.backend);
   const source = resolveModelSource(values.model, values['hub-url']);
 
   // tfjs and transformers.js load only now, so argument errors are reported instantly.

@@ -13,14 +13,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { BackendName } from '../model';
 import type { EditScan, ScanTotals } from '../eval/scan_benchmark';
 import type { Command } from './command';
-import { defaultModelFolder, intArg } from './args';
+import { backendArg, benchmarkArgs, choiceArg, intArg } from './args';
 import { UsageError } from './errors';
 
-const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
-const METHODS = ['mend', 'ft', 'both'] as const;
 const USAGE = 'scan [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N] [--backend wasm|cpu|webgpu] [--json]';
 
 async function run(argv: string[]): Promise<number> {
@@ -31,17 +28,10 @@ async function run(argv: string[]): Promise<number> {
       backend: { type: 'string' }, json: { type: 'boolean' },
     },
   });
-  const method = (values.method ?? 'both') as (typeof METHODS)[number];
-  if (!METHODS.includes(method)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}, got "${values.method}"`);
-  const backend = (values.backend ?? 'wasm') as BackendName;
-  if (!(CLI_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${CLI_BACKENDS.join(', ')}, got "${values.backend}"`);
+  const method = choiceArg('method', values.method, ['mend', 'ft', 'both'] as const, 'both');
+  const backend = backendArg(values.backend);
   const n = intArg('edits', values.edits, 20, 1);
-  const folder = values.model ?? defaultModelFolder();
-  if (!existsSync(join(folder, 'config.json'))) throw new UsageError(`--model ${folder}: not a model folder (no config.json)`);
-  const benchPath = values.benchmark ?? join(folder, 'benchmark.json');
-  if (!existsSync(benchPath)) {
-    throw new UsageError(`${benchPath} not found: write it with /usr/bin/python3 training/export_benchmark.py --model ${folder}`);
-  }
+  const { folder, benchPath } = benchmarkArgs(values.model, values.benchmark);
   if (!existsSync(join(folder, 'facts.json'))) throw new UsageError(`${folder} has no facts index (facts.json): there are no taught facts to scan`);
 
   const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, suggest, sb] = await Promise.all([

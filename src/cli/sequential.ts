@@ -11,17 +11,14 @@
 // --without-guards runs MEND without its config's first_pass_guard and batch_retry (one plain pass per edit).
 //   P = {"k", "facts", "retention", "es_new", "ns", "ppl_increase", "n_neighbour_prompts", "refused"} (k edits holding
 //   `facts` facts; refused: edits the engine would not install because they made weights non-finite, counted as failed)
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { BackendName } from '../model';
 import type { SequentialPoint } from '../eval/sequential';
 import type { Command } from './command';
-import { defaultModelFolder, intArg } from './args';
+import { backendArg, benchmarkArgs, choiceArg, intArg } from './args';
 import { UsageError } from './errors';
 
-const CLI_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
-const METHODS = ['mend', 'ft', 'both'] as const;
 const USAGE = 'sequential [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N] [--batch-size 1|10] [--checkpoints K,K,...] [--without-guards] [--backend wasm|cpu|webgpu] [--json]';
 
 async function run(argv: string[]): Promise<number> {
@@ -33,10 +30,8 @@ async function run(argv: string[]): Promise<number> {
       'batch-size': { type: 'string' },
     },
   });
-  const method = (values.method ?? 'both') as (typeof METHODS)[number];
-  if (!METHODS.includes(method)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}, got "${values.method}"`);
-  const backend = (values.backend ?? 'wasm') as BackendName;
-  if (!(CLI_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${CLI_BACKENDS.join(', ')}, got "${values.backend}"`);
+  const method = choiceArg('method', values.method, ['mend', 'ft', 'both'] as const, 'both');
+  const backend = backendArg(values.backend);
   const batchSize = values['batch-size'] ?? '1';
   if (batchSize !== '1' && batchSize !== '10') throw new UsageError(`--batch-size must be 1 or 10 (the benchmark's single edits or its batches of 10), got "${batchSize}"`);
   const n = intArg('edits', values.edits, batchSize === '1' ? 50 : 10, 1);
@@ -48,12 +43,7 @@ async function run(argv: string[]): Promise<number> {
     }
     checkpoints = [...new Set(parts.map(Number))].sort((a, b) => a - b);
   }
-  const folder = values.model ?? defaultModelFolder();
-  if (!existsSync(join(folder, 'config.json'))) throw new UsageError(`--model ${folder}: not a model folder (no config.json)`);
-  const benchPath = values.benchmark ?? join(folder, 'benchmark.json');
-  if (!existsSync(benchPath)) {
-    throw new UsageError(`${benchPath} not found: write it with /usr/bin/python3 training/export_benchmark.py --model ${folder}`);
-  }
+  const { folder, benchPath } = benchmarkArgs(values.model, values.benchmark);
 
   const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, runner, seq] = await Promise.all([
     import('./backend'), import('../model/load'), import('../model/fetch'), import('../editors'),

@@ -250,8 +250,7 @@ export async function edit(req: EditRequest, emit: Emit): Promise<EditReport> {
   // The original answers must be known before "before" is scored; taken from the greedy text where not given.
   const originalOf = async (promptIds: number[], given: string | undefined) => {
     if (given) return given;
-    const g = await model.generate(promptIds, { maxNewTokens, eosTokenId: a.loaded.eosTokenId });
-    return answerFromContinuation(tokenizer.decode(g));
+    return answerFromContinuation((await greedy(a, promptIds, maxNewTokens)).text); // (without the end-of-text token)
   };
   const original = await originalOf(fact.promptIds, req.originalAnswer);
   const longest = (ids: number[][]) => Math.max(...ids.map((p) => p.length));

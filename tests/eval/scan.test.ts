@@ -10,6 +10,7 @@ import { knowledgeScan, SCAN_LIMITS, scanProbes } from '../../src/eval/scan';
 import { parseFactsIndex, type FactsIndex } from '../../src/eval/suggest';
 import { initBackend, loadModel, localSource, type LoadedModel } from '../../src/model';
 import { EditInputError, EditSession, weightsChecksum } from '../../src/session';
+import { expectOneLineError, runCli } from '../helpers/run-node';
 
 const MODEL = new URL('../../public/models/facts-gpt', import.meta.url).pathname;
 const index: FactsIndex = parseFactsIndex(JSON.parse(readFileSync(join(MODEL, 'facts.json'), 'utf8')));
@@ -123,4 +124,28 @@ describe('the scan of a real edit', () => {
     expect(await weightsChecksum(loaded.model)).toBe(edited);
     expect(session.applied).toHaveLength(1);
   });
+});
+
+describe('npm run cli -- scan', () => {
+  it('scans the benchmark\'s first single edits with MEND and FT; the totals add up the per-edit scans', async () => {
+    const r = await runCli(['scan', '--edits', '1', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    const bench = JSON.parse(readFileSync(join(MODEL, 'benchmark.json'), 'utf8'));
+    expect(out.edits).toEqual([bench.groups['mend.single'][0][0]]);
+    for (const m of ['mend', 'ft']) {
+      const run = out.runs[m];
+      expect(run.scans).toHaveLength(1);
+      const [s] = run.scans;
+      expect(s.prompt).toBe(bench.edits[out.edits[0]].prompt);
+      expect(s.known_before - s.kept).toBe(s.lost.length);
+      const kinds = Object.values(run.totals.kinds) as Array<{ known_before: number; kept: number; took_target: number }>;
+      expect(kinds.reduce((n, k) => n + k.known_before, 0)).toBe(s.known_before);
+      expect(kinds.reduce((n, k) => n + k.kept, 0)).toBe(s.kept);
+      expect(kinds.reduce((n, k) => n + k.took_target, 0)).toBe(s.lost.filter((l: { took_target: string | null }) => l.took_target !== null).length);
+      expect(run.totals.edits_with_loss).toBe(s.lost.length > 0 ? 1 : 0);
+    }
+    expectOneLineError(await runCli(['scan', '--edits', '0']), 2, /--edits/);
+    expectOneLineError(await runCli(['scan', '--method', 'rome']), 2, /--method must be one of mend, ft, both/);
+  }, 300_000);
 });

@@ -13,6 +13,11 @@ const METHOD_LABEL: Record<EditMethodChoice, string> = {
   both: 'Both, side by side',
 };
 
+/** Every prompt the form's edit changes (the first fact's and each batch row's), trimmed. */
+function formPrompts(prompt: string, moreFacts: ReadonlyArray<{ prompt: string }>): Set<string> {
+  return new Set([prompt, ...moreFacts.map((f) => f.prompt)].map((p) => p.trim()));
+}
+
 export function useChecks() {
   const facts = useEdit((s) => s.facts);
   const prompt = useEdit((s) => s.prompt);
@@ -22,7 +27,7 @@ export function useChecks() {
   const moreFacts = useEdit((s) => s.moreFacts);
   return useMemo(() => {
     // a batch fact's own prompt is edited on purpose: as a neighbour it would "change" by design
-    const edited = new Set([prompt, ...moreFacts.map((f) => f.prompt)].map((p) => p.trim()));
+    const edited = formPrompts(prompt, moreFacts);
     const rec = facts ? recognise(facts, prompt) : null;
     const paraphrases = facts && rec ? suggestParaphrases(facts, rec) : [];
     const neighbours = facts && rec ? suggestNeighbours(facts, rec) : [];
@@ -225,7 +230,7 @@ function BatchFacts() {
   const id = useId();
   const full = s.moreFacts.length + 1 >= MAX_FACTS_PER_EDIT;
   const examples = useMemo(() => (s.facts ? exampleEdits(s.facts, { evidence: s.evidence, count: MAX_FACTS_PER_EDIT + 1 }) : []), [s.facts, s.evidence]);
-  const taken = new Set([s.prompt, ...s.moreFacts.map((f) => f.prompt)].map((p) => p.trim()));
+  const taken = formPrompts(s.prompt, s.moreFacts);
   const unused = examples.filter((e) => !taken.has(e.prompt.trim()));
   const addExamples = () => {
     for (const e of unused.slice(0, MAX_FACTS_PER_EDIT - 1 - s.moreFacts.length)) s.addFact({ prompt: e.prompt, target: e.target });
