@@ -74,6 +74,10 @@ export function formatReport(r: BenchReport): string {
       const e = c.captureEnqueue;
       out.push(`capture enqueue (JavaScript): kept plans ${ms(e.keptMs)} ms vs built per call ${ms(e.freshMs)} ms = ${e.ratio.toFixed(2)}x`);
     }
+    if (m.factChecks) {
+      const c = m.factChecks;
+      out.push(`knowledge-scan fact checks: packed ${ms(c.packedMs)} ms vs one forward each ${ms(c.oneByOneMs)} ms = ${c.ratio.toFixed(2)}x  (${c.pairs} facts; GPT2.targetsAreArgmax vs targetIsArgmax, alternated)`);
+    }
     if (m.pipeline) {
       const c = m.pipeline;
       out.push(`whole edit: one wait ${ms(c.oneWaitMs)} ms vs synced after each phase ${ms(c.syncedMs)} ms = ${c.ratio.toFixed(2)}x  (MendEditor.edit, the app's way vs syncPhases, alternated)`);

@@ -299,6 +299,40 @@ export interface ModelReport {
   /** absent without 'timestamp-query', off the fast paths, and in reports written before them */
   captureProfile?: GpuPassProfile;
   editorProfile?: GpuPassProfile;
+  /** absent in reports written before the knowledge scan */
+  factChecks?: FactCheckComparison;
+}
+
+/**
+ * The knowledge scan's teacher-forced checks (src/eval/scan.ts): FACT_CHECKS (prompt, target) pairs asked in packs by
+ * GPT2.targetsAreArgmax against one forward pass each (GPT2.targetIsArgmax), alternated; ratio = packed / one by one.
+ */
+export interface FactCheckComparison {
+  pairs: number;
+  packedMs: number;
+  oneByOneMs: number;
+  ratio: number;
+  packedSamples: number[];
+  oneByOneSamples: number[];
+}
+
+/** How many facts the check comparison asks: prompts of 6 to 13 tokens with 1 to 3 target tokens, like facts.json's. */
+const FACT_CHECKS = 32;
+
+async function factCheckComparison(bm: BenchModel, s: BenchSettings): Promise<FactCheckComparison> {
+  const V = bm.model.config.vocabSize;
+  const pairs = Array.from({ length: FACT_CHECKS }, (_, i) => ({ promptIds: tokenIds(6 + (i % 8), V, 100 + i), targetIds: tokenIds(1 + (i % 3), V, 200 + i) }));
+  const packed = await bm.model.targetsAreArgmax(pairs);
+  const single: boolean[] = [];
+  for (const p of pairs) single.push(await bm.model.targetIsArgmax(p.promptIds, p.targetIds));
+  if (packed.join() !== single.join()) throw new Error('bench: the packed fact checks disagree with the one-by-one ones');
+  const c = await alternated(async (fast) => {
+    const t0 = performance.now();
+    if (fast) await bm.model.targetsAreArgmax(pairs);
+    else for (const p of pairs) await bm.model.targetIsArgmax(p.promptIds, p.targetIds);
+    return performance.now() - t0;
+  }, s);
+  return { pairs: FACT_CHECKS, ...named(c, 'packed', 'oneByOne') };
 }
 
 /** Deterministic token ids (a fixed LCG) so every run edits and generates the same sequence. */
@@ -945,6 +979,9 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
   const captureProfile = await captureGpuProfile(bm, fact, s);
   const editorProfile = await editorGpuProfile(bm, fact, s);
 
+  log(`${bm.name}: knowledge-scan fact checks, packed vs one by one ×${s.warmup}+${s.reps}`);
+  const factChecks = await factCheckComparison(bm, s);
+
   log(`${bm.name}: dispatch diagnostics (kernels, enqueue vs read-back wait)`);
   const dispatch = await dispatchReport(bm, fact, prompt, s);
 
@@ -984,5 +1021,6 @@ export async function benchModel(bm: BenchModel, s: BenchSettings, watch: GpuMem
     pipeline,
     captureProfile,
     editorProfile,
+    factChecks,
   };
 }

@@ -18,19 +18,21 @@ import type { Command } from './command';
 import { backendArg, benchmarkArgs, choiceArg, intArg } from './args';
 import { UsageError } from './errors';
 
-const USAGE = 'scan [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N] [--backend wasm|cpu|webgpu] [--json]';
+const USAGE = 'scan [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N | --per-relation K] [--backend wasm|cpu|webgpu] [--json]';
 
 async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv, strict: true, allowPositionals: false,
     options: {
       model: { type: 'string' }, benchmark: { type: 'string' }, method: { type: 'string' }, edits: { type: 'string' },
-      backend: { type: 'string' }, json: { type: 'boolean' },
+      backend: { type: 'string' }, json: { type: 'boolean' }, 'per-relation': { type: 'string' },
     },
   });
   const method = choiceArg('method', values.method, ['mend', 'ft', 'both'] as const, 'both');
   const backend = backendArg(values.backend);
   const n = intArg('edits', values.edits, 20, 1);
+  if (values.edits !== undefined && values['per-relation'] !== undefined) throw new UsageError('give --edits or --per-relation, not both');
+  const perRelation = values['per-relation'] === undefined ? undefined : intArg('per-relation', values['per-relation'], 1, 1);
   const { folder, benchPath } = benchmarkArgs(values.model, values.benchmark);
   if (!existsSync(join(folder, 'facts.json'))) throw new UsageError(`${folder} has no facts index (facts.json): there are no taught facts to scan`);
 
@@ -45,9 +47,9 @@ async function run(argv: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError(`${join(folder, 'facts.json')}: ${(e as Error).message}`);
   }
-  const order = bench.groups['mend.single'].flat();
-  if (n > order.length) throw new UsageError(`--edits ${n}: the benchmark has ${order.length} single edits`);
-  const edits = order.slice(0, n);
+  const singles = bench.groups['mend.single'].flat().length;
+  if (perRelation === undefined && n > singles) throw new UsageError(`--edits ${n}: the benchmark has ${singles} single edits`);
+  const edits = sb.scanOrder(bench, n, perRelation);
   const setup = await setupCliBackend(backend);
   if ('rerunExit' in setup) return setup.rerunExit;
 
@@ -83,6 +85,7 @@ async function run(argv: string[]): Promise<number> {
     const totals = (t: ScanTotals) => ({
       edits: t.edits, edits_with_loss: t.editsWithLoss,
       kinds: Object.fromEntries(Object.entries(t.kinds).map(([k, v]) => [k, { known_before: v.knownBefore, kept: v.kept, took_target: v.tookTarget }])),
+      by_relation: Object.fromEntries(Object.entries(t.byRelation).map(([k, v]) => [k, { edits: v.edits, known_before: v.knownBefore, kept: v.kept, took_target: v.tookTarget }])),
     });
     const scan = (s: EditScan) => ({
       edit: s.edit, subject: s.subject, relation: s.relation, prompt: s.prompt, target: s.target,
@@ -99,12 +102,23 @@ async function run(argv: string[]): Promise<number> {
   const rows = Object.entries(runs).flatMap(([m, r]) => Object.entries(r.totals.kinds).map(([kind, v]) => [
     m === 'mend' ? 'MEND' : 'FT', kind, String(v.knownBefore), String(v.kept), v.knownBefore ? (v.kept / v.knownBefore).toFixed(4) : '—', String(v.tookTarget),
   ]));
+  const relations = [...new Set(Object.values(runs).flatMap((r) => Object.keys(r.totals.byRelation)))].sort();
+  if (relations.length > 1) {
+    for (const [m, r] of Object.entries(runs)) {
+      for (const rel of relations) {
+        const v = r.totals.byRelation[rel];
+        if (!v) continue;
+        rows.push([m === 'mend' ? 'MEND' : 'FT', `same relation: ${rel} (${v.edits} edits)`, String(v.knownBefore), String(v.kept),
+          v.knownBefore ? (v.kept / v.knownBefore).toFixed(4) : '—', String(v.tookTarget)]);
+      }
+    }
+  }
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (row: string[]) => row.map((c, i) => c.padEnd(width[i])).join('  ').trimEnd();
   process.stdout.write([
     line(head), ...rows.map(line), '',
     ...Object.entries(runs).map(([m, r]) => `${m === 'mend' ? 'MEND' : 'FT'}: ${r.totals.editsWithLoss} of ${r.totals.edits} edits lost at least one fact (${r.seconds} s)`),
-    `pooled over the benchmark's first ${n} single edits; ${setup.backend}, ${seconds} s`,
+    `pooled over ${perRelation === undefined ? `the benchmark's first ${n} single edits` : `the first ${perRelation} single edits of each relation (${edits.length})`}; ${setup.backend}, ${seconds} s`,
   ].join('\n') + '\n');
   return 0;
 }

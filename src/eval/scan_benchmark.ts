@@ -15,6 +15,8 @@ export interface ScanTotals {
   kinds: Record<ScanKind, { knownBefore: number; kept: number; tookTarget: number }>;
   /** edits that lost at least one fact */
   editsWithLoss: number;
+  /** the same-relation facts, pooled per edited relation */
+  byRelation: Record<string, { edits: number; knownBefore: number; kept: number; tookTarget: number }>;
 }
 
 export interface EditScan {
@@ -55,6 +57,22 @@ export async function scanBenchmarkEdits(
   return out;
 }
 
+/**
+ * The benchmark's single edits to scan: the first `n` in its order, or with perRelation the first that many of each
+ * relation (its order follows the test split, where city → country is most of the facts).
+ */
+export function scanOrder(bench: BenchmarkFile, n: number, perRelation?: number): number[] {
+  const order = bench.groups['mend.single'].flat();
+  if (perRelation === undefined) return order.slice(0, n);
+  const taken = new Map<string, number>();
+  return order.filter((i) => {
+    const r = bench.edits[i].relation;
+    const k = taken.get(r) ?? 0;
+    taken.set(r, k + 1);
+    return k < perRelation;
+  });
+}
+
 /** The scans pooled: per kind, how many known facts the edits kept and how many now give the edit's target. */
 export function scanTotals(scans: readonly EditScan[]): ScanTotals {
   const kinds: ScanTotals['kinds'] = {
@@ -69,5 +87,14 @@ export function scanTotals(scans: readonly EditScan[]): ScanTotals {
     }
     for (const l of s.report.lost) if (l.tookTarget) kinds[l.kind].tookTarget += 1;
   }
-  return { edits: scans.length, kinds, editsWithLoss: scans.filter((s) => s.report.lost.length > 0).length };
+  const byRelation: ScanTotals['byRelation'] = {};
+  for (const s of scans) {
+    const r = (byRelation[s.relation] ??= { edits: 0, knownBefore: 0, kept: 0, tookTarget: 0 });
+    r.edits += 1;
+    const g = s.report.groups.find((x) => x.kind === 'same relation');
+    r.knownBefore += g?.knownBefore ?? 0;
+    r.kept += g?.kept ?? 0;
+    r.tookTarget += s.report.lost.filter((l) => l.kind === 'same relation' && l.tookTarget).length;
+  }
+  return { edits: scans.length, kinds, editsWithLoss: scans.filter((s) => s.report.lost.length > 0).length, byRelation };
 }

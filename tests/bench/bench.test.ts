@@ -141,6 +141,9 @@ describe('npm run bench', () => {
     expect(f.dispatches).toBeLessThan(d.capture.dispatches);
     // Capture time with both paths in the same run (alternated), and their ratio.
     expectPair(m.capture!, 'fast', 'tfjs');
+    // the knowledge scan's fact checks, packed against one forward each (their answers agree, or the bench throws)
+    expect(m.factChecks!.pairs).toBe(32);
+    expectPair(m.factChecks!, 'packed', 'oneByOne');
     // Editor phase with both paths in the same run: the fast path's own dispatches (the weights of one shape
     // stacked, split and keep mask folded in) against the tfjs path's editorMLP + split + keep mask per weight.
     const ep = m.editorPhase!;
@@ -241,6 +244,7 @@ describe('npm run bench', () => {
     expect(text).toMatch(/per edit capture, tfjs path: [\d.]+ tfjs kernels, [\d.]+ GPU dispatches/);
     expect(text).toMatch(/per edit capture, fast path: 0 tfjs kernels, [\d.]+ GPU dispatches/);
     expect(text).toMatch(/capture: fast [\d.]+ ms vs tfjs [\d.]+ ms = [\d.]+x/);
+    expect(text).toMatch(/knowledge-scan fact checks: packed [\d.]+ ms vs one forward each [\d.]+ ms = [\d.]+x {2}\(32 facts/);
     expect(text).toMatch(/editor phase, fast path: stacked by editor [\d.]+ ms \(\d+ dispatches\) vs one weight at a time [\d.]+ ms \(\d+\) = [\d.]+x/);
     expect(text).toMatch(/whole edit: row-flag kernels [\d.]+ ms \(\d+ tfjs dispatches\) vs tfjs ops [\d.]+ ms \(\d+\) = [\d.]+x/);
     expect(text).toMatch(/whole edit: update phase in one encoder [\d.]+ ms \(\d+ tfjs dispatches\) vs tfjs programs [\d.]+ ms \(\d+\) = [\d.]+x/);

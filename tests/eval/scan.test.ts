@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MendEditor } from '../../src/editors';
+import { parseBenchmark } from '../../src/eval/benchmark';
 import { knowledgeScan, SCAN_LIMITS, scanProbes } from '../../src/eval/scan';
+import { scanOrder } from '../../src/eval/scan_benchmark';
 import { parseFactsIndex, type FactsIndex } from '../../src/eval/suggest';
 import { initBackend, loadModel, localSource, type LoadedModel } from '../../src/model';
 import { EditInputError, EditSession, weightsChecksum } from '../../src/session';
@@ -147,5 +149,20 @@ describe('npm run cli -- scan', () => {
     }
     expectOneLineError(await runCli(['scan', '--edits', '0']), 2, /--edits/);
     expectOneLineError(await runCli(['scan', '--method', 'rome']), 2, /--method must be one of mend, ft, both/);
+    expectOneLineError(await runCli(['scan', '--edits', '3', '--per-relation', '1']), 2, /give --edits or --per-relation, not both/);
   }, 300_000);
+
+  it('--per-relation takes the first K single edits of every relation, in the benchmark\'s order', () => {
+    const bench = parseBenchmark(JSON.parse(readFileSync(join(MODEL, 'benchmark.json'), 'utf8')));
+    const order = bench.groups['mend.single'].flat();
+    expect(scanOrder(bench, 4)).toEqual(order.slice(0, 4));
+    const picked = scanOrder(bench, 20, 2);
+    const relationsOf = (ix: number[]) => ix.map((i) => bench.edits[i].relation);
+    expect(new Set(relationsOf(picked))).toEqual(new Set(relationsOf(order)));
+    for (const r of new Set(relationsOf(order))) {
+      const all = order.filter((i) => bench.edits[i].relation === r);
+      expect(picked.filter((i) => bench.edits[i].relation === r)).toEqual(all.slice(0, 2));
+    }
+    expect(picked).toEqual(order.filter((i) => picked.includes(i))); // still in the benchmark's order
+  });
 });
