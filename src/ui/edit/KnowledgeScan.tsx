@@ -8,7 +8,7 @@ import { ScrollRegion } from './parts';
 const relationName = (r: string) => r.replace(/_/g, ' ');
 
 const KIND_TEXT: Record<ScanReport['groups'][number]['kind'], (r: ScanReport) => string> = {
-  'same relation': (r) => `Other subjects' ${relationName(r.relation ?? '')}, in the edit prompt's wording`,
+  'same relation': (r) => `Same relation (${relationName(r.relation ?? '')}), other subjects, in the edit prompt's wording`,
   'same subject': (r) => `${r.subject}'s other facts`,
   elsewhere: () => 'A sample of every other relation',
 };
@@ -56,6 +56,12 @@ function ScanResult({ r }: { r: KnowledgeScan }) {
         of {r.asked} facts asked, the model knew {r.knownBefore} before the edit and still gives {r.kept}.
         {took > 0 && ` ${took} of the lost now give the edit's target: the edit spread to ${took === 1 ? 'a fact' : 'facts'} it was not meant for.`}
       </p>
+      {r.subject === null && (
+        <p className="hint" data-testid="scan-unrecognised">
+          The edit prompt is not one of the facts index's wordings, so the scan could not tell its relation and subject:
+          it asked only the sample of every relation.
+        </p>
+      )}
       <ScrollRegion label="Knowledge scan by kind of fact">
         <table data-testid="scan-groups">
           <caption className="visually-hidden">Facts the model knew before the edit and still gives, by kind</caption>
