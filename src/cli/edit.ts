@@ -36,6 +36,7 @@ import type { GPT2 } from '../model';
 import type { Command } from './command';
 import { backendArg, choiceArg, defaultModelFolder, intArg } from './args';
 import { guardReading } from '../editors/guard_reading';
+import { greedyContinuation } from '../model/greedy_text';
 import { sameAnswer, sameTokens } from '../eval/metrics';
 import { UsageError } from './errors';
 import { resolveModelSource } from './model-source';
@@ -199,10 +200,7 @@ async function run(argv: string[]): Promise<number> {
   ];
   const probe = async (prompt: string, targetIds: number[] | null): Promise<Probe> => {
     const ids = tokenizer.encode(prompt);
-    const completion = await model.generate(ids, { maxNewTokens, eosTokenId: loaded.eosTokenId });
-    // The end-of-text token ends generation but is not part of the text (as in `generate`).
-    const eos = loaded.eosTokenId;
-    const text = tokenizer.decode(completion.length && completion[completion.length - 1] === eos ? completion.slice(0, -1) : completion);
+    const { ids: completion, text } = await greedyContinuation(model, tokenizer, ids, maxNewTokens, loaded.eosTokenId);
     if (!targetIds) return { ids, completion, text, targetProb: NaN, targetIsArgmax: false };
     const { logprob } = await model.scoreContinuation(ids, targetIds);
     return { ids, completion, text, targetProb: Math.exp(logprob), targetIsArgmax: await targetIsArgmax(model, ids, targetIds) };

@@ -87,9 +87,7 @@ async function run(argv: string[]): Promise<number> {
       throw new Error(`editor_config.json first_pass_guard ${brief(mend.config.raw.first_pass_guard)} differs from the benchmark's ${brief(bench.mend_first_pass_guard)}`);
     }
   }
-  const ftCfg = bench.ft_config;
-  if (ftCfg.optimizer !== 'Adam') throw new Error(`benchmark FT optimizer "${ftCfg.optimizer}" (only Adam is implemented)`);
-  const ft = new editors.FinetuneEditor({ weightNames: ftCfg.weights, steps: ftCfg.steps, learningRate: ftCfg.lr });
+  const ft = runner.benchmarkFinetuner(bench);
 
   const progress = progressLine();
   const used = new Set(runs.flatMap((r) => groupsOf(r).flat()));

@@ -36,9 +36,9 @@ async function run(argv: string[]): Promise<number> {
   const { folder, benchPath } = benchmarkArgs(values.model, values.benchmark);
   if (!existsSync(join(folder, 'facts.json'))) throw new UsageError(`${folder} has no facts index (facts.json): there are no taught facts to scan`);
 
-  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, suggest, sb] = await Promise.all([
+  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, runner, suggest, sb] = await Promise.all([
     import('./backend'), import('../model/load'), import('../model/fetch'), import('../editors'),
-    import('../eval/benchmark'), import('../eval/suggest'), import('../eval/scan_benchmark'),
+    import('../eval/benchmark'), import('../eval/benchmark_run'), import('../eval/suggest'), import('../eval/scan_benchmark'),
   ]);
   const bench = bm.parseBenchmark(JSON.parse(readFileSync(benchPath, 'utf8')));
   let index;
@@ -56,14 +56,13 @@ async function run(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const loaded = await loadModel(localSource(folder));
   const { model, tokenizer } = loaded;
-  const ftCfg = bench.ft_config;
   const chosen: Array<'mend' | 'ft'> = method === 'both' ? ['mend', 'ft'] : [method];
   const say = (m: string) => process.stderr.write(m + '\n');
   const runs: Record<string, { seconds: number; totals: ScanTotals; scans: EditScan[] }> = {};
   for (const m of chosen) {
     const editor = m === 'mend'
       ? await editors.MendEditor.load(localSource(folder), model)
-      : new editors.FinetuneEditor({ weightNames: ftCfg.weights, steps: ftCfg.steps, learningRate: ftCfg.lr });
+      : runner.benchmarkFinetuner(bench);
     const t = performance.now();
     let last = 0;
     const scans = await sb.scanBenchmarkEdits(model, tokenizer, index, editor, bench, edits, {

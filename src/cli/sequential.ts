@@ -60,7 +60,6 @@ async function run(argv: string[]): Promise<number> {
 
   const t0 = performance.now();
   const { model } = await loadModel(localSource(folder));
-  const ftCfg = bench.ft_config;
   const chosen: Array<'mend' | 'ft'> = method === 'both' ? ['mend', 'ft'] : [method];
   const say = (m: string) => process.stderr.write(m + '\n');
   say(`baseline: the unedited model's answers to the neighbours of ${n} edits`);
@@ -70,7 +69,7 @@ async function run(argv: string[]): Promise<number> {
   for (const m of chosen) {
     const editor = m === 'mend'
       ? values['without-guards'] ? mendWithoutGuards(editors.MendEditor, folder, model) : await editors.MendEditor.load(localSource(folder), model)
-      : new editors.FinetuneEditor({ weightNames: ftCfg.weights, steps: ftCfg.steps, learningRate: ftCfg.lr });
+      : runner.benchmarkFinetuner(bench);
     const t = performance.now();
     let last = 0;
     const points = await seq.runSequential(model, editor, bench, edits, base, marks, (done, total) => {

@@ -7,7 +7,7 @@
 //   perplexity          token-weighted mean NLL over the held-out prose, before vs after: exp(after − before) − 1.
 // Each group is edited, scored, and reverted bit-exactly (editors/changes.ts) before the next.
 import type { GPT2 } from '../model';
-import { disposeChanges, revertChanges, type ModelEditor } from '../editors';
+import { disposeChanges, FinetuneEditor, revertChanges, type ModelEditor } from '../editors';
 import { teacherForced } from './metrics';
 import type { BenchmarkFile, GroupOutcome } from './benchmark';
 
@@ -18,6 +18,13 @@ export interface Baseline {
 }
 
 export type Progress = (done: number, total: number) => void;
+
+/** The fine-tuning baseline with the settings the benchmark's FT outcomes were computed with (benchmark.json ft_config). */
+export function benchmarkFinetuner(bench: BenchmarkFile): FinetuneEditor {
+  const c = bench.ft_config;
+  if (c.optimizer !== 'Adam') throw new Error(`benchmark FT optimizer "${c.optimizer}" (only Adam is implemented)`);
+  return new FinetuneEditor({ weightNames: c.weights, steps: c.steps, learningRate: c.lr });
+}
 
 /** Whole-target exact match of `targetIds` after `promptIds` under teacher forcing (0/1). */
 export async function exactMatch(model: GPT2, promptIds: number[], targetIds: number[]): Promise<number> {

@@ -9,6 +9,7 @@
 // cannot be lost. The facts come from the model's facts index (facts.json), so the scan exists only for models that
 // ship one, like the embedded default.
 import type { GPT2, Tokenizer } from '../model';
+import { greedyContinuation } from '../model/greedy_text';
 import { answerFromContinuation } from './metrics';
 import { plainTemplate, recognise, type FactsIndex } from './suggest';
 
@@ -126,9 +127,8 @@ export async function knowledgeScan(
   const lost: LostFact[] = [];
   for (const [i, p] of probes.entries()) {
     if (!before[i] || after[i]) continue;
-    const ids = await model.generate(tokenizer.encode(p.prompt), { maxNewTokens: opts.maxNewTokens ?? 6, eosTokenId: opts.eosTokenId });
-    const shown = ids.length && ids[ids.length - 1] === opts.eosTokenId ? ids.slice(0, -1) : ids;
-    const now = answerFromContinuation(tokenizer.decode(shown));
+    const { text } = await greedyContinuation(model, tokenizer, tokenizer.encode(p.prompt), opts.maxNewTokens ?? 6, opts.eosTokenId);
+    const now = answerFromContinuation(text);
     const took = facts.find((f) => f.target.trim() !== '' && now.trim() === f.target.trim());
     lost.push({ kind: p.kind, subject: p.subject, relation: p.relation, prompt: p.prompt, taught: p.taught, now, tookTarget: took?.target ?? null });
   }

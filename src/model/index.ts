@@ -21,6 +21,9 @@ export { ModelFileError } from './errors';
 export { GPT2, KVCache, mulberry32, disposeGradientRows } from './gpt2';
 export type { GenerateOptions, TopToken, ScoreResult, GradientRows, CaptureResult, PendingCapture } from './gpt2';
 
+/** Greedy text without the end-of-text token that ended it, as every view of the model's answer shows it. */
+export { greedyContinuation } from './greedy_text';
+
 /** Tokenizer built offline from tokenizer.json + tokenizer_config.json (transformers.js). */
 export { Tokenizer } from './tokenizer';
 

@@ -10,6 +10,7 @@
 //   weights at the buffers they had) → apply MEND → measure.
 // Only the MEND edit stays in the history; the fine-tuning run is a comparison, and applying MEND discards it
 // (the session drops the redo stack on every new edit). With a single method, that method's edit is kept.
+import { greedyContinuation } from '../model/greedy_text';
 import type { LoadedModel } from '../model';
 import { fetchOptionalFile, listCachedFiles, parseJsonFile, ProgressTracker, sourceName, type ModelSource as EngineSource } from '../model/fetch';
 import { FinetuneEditor, finetuneDefaultsFromEval } from '../editors/finetune';
@@ -156,12 +157,10 @@ interface Scored {
   originalIds: number[];
 }
 
-/** The greedy continuation of `ids`: its tokens, and its text without the end-of-text token that ended it. */
-async function greedy(a: Attached, ids: number[], maxNewTokens: number): Promise<{ ids: number[]; text: string }> {
+/** The greedy continuation of `ids` on the attached model (greedyContinuation). */
+function greedy(a: Attached, ids: number[], maxNewTokens: number): Promise<{ ids: number[]; text: string }> {
   const { model, tokenizer, eosTokenId } = a.loaded;
-  const out = await model.generate(ids, { maxNewTokens, eosTokenId });
-  const shown = out.length && out[out.length - 1] === eosTokenId ? out.slice(0, -1) : out;
-  return { ids: out, text: tokenizer.decode(shown) };
+  return greedyContinuation(model, tokenizer, ids, maxNewTokens, eosTokenId);
 }
 
 /** Everything measured on one state of the weights, one model call at a time (they share the device queue). */
