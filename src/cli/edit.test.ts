@@ -215,7 +215,7 @@ describe('npm run cli -- edit', () => {
     const r = await cli([...args, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const scan = JSON.parse(r.stdout).scan;
-    expect(scan).toMatchObject({ subject: 'France', relation: 'capital' });
+    expect(scan).toMatchObject({ subjects: ['France'], relations: ['capital'], unrecognised: 0 });
     expect(scan.groups.map((g: { kind: string }) => g.kind)).toEqual(['same relation', 'same subject', 'elsewhere']);
     expect(scan.asked).toBe(scan.groups.reduce((n: number, g: { asked: number }) => n + g.asked, 0));
     expect(scan.known_before - scan.kept).toBe(scan.lost.length);

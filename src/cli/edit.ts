@@ -40,7 +40,7 @@ import { greedyContinuation } from '../model/greedy_text';
 import { sameAnswer, sameTokens } from '../eval/metrics';
 import { UsageError } from './errors';
 import { resolveModelSource } from './model-source';
-import { knowledgeScan, type ScanReport } from '../eval/scan';
+import { knowledgeScan, scanReportJson } from '../eval/scan';
 import { parseFactsIndex, type FactsIndex } from '../eval/suggest';
 
 
@@ -252,7 +252,7 @@ async function run(argv: string[]): Promise<number> {
       capture: round(entry.timings.captureMs), editor: round(entry.timings.editorMs),
       update: round(entry.timings.updateMs), total: round(entry.timings.totalMs),
     },
-    ...(scan ? { scan: scanJson(scan) } : {}),
+    ...(scan ? { scan: scanReportJson(scan) } : {}),
   };
 
   if (values.json) process.stdout.write(JSON.stringify(out) + '\n');
@@ -296,16 +296,7 @@ interface Report {
   step_halvings: number;
   first_pass_guard: { rise_full_step: number; rise_kept_step: number | null; limit: number } | null;
   timings_ms: Record<string, number>;
-  scan?: ReturnType<typeof scanJson>;
-}
-
-/** The knowledge scan in the CLI's snake_case (docs/cli.md). */
-function scanJson(r: ScanReport) {
-  return {
-    subject: r.subject, relation: r.relation, asked: r.asked, known_before: r.knownBefore, kept: r.kept,
-    groups: r.groups.map((g) => ({ kind: g.kind, asked: g.asked, known_before: g.knownBefore, kept: g.kept, gained: g.gained })),
-    lost: r.lost.map((l) => ({ kind: l.kind, subject: l.subject, relation: l.relation, prompt: l.prompt, taught: l.taught, now: l.now, took_target: l.tookTarget })),
-  };
+  scan?: ReturnType<typeof scanReportJson>;
 }
 
 function humanReport(out: Report, method: string, facts: Array<{ prompt: string; target: string }>): string {
@@ -363,8 +354,12 @@ function humanReport(out: Report, method: string, facts: Array<{ prompt: string;
   if (out.scan) {
     const sc = out.scan;
     lines.push('', `knowledge scan: ${sc.asked} facts asked; the model knew ${sc.known_before} before the edit and still gives ${sc.kept} of them`);
+    if (sc.unrecognised) {
+      lines.push(`  (${sc.unrecognised === facts.length ? 'the edit prompt is' : `${sc.unrecognised} of the edit's prompts ${sc.unrecognised === 1 ? 'is' : 'are'}`} not in the facts index: only the sample of every relation covers ${sc.unrecognised === 1 ? 'it' : 'them'})`);
+    }
     for (const g of sc.groups) {
-      lines.push(`  ${g.kind.padEnd(13)} ${g.kept} of ${g.known_before} known kept (${g.asked} asked${g.gained ? `; ${g.gained} newly right` : ''})`);
+      const kind = g.relation ? `${g.kind} (${g.relation})` : g.kind;
+      lines.push(`  ${kind.padEnd(13)} ${g.kept} of ${g.known_before} known kept (${g.asked} asked${g.gained ? `; ${g.gained} newly right` : ''})`);
     }
     for (const l of sc.lost) {
       lines.push(`  LOST ${JSON.stringify(l.prompt)}: taught ${JSON.stringify(l.taught)}, now ${JSON.stringify(l.now)}${l.took_target ? ' (the edit\'s target)' : ''}`);

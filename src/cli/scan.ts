@@ -1,15 +1,17 @@
-// `scan` (`npm run cli -- scan ...`): the knowledge scan (src/eval/scan.ts) of the held-out benchmark's single edits,
-// MEND and the fine-tuning baseline on the same edits: every other subject of the edited relation in the edit's
-// wording, the subject's other facts and a sample of every other relation, before and after each edit. The
-// benchmark's NS checks 3 other subjects per edit; this asks all of them (up to 300), so it shows how far an edit
-// spreads (docs/eval.md "The knowledge scan").
+// `scan` (`npm run cli -- scan ...`): the knowledge scan (src/eval/scan.ts) of the held-out benchmark's single edits
+// or (--batch-size 10) its batches of 10, MEND and the fine-tuning baseline on the same edits: every other subject of
+// each edited relation in the edit's wording, the edited subjects' other facts and a sample of every other relation,
+// before and after each edit. The benchmark's NS checks 3 other subjects per fact; this asks all of them (up to 300),
+// so it shows how far an edit spreads (docs/eval.md "The knowledge scan").
 //
 // Progress goes to stderr; stdout gets a table, or with --json one object:
-//   {"model", "backend", "seconds", "edits": [benchmark edit index...],
+//   {"model", "backend", "seconds", "batch_size", "edits": [[benchmark edit index, ...] per edit],
 //    "runs": {"mend": {"seconds", "totals": T, "scans": [S...]}, "ft": ...}}
-//   T = {"edits", "edits_with_loss", "kinds": {"same relation" | "same subject" | "elsewhere": {"known_before", "kept", "took_target"}}}
-//   S = {"edit", "subject", "relation", "prompt", "target", "asked", "known_before", "kept",
-//        "lost": [{"kind", "prompt", "taught", "now", "took_target"}...]}
+//   T = {"edits", "edits_with_loss", "kinds": {"same relation" | "same subject" | "elsewhere": {"known_before", "kept", "took_target"}},
+//        "by_relation": {relation: {"edits", "known_before", "kept", "took_target"}}}
+//   S = {"edits": [index...], "facts": [{"subject", "relation", "prompt", "target"}...], "asked", "known_before", "kept",
+//        "groups": [{"kind", "relation", "asked", "known_before", "kept", "gained"}...],
+//        "lost": [{"kind", "subject", "relation", "prompt", "taught", "now", "took_target"}...]}
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,21 +20,23 @@ import type { Command } from './command';
 import { backendArg, benchmarkArgs, choiceArg, intArg } from './args';
 import { UsageError } from './errors';
 
-const USAGE = 'scan [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N | --per-relation K] [--backend wasm|cpu|webgpu] [--json]';
+const USAGE = 'scan [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N | --per-relation K] [--batch-size 1|10] [--backend wasm|cpu|webgpu] [--json]';
 
 async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv, strict: true, allowPositionals: false,
     options: {
       model: { type: 'string' }, benchmark: { type: 'string' }, method: { type: 'string' }, edits: { type: 'string' },
-      backend: { type: 'string' }, json: { type: 'boolean' }, 'per-relation': { type: 'string' },
+      backend: { type: 'string' }, json: { type: 'boolean' }, 'per-relation': { type: 'string' }, 'batch-size': { type: 'string' },
     },
   });
+  const batchSize = Number(choiceArg('batch-size', values['batch-size'], ['1', '10'] as const, '1')) as 1 | 10;
   const method = choiceArg('method', values.method, ['mend', 'ft', 'both'] as const, 'both');
   const backend = backendArg(values.backend);
   const n = intArg('edits', values.edits, 20, 1);
   if (values.edits !== undefined && values['per-relation'] !== undefined) throw new UsageError('give --edits or --per-relation, not both');
   const perRelation = values['per-relation'] === undefined ? undefined : intArg('per-relation', values['per-relation'], 1, 1);
+  if (perRelation !== undefined && batchSize === 10) throw new UsageError('--per-relation picks single edits; with --batch-size 10 give --edits N (the first N batches)');
   const { folder, benchPath } = benchmarkArgs(values.model, values.benchmark);
   if (!existsSync(join(folder, 'facts.json'))) throw new UsageError(`${folder} has no facts index (facts.json): there are no taught facts to scan`);
 
@@ -47,9 +51,11 @@ async function run(argv: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError(`${join(folder, 'facts.json')}: ${(e as Error).message}`);
   }
-  const singles = bench.groups['mend.single'].flat().length;
-  if (perRelation === undefined && n > singles) throw new UsageError(`--edits ${n}: the benchmark has ${singles} single edits`);
-  const edits = sb.scanOrder(bench, n, perRelation);
+  const available = batchSize === 10 ? bench.groups['mend.batch10'].length : bench.groups['mend.single'].flat().length;
+  if (perRelation === undefined && n > available) {
+    throw new UsageError(`--edits ${n}: the benchmark has ${available} ${batchSize === 10 ? 'batches of 10' : 'single edits'}`);
+  }
+  const edits = sb.scanOrder(bench, n, perRelation, batchSize);
   const setup = await setupCliBackend(backend);
   if ('rerunExit' in setup) return setup.rerunExit;
 
@@ -87,12 +93,12 @@ async function run(argv: string[]): Promise<number> {
       by_relation: Object.fromEntries(Object.entries(t.byRelation).map(([k, v]) => [k, { edits: v.edits, known_before: v.knownBefore, kept: v.kept, took_target: v.tookTarget }])),
     });
     const scan = (s: EditScan) => ({
-      edit: s.edit, subject: s.subject, relation: s.relation, prompt: s.prompt, target: s.target,
-      asked: s.report.asked, known_before: s.report.knownBefore, kept: s.report.kept,
-      lost: s.report.lost.map((l) => ({ kind: l.kind, prompt: l.prompt, taught: l.taught, now: l.now, took_target: l.tookTarget })),
+      edits: s.edits, facts: s.facts, asked: s.report.asked, known_before: s.report.knownBefore, kept: s.report.kept,
+      groups: s.report.groups.map((g) => ({ kind: g.kind, relation: g.relation, asked: g.asked, known_before: g.knownBefore, kept: g.kept, gained: g.gained })),
+      lost: s.report.lost.map((l) => ({ kind: l.kind, subject: l.subject, relation: l.relation, prompt: l.prompt, taught: l.taught, now: l.now, took_target: l.tookTarget })),
     });
     process.stdout.write(JSON.stringify({
-      model: folder, backend: setup.backend, seconds, edits,
+      model: folder, backend: setup.backend, seconds, batch_size: batchSize, edits,
       runs: Object.fromEntries(Object.entries(runs).map(([m, r]) => [m, { seconds: r.seconds, totals: totals(r.totals), scans: r.scans.map(scan) }])),
     }) + '\n');
     return 0;
@@ -117,11 +123,11 @@ async function run(argv: string[]): Promise<number> {
   process.stdout.write([
     line(head), ...rows.map(line), '',
     ...Object.entries(runs).map(([m, r]) => `${m === 'mend' ? 'MEND' : 'FT'}: ${r.totals.editsWithLoss} of ${r.totals.edits} edits lost at least one fact (${r.seconds} s)`),
-    `pooled over ${perRelation === undefined ? `the benchmark's first ${n} single edits` : `the first ${perRelation} single edits of each relation (${edits.length})`}; ${setup.backend}, ${seconds} s`,
+    `pooled over ${batchSize === 10 ? `the benchmark's first ${n} batches of 10 (one update each)` : perRelation === undefined ? `the benchmark's first ${n} single edits` : `the first ${perRelation} single edits of each relation (${edits.length})`}; ${setup.backend}, ${seconds} s`,
   ].join('\n') + '\n');
   return 0;
 }
 
 export const scan: Command = {
-  name: 'scan', summary: 'the knowledge scan of the benchmark\'s single edits (MEND and FT): how far each edit spreads', usage: USAGE, run,
+  name: 'scan', summary: 'the knowledge scan of the benchmark\'s single or batch edits (MEND and FT): how far each edit spreads', usage: USAGE, run,
 };

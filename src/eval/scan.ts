@@ -25,11 +25,13 @@ export interface ScanProbe {
 }
 
 /**
- * How much is asked: every subject of the edited relation up to sameRelation (spread evenly over the alphabet when
- * there are more: city → country has 3,200), and elsewherePerRelation subjects of every other relation. About 380
- * facts for a capital edit: 2 to 3 seconds on the WASM fallback here, before and after together.
+ * How much is asked: every other subject of an edited relation up to sameRelation (spread evenly over the alphabet
+ * when there are more: city → country has 3,200), and elsewherePerRelation subjects of every relation the edit did
+ * not touch. A batch edit of several relations shares the sameRelation budget between them (never fewer than
+ * minPerRelation each), so a batch costs about what a single edit does. About 380 facts for a capital edit: 2 to 3
+ * seconds on the WASM fallback here, before and after together.
  */
-export const SCAN_LIMITS = { sameRelation: 300, elsewherePerRelation: 8 } as const;
+export const SCAN_LIMITS = { sameRelation: 300, minPerRelation: 30, elsewherePerRelation: 8 } as const;
 
 const fill = (template: string, subject: string) => template.replace('{s}', subject);
 
@@ -39,33 +41,63 @@ function spread<T>(items: T[], n: number): T[] {
   return Array.from({ length: n }, (_, i) => items[Math.floor((i * items.length) / n)]);
 }
 
+/** What the index recognised among an edit's fact prompts: edited subjects and relations, distinct, in the edit's order. */
+export interface ScanScope {
+  subjects: string[];
+  /** each edited relation with the wording of its first edited fact (the same-relation facts are asked in it) */
+  relations: Array<{ relation: string; template: string }>;
+  /** fact prompts the index does not recognise (their relation and subject are unknown, so only the sample covers them) */
+  unrecognised: string[];
+}
+
+export function scanScope(index: FactsIndex, factPrompts: readonly string[]): ScanScope {
+  const scope: ScanScope = { subjects: [], relations: [], unrecognised: [] };
+  for (const p of factPrompts) {
+    const rec = recognise(index, p);
+    if (!rec) {
+      scope.unrecognised.push(p);
+      continue;
+    }
+    if (!scope.subjects.includes(rec.subject)) scope.subjects.push(rec.subject);
+    if (!scope.relations.some((r) => r.relation === rec.relation)) scope.relations.push({ relation: rec.relation, template: rec.template });
+  }
+  return scope;
+}
+
 /**
- * What the scan asks for an edit of `factPrompts` (a batch's first prompt decides the relation and subject; the facts
- * the edit itself changes are left out). A prompt the index does not recognise still gets the "elsewhere" sample,
- * over every relation. Deterministic: the same edit always asks the same facts.
+ * What the scan asks for an edit of `factPrompts` (one prompt, or a batch's): for every edited relation its other
+ * subjects, for every edited subject its other facts, and a sample of every relation the edit did not touch. The
+ * facts the edit itself changes are left out, and each fact is asked once: a fact of an edited subject counts as
+ * "same subject" even when its relation is edited for another subject of the batch. A prompt the index does not
+ * recognise adds nothing but the sample. Deterministic: the same edit always asks the same facts.
  */
 export function scanProbes(index: FactsIndex, factPrompts: readonly string[], limits = SCAN_LIMITS): ScanProbe[] {
-  const edited = factPrompts.map((p) => recognise(index, p));
-  const isEdited = (subject: string, relation: string) => edited.some((r) => r?.subject === subject && r.relation === relation);
-  const rec = edited[0];
-  const subjectsOf = (relation: string) =>
-    Object.entries(index.subjects).filter(([name, s]) => s.facts[relation] !== undefined && !isEdited(name, relation));
+  const scope = scanScope(index, factPrompts);
+  const editedFacts = new Set(factPrompts.flatMap((p) => {
+    const r = recognise(index, p);
+    return r ? [`${r.subject}\u0000${r.relation}`] : [];
+  }));
+  const editedSubject = new Set(scope.subjects);
+  const editedRelation = new Set(scope.relations.map((r) => r.relation));
+  const otherSubjectsOf = (relation: string) =>
+    Object.keys(index.subjects).filter((name) => index.subjects[name].facts[relation] !== undefined && !editedSubject.has(name));
   const probe = (kind: ScanKind, template: string, subject: string, relation: string): ScanProbe => ({
     kind, subject, relation, prompt: fill(template, subject), taught: index.targetPrefix + index.subjects[subject].facts[relation],
   });
   const out: ScanProbe[] = [];
-  if (rec) {
-    for (const [name] of spread(subjectsOf(rec.relation).filter(([n]) => n !== rec.subject), limits.sameRelation)) {
-      out.push(probe('same relation', rec.template, name, rec.relation));
-    }
-    for (const relation of Object.keys(index.subjects[rec.subject].facts)) {
-      if (relation !== rec.relation && !isEdited(rec.subject, relation)) out.push(probe('same subject', plainTemplate(index, relation), rec.subject, relation));
+  const perRelation = scope.relations.length
+    ? Math.max(limits.minPerRelation, Math.floor(limits.sameRelation / scope.relations.length)) : 0;
+  for (const { relation, template } of scope.relations) {
+    for (const name of spread(otherSubjectsOf(relation), perRelation)) out.push(probe('same relation', template, name, relation));
+  }
+  for (const subject of scope.subjects) {
+    for (const relation of Object.keys(index.subjects[subject].facts)) {
+      if (!editedFacts.has(`${subject}\u0000${relation}`)) out.push(probe('same subject', plainTemplate(index, relation), subject, relation));
     }
   }
   for (const relation of Object.keys(index.relations)) {
-    if (relation === rec?.relation) continue;
-    const others = subjectsOf(relation).filter(([n]) => n !== rec?.subject);
-    for (const [name] of spread(others, limits.elsewherePerRelation)) out.push(probe('elsewhere', plainTemplate(index, relation), name, relation));
+    if (editedRelation.has(relation)) continue;
+    for (const name of spread(otherSubjectsOf(relation), limits.elsewherePerRelation)) out.push(probe('elsewhere', plainTemplate(index, relation), name, relation));
   }
   return out;
 }
@@ -77,6 +109,8 @@ export async function askFacts(model: GPT2, tokenizer: Tokenizer, probes: readon
 
 export interface ScanGroup {
   kind: ScanKind;
+  /** the edited relation a same-relation group asks (a batch of several relations has one group each); else null */
+  relation: string | null;
   asked: number;
   /** facts whose taught answer the model gave before the edit */
   knownBefore: number;
@@ -104,9 +138,11 @@ export interface ScanReport {
   kept: number;
   groups: ScanGroup[];
   lost: LostFact[];
-  /** what the scan was built around: the first fact's recognised subject and relation, when recognised */
-  subject: string | null;
-  relation: string | null;
+  /** what the scan was built around (scanScope): the edited subjects and relations the facts index recognised */
+  subjects: string[];
+  relations: string[];
+  /** how many of the edit's fact prompts the index did not recognise */
+  unrecognised: number;
 }
 
 /**
@@ -119,7 +155,9 @@ export async function knowledgeScan(
   beforeEdit: <T>(fn: () => Promise<T>) => Promise<T>,
   opts: { eosTokenId: number | null; maxNewTokens?: number; onProgress?: (message: string) => void } = { eosTokenId: null },
 ): Promise<ScanReport> {
-  const probes = scanProbes(index, facts.map((f) => f.prompt));
+  const prompts = facts.map((f) => f.prompt);
+  const scope = scanScope(index, prompts);
+  const probes = scanProbes(index, prompts);
   opts.onProgress?.(`Asking ${probes.length} facts after the edit…`);
   const after = await askFacts(model, tokenizer, probes);
   opts.onProgress?.(`Asking the same ${probes.length} facts before the edit…`);
@@ -132,21 +170,37 @@ export async function knowledgeScan(
     const took = facts.find((f) => f.target.trim() !== '' && now.trim() === f.target.trim());
     lost.push({ kind: p.kind, subject: p.subject, relation: p.relation, prompt: p.prompt, taught: p.taught, now, tookTarget: took?.target ?? null });
   }
-  const kinds: ScanKind[] = ['same relation', 'same subject', 'elsewhere'];
-  const groups = kinds.map((kind): ScanGroup => {
-    const at = probes.flatMap((p, i) => (p.kind === kind ? [i] : []));
+  const group = (kind: ScanKind, relation: string | null): ScanGroup => {
+    const at = probes.flatMap((p, i) => (p.kind === kind && (relation === null || p.relation === relation) ? [i] : []));
     return {
-      kind, asked: at.length,
+      kind, relation, asked: at.length,
       knownBefore: at.filter((i) => before[i]).length,
       kept: at.filter((i) => before[i] && after[i]).length,
       gained: at.filter((i) => !before[i] && after[i]).length,
     };
-  }).filter((g) => g.asked > 0);
-  const rec = recognise(index, facts[0].prompt);
+  };
+  const groups = [
+    ...scope.relations.map((r) => group('same relation', r.relation)),
+    group('same subject', null),
+    group('elsewhere', null),
+  ].filter((g) => g.asked > 0);
   return {
     asked: probes.length,
     knownBefore: before.filter(Boolean).length,
     kept: before.filter((b, i) => b && after[i]).length,
-    groups, lost, subject: rec?.subject ?? null, relation: rec?.relation ?? null,
+    groups, lost,
+    subjects: scope.subjects, relations: scope.relations.map((r) => r.relation), unrecognised: scope.unrecognised.length,
+  };
+}
+
+/**
+ * A scan report in the CLI's snake_case JSON (docs/cli.md, `edit --scan --json` → `scan`). The page's "Download the
+ * scan" writes the same object, so a scan made in the browser and one made on the command line read alike.
+ */
+export function scanReportJson(r: ScanReport) {
+  return {
+    subjects: r.subjects, relations: r.relations, unrecognised: r.unrecognised, asked: r.asked, known_before: r.knownBefore, kept: r.kept,
+    groups: r.groups.map((g) => ({ kind: g.kind, relation: g.relation, asked: g.asked, known_before: g.knownBefore, kept: g.kept, gained: g.gained })),
+    lost: r.lost.map((l) => ({ kind: l.kind, subject: l.subject, relation: l.relation, prompt: l.prompt, taught: l.taught, now: l.now, took_target: l.tookTarget })),
   };
 }

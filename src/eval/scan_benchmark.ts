@@ -1,7 +1,7 @@
-// The knowledge scan (scan.ts) over the held-out benchmark's single edits: how far each edit spreads beyond the few
-// neighbours the benchmark's NS checks. Each edit is applied alone, scanned (the weights before it are the unedited
-// model: its changes reverted and re-applied around the "before" question) and reverted bit-exactly, as
-// benchmark_run.ts does. TS-only, with no Python counterpart; its building blocks are checked fact by fact in
+// The knowledge scan (scan.ts) over the held-out benchmark's edits, single or in its batches of 10: how far each edit
+// spreads beyond the few neighbours the benchmark's NS checks. Each edit (a group: one fact, or a batch's ten as one
+// update) is applied alone, scanned (the weights before it are the unedited model: its changes reverted and
+// re-applied around the "before" question) and reverted bit-exactly, as benchmark_run.ts does. TS-only, with no Python counterpart; its building blocks are checked fact by fact in
 // tests/eval/scan.test.ts.
 import type { GPT2, Tokenizer } from '../model';
 import { disposeChanges, reapplyChanges, revertChanges, type ModelEditor } from '../editors';
@@ -15,31 +15,29 @@ export interface ScanTotals {
   kinds: Record<ScanKind, { knownBefore: number; kept: number; tookTarget: number }>;
   /** edits that lost at least one fact */
   editsWithLoss: number;
-  /** the same-relation facts, pooled per edited relation */
+  /** the same-relation facts, pooled per edited relation (`edits`: the edits that asked that relation's group) */
   byRelation: Record<string, { edits: number; knownBefore: number; kept: number; tookTarget: number }>;
 }
 
 export interface EditScan {
-  edit: number;
-  subject: string;
-  relation: string;
-  prompt: string;
-  target: string;
+  /** the benchmark edit indices applied together (one for a single edit) */
+  edits: number[];
+  facts: Array<{ subject: string; relation: string; prompt: string; target: string }>;
   report: ScanReport;
 }
 
-/** Applies, scans and reverts each benchmark edit in `editIndices` with `editor`. */
+/** Applies, scans and reverts each group of benchmark edits in `groups` (one update per group) with `editor`. */
 export async function scanBenchmarkEdits(
-  model: GPT2, tokenizer: Tokenizer, index: FactsIndex, editor: ModelEditor, bench: BenchmarkFile, editIndices: readonly number[],
+  model: GPT2, tokenizer: Tokenizer, index: FactsIndex, editor: ModelEditor, bench: BenchmarkFile, groups: readonly (readonly number[])[],
   opts: { eosTokenId: number | null; onProgress?: (done: number, total: number) => void },
 ): Promise<EditScan[]> {
   const out: EditScan[] = [];
-  for (const i of editIndices) {
-    const e = bench.edits[i];
-    const target = tokenizer.decode(e.target_ids);
-    const result = await editor.edit(model, [{ promptIds: e.prompt_ids, targetIds: e.target_ids }]);
+  for (const group of groups) {
+    const edits = group.map((i) => bench.edits[i]);
+    const facts = edits.map((e) => ({ subject: e.subject, relation: e.relation, prompt: e.prompt, target: tokenizer.decode(e.target_ids) }));
+    const result = await editor.edit(model, edits.map((e) => ({ promptIds: e.prompt_ids, targetIds: e.target_ids })));
     try {
-      const report = await knowledgeScan(model, tokenizer, index, [{ prompt: e.prompt, target }], async (fn) => {
+      const report = await knowledgeScan(model, tokenizer, index, facts, async (fn) => {
         revertChanges(model, result.changes);
         try {
           return await fn();
@@ -47,30 +45,35 @@ export async function scanBenchmarkEdits(
           reapplyChanges(model, result.changes);
         }
       }, { eosTokenId: opts.eosTokenId });
-      out.push({ edit: i, subject: e.subject, relation: e.relation, prompt: e.prompt, target, report });
+      out.push({ edits: [...group], facts, report });
     } finally {
       revertChanges(model, result.changes);
       disposeChanges(result.changes);
     }
-    opts.onProgress?.(out.length, editIndices.length);
+    opts.onProgress?.(out.length, groups.length);
   }
   return out;
 }
 
 /**
- * The benchmark's single edits to scan: the first `n` in its order, or with perRelation the first that many of each
- * relation (its order follows the test split, where city → country is most of the facts).
+ * The benchmark's edits to scan, as groups: with batchSize 1 its single edits, the first `n` in its order, or with
+ * perRelation the first that many of each relation (its order follows the test split, where city → country is most
+ * of the facts); with batchSize 10 the first `n` of its batches of 10 (the mend.batch10 groups).
  */
-export function scanOrder(bench: BenchmarkFile, n: number, perRelation?: number): number[] {
+export function scanOrder(bench: BenchmarkFile, n: number, perRelation?: number, batchSize: 1 | 10 = 1): number[][] {
+  if (batchSize === 10) {
+    if (perRelation !== undefined) throw new Error('perRelation applies to single edits only');
+    return bench.groups['mend.batch10'].slice(0, n).map((g) => [...g]);
+  }
   const order = bench.groups['mend.single'].flat();
-  if (perRelation === undefined) return order.slice(0, n);
+  if (perRelation === undefined) return order.slice(0, n).map((i) => [i]);
   const taken = new Map<string, number>();
   return order.filter((i) => {
     const r = bench.edits[i].relation;
     const k = taken.get(r) ?? 0;
     taken.set(r, k + 1);
     return k < perRelation;
-  });
+  }).map((i) => [i]);
 }
 
 /** The scans pooled: per kind, how many known facts the edits kept and how many now give the edit's target. */
@@ -89,12 +92,14 @@ export function scanTotals(scans: readonly EditScan[]): ScanTotals {
   }
   const byRelation: ScanTotals['byRelation'] = {};
   for (const s of scans) {
-    const r = (byRelation[s.relation] ??= { edits: 0, knownBefore: 0, kept: 0, tookTarget: 0 });
-    r.edits += 1;
-    const g = s.report.groups.find((x) => x.kind === 'same relation');
-    r.knownBefore += g?.knownBefore ?? 0;
-    r.kept += g?.kept ?? 0;
-    r.tookTarget += s.report.lost.filter((l) => l.kind === 'same relation' && l.tookTarget).length;
+    for (const g of s.report.groups) {
+      if (g.kind !== 'same relation' || g.relation === null) continue;
+      const r = (byRelation[g.relation] ??= { edits: 0, knownBefore: 0, kept: 0, tookTarget: 0 });
+      r.edits += 1;
+      r.knownBefore += g.knownBefore;
+      r.kept += g.kept;
+      r.tookTarget += s.report.lost.filter((l) => l.kind === 'same relation' && l.relation === g.relation && l.tookTarget).length;
+    }
   }
   return { edits: scans.length, kinds, editsWithLoss: scans.filter((s) => s.report.lost.length > 0).length, byRelation };
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MendEditor } from '../../src/editors';
 import { parseBenchmark } from '../../src/eval/benchmark';
-import { knowledgeScan, SCAN_LIMITS, scanProbes } from '../../src/eval/scan';
+import { knowledgeScan, SCAN_LIMITS, scanProbes, type ScanReport } from '../../src/eval/scan';
 import { scanOrder } from '../../src/eval/scan_benchmark';
 import { parseFactsIndex, type FactsIndex } from '../../src/eval/suggest';
 import { initBackend, loadModel, localSource, type LoadedModel } from '../../src/model';
@@ -40,7 +40,12 @@ describe('which facts the scan asks', () => {
     const batch = scanProbes(index, ['The capital of France is', 'The capital of Spain is', 'Fact: The calling code of France is']);
     expect(batch.some((p) => p.subject === 'Spain' && p.relation === 'capital')).toBe(false);
     expect(batch.some((p) => p.subject === 'France' && p.relation === 'calling_code')).toBe(false);
-    expect(batch.filter((p) => p.kind === 'same relation')).toHaveLength(subjectsWith('capital') - 2);
+    // two relations share the same-relation budget; France and Spain, both edited, are left out of each
+    const half = Math.floor(SCAN_LIMITS.sameRelation / 2);
+    expect(batch.filter((p) => p.kind === 'same relation' && p.relation === 'capital')).toHaveLength(Math.min(half, subjectsWith('capital') - 2));
+    expect(batch.filter((p) => p.kind === 'same relation' && p.relation === 'calling_code')).toHaveLength(Math.min(half, subjectsWith('calling_code') - 2));
+    expect(scanProbes(index, ['The capital of France is', 'The capital of Spain is']).filter((p) => p.kind === 'same relation'))
+      .toHaveLength(subjectsWith('capital') - 2);
 
     const city = Object.keys(index.subjects).find((s) => index.subjects[s].facts.city_country)!;
     const template = index.relations.city_country.templates[0].template;
@@ -48,6 +53,28 @@ describe('which facts the scan asks', () => {
     expect(subjectsWith('city_country')).toBeGreaterThan(SCAN_LIMITS.sameRelation);
     expect(cities).toHaveLength(SCAN_LIMITS.sameRelation);
     expect(new Set(cities.map((p) => p.subject[0])).size).toBeGreaterThan(15); // spread over the alphabet, not its start
+
+    // a batch of two relations: each gets its own share of the same-relation budget, in its own fact's wording
+    const two = scanProbes(index, ['The capital of France is', template.replace('{s}', city)]);
+    const share = Math.floor(SCAN_LIMITS.sameRelation / 2);
+    const sameRel = (r: string) => two.filter((p) => p.kind === 'same relation' && p.relation === r);
+    expect(sameRel('capital')).toHaveLength(Math.min(share, subjectsWith('capital') - 1));
+    expect(sameRel('city_country')).toHaveLength(share);
+    expect(sameRel('city_country').every((p) => p.prompt === template.replace('{s}', p.subject))).toBe(true);
+    expect(two.filter((p) => p.kind === 'same subject').map((p) => p.subject)).toContain('France');
+    expect(two.some((p) => p.kind === 'elsewhere' && (p.relation === 'capital' || p.relation === 'city_country'))).toBe(false);
+    // one prompt per fact: France's facts are asked once, as the edited subject's, never again as another relation's
+    const keys = two.map((p) => `${p.subject}/${p.relation}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    // ten relations at once: never fewer than minPerRelation each, so no relation is left unasked
+    const many = relations.filter((r) => r !== 'city_country').slice(0, 10)
+      .map((r) => index.relations[r].templates[0].template.replace('{s}', Object.keys(index.subjects).find((s) => index.subjects[s].facts[r] !== undefined)!));
+    const wide = scanProbes(index, many);
+    const wideRelations = new Set(wide.filter((p) => p.kind === 'same relation').map((p) => p.relation));
+    expect(wideRelations.size).toBe(many.length);
+    for (const r of wideRelations) {
+      expect(wide.filter((p) => p.kind === 'same relation' && p.relation === r).length).toBeGreaterThanOrEqual(SCAN_LIMITS.minPerRelation);
+    }
 
     const unknown = scanProbes(index, ['My favourite colour is']);
     expect(unknown.every((p) => p.kind === 'elsewhere')).toBe(true);
@@ -66,6 +93,34 @@ describe('the scan of a real edit', () => {
     session = new EditSession({ model: loaded.model, tokenizer: loaded.tokenizer, editors: { mend }, damageCheck: false });
   }, 300_000);
   afterAll(() => loaded?.model.dispose());
+
+  /**
+   * The independent check of a scan of the latest applied edit: one forward per fact, before (the edit undone) and
+   * after, compared with what the scan reported, in total and per group.
+   */
+  async function independentCheck(facts: Array<{ prompt: string }>, r: ScanReport) {
+    const { model, tokenizer } = loaded;
+    const probes = scanProbes(index, facts.map((f) => f.prompt));
+    const ask = async () => {
+      const out: boolean[] = [];
+      for (const p of probes) out.push(await model.targetIsArgmax(tokenizer.encode(p.prompt), tokenizer.encode(p.taught)));
+      return out;
+    };
+    const after = await ask();
+    session.undo();
+    const before = await ask();
+    session.redo();
+    expect(r.asked).toBe(probes.length);
+    expect(r.knownBefore).toBe(before.filter(Boolean).length);
+    expect(r.kept).toBe(before.filter((b, i) => b && after[i]).length);
+    expect(r.lost.map((l) => l.prompt)).toEqual(probes.filter((_, i) => before[i] && !after[i]).map((p) => p.prompt));
+    expect(r.groups.reduce((n, g) => n + g.asked, 0)).toBe(probes.length);
+    for (const g of r.groups) {
+      const at = probes.flatMap((p, i) => (p.kind === g.kind && (g.relation === null || p.relation === g.relation) ? [i] : []));
+      expect(g.asked).toBe(at.length);
+      expect(g.kept).toBe(at.filter((i) => before[i] && after[i]).length);
+    }
+  }
 
   it('beforeLatest refuses without an edit', async () => {
     await expect(session.beforeLatest(async () => 1)).rejects.toThrow(EditInputError);
@@ -88,26 +143,10 @@ describe('the scan of a real edit', () => {
     expect(session.applied.map((e) => e.id)).toEqual([entry.id]);
     expect(session.undone.map((e) => e.id)).toEqual([later.id]);
 
-    // the independent check: one forward per fact, before (the edit undone) and after
-    const probes = scanProbes(index, facts.map((f) => f.prompt));
-    const ask = async () => {
-      const out: boolean[] = [];
-      for (const p of probes) out.push(await model.targetIsArgmax(tokenizer.encode(p.prompt), tokenizer.encode(p.taught)));
-      return out;
-    };
-    const after = await ask();
-    session.undo();
-    const before = await ask();
-    session.redo();
+    await independentCheck(facts, r);
     expect(await weightsChecksum(model)).toBe(edited);
-
-    expect(r.asked).toBe(probes.length);
-    expect(r.knownBefore).toBe(before.filter(Boolean).length);
-    expect(r.kept).toBe(before.filter((b, i) => b && after[i]).length);
-    expect(r.lost.map((l) => l.prompt)).toEqual(probes.filter((_, i) => before[i] && !after[i]).map((p) => p.prompt));
-    expect(r.groups.reduce((n, g) => n + g.asked, 0)).toBe(probes.length);
-    expect(r.subject).toBe('France');
-    expect(r.relation).toBe('capital');
+    expect(r.groups.map((g) => [g.kind, g.relation])).toEqual([['same relation', 'capital'], ['same subject', null], ['elsewhere', null]]);
+    expect(r).toMatchObject({ subjects: ['France'], relations: ['capital'], unrecognised: 0 });
     // The shipped model knows (almost) all of these; this edit is known to spread to other capitals in its wording
     // (docs/eval.md "The knowledge scan"), Spain's among them, which now says the edit's target.
     expect(r.knownBefore).toBeGreaterThan(0.95 * r.asked);
@@ -118,6 +157,25 @@ describe('the scan of a real edit', () => {
       const now = tokenizer.decode(await model.generate(tokenizer.encode(l.prompt), { maxNewTokens: 6, eosTokenId: loaded.eosTokenId }));
       expect(now.startsWith(l.now)).toBe(true);
     }
+  }, 300_000);
+
+  it('scans a batch edit around every one of its facts: a same-relation group per edited relation', async () => {
+    const { model, tokenizer } = loaded;
+    const city = Object.keys(index.subjects).find((s) => index.subjects[s].facts.city_country === 'Japan')!;
+    const facts = [
+      { prompt: 'The capital of Germany is', target: ' Rome' },
+      { prompt: `${city} is a city in`, target: ' Brazil' },
+    ];
+    await session.apply(facts);
+    const edited = await weightsChecksum(model);
+    const r = await knowledgeScan(model, tokenizer, index, facts, (fn) => session.beforeLatest(fn), { eosTokenId: loaded.eosTokenId });
+    expect(await weightsChecksum(model)).toBe(edited);
+    expect(r).toMatchObject({ subjects: ['Germany', city], relations: ['capital', 'city_country'], unrecognised: 0 });
+    await independentCheck(facts, r);
+    expect(r.groups.filter((g) => g.kind === 'same relation').map((g) => g.relation)).toEqual(['capital', 'city_country']);
+    // a lost fact that now says one of the batch's targets is marked with that target, whichever fact it came from
+    for (const l of r.lost) expect([null, ' Rome', ' Brazil']).toContain(l.tookTarget);
+    session.undo();
   }, 300_000);
 
   it('re-applies the edit when the function it ran fails', async () => {
@@ -134,12 +192,12 @@ describe('npm run cli -- scan', () => {
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     const bench = JSON.parse(readFileSync(join(MODEL, 'benchmark.json'), 'utf8'));
-    expect(out.edits).toEqual([bench.groups['mend.single'][0][0]]);
+    expect(out.edits).toEqual([[bench.groups['mend.single'][0][0]]]);
     for (const m of ['mend', 'ft']) {
       const run = out.runs[m];
       expect(run.scans).toHaveLength(1);
       const [s] = run.scans;
-      expect(s.prompt).toBe(bench.edits[out.edits[0]].prompt);
+      expect(s.facts.map((f: { prompt: string }) => f.prompt)).toEqual([bench.edits[out.edits[0][0]].prompt]);
       expect(s.known_before - s.kept).toBe(s.lost.length);
       const kinds = Object.values(run.totals.kinds) as Array<{ known_before: number; kept: number; took_target: number }>;
       expect(kinds.reduce((n, k) => n + k.known_before, 0)).toBe(s.known_before);
@@ -150,13 +208,41 @@ describe('npm run cli -- scan', () => {
     expectOneLineError(await runCli(['scan', '--edits', '0']), 2, /--edits/);
     expectOneLineError(await runCli(['scan', '--method', 'rome']), 2, /--method must be one of mend, ft, both/);
     expectOneLineError(await runCli(['scan', '--edits', '3', '--per-relation', '1']), 2, /give --edits or --per-relation, not both/);
+    expectOneLineError(await runCli(['scan', '--batch-size', '5']), 2, /--batch-size must be one of 1, 10/);
+    expectOneLineError(await runCli(['scan', '--batch-size', '10', '--per-relation', '1']), 2, /--per-relation picks single edits/);
+    expectOneLineError(await runCli(['scan', '--batch-size', '10', '--edits', '31']), 2, /the benchmark has 30 batches of 10/);
+  }, 300_000);
+
+  it('--batch-size 10 scans a batch of 10 as one update, around every fact: a same-relation group per edited relation', async () => {
+    const r = await runCli(['scan', '--batch-size', '10', '--edits', '1', '--method', 'mend', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    const bench = JSON.parse(readFileSync(join(MODEL, 'benchmark.json'), 'utf8'));
+    const batch: number[] = bench.groups['mend.batch10'][0];
+    expect(out).toMatchObject({ batch_size: 10, edits: [batch] });
+    const [s] = out.runs.mend.scans;
+    expect(s.facts.map((f: { subject: string }) => f.subject)).toEqual(batch.map((i) => bench.edits[i].subject));
+    const relations = [...new Set(batch.map((i) => bench.edits[i].relation))];
+    expect(relations.length).toBeGreaterThan(1); // the first batch mixes relations (city → country and others)
+    const groups = s.groups as Array<{ kind: string; relation: string | null; asked: number; known_before: number; kept: number }>;
+    expect(groups.filter((g) => g.kind === 'same relation').map((g) => g.relation)).toEqual(relations);
+    expect(groups.reduce((n, g) => n + g.asked, 0)).toBe(s.asked);
+    expect(s.known_before - s.kept).toBe(s.lost.length);
+    for (const rel of relations) {
+      const g = groups.find((x) => x.kind === 'same relation' && x.relation === rel)!;
+      expect(out.runs.mend.totals.by_relation[rel]).toMatchObject({ edits: 1, known_before: g.known_before, kept: g.kept });
+    }
+    // no fact of the batch is asked back as a probe of another kind
+    const edited = new Set(batch.map((i) => `${bench.edits[i].subject}/${bench.edits[i].relation}`));
+    expect(s.lost.some((l: { subject: string; relation: string }) => edited.has(`${l.subject}/${l.relation}`))).toBe(false);
   }, 300_000);
 
   it('--per-relation takes the first K single edits of every relation, in the benchmark\'s order', () => {
     const bench = parseBenchmark(JSON.parse(readFileSync(join(MODEL, 'benchmark.json'), 'utf8')));
     const order = bench.groups['mend.single'].flat();
-    expect(scanOrder(bench, 4)).toEqual(order.slice(0, 4));
-    const picked = scanOrder(bench, 20, 2);
+    expect(scanOrder(bench, 4)).toEqual(order.slice(0, 4).map((i) => [i]));
+    expect(scanOrder(bench, 2, undefined, 10)).toEqual(bench.groups['mend.batch10'].slice(0, 2));
+    const picked = scanOrder(bench, 20, 2).flat();
     const relationsOf = (ix: number[]) => ix.map((i) => bench.edits[i].relation);
     expect(new Set(relationsOf(picked))).toEqual(new Set(relationsOf(order)));
     for (const r of new Set(relationsOf(order))) {

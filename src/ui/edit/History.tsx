@@ -3,6 +3,7 @@
 import { useId, useRef, useState } from 'react';
 import { useEdit } from '../../store/edit-store';
 import type { HistoryRecheck } from '../../worker/protocol';
+import { downloadJson } from '../download';
 import { pct, signedPct } from '../format';
 
 export function History() {
@@ -16,13 +17,7 @@ export function History() {
   const items = h?.items ?? [];
 
   const exportFile = () => {
-    if (!h) return;
-    const blob = new Blob([JSON.stringify(h.json, null, 2)], { type: 'application/json' });
-    const a = document.createElement('a');
-    a.href = URL.createObjectURL(blob);
-    a.download = 'mendlab-history.json';
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+    if (h) downloadJson('mendlab-history.json', h.json);
   };
 
   const makeLink = async () => {

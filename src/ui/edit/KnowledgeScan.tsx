@@ -1,17 +1,32 @@
 // The knowledge scan under an edit's results: the neighbours above are a handful of facts someone picked; the scan
 // asks hundreds of the facts the model was taught, before and after the edit, and lists every one it knew and lost
 // (src/eval/scan.ts). It runs on request: a few seconds on the WASM fallback, longer on a software GPU.
+import { scanReportJson } from '../../eval/scan';
 import { useEdit } from '../../store/edit-store';
-import type { EditReport, KnowledgeScan, ScanReport } from '../../worker/protocol';
+import { downloadJson } from '../download';
+import type { EditReport, HistoryItem, KnowledgeScan, ScanReport } from '../../worker/protocol';
 import { ScrollRegion } from './parts';
 
 const relationName = (r: string) => r.replace(/_/g, ' ');
 
-const KIND_TEXT: Record<ScanReport['groups'][number]['kind'], (r: ScanReport) => string> = {
-  'same relation': (r) => `Same relation (${relationName(r.relation ?? '')}), other subjects, in the edit prompt's wording`,
-  'same subject': (r) => `${r.subject}'s other facts`,
-  elsewhere: () => 'A sample of every other relation',
-};
+/** A list of names for a sentence: "France", "France and Spain", "France, Spain, Peru and 4 more". */
+function names(items: string[], shown = 3): string {
+  if (items.length <= 1) return items.join('');
+  if (items.length <= shown) return `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+  return `${items.slice(0, shown).join(', ')} and ${items.length - shown} more`;
+}
+
+function groupLabel(g: ScanReport['groups'][number], r: ScanReport): string {
+  const batch = r.relations.length > 1 || r.subjects.length > 1;
+  switch (g.kind) {
+    case 'same relation':
+      return `Same relation (${relationName(g.relation ?? '')}), other subjects, in the ${batch ? 'edited fact' : 'edit prompt'}'s wording`;
+    case 'same subject':
+      return r.subjects.length === 1 ? `${r.subjects[0]}'s other facts` : `The other facts of ${names(r.subjects)}`;
+    case 'elsewhere':
+      return batch ? 'A sample of every relation the edit did not touch' : 'A sample of every other relation';
+  }
+}
 
 export function KnowledgeScanPanel({ report }: { report: EditReport }) {
   const facts = useEdit((s) => s.facts);
@@ -27,7 +42,8 @@ export function KnowledgeScanPanel({ report }: { report: EditReport }) {
       <p className="hint">
         The neighbours above are a handful of facts. The scan asks the model hundreds of the facts it was taught, before
         and after this edit: every other subject of the edited relation (in the edit prompt's wording), the subject's
-        other facts, and a sample of every other relation. It lists each fact the model knew and no longer gives.
+        other facts, and a sample of every other relation; for a batch edit, around every one of its facts. It lists
+        each fact the model knew and no longer gives.
         {report.results.length > 1 && ' It measures the edit that was kept (MEND).'}
       </p>
       {isLatest ? (
@@ -46,7 +62,21 @@ export function KnowledgeScanPanel({ report }: { report: EditReport }) {
   );
 }
 
+/**
+ * The scan as a file (docs/formats.md "Knowledge scan file"): the edit it measured (its history entry: the method kept
+ * and every fact) and the report in the same JSON as the CLI's `edit --scan --json`.
+ */
+function scanFile(r: KnowledgeScan, entry: HistoryItem | undefined, model: string | null) {
+  return {
+    format: 'mendlab-knowledge-scan', version: 1, model, scanned_at: new Date().toISOString(),
+    edit: entry ? { method: entry.method, facts: [{ prompt: entry.prompt, target: entry.target }, ...entry.more] } : null,
+    scan: scanReportJson(r),
+  };
+}
+
 function ScanResult({ r }: { r: KnowledgeScan }) {
+  const model = useEdit((s) => s.modelKey);
+  const entry = useEdit((s) => s.history?.items.find((i) => i.id === r.entryId));
   const lost = r.knownBefore - r.kept;
   const took = r.lost.filter((l) => l.tookTarget).length;
   return (
@@ -56,10 +86,18 @@ function ScanResult({ r }: { r: KnowledgeScan }) {
         of {r.asked} facts asked, the model knew {r.knownBefore} before the edit and still gives {r.kept}.
         {took > 0 && ` ${took} of the lost now give the edit's target: the edit spread to ${took === 1 ? 'a fact' : 'facts'} it was not meant for.`}
       </p>
-      {r.subject === null && (
+      <button type="button" onClick={() => downloadJson('mendlab-knowledge-scan.json', scanFile(r, entry, model))} data-testid="scan-download">
+        Download the scan (JSON)
+      </button>
+      {r.relations.length === 0 ? (
         <p className="hint" data-testid="scan-unrecognised">
           The edit prompt is not one of the facts index's wordings, so the scan could not tell its relation and subject:
           it asked only the sample of every relation.
+        </p>
+      ) : r.unrecognised > 0 && (
+        <p className="hint" data-testid="scan-unrecognised">
+          {r.unrecognised} of the edit's prompts {r.unrecognised === 1 ? 'is' : 'are'} not one of the facts index's
+          wordings: the scan asked around the other facts, and only the sample covers {r.unrecognised === 1 ? 'that one' : 'those'}.
         </p>
       )}
       <ScrollRegion label="Knowledge scan by kind of fact">
@@ -68,8 +106,8 @@ function ScanResult({ r }: { r: KnowledgeScan }) {
           <thead><tr><th scope="col">Facts</th><th scope="col">Asked</th><th scope="col">Known before</th><th scope="col">Still given</th></tr></thead>
           <tbody>
             {r.groups.map((g) => (
-              <tr key={g.kind} data-testid="scan-group" data-kind={g.kind} data-lost={g.knownBefore - g.kept}>
-                <th scope="row">{KIND_TEXT[g.kind](r)}</th>
+              <tr key={`${g.kind}/${g.relation ?? ''}`} data-testid="scan-group" data-kind={g.kind} data-relation={g.relation ?? undefined} data-lost={g.knownBefore - g.kept}>
+                <th scope="row">{groupLabel(g, r)}</th>
                 <td>{g.asked}</td>
                 <td>{g.knownBefore}</td>
                 <td className={g.kept === g.knownBefore ? 'ok' : 'bad'}>{g.kept}{g.gained > 0 && <span className="muted"> (+{g.gained} it did not know)</span>}</td>
