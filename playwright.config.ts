@@ -29,7 +29,7 @@ export default defineConfig({
     {
       name: 'webgpu',
       // Page behaviour that does not depend on the backend runs once, in the quicker 'wasm' project.
-      testIgnore: ['**/picker.spec.ts', '**/hub.spec.ts', '**/edit-damaged-store.spec.ts', '**/scan-batch.spec.ts'],
+      testIgnore: ['**/picker.spec.ts', '**/hub.spec.ts', '**/edit-damaged-store.spec.ts', '**/scan-batch.spec.ts', '**/scan-both.spec.ts'],
       use: { browserName: 'chromium', launchOptions: { executablePath: CHROMIUM, args: [...COMMON_ARGS, ...WEBGPU_ARGS] } },
     },
     {

@@ -78,14 +78,14 @@ test('a batch edit is scanned around every fact: a same-relation row per edited 
     const [download] = await Promise.all([page.waitForEvent('download'), panel.getByTestId('scan-download').click()]);
     expect(download.suggestedFilename()).toBe('mendlab-knowledge-scan.json');
     const file = JSON.parse(readFileSync(await download.path(), 'utf8'));
-    expect(file).toMatchObject({
-      format: 'mendlab-knowledge-scan', version: 1, edit: { method: 'mend', facts: FACTS },
-      scan: { subjects: ['France', 'Lyon'], relations: ['capital', 'city_country'], unrecognised: 1 },
-    });
-    expect(file.scan.groups.map((g: { relation: string | null }) => g.relation)).toEqual(['capital', 'city_country', null, null]);
-    expect(file.scan.lost).toHaveLength(lost);
-    expect(file.scan.known_before - file.scan.kept).toBe(lost);
-    expect(file.scan.lost).toContainEqual({
+    expect(file).toMatchObject({ format: 'mendlab-knowledge-scan', version: 1, edit: { method: 'mend', facts: FACTS } });
+    expect(file.scans).toHaveLength(1);
+    const [scan] = file.scans;
+    expect(scan).toMatchObject({ method: 'mend', subjects: ['France', 'Lyon'], relations: ['capital', 'city_country'], unrecognised: 1 });
+    expect(scan.groups.map((g: { relation: string | null }) => g.relation)).toEqual(['capital', 'city_country', null, null]);
+    expect(scan.lost).toHaveLength(lost);
+    expect(scan.known_before - scan.kept).toBe(lost);
+    expect(scan.lost).toContainEqual({
       kind: 'same relation', subject: 'Spain', relation: 'capital', prompt: 'The capital of Spain is', taught: ' Madrid', now: ' Rome', took_target: ' Rome',
     });
     const serious = (await audit('knowledge-scan-batch')).filter((v) => v.impact === 'serious' || v.impact === 'critical');

@@ -9,9 +9,9 @@
 //    "runs": {"mend": {"seconds", "totals": T, "scans": [S...]}, "ft": ...}}
 //   T = {"edits", "edits_with_loss", "kinds": {"same relation" | "same subject" | "elsewhere": {"known_before", "kept", "took_target"}},
 //        "by_relation": {relation: {"edits", "known_before", "kept", "took_target"}}}
-//   S = {"edits": [index...], "facts": [{"subject", "relation", "prompt", "target"}...], "asked", "known_before", "kept",
-//        "groups": [{"kind", "relation", "asked", "known_before", "kept", "gained"}...],
-//        "lost": [{"kind", "subject", "relation", "prompt", "taught", "now", "took_target"}...]}
+//   S = {"edits": [index...], "facts": [{"subject", "relation", "prompt", "target"}...], ...the scan report as
+//        `edit --scan --json` writes it (src/eval/scan_report.ts, docs/cli.md): "subjects", "relations",
+//        "unrecognised", "asked", "known_before", "kept", "groups": [...], "lost": [...]}
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -40,9 +40,9 @@ async function run(argv: string[]): Promise<number> {
   const { folder, benchPath } = benchmarkArgs(values.model, values.benchmark);
   if (!existsSync(join(folder, 'facts.json'))) throw new UsageError(`${folder} has no facts index (facts.json): there are no taught facts to scan`);
 
-  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, runner, suggest, sb] = await Promise.all([
+  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, runner, suggest, sb, sr] = await Promise.all([
     import('./backend'), import('../model/load'), import('../model/fetch'), import('../editors'),
-    import('../eval/benchmark'), import('../eval/benchmark_run'), import('../eval/suggest'), import('../eval/scan_benchmark'),
+    import('../eval/benchmark'), import('../eval/benchmark_run'), import('../eval/suggest'), import('../eval/scan_benchmark'), import('../eval/scan_report'),
   ]);
   const bench = bm.parseBenchmark(JSON.parse(readFileSync(benchPath, 'utf8')));
   let index;
@@ -92,11 +92,7 @@ async function run(argv: string[]): Promise<number> {
       kinds: Object.fromEntries(Object.entries(t.kinds).map(([k, v]) => [k, { known_before: v.knownBefore, kept: v.kept, took_target: v.tookTarget }])),
       by_relation: Object.fromEntries(Object.entries(t.byRelation).map(([k, v]) => [k, { edits: v.edits, known_before: v.knownBefore, kept: v.kept, took_target: v.tookTarget }])),
     });
-    const scan = (s: EditScan) => ({
-      edits: s.edits, facts: s.facts, asked: s.report.asked, known_before: s.report.knownBefore, kept: s.report.kept,
-      groups: s.report.groups.map((g) => ({ kind: g.kind, relation: g.relation, asked: g.asked, known_before: g.knownBefore, kept: g.kept, gained: g.gained })),
-      lost: s.report.lost.map((l) => ({ kind: l.kind, subject: l.subject, relation: l.relation, prompt: l.prompt, taught: l.taught, now: l.now, took_target: l.tookTarget })),
-    });
+    const scan = (s: EditScan) => ({ edits: s.edits, facts: s.facts, ...sr.scanReportJson(s.report) });
     process.stdout.write(JSON.stringify({
       model: folder, backend: setup.backend, seconds, batch_size: batchSize, edits,
       runs: Object.fromEntries(Object.entries(runs).map(([m, r]) => [m, { seconds: r.seconds, totals: totals(r.totals), scans: r.scans.map(scan) }])),

@@ -8,21 +8,15 @@
 // teacher-forced argmax token for token (GPT2.targetsAreArgmax). Facts the model did not know before are counted but
 // cannot be lost. The facts come from the model's facts index (facts.json), so the scan exists only for models that
 // ship one, like the embedded default.
+import { disposeChanges, reapplyChanges, revertChanges, type ModelEditor } from '../editors';
 import type { GPT2, Tokenizer } from '../model';
 import { greedyContinuation } from '../model/greedy_text';
 import { answerFromContinuation } from './metrics';
 import { plainTemplate, recognise, type FactsIndex } from './suggest';
+import type { LostFact, ScanGroup, ScanKind, ScanProbe, ScanReport } from './scan_report';
 
-export type ScanKind = 'same relation' | 'same subject' | 'elsewhere';
-
-export interface ScanProbe {
-  kind: ScanKind;
-  subject: string;
-  relation: string;
-  prompt: string;
-  /** the object facts.json records, with the target prefix (" Madrid") */
-  taught: string;
-}
+export type { LostFact, ScanGroup, ScanKind, ScanProbe, ScanReport } from './scan_report';
+export { scanReportJson } from './scan_report';
 
 /**
  * How much is asked: every other subject of an edited relation up to sameRelation (spread evenly over the alphabet
@@ -107,44 +101,6 @@ export async function askFacts(model: GPT2, tokenizer: Tokenizer, probes: readon
   return model.targetsAreArgmax(probes.map((p) => ({ promptIds: tokenizer.encode(p.prompt), targetIds: tokenizer.encode(p.taught) })));
 }
 
-export interface ScanGroup {
-  kind: ScanKind;
-  /** the edited relation a same-relation group asks (a batch of several relations has one group each); else null */
-  relation: string | null;
-  asked: number;
-  /** facts whose taught answer the model gave before the edit */
-  knownBefore: number;
-  /** of those, still given after it */
-  kept: number;
-  /** facts the model did not give before and gives after */
-  gained: number;
-}
-
-export interface LostFact {
-  kind: ScanKind;
-  subject: string;
-  relation: string;
-  prompt: string;
-  taught: string;
-  /** the answer the greedy continuation states now (answerFromContinuation) */
-  now: string;
-  /** the edit's target this fact now gives (one of the edit's facts' targets), else null */
-  tookTarget: string | null;
-}
-
-export interface ScanReport {
-  asked: number;
-  knownBefore: number;
-  kept: number;
-  groups: ScanGroup[];
-  lost: LostFact[];
-  /** what the scan was built around (scanScope): the edited subjects and relations the facts index recognised */
-  subjects: string[];
-  relations: string[];
-  /** how many of the edit's fact prompts the index did not recognise */
-  unrecognised: number;
-}
-
 /**
  * Runs the scan around an edit that is already applied: asks every probe on the weights now, then on the weights
  * before the edit (`beforeEdit` runs a function with the edit undone and re-applies it: EditSession.beforeLatest),
@@ -194,13 +150,29 @@ export async function knowledgeScan(
 }
 
 /**
- * A scan report in the CLI's snake_case JSON (docs/cli.md, `edit --scan --json` → `scan`). The page's "Download the
- * scan" writes the same object, so a scan made in the browser and one made on the command line read alike.
+ * The scan of `editor`'s edit of `facts` on the weights as they are now: the edit is applied, scanned (its changes
+ * reverted and re-applied around the "before" question, so "before" is exactly these weights) and reverted bit for
+ * bit. The benchmark's scans use it on the unedited model; the page uses it, inside EditSession.beforeLatest, to scan
+ * the fine-tuning edit of a "both methods" comparison on the weights the kept MEND edit started from.
  */
-export function scanReportJson(r: ScanReport) {
-  return {
-    subjects: r.subjects, relations: r.relations, unrecognised: r.unrecognised, asked: r.asked, known_before: r.knownBefore, kept: r.kept,
-    groups: r.groups.map((g) => ({ kind: g.kind, relation: g.relation, asked: g.asked, known_before: g.knownBefore, kept: g.kept, gained: g.gained })),
-    lost: r.lost.map((l) => ({ kind: l.kind, subject: l.subject, relation: l.relation, prompt: l.prompt, taught: l.taught, now: l.now, took_target: l.tookTarget })),
-  };
+export async function scanEditorEdit(
+  model: GPT2, tokenizer: Tokenizer, index: FactsIndex, editor: ModelEditor,
+  facts: ReadonlyArray<{ prompt: string; target: string; promptIds: number[]; targetIds: number[] }>,
+  opts: { eosTokenId: number | null; maxNewTokens?: number; onProgress?: (message: string) => void },
+): Promise<ScanReport> {
+  opts.onProgress?.(`Applying the ${editor.method === 'mend' ? 'MEND' : 'fine-tuning'} edit to scan it…`);
+  const result = await editor.edit(model, facts.map((f) => ({ promptIds: f.promptIds, targetIds: f.targetIds })));
+  try {
+    return await knowledgeScan(model, tokenizer, index, facts, async (fn) => {
+      revertChanges(model, result.changes);
+      try {
+        return await fn();
+      } finally {
+        reapplyChanges(model, result.changes);
+      }
+    }, opts);
+  } finally {
+    revertChanges(model, result.changes);
+    disposeChanges(result.changes);
+  }
 }

@@ -4,9 +4,9 @@
 // re-applied around the "before" question) and reverted bit-exactly, as benchmark_run.ts does. TS-only, with no Python counterpart; its building blocks are checked fact by fact in
 // tests/eval/scan.test.ts.
 import type { GPT2, Tokenizer } from '../model';
-import { disposeChanges, reapplyChanges, revertChanges, type ModelEditor } from '../editors';
+import type { ModelEditor } from '../editors';
 import type { BenchmarkFile } from './benchmark';
-import { knowledgeScan, type ScanKind, type ScanReport } from './scan';
+import { scanEditorEdit, type ScanKind, type ScanReport } from './scan';
 import type { FactsIndex } from './suggest';
 
 export interface ScanTotals {
@@ -35,21 +35,9 @@ export async function scanBenchmarkEdits(
   for (const group of groups) {
     const edits = group.map((i) => bench.edits[i]);
     const facts = edits.map((e) => ({ subject: e.subject, relation: e.relation, prompt: e.prompt, target: tokenizer.decode(e.target_ids) }));
-    const result = await editor.edit(model, edits.map((e) => ({ promptIds: e.prompt_ids, targetIds: e.target_ids })));
-    try {
-      const report = await knowledgeScan(model, tokenizer, index, facts, async (fn) => {
-        revertChanges(model, result.changes);
-        try {
-          return await fn();
-        } finally {
-          reapplyChanges(model, result.changes);
-        }
-      }, { eosTokenId: opts.eosTokenId });
-      out.push({ edits: [...group], facts, report });
-    } finally {
-      revertChanges(model, result.changes);
-      disposeChanges(result.changes);
-    }
+    const tokenized = facts.map((f, j) => ({ ...f, promptIds: edits[j].prompt_ids, targetIds: edits[j].target_ids }));
+    const report = await scanEditorEdit(model, tokenizer, index, editor, tokenized, { eosTokenId: opts.eosTokenId });
+    out.push({ edits: [...group], facts, report });
     opts.onProgress?.(out.length, groups.length);
   }
   return out;

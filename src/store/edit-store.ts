@@ -4,7 +4,7 @@
 import { create } from 'zustand';
 import { parseBenchmarkCases, parseFactsIndex, parseRelationRates, type EditEvidence, type FactsIndex } from '../eval/suggest';
 import { WorkerRequestError } from '../worker/client';
-import type { EditingInfo, EditMethodChoice, EditReport, HistoryRecheck, HistoryView, KnowledgeScan, ModelSummary } from '../worker/protocol';
+import type { EditingInfo, EditMethod, EditMethodChoice, EditReport, HistoryRecheck, HistoryView, KnowledgeScan, ModelSummary } from '../worker/protocol';
 import { currentWorker, useApp } from './app-store';
 import { DamagedStoreError, forget, loadSaved, save } from './persist';
 import { decodeSharedEdits, SHARE_PARAM, sharedFromHistory, shareUrl } from './share-link';
@@ -36,8 +36,11 @@ export interface EditState {
   historyBusy: boolean;
   /** the latest recheck of every applied edit on the weights as they were then (shown while the history is unchanged) */
   recheck: { phase: RunPhase; result?: HistoryRecheck; error?: string };
-  /** the knowledge scan of an edit (shown with that edit's results while it is the latest applied one) */
-  scan: { phase: RunPhase; entryId?: number; message?: string; result?: KnowledgeScan; error?: string };
+  /**
+   * the knowledge scan of an edit (shown with that edit's results): one result per method scanned, the kept edit's
+   * first (with "both methods", the fine-tuning run's second)
+   */
+  scan: { phase: RunPhase; entryId?: number; message?: string; results?: KnowledgeScan[]; error?: string };
   /** what the model now says to the last edited prompt, after undo/redo/revert/import */
   now?: { prompt: string; text: string; pending: boolean };
   /** one-line messages: a damaged store that was reset, a refused link or file, ... */
@@ -64,8 +67,11 @@ export interface EditState {
   shareLink(): string | null;
   /** Asks every applied edit's facts again on the current weights: do they still give their targets? */
   recheckHistory(): Promise<void>;
-  /** Asks hundreds of the model's taught facts before and after the latest applied edit (src/eval/scan.ts). */
-  scanKnowledge(entryId: number): Promise<void>;
+  /**
+   * Asks hundreds of the model's taught facts before and after the latest applied edit (src/eval/scan.ts), once per
+   * method in `methods`: the entry's own, then e.g. the fine-tuning edit of the same facts a comparison ran.
+   */
+  scanKnowledge(entryId: number, methods: EditMethod[]): Promise<void>;
   /**
    * Reverts every applied edit (they stay redoable until the next edit) and puts their facts into the form as one
    * batch: the same facts as one MEND update instead of a sequence of edits (docs/eval.md "Sequential edits").
@@ -323,19 +329,26 @@ export const useEdit = create<EditState>()((set, get) => {
       }
     },
 
-    async scanKnowledge(entryId) {
+    async scanKnowledge(entryId, methods) {
       const c = currentWorker();
-      if (!c || get().scan.phase === 'running') return;
+      if (!c || get().scan.phase === 'running' || methods.length === 0) return;
       const ticket = modelTicket; // an answer about a model that has since been replaced is dropped
+      const results: KnowledgeScan[] = [];
       set({ scan: { phase: 'running', entryId, message: 'Starting…' } });
-      try {
-        const result = await c.request({ type: 'scanKnowledge', entryId }, (p) => {
-          if (p.stage === 'edit' && ticket === modelTicket) set({ scan: { ...get().scan, message: p.message } });
-        });
-        if (ticket === modelTicket) set({ scan: { phase: 'ready', entryId, result } });
-      } catch (e) {
-        if (ticket === modelTicket) set({ scan: { phase: 'error', entryId, error: message(e) } });
+      for (const method of methods) {
+        const who = methods.length > 1 ? `${method === 'mend' ? 'MEND' : 'Fine-tuning'}: ` : '';
+        try {
+          const result = await c.request({ type: 'scanKnowledge', entryId, method }, (p) => {
+            if (p.stage === 'edit' && ticket === modelTicket) set({ scan: { ...get().scan, message: who + p.message } });
+          });
+          results.push(result);
+        } catch (e) {
+          // what was measured before the failure stays readable beside the reason
+          if (ticket === modelTicket) set({ scan: { phase: 'error', entryId, results, error: who + message(e) } });
+          return;
+        }
       }
+      if (ticket === modelTicket) set({ scan: { phase: 'ready', entryId, results } });
     },
 
     async batchFromHistory() {

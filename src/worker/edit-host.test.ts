@@ -188,10 +188,10 @@ describe('edit host', () => {
     const a = { ...request('mend'), paraphrases: [], neighbours: [] };
     const first = await editHost.edit(a, () => {});
     const second = await editHost.edit({ ...a, target: ' Cl' }, () => {});
-    await expect(editHost.scanKnowledge(first.entryId, () => {})).rejects.toThrow(/no longer the latest applied one/);
-    await expect(editHost.scanKnowledge(second.entryId, () => {})).rejects.toThrow(/no facts index \(facts.json\)/);
+    await expect(editHost.scanKnowledge(first.entryId, undefined, () => {})).rejects.toThrow(/no longer the latest applied one/);
+    await expect(editHost.scanKnowledge(second.entryId, undefined, () => {})).rejects.toThrow(/no facts index \(facts.json\)/);
     editHost.undo();
-    await expect(editHost.scanKnowledge(second.entryId, () => {})).rejects.toThrow(/no longer the latest applied one/);
+    await expect(editHost.scanKnowledge(second.entryId, undefined, () => {})).rejects.toThrow(/no longer the latest applied one/);
     expect(editHost.historyView().items.map((i) => i.applied)).toEqual([true, false]); // nothing moved
   });
 

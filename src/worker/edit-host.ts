@@ -18,7 +18,7 @@ import { guardReading } from '../editors/guard_reading';
 import { MendEditor } from '../editors/mend';
 import type { ModelEditor } from '../editors/types';
 import { damageProseFromFacts, EditSession, type HistoryEntry } from '../session';
-import { knowledgeScan } from '../eval/scan';
+import { knowledgeScan, scanEditorEdit } from '../eval/scan';
 import { parseFactsIndex } from '../eval/suggest';
 import { answerFromContinuation, klDivergence, nextTokenRow, rate, sameAnswer, sameTokens, teacherForced } from '../eval/metrics';
 import type {
@@ -306,18 +306,27 @@ export async function recheckHistory(maxNewTokens: number): Promise<HistoryReche
  * edit undone (EditSession.beforeLatest re-applies it bit for bit afterwards). Refused when `entryId` is no longer
  * the latest applied edit, or the model has no facts index.
  */
-export async function scanKnowledge(entryId: number, emit: Emit): Promise<KnowledgeScan> {
+/**
+ * The knowledge scan of the latest applied edit, or with `method` another method's edit of the same facts (the
+ * fine-tuning run of a "both methods" comparison, which was not kept): that edit is made again on the weights the
+ * kept edit started from, scanned, and taken back; the history is as it was afterwards.
+ */
+export async function scanKnowledge(entryId: number, method: EditMethod | undefined, emit: Emit): Promise<KnowledgeScan> {
   const a = requireAttached();
   const latest = a.session.applied.at(-1);
   if (!latest || latest.id !== entryId) throw new Error('That edit is no longer the latest applied one; the scan compares the weights just before and after the latest edit.');
   if (!a.info.facts) throw new Error("This model has no facts index (facts.json), so there are no taught facts to scan.");
   const index = parseFactsIndex(a.info.facts);
   const { model, tokenizer, eosTokenId } = a.loaded;
+  const scanned = method ?? latest.method;
+  const editor = a.editors[scanned];
+  if (!editor) throw new Error(`${scanned === 'mend' ? 'MEND' : 'Fine-tuning'} is not available for this model, so its edit cannot be scanned.`);
   let step = 0;
-  const report = await knowledgeScan(model, tokenizer, index, latest.facts, (fn) => a.session.beforeLatest(fn), {
-    eosTokenId, onProgress: (message) => emit({ stage: 'edit', message, step: ++step, steps: 2 }),
-  });
-  return { ...report, entryId };
+  const onProgress = (message: string) => emit({ stage: 'edit', message, step: ++step, steps: scanned === latest.method ? 2 : 3 });
+  const report = scanned === latest.method
+    ? await knowledgeScan(model, tokenizer, index, latest.facts, (fn) => a.session.beforeLatest(fn), { eosTokenId, onProgress })
+    : await a.session.beforeLatest(() => scanEditorEdit(model, tokenizer, index, editor, latest.facts, { eosTokenId, onProgress }));
+  return { ...report, entryId, method: scanned };
 }
 
 export function undo(): HistoryView {

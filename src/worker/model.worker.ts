@@ -56,7 +56,7 @@ async function handle(req: WorkerRequest, emit: (p: ProgressEvent) => void): Pro
     case 'recheckHistory':
       return editHost.recheckHistory(req.maxNewTokens);
     case 'scanKnowledge':
-      return guardGpuMemory('while scanning the knowledge base', () => editHost.scanKnowledge(req.entryId, emit));
+      return guardGpuMemory('while scanning the knowledge base', () => editHost.scanKnowledge(req.entryId, req.method, emit));
     case 'weightsReport':
       return guardGpuMemory('while analysing the edit', () => weightsReport(editHost.editingContext()));
     case 'testHook':

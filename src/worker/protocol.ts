@@ -240,6 +240,8 @@ export interface HistoryRecheck {
 export interface KnowledgeScan extends ScanReport {
   /** the history entry scanned: the latest applied edit when the scan ran */
   entryId: number;
+  /** whose edit of its facts was scanned: the entry's own method, or the other one of a "both methods" comparison */
+  method: EditMethod;
 }
 
 /** A share link's compact edit list: the requests only; the receiving worker replays them. */
@@ -310,7 +312,7 @@ export type WorkerRequest =
   | { id: number; type: 'importShared'; shared: SharedEdits }
   | { id: number; type: 'recheckHistory'; maxNewTokens: number }
   /** refused unless entryId is still the latest applied edit (the scan compares the weights before and after it) */
-  | { id: number; type: 'scanKnowledge'; entryId: number }
+  | { id: number; type: 'scanKnowledge'; entryId: number; method?: EditMethod }
   /**
    * Fault injection for the e2e build only (vite --mode e2e): destroy the WebGPU device as a driver reset would.
    * Production workers refuse it with an error and change nothing.

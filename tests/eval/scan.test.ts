@@ -5,9 +5,9 @@ import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MendEditor } from '../../src/editors';
+import { FinetuneEditor, MendEditor } from '../../src/editors';
 import { parseBenchmark } from '../../src/eval/benchmark';
-import { knowledgeScan, SCAN_LIMITS, scanProbes, type ScanReport } from '../../src/eval/scan';
+import { knowledgeScan, SCAN_LIMITS, scanEditorEdit, scanProbes, type ScanReport } from '../../src/eval/scan';
 import { scanOrder } from '../../src/eval/scan_benchmark';
 import { parseFactsIndex, type FactsIndex } from '../../src/eval/suggest';
 import { initBackend, loadModel, localSource, type LoadedModel } from '../../src/model';
@@ -85,12 +85,14 @@ describe('which facts the scan asks', () => {
 describe('the scan of a real edit', () => {
   let loaded: LoadedModel;
   let session: EditSession;
+  let ft: FinetuneEditor;
 
   beforeAll(async () => {
     await initBackend('wasm');
     loaded = await loadModel(localSource(MODEL));
     const mend = await MendEditor.load(localSource(MODEL), loaded.model);
-    session = new EditSession({ model: loaded.model, tokenizer: loaded.tokenizer, editors: { mend }, damageCheck: false });
+    ft = new FinetuneEditor({ weightNames: [...mend.weightNames], steps: 20, learningRate: 1e-3 });
+    session = new EditSession({ model: loaded.model, tokenizer: loaded.tokenizer, editors: { mend, ft }, damageCheck: false });
   }, 300_000);
   afterAll(() => loaded?.model.dispose());
 
@@ -184,6 +186,24 @@ describe('the scan of a real edit', () => {
     expect(await weightsChecksum(loaded.model)).toBe(edited);
     expect(session.applied).toHaveLength(1);
   });
+
+  it('scans another method\'s edit of the same facts from the weights the kept edit started from (a "both methods" comparison)', async () => {
+    // The page's fine-tuning scan after a MEND edit: inside beforeLatest, fine-tune the same facts, scan, take it back.
+    // The independent route: undo MEND, apply fine-tuning through the session, scan it as the latest edit.
+    const { model, tokenizer } = loaded;
+    const latest = session.applied.at(-1)!;
+    const edited = await weightsChecksum(model);
+    const opts = { eosTokenId: loaded.eosTokenId };
+    const viaScan = await session.beforeLatest(() => scanEditorEdit(model, tokenizer, index, ft, latest.facts, opts));
+    expect(await weightsChecksum(model)).toBe(edited); // the MEND edit is back, bit for bit
+    expect(session.applied.map((e) => e.id)).toEqual([latest.id]);
+
+    session.undo();
+    await session.apply(latest.facts.map((f) => ({ prompt: f.prompt, target: f.target })), 'ft');
+    const viaSession = await knowledgeScan(model, tokenizer, index, latest.facts, (fn) => session.beforeLatest(fn), opts);
+    expect(viaScan).toEqual(viaSession);
+    expect(viaScan.lost.find((l) => l.subject === 'Spain')).toMatchObject({ now: ' Rome', tookTarget: ' Rome' });
+  }, 300_000);
 });
 
 describe('npm run cli -- scan', () => {

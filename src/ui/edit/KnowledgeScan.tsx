@@ -1,10 +1,12 @@
 // The knowledge scan under an edit's results: the neighbours above are a handful of facts someone picked; the scan
 // asks hundreds of the facts the model was taught, before and after the edit, and lists every one it knew and lost
-// (src/eval/scan.ts). It runs on request: a few seconds on the WASM fallback, longer on a software GPU.
-import { scanReportJson } from '../../eval/scan';
+// (src/eval/scan.ts). It runs on request: a few seconds on the WASM fallback, longer on a software GPU. After a
+// "both methods" edit it scans the kept MEND edit and the fine-tuning edit of the same facts, side by side: both
+// start from the same weights, so they are asked the same facts, known alike before.
+import { scanReportJson } from '../../eval/scan_report';
 import { useEdit } from '../../store/edit-store';
 import { downloadJson } from '../download';
-import type { EditReport, HistoryItem, KnowledgeScan, ScanReport } from '../../worker/protocol';
+import type { EditMethod, EditReport, HistoryItem, KnowledgeScan, ScanReport } from '../../worker/protocol';
 import { ScrollRegion } from './parts';
 
 const relationName = (r: string) => r.replace(/_/g, ' ');
@@ -28,6 +30,8 @@ function groupLabel(g: ScanReport['groups'][number], r: ScanReport): string {
   }
 }
 
+const METHOD_NAME: Record<EditMethod, string> = { mend: 'MEND', ft: 'Fine-tuning' };
+
 export function KnowledgeScanPanel({ report }: { report: EditReport }) {
   const facts = useEdit((s) => s.facts);
   const scan = useEdit((s) => s.scan);
@@ -36,6 +40,10 @@ export function KnowledgeScanPanel({ report }: { report: EditReport }) {
   if (!facts) return null; // no facts index beside this model: nothing to ask
   const mine = scan.entryId === report.entryId ? scan : null;
   const isLatest = latest === report.entryId;
+  // the kept edit first (the last method that ran), then the comparison run's
+  const ran = report.results.map((m) => m.method);
+  const methods = [...ran.slice(-1), ...ran.slice(0, -1)];
+  const both = methods.length > 1;
   return (
     <section className="knowledge-scan" aria-labelledby="scan-heading" data-testid="knowledge-scan">
       <h3 id="scan-heading">Everything else it was taught</h3>
@@ -44,11 +52,11 @@ export function KnowledgeScanPanel({ report }: { report: EditReport }) {
         and after this edit: every other subject of the edited relation (in the edit prompt's wording), the subject's
         other facts, and a sample of every other relation; for a batch edit, around every one of its facts. It lists
         each fact the model knew and no longer gives.
-        {report.results.length > 1 && ' It measures the edit that was kept (MEND).'}
+        {both && ' It scans both edits: the kept MEND edit, and the fine-tuning edit of the same facts, made again on the same weights and taken back.'}
       </p>
       {isLatest ? (
-        <button type="button" onClick={() => void start(report.entryId)} disabled={scan.phase === 'running'} data-testid="scan-start">
-          {mine?.phase === 'ready' ? 'Scan again' : 'Scan the knowledge base'}
+        <button type="button" onClick={() => void start(report.entryId, methods)} disabled={scan.phase === 'running'} data-testid="scan-start">
+          {mine?.phase === 'ready' ? 'Scan again' : both ? 'Scan the knowledge base with both edits' : 'Scan the knowledge base'}
         </button>
       ) : (
         <p className="muted" data-testid="scan-unavailable">
@@ -57,36 +65,52 @@ export function KnowledgeScanPanel({ report }: { report: EditReport }) {
       )}
       {mine?.phase === 'running' && <p role="status" data-testid="scan-status">{mine.message}</p>}
       {mine?.phase === 'error' && <p role="alert" className="bad" data-testid="scan-error">The scan failed: {mine.error}</p>}
-      {mine?.phase === 'ready' && mine.result && <ScanResult r={mine.result} />}
+      {mine?.results && mine.results.length > 0 && mine.phase !== 'running' && <ScanResult results={mine.results} />}
     </section>
   );
 }
 
 /**
  * The scan as a file (docs/formats.md "Knowledge scan file"): the edit it measured (its history entry: the method kept
- * and every fact) and the report in the same JSON as the CLI's `edit --scan --json`.
+ * and every fact) and one report per method scanned, each in the same JSON as the CLI's `edit --scan --json`.
  */
-function scanFile(r: KnowledgeScan, entry: HistoryItem | undefined, model: string | null) {
+function scanFile(results: KnowledgeScan[], entry: HistoryItem | undefined, model: string | null) {
   return {
     format: 'mendlab-knowledge-scan', version: 1, model, scanned_at: new Date().toISOString(),
     edit: entry ? { method: entry.method, facts: [{ prompt: entry.prompt, target: entry.target }, ...entry.more] } : null,
-    scan: scanReportJson(r),
+    scans: results.map((r) => ({ method: r.method, ...scanReportJson(r) })),
   };
 }
 
-function ScanResult({ r }: { r: KnowledgeScan }) {
-  const model = useEdit((s) => s.modelKey);
-  const entry = useEdit((s) => s.history?.items.find((i) => i.id === r.entryId));
+function Summary({ r, who }: { r: KnowledgeScan; who: string }) {
   const lost = r.knownBefore - r.kept;
   const took = r.lost.filter((l) => l.tookTarget).length;
   return (
-    <div data-testid="scan-result" data-lost={lost}>
-      <p data-testid="scan-summary">
-        <strong>{lost === 0 ? 'Nothing else changed: ' : `${lost} fact${lost === 1 ? '' : 's'} lost: `}</strong>
-        of {r.asked} facts asked, the model knew {r.knownBefore} before the edit and still gives {r.kept}.
-        {took > 0 && ` ${took} of the lost now give the edit's target: the edit spread to ${took === 1 ? 'a fact' : 'facts'} it was not meant for.`}
-      </p>
-      <button type="button" onClick={() => downloadJson('mendlab-knowledge-scan.json', scanFile(r, entry, model))} data-testid="scan-download">
+    <p data-testid="scan-summary" data-method={r.method} data-lost={lost}>
+      {who && <>{who}: </>}
+      <strong>{lost === 0 ? 'Nothing else changed: ' : `${lost} fact${lost === 1 ? '' : 's'} lost: `}</strong>
+      of {r.asked} facts asked, the model knew {r.knownBefore} before the edit and still gives {r.kept}.
+      {took > 0 && ` ${took} of the lost now give the edit's target: the edit spread to ${took === 1 ? 'a fact' : 'facts'} it was not meant for.`}
+    </p>
+  );
+}
+
+function ScanResult({ results }: { results: KnowledgeScan[] }) {
+  const model = useEdit((s) => s.modelKey);
+  const entry = useEdit((s) => s.history?.items.find((i) => i.id === results[0].entryId));
+  const [r] = results; // the kept edit's; the facts asked (and known before) are the same for every method
+  const both = results.length > 1;
+  const who = (x: KnowledgeScan) => (both ? METHOD_NAME[x.method] : '');
+  // every fact some method lost, once, ordered by kind of fact, relation and prompt
+  const KIND_ORDER = ['same relation', 'same subject', 'elsewhere'];
+  const lostPrompts = [...new Map(results.flatMap((x) => x.lost).map((l) => [l.prompt, l])).values()]
+    .sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || a.relation.localeCompare(b.relation) || a.prompt.localeCompare(b.prompt))
+    .map((l) => l.prompt);
+  const lostOf = (x: KnowledgeScan, prompt: string) => x.lost.find((l) => l.prompt === prompt);
+  return (
+    <div data-testid="scan-result" data-lost={r.knownBefore - r.kept}>
+      {results.map((x) => <Summary key={x.method} r={x} who={who(x)} />)}
+      <button type="button" onClick={() => downloadJson('mendlab-knowledge-scan.json', scanFile(results, entry, model))} data-testid="scan-download">
         Download the scan (JSON)
       </button>
       {r.relations.length === 0 ? (
@@ -103,32 +127,61 @@ function ScanResult({ r }: { r: KnowledgeScan }) {
       <ScrollRegion label="Knowledge scan by kind of fact">
         <table data-testid="scan-groups">
           <caption className="visually-hidden">Facts the model knew before the edit and still gives, by kind</caption>
-          <thead><tr><th scope="col">Facts</th><th scope="col">Asked</th><th scope="col">Known before</th><th scope="col">Still given</th></tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">Facts</th><th scope="col">Asked</th><th scope="col">Known before</th>
+              {results.map((x) => <th key={x.method} scope="col">Still given{both && ` (${METHOD_NAME[x.method]})`}</th>)}
+            </tr>
+          </thead>
           <tbody>
             {r.groups.map((g) => (
               <tr key={`${g.kind}/${g.relation ?? ''}`} data-testid="scan-group" data-kind={g.kind} data-relation={g.relation ?? undefined} data-lost={g.knownBefore - g.kept}>
                 <th scope="row">{groupLabel(g, r)}</th>
                 <td>{g.asked}</td>
                 <td>{g.knownBefore}</td>
-                <td className={g.kept === g.knownBefore ? 'ok' : 'bad'}>{g.kept}{g.gained > 0 && <span className="muted"> (+{g.gained} it did not know)</span>}</td>
+                {results.map((x) => {
+                  const h = x.groups.find((y) => y.kind === g.kind && y.relation === g.relation) ?? g;
+                  return (
+                    <td key={x.method} data-method={x.method} className={h.kept === h.knownBefore ? 'ok' : 'bad'}>
+                      {h.kept}{h.gained > 0 && <span className="muted"> (+{h.gained} it did not know)</span>}
+                    </td>
+                  );
+                })}
               </tr>
             ))}
           </tbody>
         </table>
       </ScrollRegion>
-      {r.lost.length > 0 && (
+      {lostPrompts.length > 0 && (
         <ScrollRegion label="Facts the edit changed">
           <table data-testid="scan-lost">
-            <caption className="visually-hidden">Every fact the model knew before the edit and no longer gives</caption>
-            <thead><tr><th scope="col">Prompt</th><th scope="col">Taught</th><th scope="col">Now</th></tr></thead>
+            <caption className="visually-hidden">Every fact the model knew before the edit and no longer gives{both && ', per method'}</caption>
+            <thead>
+              <tr>
+                <th scope="col">Prompt</th><th scope="col">Taught</th>
+                {results.map((x) => <th key={x.method} scope="col">Now{both && ` (${METHOD_NAME[x.method]})`}</th>)}
+              </tr>
+            </thead>
             <tbody>
-              {r.lost.map((l) => (
-                <tr key={l.prompt} data-testid="scan-lost-row" data-took-target={l.tookTarget !== null}>
-                  <th scope="row">{l.prompt}</th>
-                  <td>{l.taught}</td>
-                  <td className="bad">{l.now || '(no answer)'}{l.tookTarget && <span className="muted"> — the edit's target</span>}</td>
-                </tr>
-              ))}
+              {lostPrompts.map((prompt) => {
+                const first = results.map((x) => lostOf(x, prompt)).find(Boolean)!;
+                return (
+                  <tr key={prompt} data-testid="scan-lost-row" data-took-target={lostOf(r, prompt)?.tookTarget != null}>
+                    <th scope="row">{prompt}</th>
+                    <td>{first.taught}</td>
+                    {results.map((x) => {
+                      const l = lostOf(x, prompt);
+                      return l ? (
+                        <td key={x.method} data-method={x.method} data-lost="true" className="bad">
+                          {l.now || '(no answer)'}{l.tookTarget && <span className="muted"> — the edit's target</span>}
+                        </td>
+                      ) : (
+                        <td key={x.method} data-method={x.method} data-lost="false" className="ok">still given</td>
+                      );
+                    })}
+                  </tr>
+                );
+              })}
             </tbody>
           </table>
         </ScrollRegion>

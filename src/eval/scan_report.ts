@@ -1,0 +1,64 @@
+// What a knowledge scan (scan.ts) reports, and the report as JSON: the CLI's `edit --scan --json` and `scan --json`
+// and the page's "Download the scan" write the same object (docs/cli.md). No runtime imports, so the page's main
+// thread can use it without pulling in the model engine.
+
+export type ScanKind = 'same relation' | 'same subject' | 'elsewhere';
+
+export interface ScanProbe {
+  kind: ScanKind;
+  subject: string;
+  relation: string;
+  prompt: string;
+  /** the object facts.json records, with the target prefix (" Madrid") */
+  taught: string;
+}
+
+export interface ScanGroup {
+  kind: ScanKind;
+  /** the edited relation a same-relation group asks (a batch of several relations has one group each); else null */
+  relation: string | null;
+  asked: number;
+  /** facts whose taught answer the model gave before the edit */
+  knownBefore: number;
+  /** of those, still given after it */
+  kept: number;
+  /** facts the model did not give before and gives after */
+  gained: number;
+}
+
+export interface LostFact {
+  kind: ScanKind;
+  subject: string;
+  relation: string;
+  prompt: string;
+  taught: string;
+  /** the answer the greedy continuation states now (answerFromContinuation) */
+  now: string;
+  /** the edit's target this fact now gives (one of the edit's facts' targets), else null */
+  tookTarget: string | null;
+}
+
+export interface ScanReport {
+  asked: number;
+  knownBefore: number;
+  kept: number;
+  groups: ScanGroup[];
+  lost: LostFact[];
+  /** what the scan was built around (scanScope): the edited subjects and relations the facts index recognised */
+  subjects: string[];
+  relations: string[];
+  /** how many of the edit's fact prompts the index did not recognise */
+  unrecognised: number;
+}
+
+/**
+ * A scan report in the CLI's snake_case JSON (docs/cli.md, `edit --scan --json` → `scan`). The page's "Download the
+ * scan" writes the same object, so a scan made in the browser and one made on the command line read alike.
+ */
+export function scanReportJson(r: ScanReport) {
+  return {
+    subjects: r.subjects, relations: r.relations, unrecognised: r.unrecognised, asked: r.asked, known_before: r.knownBefore, kept: r.kept,
+    groups: r.groups.map((g) => ({ kind: g.kind, relation: g.relation, asked: g.asked, known_before: g.knownBefore, kept: g.kept, gained: g.gained })),
+    lost: r.lost.map((l) => ({ kind: l.kind, subject: l.subject, relation: l.relation, prompt: l.prompt, taught: l.taught, now: l.now, took_target: l.tookTarget })),
+  };
+}
