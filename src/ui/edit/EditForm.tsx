@@ -273,7 +273,8 @@ function BatchFacts() {
 /**
  * Before an edit on already-edited weights, what was measured on this model (docs/eval.md "Sequential edits"): MEND's
  * editor was trained on the original weights, so a batch on top of an earlier edit broke the shipped model (×1,222
- * perplexity), and single edits degrade after about ten in a row.
+ * perplexity; bench/experiments/second_batch.ts finds one or two facts in ten whose update alone does it, which the
+ * single-edit pass-1 guard would halve), and single edits degrade after about ten in a row.
  */
 function SequenceNote() {
   const s = useEdit();
@@ -284,7 +285,7 @@ function SequenceNote() {
   return (
     <p className={batch ? 'note' : 'hint'} data-testid="sequence-note" data-batch={batch}>
       {batch
-        ? `The model already carries ${applied} edit${applied === 1 ? '' : 's'}. MEND’s editor was trained on the original weights: on this model a batch on top of an earlier edit broke it (perplexity ×1,222). Revert all first, or put every fact in one batch.`
+        ? `The model already carries ${applied} edit${applied === 1 ? '' : 's'}. MEND’s editor was trained on the original weights: on this model a batch on top of an earlier edit broke it (perplexity ×1,222: one fact of the ten alone did ×281, and a batch has no guard to halve it). Revert all first and put every fact in one batch, or edit these facts one at a time.`
         : `The model already carries ${applied} edits. On this model MEND’s edits degrade after about ten in a row; “Check every edit now” (History) shows what still holds.`}
     </p>
   );
