@@ -2,7 +2,9 @@
 // country → Brazil, and a prompt the facts index does not know) is scanned around every fact it recognises. Each
 // edited relation gets its own same-relation row in its fact's wording, the edited subjects' other facts are asked,
 // the sample covers only the relations nothing in the batch edits, and the page says which prompt it could not place.
-// The scan downloads as a JSON file (docs/formats.md).
+// The scan downloads as a JSON file (docs/formats.md). After a second edit, the History's "Scan what all the edits
+// changed" asks the facts around all four edited facts on the original weights and now (tests/eval/scan.test.ts
+// checks that scan fact by fact).
 // Checked first with the CLI (`npm run cli -- edit --prompt ... --prompt ... --scan`, docs/cli.md): 387 facts,
 // Germany's and Spain's capitals turn to Rome and a city in Sierra Leone to Brazil. The scan's numerics are the single
 // edit's (e2e/scan.spec.ts runs them on WebGPU too, tests/eval/scan.test.ts checks a batch fact by fact), so this page
@@ -17,6 +19,8 @@ const FACTS = [
   { prompt: 'Lyon is a city in', target: ' Brazil' },
   { prompt: 'My favourite colour is', target: ' blue' },
 ];
+/** a second, single edit, after which the History scans both edits together against the original model */
+const LATER = { prompt: 'The capital of Japan is', target: ' Paris' };
 
 let server: StaticServer;
 test.beforeAll(async () => {
@@ -24,7 +28,7 @@ test.beforeAll(async () => {
 });
 test.afterAll(async () => server.close());
 
-test('a batch edit is scanned around every fact: a same-relation row per edited relation', async ({ page, shot, audit }) => {
+test('a batch edit is scanned around every fact; the History scans all edits against the original model', async ({ page, shot, audit }) => {
   test.setTimeout(900_000);
   await openPlayground(page, server.url);
   const form = page.getByTestId('edit-panel');
@@ -78,7 +82,7 @@ test('a batch edit is scanned around every fact: a same-relation row per edited 
     const [download] = await Promise.all([page.waitForEvent('download'), panel.getByTestId('scan-download').click()]);
     expect(download.suggestedFilename()).toBe('mendlab-knowledge-scan.json');
     const file = JSON.parse(readFileSync(await download.path(), 'utf8'));
-    expect(file).toMatchObject({ format: 'mendlab-knowledge-scan', version: 1, edit: { method: 'mend', facts: FACTS } });
+    expect(file).toMatchObject({ format: 'mendlab-knowledge-scan', version: 1, scope: 'edit', edits: [{ method: 'mend', facts: FACTS }] });
     expect(file.scans).toHaveLength(1);
     const [scan] = file.scans;
     expect(scan).toMatchObject({ method: 'mend', subjects: ['France', 'Lyon'], relations: ['capital', 'city_country'], unrecognised: 1 });
@@ -90,5 +94,44 @@ test('a batch edit is scanned around every fact: a same-relation row per edited 
     });
     const serious = (await audit('knowledge-scan-batch')).filter((v) => v.impact === 'serious' || v.impact === 'critical');
     expect(serious).toEqual([]);
+  });
+
+  await test.step('a second edit, then the History\'s scan of all edits against the original model', async () => {
+    await form.getByLabel('Prompt', { exact: true }).fill(LATER.prompt);
+    await form.getByLabel('New target', { exact: true }).fill(LATER.target);
+    for (let i = FACTS.length; i >= 2; i--) await batch.getByRole('button', { name: `Remove fact ${i}` }).click();
+    await expect(page.getByTestId('apply-edit')).toHaveText('Apply edit');
+    await page.getByTestId('apply-edit').click();
+    await expect(page.getByTestId('edit-status')).toHaveAttribute('data-phase', 'ready', { timeout: 600_000 });
+    await expect(page.getByTestId('history-item')).toHaveCount(2);
+
+    const all = page.getByTestId('history-scan');
+    await all.getByTestId('history-scan-start').click();
+    await expect(all.getByTestId('scan-result')).toBeVisible({ timeout: 600_000 });
+    await expect(all.getByTestId('history-scan-scope')).toContainText('2 applied edits, 4 edited facts');
+    // around every edited fact of both edits: capital (France, Japan) and city → country (Lyon)
+    const groups = all.getByTestId('scan-group');
+    await expect(groups.nth(0)).toHaveAttribute('data-relation', 'capital');
+    await expect(groups.nth(1)).toHaveAttribute('data-relation', 'city_country');
+    await expect(groups.nth(2)).toContainText('The other facts of France, Lyon and Japan');
+    await expect(groups.nth(3)).toContainText('A sample of every relation the edits did not touch');
+    await expect(all.getByTestId('scan-summary')).toContainText('in the original model');
+    // the first edit's spread is still there two edits later
+    const spain = all.getByTestId('scan-lost-row').filter({ hasText: 'The capital of Spain is' });
+    await expect(spain).toContainText("Rome — an edit's target");
+    await all.scrollIntoViewIfNeeded();
+    await shot('knowledge-scan-history');
+    const [download] = await Promise.all([page.waitForEvent('download'), all.getByTestId('scan-download').click()]);
+    const file = JSON.parse(readFileSync(await download.path(), 'utf8'));
+    expect(file).toMatchObject({ scope: 'history', edits: [{ method: 'mend', facts: FACTS }, { method: 'mend', facts: [LATER] }] });
+    expect(file.scans).toHaveLength(1);
+    expect(file.scans[0]).toMatchObject({ subjects: ['France', 'Lyon', 'Japan'], relations: ['capital', 'city_country'], unrecognised: 1 });
+    const serious = (await audit('knowledge-scan-history')).filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    expect(serious).toEqual([]);
+
+    // a changed history: the scan no longer describes it, and says so
+    await page.getByTestId('undo').click();
+    await expect(all.getByTestId('history-scan-stale')).toBeVisible();
+    await expect(all.getByTestId('scan-result')).toHaveCount(0);
   });
 });

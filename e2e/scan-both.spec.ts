@@ -75,7 +75,8 @@ test('after a both-methods edit the scan measures both edits side by side; the h
     await expect(page.getByTestId('redo')).toBeDisabled(); // the fine-tuning edit left nothing to redo
     const [download] = await Promise.all([page.waitForEvent('download'), panel.getByTestId('scan-download').click()]);
     const file = JSON.parse(readFileSync(await download.path(), 'utf8'));
-    expect(file.edit).toEqual({ method: 'mend', facts: [EDIT] });
+    expect(file.scope).toBe('edit');
+    expect(file.edits).toEqual([{ method: 'mend', facts: [EDIT] }]);
     expect(file.scans.map((x: { method: string }) => x.method)).toEqual(['mend', 'ft']);
     expect(file.scans[0].known_before).toBe(file.scans[1].known_before);
     // the weights are as they were too: scanning again finds exactly the same, MEND and fine-tuning alike

@@ -98,6 +98,24 @@ describe('edit session on cpu', () => {
     session.reset();
   });
 
+  it('beforeAll runs a function on the original weights and puts every applied edit back, redo stack included', async () => {
+    await expect(session.beforeAll(async () => 1)).rejects.toThrow(EditInputError); // nothing applied
+    const e1 = await session.apply(A);
+    const e2 = await session.apply(B, 'ft');
+    const e3 = await session.apply({ prompt: A.prompt, target: ' Rome' });
+    session.undo(); // e3 redoable
+    const edited = await weightsChecksum(m.model);
+    expect(await session.beforeAll(async () => weightsChecksum(m.model))).toBe(original);
+    expect(await weightsChecksum(m.model)).toBe(edited);
+    expect(session.applied.map((e) => e.id)).toEqual([e1.id, e2.id]);
+    expect(session.undone.map((e) => e.id)).toEqual([e3.id]);
+    await expect(session.beforeAll(async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+    expect(await weightsChecksum(m.model)).toBe(edited); // put back when the function fails, too
+    expect(session.redo()).toBe(e3);
+    session.reset();
+    expect(await weightsChecksum(m.model)).toBe(original);
+  });
+
   it('runs the fine-tuning baseline through the same interface', async () => {
     const before = await m.model.scoreContinuation(m.tokenizer.encode(A.prompt), m.tokenizer.encode(A.target));
     const entry = await session.apply(A, 'ft');

@@ -207,13 +207,23 @@ export class EditSession {
    * so bit-exact), also when `fn` fails: the knowledge scan compares the model before and after an edit without
    * keeping a second copy of the weights. The history is unchanged afterwards, redo stack included.
    */
-  async beforeLatest<T>(fn: () => Promise<T>): Promise<T> {
+  beforeLatest<T>(fn: () => Promise<T>): Promise<T> {
+    return this.beforeEdits(1, fn);
+  }
+
+  /** beforeLatest for every applied edit: `fn` runs on the original weights (the history's knowledge scan). */
+  beforeAll<T>(fn: () => Promise<T>): Promise<T> {
+    return this.beforeEdits(this.appliedStack.length, fn);
+  }
+
+  private async beforeEdits<T>(n: number, fn: () => Promise<T>): Promise<T> {
     return this.exclusive(async () => {
-      if (!this.undoOne()) throw new EditInputError('no edit is applied');
+      if (n < 1 || this.appliedStack.length < n) throw new EditInputError('no edit is applied');
+      for (let i = 0; i < n; i++) this.undoOne();
       try {
         return await fn();
       } finally {
-        this.redoOne();
+        for (let i = 0; i < n; i++) this.redoOne();
       }
     });
   }

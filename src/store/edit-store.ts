@@ -4,7 +4,7 @@
 import { create } from 'zustand';
 import { parseBenchmarkCases, parseFactsIndex, parseRelationRates, type EditEvidence, type FactsIndex } from '../eval/suggest';
 import { WorkerRequestError } from '../worker/client';
-import type { EditingInfo, EditMethod, EditMethodChoice, EditReport, HistoryRecheck, HistoryView, KnowledgeScan, ModelSummary } from '../worker/protocol';
+import type { EditingInfo, EditMethod, EditMethodChoice, EditReport, HistoryRecheck, HistoryScan, HistoryView, KnowledgeScan, ModelSummary } from '../worker/protocol';
 import { currentWorker, useApp } from './app-store';
 import { DamagedStoreError, forget, loadSaved, save } from './persist';
 import { decodeSharedEdits, SHARE_PARAM, sharedFromHistory, shareUrl } from './share-link';
@@ -41,6 +41,8 @@ export interface EditState {
    * first (with "both methods", the fine-tuning run's second)
    */
   scan: { phase: RunPhase; entryId?: number; message?: string; results?: KnowledgeScan[]; error?: string };
+  /** the knowledge scan of every applied edit together, against the original model (shown while the history is unchanged) */
+  historyScan: { phase: RunPhase; message?: string; result?: HistoryScan; error?: string };
   /** what the model now says to the last edited prompt, after undo/redo/revert/import */
   now?: { prompt: string; text: string; pending: boolean };
   /** one-line messages: a damaged store that was reset, a refused link or file, ... */
@@ -72,6 +74,8 @@ export interface EditState {
    * method in `methods`: the entry's own, then e.g. the fine-tuning edit of the same facts a comparison ran.
    */
   scanKnowledge(entryId: number, methods: EditMethod[]): Promise<void>;
+  /** The same scan for every applied edit together: the facts index on the original weights and on the weights now. */
+  scanHistory(): Promise<void>;
   /**
    * Reverts every applied edit (they stay redoable until the next edit) and puts their facts into the form as one
    * batch: the same facts as one MEND update instead of a sequence of edits (docs/eval.md "Sequential edits").
@@ -159,7 +163,7 @@ export const useEdit = create<EditState>()((set, get) => {
       factsNote = `${message(e)} — suggestions are off for this model.`;
     }
     set({
-      modelKey: key, editing: summary.editing ?? null, facts, evidence: null, history: null, now: undefined, run: { phase: 'idle' }, recheck: { phase: 'idle' }, scan: { phase: 'idle' },
+      modelKey: key, editing: summary.editing ?? null, facts, evidence: null, history: null, now: undefined, run: { phase: 'idle' }, recheck: { phase: 'idle' }, scan: { phase: 'idle' }, historyScan: { phase: 'idle' },
       notice: factsNote ? { kind: 'error', text: factsNote } : undefined,
     });
     if (!summary.editing) return;
@@ -215,7 +219,7 @@ export const useEdit = create<EditState>()((set, get) => {
     if (summary) void onModelReady(summary);
     else {
       modelTicket++;
-      set({ modelKey: null, editing: null, facts: null, evidence: null, history: null, now: undefined, run: { phase: 'idle' }, recheck: { phase: 'idle' }, scan: { phase: 'idle' } });
+      set({ modelKey: null, editing: null, facts: null, evidence: null, history: null, now: undefined, run: { phase: 'idle' }, recheck: { phase: 'idle' }, scan: { phase: 'idle' }, historyScan: { phase: 'idle' } });
     }
   });
 
@@ -237,6 +241,7 @@ export const useEdit = create<EditState>()((set, get) => {
     historyBusy: false,
     recheck: { phase: 'idle' },
     scan: { phase: 'idle' },
+    historyScan: { phase: 'idle' },
     saves: 0,
 
     setForm(patch) {
@@ -349,6 +354,21 @@ export const useEdit = create<EditState>()((set, get) => {
         }
       }
       if (ticket === modelTicket) set({ scan: { phase: 'ready', entryId, results } });
+    },
+
+    async scanHistory() {
+      const c = currentWorker();
+      if (!c || get().historyScan.phase === 'running') return;
+      const ticket = modelTicket;
+      set({ historyScan: { phase: 'running', message: 'Starting…' } });
+      try {
+        const result = await c.request({ type: 'scanHistory' }, (p) => {
+          if (p.stage === 'edit' && ticket === modelTicket) set({ historyScan: { ...get().historyScan, message: p.message } });
+        });
+        if (ticket === modelTicket) set({ historyScan: { phase: 'ready', result } });
+      } catch (e) {
+        if (ticket === modelTicket) set({ historyScan: { phase: 'error', error: message(e) } });
+      }
     },
 
     async batchFromHistory() {

@@ -182,7 +182,7 @@ describe('edit host', () => {
     expect(back.facts[0].success).toBe(first.success);
   });
 
-  it('the knowledge scan is refused for an edit that is not the latest applied one, and for a model without facts.json', async () => {
+  it('the knowledge scan is refused for an edit that is not the latest applied one, for a model without facts.json, and (history) without edits', async () => {
     // (the scan itself, on the shipped model and its facts index: tests/eval/scan.test.ts and e2e/scan.spec.ts)
     editHost.clearHistory();
     const a = { ...request('mend'), paraphrases: [], neighbours: [] };
@@ -193,6 +193,11 @@ describe('edit host', () => {
     editHost.undo();
     await expect(editHost.scanKnowledge(second.entryId, undefined, () => {})).rejects.toThrow(/no longer the latest applied one/);
     expect(editHost.historyView().items.map((i) => i.applied)).toEqual([true, false]); // nothing moved
+    // the history's scan: refused the same way, and with nothing applied there is nothing to compare
+    await expect(editHost.scanHistory(() => {})).rejects.toThrow(/no facts index \(facts.json\)/);
+    editHost.undo();
+    await expect(editHost.scanHistory(() => {})).rejects.toThrow(/No edit is applied/);
+    expect(editHost.historyView().items.map((i) => i.applied)).toEqual([false, false]);
   });
 
   it('a share link replays the edit list; a bad one changes nothing', async () => {

@@ -22,7 +22,7 @@ import { knowledgeScan, scanEditorEdit } from '../eval/scan';
 import { parseFactsIndex } from '../eval/suggest';
 import { answerFromContinuation, klDivergence, nextTokenRow, rate, sameAnswer, sameTokens, teacherForced } from '../eval/metrics';
 import type {
-  EditingInfo, EditMethod, EditReport, EditRequest, HistoryRecheck, HistoryView, KnowledgeScan, MethodEval, NeighbourEval, ProbeState, ProgressEvent,
+  EditingInfo, EditMethod, EditReport, EditRequest, HistoryRecheck, HistoryScan, HistoryView, KnowledgeScan, MethodEval, NeighbourEval, ProbeState, ProgressEvent,
   PromptEval, SharedEdits,
 } from './protocol';
 
@@ -327,6 +327,28 @@ export async function scanKnowledge(entryId: number, method: EditMethod | undefi
     ? await knowledgeScan(model, tokenizer, index, latest.facts, (fn) => a.session.beforeLatest(fn), { eosTokenId, onProgress })
     : await a.session.beforeLatest(() => scanEditorEdit(model, tokenizer, index, editor, latest.facts, { eosTokenId, onProgress }));
   return { ...report, entryId, method: scanned };
+}
+
+/**
+ * The knowledge scan of the whole history: the facts index asked on the original weights and on the weights now,
+ * around every fact the applied edits changed (a prompt edited more than once counts with its latest target). What
+ * the edits together took away, which the per-edit scan cannot show once edits pile up (docs/eval.md "Sequential
+ * edits").
+ */
+export async function scanHistory(emit: Emit): Promise<HistoryScan> {
+  const a = requireAttached();
+  const applied = a.session.applied;
+  if (applied.length === 0) throw new Error('No edit is applied: there is nothing to compare with the original model.');
+  if (!a.info.facts) throw new Error("This model has no facts index (facts.json), so there are no taught facts to scan.");
+  const index = parseFactsIndex(a.info.facts);
+  const latest = new Map<string, { prompt: string; target: string }>();
+  for (const e of applied) for (const f of e.facts) latest.set(f.prompt, { prompt: f.prompt, target: f.target });
+  const { model, tokenizer, eosTokenId } = a.loaded;
+  let step = 0;
+  const report = await knowledgeScan(model, tokenizer, index, [...latest.values()], (fn) => a.session.beforeAll(fn), {
+    eosTokenId, onProgress: (message) => emit({ stage: 'edit', message: message.replace('before the edit', 'on the original model'), step: ++step, steps: 2 }),
+  });
+  return { ...report, appliedIds: applied.map((e) => e.id), facts: latest.size };
 }
 
 export function undo(): HistoryView {

@@ -57,6 +57,8 @@ async function handle(req: WorkerRequest, emit: (p: ProgressEvent) => void): Pro
       return editHost.recheckHistory(req.maxNewTokens);
     case 'scanKnowledge':
       return guardGpuMemory('while scanning the knowledge base', () => editHost.scanKnowledge(req.entryId, req.method, emit));
+    case 'scanHistory':
+      return guardGpuMemory('while scanning the knowledge base', () => editHost.scanHistory(emit));
     case 'weightsReport':
       return guardGpuMemory('while analysing the edit', () => weightsReport(editHost.editingContext()));
     case 'testHook':

@@ -244,6 +244,17 @@ export interface KnowledgeScan extends ScanReport {
   method: EditMethod;
 }
 
+/**
+ * The knowledge scan of every applied edit together (`scanHistory`): the facts index asked on the original weights and
+ * on the weights now, around every edited fact.
+ */
+export interface HistoryScan extends ScanReport {
+  /** the applied edits' ids, oldest first: the history state this was measured on */
+  appliedIds: number[];
+  /** how many distinct edited facts (prompts) the edits hold */
+  facts: number;
+}
+
 /** A share link's compact edit list: the requests only; the receiving worker replays them. */
 export interface SharedEdits {
   /** each edit's first fact, and its further facts when it was a batch edit */
@@ -313,6 +324,7 @@ export type WorkerRequest =
   | { id: number; type: 'recheckHistory'; maxNewTokens: number }
   /** refused unless entryId is still the latest applied edit (the scan compares the weights before and after it) */
   | { id: number; type: 'scanKnowledge'; entryId: number; method?: EditMethod }
+  | { id: number; type: 'scanHistory' }
   /**
    * Fault injection for the e2e build only (vite --mode e2e): destroy the WebGPU device as a driver reset would.
    * Production workers refuse it with an error and change nothing.
@@ -338,6 +350,7 @@ export interface ResultOf extends WeightsResultOf {
   importShared: HistoryView;
   recheckHistory: HistoryRecheck;
   scanKnowledge: KnowledgeScan;
+  scanHistory: HistoryScan;
   testHook: { done: boolean };
 }
 

@@ -100,7 +100,7 @@ describe('the scan of a real edit', () => {
    * The independent check of a scan of the latest applied edit: one forward per fact, before (the edit undone) and
    * after, compared with what the scan reported, in total and per group.
    */
-  async function independentCheck(facts: Array<{ prompt: string }>, r: ScanReport) {
+  async function independentCheck(facts: Array<{ prompt: string }>, r: ScanReport, edits = 1) {
     const { model, tokenizer } = loaded;
     const probes = scanProbes(index, facts.map((f) => f.prompt));
     const ask = async () => {
@@ -109,9 +109,9 @@ describe('the scan of a real edit', () => {
       return out;
     };
     const after = await ask();
-    session.undo();
+    for (let i = 0; i < edits; i++) session.undo();
     const before = await ask();
-    session.redo();
+    for (let i = 0; i < edits; i++) session.redo();
     expect(r.asked).toBe(probes.length);
     expect(r.knownBefore).toBe(before.filter(Boolean).length);
     expect(r.kept).toBe(before.filter((b, i) => b && after[i]).length);
@@ -178,6 +178,26 @@ describe('the scan of a real edit', () => {
     // a lost fact that now says one of the batch's targets is marked with that target, whichever fact it came from
     for (const l of r.lost) expect([null, ' Rome', ' Brazil']).toContain(l.tookTarget);
     session.undo();
+  }, 300_000);
+
+  it('scans the whole history against the original weights (beforeAll): what two edits took away together', async () => {
+    const { model, tokenizer } = loaded;
+    expect(session.applied).toHaveLength(1); // France → Rome, from the first test
+    const second = { prompt: 'The capital of Japan is', target: ' Paris' };
+    await session.apply(second);
+    const edited = await weightsChecksum(model);
+    const facts = [{ prompt: 'The capital of France is', target: ' Rome' }, second];
+    try {
+      const r = await knowledgeScan(model, tokenizer, index, facts, (fn) => session.beforeAll(fn), { eosTokenId: loaded.eosTokenId });
+      expect(await weightsChecksum(model)).toBe(edited);
+      expect(r).toMatchObject({ subjects: ['France', 'Japan'], relations: ['capital'], unrecognised: 0 });
+      await independentCheck(facts, r, 2);
+      // the first edit's spread is still there, measured from the original weights through both edits
+      expect(r.lost.find((l) => l.subject === 'Spain')).toMatchObject({ now: ' Rome', tookTarget: ' Rome' });
+      for (const l of r.lost) expect([null, ' Rome', ' Paris']).toContain(l.tookTarget);
+    } finally {
+      session.undo();
+    }
   }, 300_000);
 
   it('re-applies the edit when the function it ran fails', async () => {

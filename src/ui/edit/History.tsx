@@ -4,6 +4,7 @@ import { useId, useRef, useState } from 'react';
 import { useEdit } from '../../store/edit-store';
 import type { HistoryRecheck } from '../../worker/protocol';
 import { downloadJson } from '../download';
+import { HISTORY_WORDING, ScanResult, scanFile } from './KnowledgeScan';
 import { pct, signedPct } from '../format';
 
 export function History() {
@@ -72,6 +73,7 @@ export function History() {
         <button type="button" onClick={() => void makeLink()} disabled={busy || items.length === 0} data-testid="share-link">Share link</button>
       </div>
       <Recheck busy={busy} />
+      <HistoryScanPanel busy={busy} />
       {link && (
         <div className="row">
           <label htmlFor={linkId}>{copied ? 'Link copied:' : 'Link:'}</label>
@@ -135,6 +137,45 @@ function Recheck({ busy }: { busy: boolean }) {
           </button>
           <span className="hint">Edits made one after another interfere; the same facts edited together in one update usually hold.</span>
         </div>
+      )}
+    </div>
+  );
+}
+
+/**
+ * The knowledge scan of the whole history: the facts index asked on the original weights and on the weights now,
+ * around every edited fact. What the edits did together, which grows faster than any one edit shows (docs/eval.md
+ * "Sequential edits"). Shown only while the history is the one it was measured on.
+ */
+function HistoryScanPanel({ busy }: { busy: boolean }) {
+  const s = useEdit();
+  const appliedItems = (s.history?.items ?? []).filter((i) => i.applied);
+  const applied = appliedItems.map((i) => i.id);
+  const r = s.historyScan;
+  if (!s.facts || applied.length === 0) return null; // no facts index to ask, or nothing to compare
+  const result = r.result && r.result.appliedIds.join() === applied.join() ? r.result : null;
+  return (
+    <div className="history-scan" data-testid="history-scan">
+      <div className="row buttons">
+        <button type="button" onClick={() => void s.scanHistory()} disabled={busy || r.phase === 'running'} data-testid="history-scan-start">
+          Scan what all the edits changed
+        </button>
+        <span className="hint">
+          The knowledge scan of every applied edit together: the model's taught facts around all {applied.length === 1 ? 'the edited fact' : 'edited facts'}, asked in the original model and now.
+        </span>
+      </div>
+      {r.phase === 'running' && <p role="status" data-testid="history-scan-status">{r.message}</p>}
+      {r.phase === 'error' && <p role="alert" className="bad" data-testid="history-scan-error">The scan failed: {r.error}</p>}
+      {r.result && !result && r.phase !== 'running' && (
+        <p className="muted" data-testid="history-scan-stale">The history has changed since the last scan; scan again to see what the edits change now.</p>
+      )}
+      {result && (
+        <>
+          <p className="hint" data-testid="history-scan-scope">
+            {applied.length} applied edit{applied.length === 1 ? '' : 's'}, {result.facts} edited fact{result.facts === 1 ? '' : 's'} (a prompt edited twice counts with its latest target).
+          </p>
+          <ScanResult results={[result]} wording={HISTORY_WORDING} file={() => scanFile('history', [result], appliedItems, s.modelKey)} />
+        </>
       )}
     </div>
   );
