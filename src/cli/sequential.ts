@@ -11,7 +11,9 @@
 // --without-guards runs MEND without its config's first_pass_guard and batch_retry (one plain pass per edit).
 //   P = {"k", "facts", "retention", "es_new", "ns", "ppl_increase", "n_neighbour_prompts", "refused"} (k edits holding
 //   `facts` facts; refused: edits the engine would not install because they made weights non-finite, counted as failed)
-import { readFileSync } from 'node:fs';
+// --scan adds to each P "scan": {"asked", "known_before", "kept", "took_target", "kinds": {kind: {"known_before",
+//   "kept"}}}: the knowledge scan (src/eval/scan.ts) around every fact edited so far, the unedited model against now.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { SequentialPoint } from '../eval/sequential';
@@ -19,7 +21,7 @@ import type { Command } from './command';
 import { backendArg, benchmarkArgs, choiceArg, intArg } from './args';
 import { UsageError } from './errors';
 
-const USAGE = 'sequential [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N] [--batch-size 1|10] [--checkpoints K,K,...] [--without-guards] [--backend wasm|cpu|webgpu] [--json]';
+const USAGE = 'sequential [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N] [--batch-size 1|10] [--checkpoints K,K,...] [--without-guards] [--scan] [--backend wasm|cpu|webgpu] [--json]';
 
 async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -27,7 +29,7 @@ async function run(argv: string[]): Promise<number> {
     options: {
       model: { type: 'string' }, benchmark: { type: 'string' }, method: { type: 'string' }, edits: { type: 'string' },
       checkpoints: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' }, 'without-guards': { type: 'boolean' },
-      'batch-size': { type: 'string' },
+      'batch-size': { type: 'string' }, scan: { type: 'boolean' },
     },
   });
   const method = choiceArg('method', values.method, ['mend', 'ft', 'both'] as const, 'both');
@@ -44,11 +46,20 @@ async function run(argv: string[]): Promise<number> {
     checkpoints = [...new Set(parts.map(Number))].sort((a, b) => a - b);
   }
   const { folder, benchPath } = benchmarkArgs(values.model, values.benchmark);
+  if (values.scan && !existsSync(join(folder, 'facts.json'))) throw new UsageError(`--scan: ${folder} has no facts index (facts.json): there are no taught facts to scan`);
 
-  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, runner, seq] = await Promise.all([
+  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, runner, seq, suggest] = await Promise.all([
     import('./backend'), import('../model/load'), import('../model/fetch'), import('../editors'),
-    import('../eval/benchmark'), import('../eval/benchmark_run'), import('../eval/sequential'),
+    import('../eval/benchmark'), import('../eval/benchmark_run'), import('../eval/sequential'), import('../eval/suggest'),
   ]);
+  let index: import('../eval/suggest').FactsIndex | null = null;
+  if (values.scan) {
+    try {
+      index = suggest.parseFactsIndex(JSON.parse(readFileSync(join(folder, 'facts.json'), 'utf8')));
+    } catch (e) {
+      throw new UsageError(`--scan: ${join(folder, 'facts.json')}: ${(e as Error).message}`);
+    }
+  }
   const bench = bm.parseBenchmark(JSON.parse(readFileSync(benchPath, 'utf8')));
   // the benchmark's single edits or batches, in its order: distinct test subjects, so no fact is edited twice
   const order = bench.groups[batchSize === '1' ? 'mend.single' : 'mend.batch10'];
@@ -59,7 +70,8 @@ async function run(argv: string[]): Promise<number> {
   if ('rerunExit' in setup) return setup.rerunExit;
 
   const t0 = performance.now();
-  const { model } = await loadModel(localSource(folder));
+  const { model, tokenizer, eosTokenId } = await loadModel(localSource(folder));
+  const scanSetup = index ? { tokenizer, index, eosTokenId } : undefined;
   const chosen: Array<'mend' | 'ft'> = method === 'both' ? ['mend', 'ft'] : [method];
   const say = (m: string) => process.stderr.write(m + '\n');
   say(`baseline: the unedited model's answers to the neighbours of ${n} edits`);
@@ -77,7 +89,7 @@ async function run(argv: string[]): Promise<number> {
         last = performance.now();
         say(`${m}: ${done}/${total} edits applied`);
       }
-    });
+    }, scanSetup);
     editor.dispose();
     runs[m] = { seconds: Math.round((performance.now() - t) / 100) / 10, points };
   }
@@ -91,9 +103,12 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const f = (v: number | null, d = 3) => (v === null ? '—' : v.toFixed(d));
-  const head = ['method', 'edits', 'facts', 'retention', 'ES (new)', 'NS', 'ppl incr.', 'neighbours', 'refused'];
+  const head = ['method', 'edits', 'facts', 'retention', 'ES (new)', 'NS', 'ppl incr.', 'neighbours', 'refused',
+    ...(scanSetup ? ['scan kept', 'same relation kept', 'lost to a target'] : [])];
+  const share = (k?: { known_before: number; kept: number }) => (k && k.known_before ? f(k.kept / k.known_before) : '—');
   const rows = Object.entries(runs).flatMap(([m, r]) => r.points.map((p) => [
     m === 'mend' ? 'MEND' : 'FT', String(p.k), String(p.facts), f(p.retention), f(p.es_new), f(p.ns), `${(100 * p.ppl_increase).toFixed(2)}%`, String(p.n_neighbour_prompts), String(p.refused),
+    ...(p.scan ? [`${share(p.scan)} (${p.scan.kept}/${p.scan.known_before})`, share(p.scan.kinds['same relation']), String(p.scan.took_target)] : []),
   ]));
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (row: string[]) => row.map((c, i) => c.padEnd(width[i])).join('  ').trimEnd();
@@ -101,6 +116,7 @@ async function run(argv: string[]): Promise<number> {
     line(head), ...rows.map(line), '',
     'retention: facts so far whose prompt still gives its target; ES (new): each fact right after its edit;',
     `NS: their neighbours unchanged; ppl incr.: held-out prose. ${setup.backend}, ${seconds} s`,
+    ...(scanSetup ? ['scan: the knowledge scan around every fact edited so far, unedited model against now: the share of known facts still given'] : []),
   ].join('\n') + '\n');
   return 0;
 }

@@ -7,16 +7,20 @@
 //   es_new         ES of each fact right after its edit was applied, averaged over the edits since the last checkpoint;
 //   ns             of those facts' neighbour prompts, the fraction whose unedited greedy answer is still the argmax
 //                  (neighbours that are themselves among the edited facts are skipped, as in a batch);
-//   ppl_increase   exp(NLL_now − NLL_unedited) − 1 on the held-out prose.
+//   ppl_increase   exp(NLL_now − NLL_unedited) − 1 on the held-out prose;
+//   scan           (optional) the knowledge scan (scan.ts) around every fact edited so far, the unedited model against
+//                  the model now: of hundreds of taught facts, how many the edits so far took away together.
 // At k = 1 every number is the single-edit benchmark's for the first edit (benchmark_run.ts runGroup, which is checked
 // case by case against PyTorch), so this driver adds only the order. MEND was trained to make one edit (or one batch)
 // to the model it was trained on; each later edit meets weights it has never seen, which is what this measures.
 // The model's weights are restored bit-exactly at the end (the original buffers are held, never written).
 import * as tf from '@tensorflow/tfjs';
-import type { GPT2 } from '../model';
+import type { GPT2, Tokenizer } from '../model';
 import { EditRefusedError, holdWeight, installWeight, type ModelEditor, type WeightChange } from '../editors';
 import { exactMatch, proseNll, type Baseline, type Progress } from './benchmark_run';
 import type { BenchmarkFile } from './benchmark';
+import { knowledgeScan, type ScanKind } from './scan';
+import type { FactsIndex } from './suggest';
 
 export interface SequentialPoint {
   /** edits applied so far, and the facts they held */
@@ -30,6 +34,24 @@ export interface SequentialPoint {
   n_neighbour_prompts: number;
   /** edits so far the engine refused to install (NaN/∞ weights): they changed nothing and count as failed */
   refused: number;
+  /** the knowledge scan at this checkpoint, per kind of fact (only when asked for) */
+  scan?: SequentialScan;
+}
+
+export interface SequentialScan {
+  asked: number;
+  known_before: number;
+  kept: number;
+  /** facts lost that now give one of the edited targets */
+  took_target: number;
+  kinds: Partial<Record<ScanKind, { known_before: number; kept: number }>>;
+}
+
+/** What the knowledge scan at each checkpoint needs: the facts index and a tokenizer for the prompts. */
+export interface SequentialScanSetup {
+  tokenizer: Tokenizer;
+  index: FactsIndex;
+  eosTokenId: number | null;
 }
 
 /** 1, 2, 5, 10, 20, 50, 100, … up to n, and n itself. */
@@ -49,7 +71,7 @@ const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
  */
 export async function runSequential(
   model: GPT2, editor: ModelEditor, bench: BenchmarkFile, edits: ReadonlyArray<readonly number[]>, base: Baseline,
-  checkpoints: readonly number[] = defaultCheckpoints(edits.length), onProgress?: Progress,
+  checkpoints: readonly number[] = defaultCheckpoints(edits.length), onProgress?: Progress, scan?: SequentialScanSetup,
 ): Promise<SequentialPoint[]> {
   const marks = new Set(checkpoints.filter((k) => k >= 1 && k <= edits.length));
   const originals = editor.weightNames.map((name) => ({ name, t: holdWeight(model, name) }));
@@ -76,7 +98,9 @@ export async function runSequential(
       for (const e of facts) esSince.push(result ? await exactMatch(model, e.prompt_ids, e.target_ids) : 0);
       const k = j + 1;
       if (marks.has(k)) {
-        points.push({ k, refused, ...(await scoreAt(model, bench, edits.slice(0, k).flat(), base, mean(esSince))) });
+        const point: SequentialPoint = { k, refused, ...(await scoreAt(model, bench, edits.slice(0, k).flat(), base, mean(esSince))) };
+        if (scan) point.scan = await scanAt(model, editor, bench, edits.slice(0, k).flat(), originals, scan);
+        points.push(point);
         esSince = [];
       }
       onProgress?.(k, edits.length);
@@ -106,4 +130,32 @@ async function scoreAt(model: GPT2, bench: BenchmarkFile, done: readonly number[
     facts: done.length, retention: mean(held), es_new: esNew, ns: ns.length ? mean(ns) : null,
     ppl_increase: Math.exp(nll - base.proseNll) - 1, n_neighbour_prompts: ns.length,
   };
+}
+
+/**
+ * The knowledge scan around the facts edited so far: "before" is the unedited model (the held original buffers
+ * swapped in, then the current ones back; no copies, bit-exact), "after" the model now.
+ */
+async function scanAt(
+  model: GPT2, editor: ModelEditor, bench: BenchmarkFile, done: readonly number[],
+  originals: ReadonlyArray<{ name: string; t: tf.Tensor2D }>, setup: SequentialScanSetup,
+): Promise<SequentialScan> {
+  const facts = done.map((i) => ({ prompt: bench.edits[i].prompt, target: setup.tokenizer.decode(bench.edits[i].target_ids) }));
+  const r = await knowledgeScan(model, setup.tokenizer, setup.index, facts, async (fn) => {
+    const now = editor.weightNames.map((name) => ({ name, t: holdWeight(model, name) }));
+    try {
+      for (const o of originals) installWeight(model, o.name, o.t);
+      return await fn();
+    } finally {
+      for (const w of now) installWeight(model, w.name, w.t);
+      tf.dispose(now.map((w) => w.t));
+    }
+  }, { eosTokenId: setup.eosTokenId });
+  const kinds: SequentialScan['kinds'] = {};
+  for (const g of r.groups) {
+    const k = (kinds[g.kind] ??= { known_before: 0, kept: 0 });
+    k.known_before += g.knownBefore;
+    k.kept += g.kept;
+  }
+  return { asked: r.asked, known_before: r.knownBefore, kept: r.kept, took_target: r.lost.filter((l) => l.tookTarget).length, kinds };
 }

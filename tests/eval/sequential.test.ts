@@ -10,7 +10,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { EditRefusedError, FinetuneEditor, MendEditor, type ModelEditor } from '../../src/editors';
 import { parseBenchmark, type BenchmarkFile } from '../../src/eval/benchmark';
 import { computeBaseline, exactMatch, proseNll, runGroup, type Baseline } from '../../src/eval/benchmark_run';
+import { knowledgeScan } from '../../src/eval/scan';
+import { scanBenchmarkEdits } from '../../src/eval/scan_benchmark';
 import { defaultCheckpoints, runSequential } from '../../src/eval/sequential';
+import { parseFactsIndex } from '../../src/eval/suggest';
 import { initBackend, loadModel, localSource, type LoadedModel } from '../../src/model';
 import { EditSession, weightsChecksum } from '../../src/session';
 
@@ -86,6 +89,35 @@ describe('sequential edits over the held-out benchmark', () => {
     expect(p.retention).toBeCloseTo(avg(g.edits.map((e) => e.es)), 12);
     expect(p.ns).toBeCloseTo(avg(g.edits.flatMap((e) => e.ns).filter((x): x is number => x !== null)), 12);
     expect(p.ppl_increase).toBeCloseTo(g.ppl_increase, 10);
+  }, 600_000);
+
+  it('--scan: the knowledge scan at each checkpoint; at k = 1 it is the benchmark scan of the first edit; at k = 2 the session\'s history scan', async () => {
+    const model = loaded.model;
+    const original = await weightsChecksum(model);
+    const tensors = tf.memory().numTensors;
+    const index = parseFactsIndex(JSON.parse(readFileSync(join(MODEL, 'facts.json'), 'utf8')));
+    const setup = { tokenizer: loaded.tokenizer, index, eosTokenId: loaded.eosTokenId };
+    const points = await runSequential(model, mend, bench, edits.slice(0, 2).map((i) => [i]), base, [1, 2], undefined, setup);
+    expect(await weightsChecksum(model)).toBe(original);
+    expect(tf.memory().numTensors).toBe(tensors);
+
+    // k = 1: the scan of the first edit applied alone and reverted (scan_benchmark.ts, another route to "before")
+    const [alone] = await scanBenchmarkEdits(model, loaded.tokenizer, index, mend, bench, [[edits[0]]], { eosTokenId: loaded.eosTokenId });
+    const r = alone.report;
+    expect(points[0].scan).toMatchObject({ asked: r.asked, known_before: r.knownBefore, kept: r.kept, took_target: r.lost.filter((l) => l.tookTarget).length });
+    // k = 2: the same two edits through an EditSession, scanned by its history scan (beforeAll), read the same
+    const session = new EditSession({ model, tokenizer: loaded.tokenizer, editors: { mend }, damageCheck: false });
+    try {
+      const facts = edits.slice(0, 2).map((i) => ({ prompt: bench.edits[i].prompt, target: loaded.tokenizer.decode(bench.edits[i].target_ids) }));
+      for (const f of facts) await session.apply(f);
+      const h = await knowledgeScan(model, loaded.tokenizer, index, facts, (fn) => session.beforeAll(fn), { eosTokenId: loaded.eosTokenId });
+      expect(points[1].scan).toMatchObject({ asked: h.asked, known_before: h.knownBefore, kept: h.kept });
+      expect(points[1].scan!.kinds['same relation']?.known_before).toBeGreaterThan(0);
+    } finally {
+      session.revert();
+      session.dispose();
+    }
+    expect(await weightsChecksum(model)).toBe(original);
   }, 600_000);
 
   it('counts an edit the engine refuses (non-finite weights) as failed and goes on', async () => {
