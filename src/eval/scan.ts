@@ -42,16 +42,19 @@ export interface ScanScope {
   relations: Array<{ relation: string; template: string }>;
   /** fact prompts the index does not recognise (their relation and subject are unknown, so only the sample covers them) */
   unrecognised: string[];
+  /** the recognised edited facts themselves, as subject + NUL + relation: never asked */
+  facts: Set<string>;
 }
 
 export function scanScope(index: FactsIndex, factPrompts: readonly string[]): ScanScope {
-  const scope: ScanScope = { subjects: [], relations: [], unrecognised: [] };
+  const scope: ScanScope = { subjects: [], relations: [], unrecognised: [], facts: new Set() };
   for (const p of factPrompts) {
     const rec = recognise(index, p);
     if (!rec) {
       scope.unrecognised.push(p);
       continue;
     }
+    scope.facts.add(`${rec.subject}\u0000${rec.relation}`);
     if (!scope.subjects.includes(rec.subject)) scope.subjects.push(rec.subject);
     if (!scope.relations.some((r) => r.relation === rec.relation)) scope.relations.push({ relation: rec.relation, template: rec.template });
   }
@@ -67,10 +70,6 @@ export function scanScope(index: FactsIndex, factPrompts: readonly string[]): Sc
  */
 export function scanProbes(index: FactsIndex, factPrompts: readonly string[], limits = SCAN_LIMITS): ScanProbe[] {
   const scope = scanScope(index, factPrompts);
-  const editedFacts = new Set(factPrompts.flatMap((p) => {
-    const r = recognise(index, p);
-    return r ? [`${r.subject}\u0000${r.relation}`] : [];
-  }));
   const editedSubject = new Set(scope.subjects);
   const editedRelation = new Set(scope.relations.map((r) => r.relation));
   const otherSubjectsOf = (relation: string) =>
@@ -86,7 +85,7 @@ export function scanProbes(index: FactsIndex, factPrompts: readonly string[], li
   }
   for (const subject of scope.subjects) {
     for (const relation of Object.keys(index.subjects[subject].facts)) {
-      if (!editedFacts.has(`${subject}\u0000${relation}`)) out.push(probe('same subject', plainTemplate(index, relation), subject, relation));
+      if (!scope.facts.has(`${subject}\u0000${relation}`)) out.push(probe('same subject', plainTemplate(index, relation), subject, relation));
     }
   }
   for (const relation of Object.keys(index.relations)) {
