@@ -84,6 +84,11 @@ export interface EditState {
   dismissNotice(): void;
 }
 
+/** Nothing running or measured: a fresh page, or a model that was just replaced (its results would be about the old one). */
+const idleRuns = () => ({
+  run: { phase: 'idle' as const }, recheck: { phase: 'idle' as const }, scan: { phase: 'idle' as const }, historyScan: { phase: 'idle' as const },
+});
+
 const message = (e: unknown) => (e instanceof WorkerRequestError ? e.info.message : e instanceof Error ? e.message : String(e));
 let modelTicket = 0;
 
@@ -163,7 +168,7 @@ export const useEdit = create<EditState>()((set, get) => {
       factsNote = `${message(e)} — suggestions are off for this model.`;
     }
     set({
-      modelKey: key, editing: summary.editing ?? null, facts, evidence: null, history: null, now: undefined, run: { phase: 'idle' }, recheck: { phase: 'idle' }, scan: { phase: 'idle' }, historyScan: { phase: 'idle' },
+      modelKey: key, editing: summary.editing ?? null, facts, evidence: null, history: null, now: undefined, ...idleRuns(),
       notice: factsNote ? { kind: 'error', text: factsNote } : undefined,
     });
     if (!summary.editing) return;
@@ -219,7 +224,7 @@ export const useEdit = create<EditState>()((set, get) => {
     if (summary) void onModelReady(summary);
     else {
       modelTicket++;
-      set({ modelKey: null, editing: null, facts: null, evidence: null, history: null, now: undefined, run: { phase: 'idle' }, recheck: { phase: 'idle' }, scan: { phase: 'idle' }, historyScan: { phase: 'idle' } });
+      set({ modelKey: null, editing: null, facts: null, evidence: null, history: null, now: undefined, ...idleRuns() });
     }
   });
 
@@ -236,12 +241,9 @@ export const useEdit = create<EditState>()((set, get) => {
     unchecked: {},
     ownParaphrases: [],
     ownNeighbours: [],
-    run: { phase: 'idle' },
     history: null,
     historyBusy: false,
-    recheck: { phase: 'idle' },
-    scan: { phase: 'idle' },
-    historyScan: { phase: 'idle' },
+    ...idleRuns(),
     saves: 0,
 
     setForm(patch) {
