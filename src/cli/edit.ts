@@ -40,7 +40,7 @@ import { greedyContinuation } from '../model/greedy_text';
 import { sameAnswer, sameTokens } from '../eval/metrics';
 import { UsageError } from './errors';
 import { resolveModelSource } from './model-source';
-import { knowledgeScan, scanReportJson } from '../eval/scan';
+import { knowledgeScan, scanReportJson, scanReportLines } from '../eval/scan';
 import { parseFactsIndex, type FactsIndex } from '../eval/suggest';
 
 
@@ -351,20 +351,7 @@ function humanReport(out: Report, method: string, facts: Array<{ prompt: string;
   if (out.passes > 1) lines.push(`MEND passes: ${out.passes} (the first left the edit prompt short of its target; batch_retry)`);
   const t = out.timings_ms;
   lines.push(`timings (ms): capture ${t.capture}, editor ${t.editor}, update ${t.update}, total ${t.total}`);
-  if (out.scan) {
-    const sc = out.scan;
-    lines.push('', `knowledge scan: ${sc.asked} facts asked; the model knew ${sc.known_before} before the edit and still gives ${sc.kept} of them`);
-    if (sc.unrecognised) {
-      lines.push(`  (${sc.unrecognised === facts.length ? 'the edit prompt is' : `${sc.unrecognised} of the edit's prompts ${sc.unrecognised === 1 ? 'is' : 'are'}`} not in the facts index: only the sample of every relation covers ${sc.unrecognised === 1 ? 'it' : 'them'})`);
-    }
-    for (const g of sc.groups) {
-      const kind = g.relation ? `${g.kind} (${g.relation})` : g.kind;
-      lines.push(`  ${kind.padEnd(13)} ${g.kept} of ${g.known_before} known kept (${g.asked} asked${g.gained ? `; ${g.gained} newly right` : ''})`);
-    }
-    for (const l of sc.lost) {
-      lines.push(`  LOST ${JSON.stringify(l.prompt)}: taught ${JSON.stringify(l.taught)}, now ${JSON.stringify(l.now)}${l.took_target ? ' (the edit\'s target)' : ''}`);
-    }
-  }
+  if (out.scan) lines.push('', ...scanReportLines(out.scan, facts.length));
   return lines.join('\n');
 }
 

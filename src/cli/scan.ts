@@ -4,6 +4,10 @@
 // before and after each edit. The benchmark's NS checks 3 other subjects per fact; this asks all of them (up to 300),
 // so it shows how far an edit spreads (docs/eval.md "The knowledge scan").
 //
+// `scan --history FILE` instead replays a history file the playground exported and scans all its applied edits together
+// against the original model, as the History panel's "Scan what all the edits changed" does; --json then prints
+//   {"model", "backend", "seconds", "history": {"applied_edits", "facts"}, "scan": S as `edit --scan --json` writes it}.
+//
 // Progress goes to stderr; stdout gets a table, or with --json one object:
 //   {"model", "backend", "seconds", "batch_size", "edits": [[benchmark edit index, ...] per edit],
 //    "runs": {"mend": {"seconds", "totals": T, "scans": [S...]}, "ft": ...}}
@@ -17,10 +21,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { EditScan, ScanTotals } from '../eval/scan_benchmark';
 import type { Command } from './command';
-import { backendArg, benchmarkArgs, choiceArg, intArg } from './args';
+import { backendArg, benchmarkArgs, choiceArg, defaultModelFolder, intArg } from './args';
 import { UsageError } from './errors';
 
-const USAGE = 'scan [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N | --per-relation K] [--batch-size 1|10] [--backend wasm|cpu|webgpu] [--json]';
+const USAGE = 'scan [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N | --per-relation K] [--batch-size 1|10] [--backend wasm|cpu|webgpu] [--json]'
+  + ' | scan --history FILE [--model <folder>] [--backend wasm|cpu|webgpu] [--json]';
 
 async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -28,8 +33,14 @@ async function run(argv: string[]): Promise<number> {
     options: {
       model: { type: 'string' }, benchmark: { type: 'string' }, method: { type: 'string' }, edits: { type: 'string' },
       backend: { type: 'string' }, json: { type: 'boolean' }, 'per-relation': { type: 'string' }, 'batch-size': { type: 'string' },
+      history: { type: 'string' },
     },
   });
+  if (values.history !== undefined) {
+    const benchmarkOnly = (['benchmark', 'method', 'edits', 'per-relation', 'batch-size'] as const).filter((k) => values[k] !== undefined);
+    if (benchmarkOnly.length) throw new UsageError(`--history scans a history file; --${benchmarkOnly[0]} is for the benchmark's edits`);
+    return scanHistoryFile(values.history, values.model, backendArg(values.backend), values.json === true);
+  }
   const batchSize = Number(choiceArg('batch-size', values['batch-size'], ['1', '10'] as const, '1')) as 1 | 10;
   const method = choiceArg('method', values.method, ['mend', 'ft', 'both'] as const, 'both');
   const backend = backendArg(values.backend);
@@ -124,6 +135,65 @@ async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * `scan --history FILE`: a history file the playground exported ("Export file"), replayed on the model and scanned as
+ * the History panel's "Scan what all the edits changed" scans it: the facts index around every fact of the applied
+ * edits, on the original weights and after the edits. Bad files are refused with the session's own reason (exit 2).
+ */
+async function scanHistoryFile(file: string, model: string | undefined, backend: ReturnType<typeof backendArg>, json: boolean): Promise<number> {
+  const folder = model ?? defaultModelFolder();
+  if (!existsSync(join(folder, 'config.json'))) throw new UsageError(`--model ${folder}: not a model folder (no config.json)`);
+  if (!existsSync(join(folder, 'facts.json'))) throw new UsageError(`${folder} has no facts index (facts.json): there are no taught facts to scan`);
+  if (!existsSync(file)) throw new UsageError(`--history ${file}: no such file`);
+  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, session, suggest, sc, sr] = await Promise.all([
+    import('./backend'), import('../model/load'), import('../model/fetch'), import('../editors'), import('../session'),
+    import('../eval/suggest'), import('../eval/scan'), import('../eval/scan_report'),
+  ]);
+  let index;
+  try {
+    index = suggest.parseFactsIndex(JSON.parse(readFileSync(join(folder, 'facts.json'), 'utf8')));
+  } catch (e) {
+    throw new UsageError(`${join(folder, 'facts.json')}: ${(e as Error).message}`);
+  }
+  const setup = await setupCliBackend(backend);
+  if ('rerunExit' in setup) return setup.rerunExit;
+  const t0 = performance.now();
+  const loaded = await loadModel(localSource(folder));
+  const { mend, ft } = await editors.loadEditors(localSource(folder), loaded.model);
+  const s = new session.EditSession({ model: loaded.model, tokenizer: loaded.tokenizer, editors: { ...(mend ? { mend } : {}), ft }, damageCheck: false });
+  try {
+    try {
+      await s.importHistory(new Uint8Array(readFileSync(file))); // size-checked before it is parsed
+    } catch (e) {
+      if (e instanceof session.HistoryFormatError || e instanceof session.EditInputError) throw new UsageError(`--history ${file}: ${e.message}`);
+      throw e;
+    }
+    if (s.applied.length === 0) throw new UsageError(`--history ${file}: no edit in it is applied (all undone), so there is nothing to compare with the original model`);
+    const latest = new Map<string, { prompt: string; target: string }>(); // a prompt edited twice counts with its latest target
+    for (const e of s.applied) for (const f of e.facts) latest.set(f.prompt, { prompt: f.prompt, target: f.target });
+    const report = await sc.knowledgeScan(loaded.model, loaded.tokenizer, index, [...latest.values()], (fn) => s.beforeAll(fn), {
+      eosTokenId: loaded.eosTokenId, onProgress: (m) => process.stderr.write(m.replace('before the edit', 'on the original model') + '\n'),
+    });
+    const out = sr.scanReportJson(report);
+    const seconds = Math.round((performance.now() - t0) / 1000);
+    if (json) {
+      process.stdout.write(JSON.stringify({ model: folder, backend: setup.backend, seconds, history: { applied_edits: s.applied.length, facts: latest.size }, scan: out }) + '\n');
+    } else {
+      process.stdout.write([
+        `${s.applied.length} applied edit${s.applied.length === 1 ? '' : 's'} from ${file}, ${latest.size} edited fact${latest.size === 1 ? '' : 's'}`,
+        ...sr.scanReportLines(out, latest.size, 'in the original model'),
+        `${setup.backend}, ${seconds} s`,
+      ].join('\n') + '\n');
+    }
+    return 0;
+  } finally {
+    s.dispose();
+    mend?.dispose();
+    ft.dispose();
+    loaded.model.dispose();
+  }
+}
+
 export const scan: Command = {
-  name: 'scan', summary: 'the knowledge scan of the benchmark\'s single or batch edits (MEND and FT): how far each edit spreads', usage: USAGE, run,
+  name: 'scan', summary: 'the knowledge scan of the benchmark\'s single or batch edits (MEND and FT), or of a history file: how far edits spread', usage: USAGE, run,
 };

@@ -16,7 +16,7 @@ import { plainTemplate, recognise, type FactsIndex } from './suggest';
 import type { LostFact, ScanGroup, ScanKind, ScanProbe, ScanReport } from './scan_report';
 
 export type { LostFact, ScanGroup, ScanKind, ScanProbe, ScanReport } from './scan_report';
-export { scanReportJson } from './scan_report';
+export { scanReportJson, scanReportLines } from './scan_report';
 
 /**
  * How much is asked: every other subject of an edited relation up to sameRelation (spread evenly over the alphabet

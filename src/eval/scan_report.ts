@@ -62,3 +62,25 @@ export function scanReportJson(r: ScanReport) {
     lost: r.lost.map((l) => ({ kind: l.kind, subject: l.subject, relation: l.relation, prompt: l.prompt, taught: l.taught, now: l.now, took_target: l.tookTarget })),
   };
 }
+
+/**
+ * The report as text lines (the CLI's `knowledge scan:` block): a summary, a line per group and a `LOST` line per lost
+ * fact. `promptsEdited`: how many fact prompts the scan was built around (to word the unrecognised note).
+ */
+export function scanReportLines(sc: ReturnType<typeof scanReportJson>, promptsEdited: number, before = 'before the edit'): string[] {
+  const lines = [`knowledge scan: ${sc.asked} facts asked; the model knew ${sc.known_before} ${before} and still gives ${sc.kept} of them`];
+  if (sc.unrecognised) {
+    const which = sc.unrecognised === promptsEdited
+      ? (promptsEdited === 1 ? 'the edit prompt is' : 'no edited prompt is')
+      : `${sc.unrecognised} of the edited prompts ${sc.unrecognised === 1 ? 'is' : 'are'}`;
+    lines.push(`  (${which} not in the facts index: only the sample of every relation covers ${sc.unrecognised === 1 ? 'it' : 'them'})`);
+  }
+  for (const g of sc.groups) {
+    const kind = g.relation ? `${g.kind} (${g.relation})` : g.kind;
+    lines.push(`  ${kind.padEnd(13)} ${g.kept} of ${g.known_before} known kept (${g.asked} asked${g.gained ? `; ${g.gained} newly right` : ''})`);
+  }
+  for (const l of sc.lost) {
+    lines.push(`  LOST ${JSON.stringify(l.prompt)}: taught ${JSON.stringify(l.taught)}, now ${JSON.stringify(l.now)}${l.took_target ? ` (${before === 'before the edit' ? "the edit's" : "an edit's"} target)` : ''}`);
+  }
+  return lines;
+}

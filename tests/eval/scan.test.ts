@@ -2,12 +2,13 @@
 // it asks, and that what it reports equals an independent check, fact by fact, with one forward pass per fact
 // (GPT2.targetIsArgmax) on the weights before and after the edit; the scan leaves the edit and the history as they were.
 import * as tf from '@tensorflow/tfjs';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FinetuneEditor, MendEditor } from '../../src/editors';
 import { parseBenchmark } from '../../src/eval/benchmark';
-import { knowledgeScan, SCAN_LIMITS, scanEditorEdit, scanProbes, type ScanReport } from '../../src/eval/scan';
+import { knowledgeScan, SCAN_LIMITS, scanEditorEdit, scanProbes, scanReportJson, type ScanReport } from '../../src/eval/scan';
 import { scanOrder } from '../../src/eval/scan_benchmark';
 import { parseFactsIndex, type FactsIndex } from '../../src/eval/suggest';
 import { initBackend, loadModel, localSource, type LoadedModel } from '../../src/model';
@@ -195,6 +196,27 @@ describe('the scan of a real edit', () => {
       // the first edit's spread is still there, measured from the original weights through both edits
       expect(r.lost.find((l) => l.subject === 'Spain')).toMatchObject({ now: ' Rome', tookTarget: ' Rome' });
       for (const l of r.lost) expect([null, ' Rome', ' Paris']).toContain(l.tookTarget);
+
+      // the CLI's `scan --history FILE` replays the exported history in a fresh process and reads exactly the same
+      const dir = mkdtempSync(join(tmpdir(), 'mendlab-scan-history-'));
+      try {
+        const file = join(dir, 'history.json');
+        writeFileSync(file, JSON.stringify(session.exportHistory()));
+        const cli = await runCli(['scan', '--history', file, '--backend', 'wasm', '--json']);
+        expect(cli.code, cli.stderr).toBe(0);
+        const out = JSON.parse(cli.stdout);
+        expect(out.history).toEqual({ applied_edits: 2, facts: 2 });
+        expect(out.scan).toEqual(scanReportJson(r));
+        const text = await runCli(['scan', '--history', file, '--backend', 'wasm']);
+        expect(text.stdout).toMatch(/^2 applied edits from .*, 2 edited facts$/m);
+        expect(text.stdout).toMatch(/^ {2}LOST "The capital of Spain is": taught " Madrid", now " Rome" \(an edit's target\)$/m);
+        writeFileSync(file, '{"format": "something else"}');
+        expectOneLineError(await runCli(['scan', '--history', file, '--backend', 'wasm']), 2, /--history .*history\.json: /);
+        expectOneLineError(await runCli(['scan', '--history', file, '--edits', '3']), 2, /--history scans a history file; --edits is for the benchmark's edits/);
+        expectOneLineError(await runCli(['scan', '--history', join(dir, 'missing.json')]), 2, /no such file/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     } finally {
       session.undo();
     }
