@@ -3,7 +3,8 @@
 // the fine-tuning edit of the same fact, made again on the weights MEND started from and taken back. Checked first
 // with the CLI (`npm run cli -- edit --method ft --prompt "The capital of France is" --target " Rome" --scan`): fine-
 // tuning loses 21 capitals to Rome, MEND 24 (docs/eval.md), Spain's under both. Page behaviour over numerics the
-// other scan tests cover, so it runs once, in the WASM project (playwright.config.ts).
+// other scan tests cover, so it runs once, in the WASM project (playwright.config.ts); it also passes on WebGPU
+// (SwiftShader, 10 minutes; see e2e/scan-batch.spec.ts).
 import { readFileSync } from 'node:fs';
 import { APP_DIR, expect, test } from './fixtures';
 import { EDIT, openPlayground } from './edit-steps';
