@@ -2,6 +2,7 @@
 // benchmark file beside a model.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseFactsIndex, type FactsIndex } from '../eval/suggest';
 import type { BackendName } from '../model';
 import { UsageError } from './errors';
 
@@ -58,4 +59,18 @@ export function intArg(name: string, v: string | undefined, dflt: number, min: n
   if (v === undefined) return dflt;
   if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`);
   return Number(v);
+}
+
+/**
+ * The facts index beside a local model (facts.json), for the commands that scan it (scan, sequential --scan): a
+ * missing or unreadable one is a usage error, prefixed with `prefix` (the option that asked for it, if any).
+ */
+export function readFactsIndex(folder: string, prefix = ''): FactsIndex {
+  const file = join(folder, 'facts.json');
+  if (!existsSync(file)) throw new UsageError(`${prefix}${folder} has no facts index (facts.json): there are no taught facts to scan`);
+  try {
+    return parseFactsIndex(JSON.parse(readFileSync(file, 'utf8')));
+  } catch (e) {
+    throw new UsageError(`${prefix}${file}: ${(e as Error).message}`);
+  }
 }

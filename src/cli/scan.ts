@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { EditScan, ScanTotals } from '../eval/scan_benchmark';
 import type { Command } from './command';
-import { backendArg, benchmarkArgs, choiceArg, defaultModelFolder, intArg } from './args';
+import { backendArg, benchmarkArgs, choiceArg, defaultModelFolder, intArg, readFactsIndex } from './args';
 import { UsageError } from './errors';
 
 const USAGE = 'scan [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N | --per-relation K] [--batch-size 1|10] [--backend wasm|cpu|webgpu] [--json]'
@@ -49,19 +49,13 @@ async function run(argv: string[]): Promise<number> {
   const perRelation = values['per-relation'] === undefined ? undefined : intArg('per-relation', values['per-relation'], 1, 1);
   if (perRelation !== undefined && batchSize === 10) throw new UsageError('--per-relation picks single edits; with --batch-size 10 give --edits N (the first N batches)');
   const { folder, benchPath } = benchmarkArgs(values.model, values.benchmark);
-  if (!existsSync(join(folder, 'facts.json'))) throw new UsageError(`${folder} has no facts index (facts.json): there are no taught facts to scan`);
+  const index = readFactsIndex(folder);
 
-  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, runner, suggest, sb, sr] = await Promise.all([
+  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, runner, sb, sr] = await Promise.all([
     import('./backend'), import('../model/load'), import('../model/fetch'), import('../editors'),
-    import('../eval/benchmark'), import('../eval/benchmark_run'), import('../eval/suggest'), import('../eval/scan_benchmark'), import('../eval/scan_report'),
+    import('../eval/benchmark'), import('../eval/benchmark_run'), import('../eval/scan_benchmark'), import('../eval/scan_report'),
   ]);
   const bench = bm.parseBenchmark(JSON.parse(readFileSync(benchPath, 'utf8')));
-  let index;
-  try {
-    index = suggest.parseFactsIndex(JSON.parse(readFileSync(join(folder, 'facts.json'), 'utf8')));
-  } catch (e) {
-    throw new UsageError(`${join(folder, 'facts.json')}: ${(e as Error).message}`);
-  }
   const available = batchSize === 10 ? bench.groups['mend.batch10'].length : bench.groups['mend.single'].flat().length;
   if (perRelation === undefined && n > available) {
     throw new UsageError(`--edits ${n}: the benchmark has ${available} ${batchSize === 10 ? 'batches of 10' : 'single edits'}`);
@@ -143,18 +137,12 @@ async function run(argv: string[]): Promise<number> {
 async function scanHistoryFile(file: string, model: string | undefined, backend: ReturnType<typeof backendArg>, json: boolean): Promise<number> {
   const folder = model ?? defaultModelFolder();
   if (!existsSync(join(folder, 'config.json'))) throw new UsageError(`--model ${folder}: not a model folder (no config.json)`);
-  if (!existsSync(join(folder, 'facts.json'))) throw new UsageError(`${folder} has no facts index (facts.json): there are no taught facts to scan`);
+  const index = readFactsIndex(folder);
   if (!existsSync(file)) throw new UsageError(`--history ${file}: no such file`);
-  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, session, suggest, sc, sr] = await Promise.all([
+  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, session, sc, sr] = await Promise.all([
     import('./backend'), import('../model/load'), import('../model/fetch'), import('../editors'), import('../session'),
-    import('../eval/suggest'), import('../eval/scan'), import('../eval/scan_report'),
+    import('../eval/scan'), import('../eval/scan_report'),
   ]);
-  let index;
-  try {
-    index = suggest.parseFactsIndex(JSON.parse(readFileSync(join(folder, 'facts.json'), 'utf8')));
-  } catch (e) {
-    throw new UsageError(`${join(folder, 'facts.json')}: ${(e as Error).message}`);
-  }
   const setup = await setupCliBackend(backend);
   if ('rerunExit' in setup) return setup.rerunExit;
   const t0 = performance.now();
@@ -169,19 +157,17 @@ async function scanHistoryFile(file: string, model: string | undefined, backend:
       throw e;
     }
     if (s.applied.length === 0) throw new UsageError(`--history ${file}: no edit in it is applied (all undone), so there is nothing to compare with the original model`);
-    const latest = new Map<string, { prompt: string; target: string }>(); // a prompt edited twice counts with its latest target
-    for (const e of s.applied) for (const f of e.facts) latest.set(f.prompt, { prompt: f.prompt, target: f.target });
-    const report = await sc.knowledgeScan(loaded.model, loaded.tokenizer, index, [...latest.values()], (fn) => s.beforeAll(fn), {
-      eosTokenId: loaded.eosTokenId, onProgress: (m) => process.stderr.write(m.replace('before the edit', 'on the original model') + '\n'),
+    const { report, facts } = await sc.scanSessionHistory(s, loaded.model, loaded.tokenizer, index, {
+      eosTokenId: loaded.eosTokenId, onProgress: (m) => process.stderr.write(m + '\n'),
     });
     const out = sr.scanReportJson(report);
     const seconds = Math.round((performance.now() - t0) / 1000);
     if (json) {
-      process.stdout.write(JSON.stringify({ model: folder, backend: setup.backend, seconds, history: { applied_edits: s.applied.length, facts: latest.size }, scan: out }) + '\n');
+      process.stdout.write(JSON.stringify({ model: folder, backend: setup.backend, seconds, history: { applied_edits: s.applied.length, facts }, scan: out }) + '\n');
     } else {
       process.stdout.write([
-        `${s.applied.length} applied edit${s.applied.length === 1 ? '' : 's'} from ${file}, ${latest.size} edited fact${latest.size === 1 ? '' : 's'}`,
-        ...sr.scanReportLines(out, latest.size, 'in the original model'),
+        `${s.applied.length} applied edit${s.applied.length === 1 ? '' : 's'} from ${file}, ${facts} edited fact${facts === 1 ? '' : 's'}`,
+        ...sr.scanReportLines(out, facts, sr.HISTORY_SCAN_WORDING),
         `${setup.backend}, ${seconds} s`,
       ].join('\n') + '\n');
     }

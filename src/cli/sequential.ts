@@ -13,12 +13,12 @@
 //   `facts` facts; refused: edits the engine would not install because they made weights non-finite, counted as failed)
 // --scan adds to each P "scan": {"asked", "known_before", "kept", "took_target", "kinds": {kind: {"known_before",
 //   "kept"}}}: the knowledge scan (src/eval/scan.ts) around every fact edited so far, the unedited model against now.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { SequentialPoint } from '../eval/sequential';
 import type { Command } from './command';
-import { backendArg, benchmarkArgs, choiceArg, intArg } from './args';
+import { backendArg, benchmarkArgs, choiceArg, intArg, readFactsIndex } from './args';
 import { UsageError } from './errors';
 
 const USAGE = 'sequential [--model <folder>] [--benchmark FILE] [--method mend|ft|both] [--edits N] [--batch-size 1|10] [--checkpoints K,K,...] [--without-guards] [--scan] [--backend wasm|cpu|webgpu] [--json]';
@@ -46,20 +46,12 @@ async function run(argv: string[]): Promise<number> {
     checkpoints = [...new Set(parts.map(Number))].sort((a, b) => a - b);
   }
   const { folder, benchPath } = benchmarkArgs(values.model, values.benchmark);
-  if (values.scan && !existsSync(join(folder, 'facts.json'))) throw new UsageError(`--scan: ${folder} has no facts index (facts.json): there are no taught facts to scan`);
+  const index = values.scan ? readFactsIndex(folder, '--scan: ') : null;
 
-  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, runner, seq, suggest] = await Promise.all([
+  const [{ setupCliBackend }, { loadModel }, { localSource }, editors, bm, runner, seq] = await Promise.all([
     import('./backend'), import('../model/load'), import('../model/fetch'), import('../editors'),
-    import('../eval/benchmark'), import('../eval/benchmark_run'), import('../eval/sequential'), import('../eval/suggest'),
+    import('../eval/benchmark'), import('../eval/benchmark_run'), import('../eval/sequential'),
   ]);
-  let index: import('../eval/suggest').FactsIndex | null = null;
-  if (values.scan) {
-    try {
-      index = suggest.parseFactsIndex(JSON.parse(readFileSync(join(folder, 'facts.json'), 'utf8')));
-    } catch (e) {
-      throw new UsageError(`--scan: ${join(folder, 'facts.json')}: ${(e as Error).message}`);
-    }
-  }
   const bench = bm.parseBenchmark(JSON.parse(readFileSync(benchPath, 'utf8')));
   // the benchmark's single edits or batches, in its order: distinct test subjects, so no fact is edited twice
   const order = bench.groups[batchSize === '1' ? 'mend.single' : 'mend.batch10'];

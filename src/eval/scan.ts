@@ -10,6 +10,7 @@
 // ship one, like the embedded default.
 import { disposeChanges, reapplyChanges, revertChanges, type ModelEditor } from '../editors';
 import type { GPT2, Tokenizer } from '../model';
+import type { EditSession } from '../session';
 import { greedyContinuation } from '../model/greedy_text';
 import { answerFromContinuation } from './metrics';
 import { plainTemplate, recognise, type FactsIndex } from './suggest';
@@ -100,6 +101,14 @@ export async function askFacts(model: GPT2, tokenizer: Tokenizer, probes: readon
   return model.targetsAreArgmax(probes.map((p) => ({ promptIds: tokenizer.encode(p.prompt), targetIds: tokenizer.encode(p.taught) })));
 }
 
+export interface ScanOptions {
+  eosTokenId: number | null;
+  maxNewTokens?: number;
+  onProgress?: (message: string) => void;
+  /** what "before" is, for the progress messages ("before the edit", "on the original model") */
+  before?: string;
+}
+
 /**
  * Runs the scan around an edit that is already applied: asks every probe on the weights now, then on the weights
  * before the edit (`beforeEdit` runs a function with the edit undone and re-applies it: EditSession.beforeLatest),
@@ -108,14 +117,14 @@ export async function askFacts(model: GPT2, tokenizer: Tokenizer, probes: readon
 export async function knowledgeScan(
   model: GPT2, tokenizer: Tokenizer, index: FactsIndex, facts: ReadonlyArray<{ prompt: string; target: string }>,
   beforeEdit: <T>(fn: () => Promise<T>) => Promise<T>,
-  opts: { eosTokenId: number | null; maxNewTokens?: number; onProgress?: (message: string) => void } = { eosTokenId: null },
+  opts: ScanOptions = { eosTokenId: null },
 ): Promise<ScanReport> {
   const prompts = facts.map((f) => f.prompt);
   const scope = scanScope(index, prompts);
   const probes = scanProbes(index, prompts);
   opts.onProgress?.(`Asking ${probes.length} facts after the edit…`);
   const after = await askFacts(model, tokenizer, probes);
-  opts.onProgress?.(`Asking the same ${probes.length} facts before the edit…`);
+  opts.onProgress?.(`Asking the same ${probes.length} facts ${opts.before ?? 'before the edit'}…`);
   const before = await beforeEdit(() => askFacts(model, tokenizer, probes));
   const lost: LostFact[] = [];
   for (const [i, p] of probes.entries()) {
@@ -157,7 +166,7 @@ export async function knowledgeScan(
 export async function scanEditorEdit(
   model: GPT2, tokenizer: Tokenizer, index: FactsIndex, editor: ModelEditor,
   facts: ReadonlyArray<{ prompt: string; target: string; promptIds: number[]; targetIds: number[] }>,
-  opts: { eosTokenId: number | null; maxNewTokens?: number; onProgress?: (message: string) => void },
+  opts: ScanOptions,
 ): Promise<ScanReport> {
   opts.onProgress?.(`Applying the ${editor.method === 'mend' ? 'MEND' : 'fine-tuning'} edit to scan it…`);
   const result = await editor.edit(model, facts.map((f) => ({ promptIds: f.promptIds, targetIds: f.targetIds })));
@@ -174,4 +183,18 @@ export async function scanEditorEdit(
     revertChanges(model, result.changes);
     disposeChanges(result.changes);
   }
+}
+
+/**
+ * The scan of a session's whole history: around every fact of its applied edits (a prompt edited more than once
+ * counts with its latest target), on the original weights (EditSession.beforeAll) and now. The History panel's "Scan
+ * what all the edits changed" and the CLI's `scan --history`. `facts`: how many distinct edited prompts there were.
+ */
+export async function scanSessionHistory(
+  session: EditSession, model: GPT2, tokenizer: Tokenizer, index: FactsIndex, opts: ScanOptions,
+): Promise<{ report: ScanReport; facts: number }> {
+  const latest = new Map<string, { prompt: string; target: string }>();
+  for (const e of session.applied) for (const f of e.facts) latest.set(f.prompt, { prompt: f.prompt, target: f.target });
+  const report = await knowledgeScan(model, tokenizer, index, [...latest.values()], (fn) => session.beforeAll(fn), { before: 'on the original model', ...opts });
+  return { report, facts: latest.size };
 }

@@ -63,12 +63,20 @@ export function scanReportJson(r: ScanReport) {
   };
 }
 
+/** How the text report words "before" and a lost fact that took a target: for one edit, or for a whole history. */
+export interface ScanLinesWording {
+  before: string;
+  target: string;
+}
+export const EDIT_SCAN_WORDING: ScanLinesWording = { before: 'before the edit', target: "the edit's target" };
+export const HISTORY_SCAN_WORDING: ScanLinesWording = { before: 'in the original model', target: "an edit's target" };
+
 /**
  * The report as text lines (the CLI's `knowledge scan:` block): a summary, a line per group and a `LOST` line per lost
  * fact. `promptsEdited`: how many fact prompts the scan was built around (to word the unrecognised note).
  */
-export function scanReportLines(sc: ReturnType<typeof scanReportJson>, promptsEdited: number, before = 'before the edit'): string[] {
-  const lines = [`knowledge scan: ${sc.asked} facts asked; the model knew ${sc.known_before} ${before} and still gives ${sc.kept} of them`];
+export function scanReportLines(sc: ReturnType<typeof scanReportJson>, promptsEdited: number, wording = EDIT_SCAN_WORDING): string[] {
+  const lines = [`knowledge scan: ${sc.asked} facts asked; the model knew ${sc.known_before} ${wording.before} and still gives ${sc.kept} of them`];
   if (sc.unrecognised) {
     const which = sc.unrecognised === promptsEdited
       ? (promptsEdited === 1 ? 'the edit prompt is' : 'no edited prompt is')
@@ -80,7 +88,7 @@ export function scanReportLines(sc: ReturnType<typeof scanReportJson>, promptsEd
     lines.push(`  ${kind.padEnd(13)} ${g.kept} of ${g.known_before} known kept (${g.asked} asked${g.gained ? `; ${g.gained} newly right` : ''})`);
   }
   for (const l of sc.lost) {
-    lines.push(`  LOST ${JSON.stringify(l.prompt)}: taught ${JSON.stringify(l.taught)}, now ${JSON.stringify(l.now)}${l.took_target ? ` (${before === 'before the edit' ? "the edit's" : "an edit's"} target)` : ''}`);
+    lines.push(`  LOST ${JSON.stringify(l.prompt)}: taught ${JSON.stringify(l.taught)}, now ${JSON.stringify(l.now)}${l.took_target ? ` (${wording.target})` : ''}`);
   }
   return lines;
 }

@@ -18,7 +18,7 @@ import { guardReading } from '../editors/guard_reading';
 import { MendEditor } from '../editors/mend';
 import type { ModelEditor } from '../editors/types';
 import { damageProseFromFacts, EditSession, type HistoryEntry } from '../session';
-import { knowledgeScan, scanEditorEdit } from '../eval/scan';
+import { knowledgeScan, scanEditorEdit, scanSessionHistory } from '../eval/scan';
 import { parseFactsIndex } from '../eval/suggest';
 import { answerFromContinuation, klDivergence, nextTokenRow, rate, sameAnswer, sameTokens, teacherForced } from '../eval/metrics';
 import type {
@@ -303,13 +303,10 @@ export async function recheckHistory(maxNewTokens: number): Promise<HistoryReche
 
 /**
  * The knowledge scan of the latest applied edit (src/eval/scan.ts): the facts asked on the weights now, then with the
- * edit undone (EditSession.beforeLatest re-applies it bit for bit afterwards). Refused when `entryId` is no longer
- * the latest applied edit, or the model has no facts index.
- */
-/**
- * The knowledge scan of the latest applied edit, or with `method` another method's edit of the same facts (the
- * fine-tuning run of a "both methods" comparison, which was not kept): that edit is made again on the weights the
- * kept edit started from, scanned, and taken back; the history is as it was afterwards.
+ * edit undone (EditSession.beforeLatest re-applies it bit for bit afterwards). With `method`, another method's edit
+ * of the same facts instead (the fine-tuning run of a "both methods" comparison, which was not kept): that edit is
+ * made again on the weights the kept edit started from, scanned, and taken back; the history is as it was
+ * afterwards. Refused when `entryId` is no longer the latest applied edit, or the model has no facts index.
  */
 export async function scanKnowledge(entryId: number, method: EditMethod | undefined, emit: Emit): Promise<KnowledgeScan> {
   const a = requireAttached();
@@ -330,25 +327,20 @@ export async function scanKnowledge(entryId: number, method: EditMethod | undefi
 }
 
 /**
- * The knowledge scan of the whole history: the facts index asked on the original weights and on the weights now,
- * around every fact the applied edits changed (a prompt edited more than once counts with its latest target). What
- * the edits together took away, which the per-edit scan cannot show once edits pile up (docs/eval.md "Sequential
- * edits").
+ * The knowledge scan of the whole history (src/eval/scan.ts scanHistory): what the applied edits together took away,
+ * which the per-edit scan cannot show once edits pile up (docs/eval.md "Sequential edits").
  */
 export async function scanHistory(emit: Emit): Promise<HistoryScan> {
   const a = requireAttached();
-  const applied = a.session.applied;
-  if (applied.length === 0) throw new Error('No edit is applied: there is nothing to compare with the original model.');
+  if (a.session.applied.length === 0) throw new Error('No edit is applied: there is nothing to compare with the original model.');
   if (!a.info.facts) throw new Error("This model has no facts index (facts.json), so there are no taught facts to scan.");
   const index = parseFactsIndex(a.info.facts);
-  const latest = new Map<string, { prompt: string; target: string }>();
-  for (const e of applied) for (const f of e.facts) latest.set(f.prompt, { prompt: f.prompt, target: f.target });
   const { model, tokenizer, eosTokenId } = a.loaded;
   let step = 0;
-  const report = await knowledgeScan(model, tokenizer, index, [...latest.values()], (fn) => a.session.beforeAll(fn), {
-    eosTokenId, onProgress: (message) => emit({ stage: 'edit', message: message.replace('before the edit', 'on the original model'), step: ++step, steps: 2 }),
+  const { report, facts } = await scanSessionHistory(a.session, model, tokenizer, index, {
+    eosTokenId, onProgress: (message) => emit({ stage: 'edit', message, step: ++step, steps: 2 }),
   });
-  return { ...report, appliedIds: applied.map((e) => e.id), facts: latest.size };
+  return { ...report, appliedIds: a.session.applied.map((e) => e.id), facts };
 }
 
 export function undo(): HistoryView {

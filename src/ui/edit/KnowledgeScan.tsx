@@ -3,7 +3,7 @@
 // (src/eval/scan.ts). It runs on request: a few seconds on the WASM fallback, longer on a software GPU. After a
 // "both methods" edit it scans the kept MEND edit and the fine-tuning edit of the same facts, side by side: both
 // start from the same weights, so they are asked the same facts, known alike before.
-import { scanReportJson } from '../../eval/scan_report';
+import { EDIT_SCAN_WORDING, HISTORY_SCAN_WORDING, scanReportJson, type ScanLinesWording } from '../../eval/scan_report';
 import { useEdit } from '../../store/edit-store';
 import { downloadJson } from '../download';
 import type { EditMethod, EditReport, HistoryItem, KnowledgeScan, ScanReport } from '../../worker/protocol';
@@ -83,17 +83,15 @@ export function scanFile(scope: 'edit' | 'history', results: Array<ScanReport & 
   };
 }
 
-/** What a scan compared: one edit ("before the edit") or the whole history ("on the original model"). */
-export interface ScanWording {
-  before: string;
-  target: string;
+/** What a scan compared: one edit ("before the edit") or the whole history ("in the original model"). */
+export interface ScanWording extends ScanLinesWording {
   /** the edited prompts, as "N of {prompts} are not ..." */
   prompts: string;
   /** names of the two scrolling tables (unique on the page, which can show both scans) */
   regions: [string, string];
 }
-const EDIT_WORDING: ScanWording = { before: 'before the edit', target: "the edit's target", prompts: "the edit's prompts", regions: ['Knowledge scan by kind of fact', 'Facts the edit changed'] };
-export const HISTORY_WORDING: ScanWording = { before: 'in the original model', target: "an edit's target", prompts: 'the edited prompts', regions: ['Knowledge scan of all edits by kind of fact', 'Facts the edits changed'] };
+const EDIT_WORDING: ScanWording = { ...EDIT_SCAN_WORDING, prompts: "the edit's prompts", regions: ['Knowledge scan by kind of fact', 'Facts the edit changed'] };
+export const HISTORY_WORDING: ScanWording = { ...HISTORY_SCAN_WORDING, prompts: 'the edited prompts', regions: ['Knowledge scan of all edits by kind of fact', 'Facts the edits changed'] };
 
 function Summary({ r, who, wording }: { r: ScanReport & { method?: EditMethod }; who: string; wording: ScanWording }) {
   const lost = r.knownBefore - r.kept;
