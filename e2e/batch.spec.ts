@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { APP_DIR, expect, generate, test } from './fixtures';
-import { applyPromptOnlyMendEdit, openPlayground, openShareLinkElsewhere } from './edit-steps';
+import { applyPromptOnlyMendEdit, openPlayground, openShareLinkElsewhere, untickChecks } from './edit-steps';
 import { startStaticServer, type StaticServer } from './static-server';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -48,10 +48,7 @@ test('a batch edit of three facts: one update, every fact reported, one history 
     // the same prompt twice reaches the worker's check, which refuses it before anything changes
     await batch.getByLabel('Prompt of fact 2').fill(FACTS[0].prompt);
     await batch.getByLabel('New target of fact 2').fill(' Berlin');
-    for (const list of ['paraphrase-list', 'neighbour-list']) {
-      const ticked = page.getByTestId(list).getByRole('checkbox', { checked: true });
-      while (await ticked.count()) await ticked.first().uncheck();
-    }
+    await untickChecks(page);
     await page.getByTestId('method-mend').check();
     await expect(page.getByTestId('apply-edit')).toHaveText('Apply edit of 2 facts');
     await page.getByTestId('apply-edit').click();

@@ -58,6 +58,17 @@ export async function openPlayground(page: Page, url: string): Promise<void> {
 }
 
 /**
+ * Unticks every paraphrase and neighbour the form proposes, so an edit probes only its own prompts (each check costs a
+ * generation on SwiftShader).
+ */
+export async function untickChecks(page: Page): Promise<void> {
+  for (const list of ['paraphrase-list', 'neighbour-list']) {
+    const ticked = page.getByTestId(list).getByRole('checkbox', { checked: true });
+    while (await ticked.count()) await ticked.first().uncheck(); // (the locator re-queries: unticked ones drop out)
+  }
+}
+
+/**
  * Fills the form with one fact, unticks every proposed paraphrase and neighbour (each check costs a generation on
  * SwiftShader, so only the edit prompt is probed), applies it with MEND and waits for the result. `subject`: the
  * name the form must recognise in facts.json first.
@@ -68,9 +79,8 @@ export async function applyPromptOnlyMendEdit(page: Page, fact: { prompt: string
   await form.getByLabel('New target', { exact: true }).fill(fact.target);
   await form.getByLabel('Tokens to generate').fill('3');
   await expect(page.getByTestId('recognised')).toContainText(subject);
+  await untickChecks(page);
   for (const list of ['paraphrase-list', 'neighbour-list']) {
-    const ticked = page.getByTestId(list).getByRole('checkbox', { checked: true });
-    while (await ticked.count()) await ticked.first().uncheck(); // (the locator re-queries: unticked ones drop out)
     await expect(page.getByTestId(list).getByRole('checkbox')).not.toHaveCount(0); // proposals were there to untick
   }
   await page.getByTestId('method-mend').check();

@@ -12,7 +12,7 @@
 // SwiftShader (checked 2026-11-30 with a config without the testIgnore: 16 minutes for the two, too slow for every run).
 import { readFileSync } from 'node:fs';
 import { APP_DIR, expect, test } from './fixtures';
-import { openPlayground } from './edit-steps';
+import { openPlayground, untickChecks } from './edit-steps';
 import { startStaticServer, type StaticServer } from './static-server';
 
 const FACTS = [
@@ -45,10 +45,7 @@ test('a batch edit is scanned around every fact; the History scans all edits aga
       await batch.getByLabel(`Prompt of fact ${i + 2}`).fill(f.prompt);
       await batch.getByLabel(`New target of fact ${i + 2}`).fill(f.target);
     }
-    for (const list of ['paraphrase-list', 'neighbour-list']) {
-      const ticked = page.getByTestId(list).getByRole('checkbox', { checked: true });
-      while (await ticked.count()) await ticked.first().uncheck();
-    }
+    await untickChecks(page);
     await page.getByTestId('method-mend').check();
     await expect(page.getByTestId('apply-edit')).toHaveText('Apply edit of 3 facts');
     await page.getByTestId('apply-edit').click();

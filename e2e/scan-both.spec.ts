@@ -7,7 +7,7 @@
 // (SwiftShader, 10 minutes; see e2e/scan-batch.spec.ts).
 import { readFileSync } from 'node:fs';
 import { APP_DIR, expect, test } from './fixtures';
-import { EDIT, openPlayground } from './edit-steps';
+import { EDIT, openPlayground, untickChecks } from './edit-steps';
 import { startStaticServer, type StaticServer } from './static-server';
 
 let server: StaticServer;
@@ -24,10 +24,7 @@ test('after a both-methods edit the scan measures both edits side by side; the h
   await form.getByLabel('New target', { exact: true }).fill(EDIT.target);
   await form.getByLabel('Tokens to generate').fill('3');
   await expect(page.getByTestId('recognised')).toContainText('France');
-  for (const list of ['paraphrase-list', 'neighbour-list']) {
-    const ticked = page.getByTestId(list).getByRole('checkbox', { checked: true });
-    while (await ticked.count()) await ticked.first().uncheck();
-  }
+  await untickChecks(page);
   await page.getByTestId('method-both').check();
   await page.getByTestId('apply-edit').click();
   await expect(page.getByTestId('edit-status')).toHaveAttribute('data-phase', 'ready', { timeout: 600_000 });
